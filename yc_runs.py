@@ -1,0 +1,3978 @@
+"""yc_runs: a one-file client for the Runs API of Yandex Cloud AI assistants.
+
+Standard library only, Python 3.9+. Copy this file next to your code, or
+``pip install .``. Sync and async clients, streaming, tool calls, a local
+emulator of the service, and a command line (``python -m yc_runs --help``).
+
+    import yc_runs
+
+    with yc_runs.Client(api_key="...", folder_id="b1g...") as client:
+        run = client.runs.create("fvt-assistant-id", "fvt-thread-id",
+                                 additional_messages=["Hello!"], stream=True)
+        for text in run.text_stream():          # the reply as it is generated
+            print(text, end="", flush=True)
+        result = run.wait()                     # RunResult: text, usage, tool_calls
+        print(result.status.name, result.usage)
+
+Offline, without credentials: ``with yc_runs.Emulator() as emu:`` and
+``yc_runs.Client(base_url=emu.url, api_key="test")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import asyncio
+    import ssl
+
+__all__ = [
+    "Client", "AsyncClient", "Runs", "Run", "AsyncRuns", "AsyncRun",
+    "RunStatus", "StreamEvent", "MessageStatus",
+    "RunResult", "RunStreamEvent", "StreamCursor", "Message", "Author", "ToolCall",
+    "FunctionCall", "Usage", "RunError", "Citation", "Source", "PromptTruncationOptions",
+    "YCRunsError", "APIError", "BadRequestError", "AuthenticationError",
+    "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitError",
+    "ServerError", "MalformedResponseError", "APIConnectionError", "APITimeoutError",
+    "StreamError", "WaitTimeoutError", "UnsupportedOperationError", "ToolLoopError",
+    "CredentialsError",
+    "Credentials", "APIKeyCredentials", "IAMTokenCredentials", "OAuthCredentials",
+    "MetadataCredentials", "function_tool", "Emulator", "Fault", "RecordedRequest",
+    "main",
+]
+
+__version__ = "0.1.0"
+
+DEFAULT_BASE_URL = "https://rest-assistant.api.cloud.yandex.net"
+IAM_TOKEN_URL = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+METADATA_TOKEN_URL = (
+    "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"
+)
+MAX_LINE_BYTES = 16 * 1024 * 1024
+_USER_AGENT = "yc-runs/%s Python/%d.%d" % (__version__, *sys.version_info[:2])
+
+T = TypeVar("T")
+E = TypeVar("E", bound="_Status")
+
+
+# ============================================================================
+# Enums
+# ============================================================================
+
+
+class _Status(enum.IntEnum):
+    """Status values with the official SDK's helpers; unknown values become UNKNOWN."""
+
+    @property
+    def status_name(self) -> str:
+        """ "running", "success", "failed", or "unknown"."""
+        return _STATUS_NAMES.get((type(self).__name__, self.name), "unknown")
+
+    @property
+    def is_running(self) -> bool:
+        return self.status_name == "running"
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status_name == "success"
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status_name == "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.is_succeeded or self.is_failed
+
+
+class RunStatus(_Status):
+    UNKNOWN = -1
+    RUN_STATUS_UNSPECIFIED = 0
+    PENDING = 1
+    IN_PROGRESS = 2
+    FAILED = 3
+    COMPLETED = 4
+    TOOL_CALLS = 5
+
+
+class StreamEvent(_Status):
+    UNKNOWN = -1
+    EVENT_TYPE_UNSPECIFIED = 0
+    PARTIAL_MESSAGE = 1
+    ERROR = 2
+    DONE = 3
+    TOOL_CALLS = 4
+
+
+class MessageStatus(_Status):
+    UNKNOWN = -1
+    MESSAGE_STATUS_UNSPECIFIED = 0
+    COMPLETED = 1
+    TRUNCATED = 2
+    FILTERED_CONTENT = 3
+
+
+_STATUS_NAMES = {
+    ("RunStatus", "PENDING"): "running",
+    ("RunStatus", "IN_PROGRESS"): "running",
+    ("RunStatus", "COMPLETED"): "success",
+    ("RunStatus", "TOOL_CALLS"): "success",
+    ("RunStatus", "FAILED"): "failed",
+    ("StreamEvent", "PARTIAL_MESSAGE"): "running",
+    ("StreamEvent", "DONE"): "success",
+    ("StreamEvent", "TOOL_CALLS"): "success",
+    ("StreamEvent", "ERROR"): "failed",
+    ("MessageStatus", "COMPLETED"): "success",
+    ("MessageStatus", "TRUNCATED"): "success",
+    ("MessageStatus", "FILTERED_CONTENT"): "failed",
+}
+
+
+# ============================================================================
+# Data classes
+# ============================================================================
+
+
+@dataclass(frozen=True)
+class Author:
+    id: str = ""
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source of a citation: a chunk of a file found through a search index."""
+
+    text: str = ""
+    file_id: str = ""
+    file_name: str = ""
+    mime_type: str = ""
+    search_index_id: str = ""
+    search_index_name: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    sources: Tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True)
+class Message:
+    """A thread message; a partial message carries only ``parts``."""
+
+    id: str = ""
+    thread_id: str = ""
+    created_by: str = ""
+    created_at: Optional[datetime] = None
+    author: Author = Author()
+    labels: Dict[str, str] = field(default_factory=dict)
+    parts: Tuple[str, ...] = ()
+    status: MessageStatus = MessageStatus.MESSAGE_STATUS_UNSPECIFIED
+    citations: Tuple[Citation, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The text parts joined with a newline, as the official SDK does."""
+        return "\n".join(self.parts)
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    name: str
+    arguments: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    function: FunctionCall
+
+    @property
+    def name(self) -> str:
+        return self.function.name
+
+    @property
+    def arguments(self) -> Dict[str, Any]:
+        return self.function.arguments
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @property
+    def input_text_tokens(self) -> int:
+        """The official SDK's name for ``prompt_tokens``."""
+        return self.prompt_tokens
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed; ``code`` is absent for many failures."""
+
+    message: str
+    code: Optional[int] = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class StreamCursor:
+    current_event_idx: int = 0
+    num_user_events_received: int = 0
+
+
+@dataclass(frozen=True)
+class PromptTruncationOptions:
+    """``strategy`` is None, "auto" or {"last_messages": N}."""
+
+    max_prompt_tokens: Optional[int] = None
+    strategy: Union[str, Dict[str, int], None] = None
+
+
+class _ResultView:
+    """Status and message helpers shared by RunResult and RunStreamEvent."""
+
+    status: _Status
+    error: Optional[RunError]
+
+    def _final_message(self) -> Optional[Message]:
+        raise NotImplementedError
+
+    @property
+    def message(self) -> Optional[Message]:
+        """The reply; raises ValueError when the run failed."""
+        if self.status.is_failed:
+            raise ValueError("the run failed: %s" % (self.error or "no error message"))
+        return self._final_message()
+
+    @property
+    def text(self) -> Optional[str]:
+        message = None if self.status.is_failed else self._final_message()
+        return None if message is None else message.text
+
+    @property
+    def parts(self) -> Tuple[str, ...]:
+        message = None if self.status.is_failed else self._final_message()
+        return () if message is None else message.parts
+
+    @property
+    def citations(self) -> Tuple[Citation, ...]:
+        message = None if self.status.is_failed else self._final_message()
+        return () if message is None else message.citations
+
+    @property
+    def status_name(self) -> str:
+        return self.status.status_name
+
+    @property
+    def is_running(self) -> bool:
+        return self.status.is_running
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status.is_succeeded
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status.is_failed
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status.is_finished
+
+
+@dataclass(frozen=True)
+class RunResult(_ResultView):
+    """What a run produced, as of one fetch."""
+
+    status: RunStatus
+    error: Optional[RunError] = None
+    tool_calls: Tuple[ToolCall, ...] = ()
+    usage: Optional[Usage] = None
+    completed_message: Optional[Message] = None
+
+    def _final_message(self) -> Optional[Message]:
+        return self.completed_message
+
+
+@dataclass(frozen=True)
+class RunStreamEvent(_ResultView):
+    """One event of a Listen stream.
+
+    ``delta`` is the text added since the previous partial message of the same
+    stream; ``delta_reset`` is True when the new text does not extend the old
+    one, and ``delta`` is then the whole new text.
+    """
+
+    status: StreamEvent
+    error: Optional[RunError] = None
+    tool_calls: Tuple[ToolCall, ...] = ()
+    usage: Optional[Usage] = None
+    stream_cursor: StreamCursor = StreamCursor()
+    partial_message: Optional[Message] = None
+    completed_message: Optional[Message] = None
+    delta: str = ""
+    delta_reset: bool = False
+
+    def _final_message(self) -> Optional[Message]:
+        return self.completed_message or self.partial_message
+
+
+@dataclass(frozen=True)
+class _RunFields:
+    id: str
+    assistant_id: str = ""
+    thread_id: str = ""
+    created_by: str = ""
+    created_at: Optional[datetime] = None
+    labels: Dict[str, str] = field(default_factory=dict)
+    custom_temperature: Optional[float] = None
+    custom_max_tokens: Optional[int] = None
+    custom_prompt_truncation_options: Optional[PromptTruncationOptions] = None
+    custom_response_format: Optional[Dict[str, Any]] = None
+    tools: Tuple[Dict[str, Any], ...] = ()
+    status: RunStatus = RunStatus.RUN_STATUS_UNSPECIFIED
+    result: RunResult = RunResult(RunStatus.RUN_STATUS_UNSPECIFIED)
+    _runs: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def custom_max_prompt_tokens(self) -> Optional[int]:
+        options = self.custom_prompt_truncation_options
+        return None if options is None else options.max_prompt_tokens
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        return self.result.usage
+
+
+# ============================================================================
+# Errors
+# ============================================================================
+
+
+class YCRunsError(Exception):
+    """The base of every error this module raises on purpose."""
+
+
+class CredentialsError(YCRunsError):
+    """No usable credential, or a credential that cannot be sent."""
+
+
+class APIError(YCRunsError):
+    """The service (or a proxy in front of it) answered with an error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = None,
+        grpc_code: Optional[int] = None,
+        request_id: Optional[str] = None,
+        client_request_id: Optional[str] = None,
+        retry_after: Optional[float] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.grpc_code = grpc_code
+        self.request_id = request_id
+        self.client_request_id = client_request_id
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        facts = []
+        if self.status is not None:
+            facts.append("HTTP %d" % self.status)
+        if self.grpc_code is not None:
+            facts.append("gRPC %d" % self.grpc_code)
+        if self.request_id:
+            facts.append("request id %s" % self.request_id)
+        elif self.client_request_id:
+            facts.append("client request id %s" % self.client_request_id)
+        return "%s (%s)" % (self.message, ", ".join(facts)) if facts else self.message
+
+
+class BadRequestError(APIError):
+    """400: a bad argument, or the run is not in a state that allows the call."""
+
+
+class AuthenticationError(APIError):
+    """401: the credential is wrong or expired."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the credential has no role on the folder."""
+
+
+class NotFoundError(APIError):
+    """404: no such run or thread."""
+
+
+class ConflictError(APIError):
+    """409: already exists, or aborted."""
+
+
+class RateLimitError(APIError):
+    """429: quota or rate limit; ``retry_after`` says when to try again."""
+
+
+class ServerError(APIError):
+    """5xx from the service or a proxy."""
+
+
+class MalformedResponseError(APIError):
+    """A response that is not the JSON the API defines (HTML, wrong types)."""
+
+
+class APIConnectionError(YCRunsError):
+    """The request could not be sent or its response not read."""
+
+    def __init__(self, message: str, *, connected: bool = True, reused: bool = False) -> None:
+        super().__init__(message)
+        self.connected = connected  # False: the request provably never left
+        self.reused = reused  # a pooled connection that failed before any response byte
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The server did not answer within the timeout."""
+
+
+class StreamError(YCRunsError):
+    """A Listen stream that is malformed, or broke and could not be resumed."""
+
+    def __init__(self, message: str, *, last_event_idx: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.last_event_idx = last_event_idx
+
+
+class WaitTimeoutError(YCRunsError, TimeoutError):
+    """``wait`` ran out of ``poll_timeout``; ``status`` is the last one seen."""
+
+    def __init__(self, message: str, *, run_id: str, status: RunStatus) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+
+
+class UnsupportedOperationError(YCRunsError, NotImplementedError):
+    """The REST API has no such operation."""
+
+
+class ToolLoopError(YCRunsError):
+    """``run_tools`` used up ``max_rounds`` and the run still asks for tools."""
+
+    def __init__(self, message: str, *, rounds: int, result: RunResult) -> None:
+        super().__init__(message)
+        self.rounds = rounds
+        self.result = result
+
+
+_ERROR_CLASSES: Dict[int, Type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+# The standard gateway mapping, for error bodies that carry only a gRPC code.
+_GRPC_TO_HTTP = {3: 400, 9: 400, 11: 400, 16: 401, 7: 403, 5: 404, 6: 409, 10: 409,
+                 8: 429, 13: 500, 14: 503, 4: 504, 2: 500, 12: 501}
+
+
+# ============================================================================
+# JSON decoding and encoding (sans-IO)
+# ============================================================================
+
+_SNAKE: Dict[str, str] = {}
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):?(\d\d))\Z"
+)
+_TERMINAL_EVENTS = frozenset((StreamEvent.DONE, StreamEvent.ERROR, StreamEvent.TOOL_CALLS))
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _snake(name: str) -> str:
+    snake = _SNAKE.get(name)
+    if snake is None:
+        snake = _SNAKE[name] = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+    return snake
+
+
+def _get(obj: Mapping[str, Any], name: str) -> Any:
+    """The field in lowerCamelCase or in snake_case; JSON null is a missing field."""
+    value = obj.get(name)
+    if value is None:
+        value = obj.get(_snake(name))
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _malformed(path: str, expected: str, value: Any) -> MalformedResponseError:
+    return MalformedResponseError("%s: expected %s, got %s" % (path, expected, _kind(value)))
+
+
+def _object(value: Any, path: str) -> Dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise _malformed(path, "an object", value)
+
+
+def _list(value: Any, path: str) -> List[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise _malformed(path, "a list", value)
+
+
+def _str(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise _malformed(path, "a string", value)
+
+
+def _int(value: Any, path: str) -> Optional[int]:
+    """int64 as a JSON number or a decimal string; None when missing."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        return value
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise _malformed(path, "an integer", value)
+
+
+def _float(value: Any, path: str) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _malformed(path, "a number", value)
+
+
+def _enum(cls: Type[E], value: Any, path: str) -> E:
+    """An enum by name or number; one this client does not know is UNKNOWN."""
+    if value is None:
+        return cls(0)
+    if isinstance(value, str):
+        member = cls.__members__.get(value)
+        if member is not None:
+            return member
+        if value.lstrip("-").isdigit():
+            value = int(value)
+        else:
+            return cls(-1)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return cls._value2member_map_.get(value, cls(-1))  # type: ignore[return-value]
+    raise _malformed(path, "an enum name or number", value)
+
+
+def _timestamp(value: Any, path: str) -> Optional[datetime]:
+    """RFC 3339 with 0-9 fractional digits and Z or an offset, as aware UTC.
+
+    Also the proto3 object form {seconds, nanos}; digits past microseconds are dropped.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        seconds = _int(_get(value, "seconds"), path + ".seconds") or 0
+        nanos = _int(_get(value, "nanos"), path + ".nanos") or 0
+        return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    match = _TIMESTAMP.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise _malformed(path, "an RFC 3339 timestamp", value)
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    try:
+        stamp = datetime(int(year), int(month), int(day), int(hour), int(minute),
+                         min(int(second), 59), int((fraction or "0")[:6].ljust(6, "0")),
+                         tzinfo=timezone.utc)
+    except ValueError:
+        raise MalformedResponseError("%s: not a valid date: %r" % (path, value[:40])) from None
+    if not zulu:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        stamp -= offset if sign == "+" else -offset
+    return stamp
+
+
+def _labels(value: Any, path: str) -> Dict[str, str]:
+    return {str(k): _str(v, "%s.%s" % (path, k)) for k, v in _object(value, path).items()}
+
+
+def _parts(content: Any, path: str) -> Tuple[str, ...]:
+    """Text parts of a MessageContent: {content: [{text: {content}}]}."""
+    parts = []
+    for i, part in enumerate(_list(_get(_object(content, path), "content"), path + ".content")):
+        text = _get(_object(part, "%s.content[%d]" % (path, i)), "text")
+        if text is not None:
+            parts.append(_str(_get(_object(text, path), "content"), path + ".text.content"))
+    return tuple(parts)
+
+
+def _decode_source(obj: Dict[str, Any], path: str) -> Source:
+    chunk = _object(_get(obj, "chunk"), path + ".chunk")
+    index = _object(_get(chunk, "searchIndex"), path + ".chunk.searchIndex")
+    source_file = _object(_get(chunk, "sourceFile"), path + ".chunk.sourceFile")
+    return Source(
+        text="\n".join(_parts(_get(chunk, "content"), path + ".chunk.content")),
+        file_id=_str(_get(source_file, "id"), path),
+        file_name=_str(_get(source_file, "name"), path),
+        mime_type=_str(_get(source_file, "mimeType"), path),
+        search_index_id=_str(_get(index, "id"), path),
+        search_index_name=_str(_get(index, "name"), path),
+    )
+
+
+def _decode_message(value: Any, path: str) -> Message:
+    obj = _object(value, path)
+    author = _object(_get(obj, "author"), path + ".author")
+    citations = tuple(
+        Citation(tuple(
+            _decode_source(_object(s, "%s.citations[%d].sources[%d]" % (path, i, j)), path)
+            for j, s in enumerate(_list(_get(_object(c, path), "sources"), path))
+        ))
+        for i, c in enumerate(_list(_get(obj, "citations"), path + ".citations"))
+    )
+    return Message(
+        id=_str(_get(obj, "id"), path + ".id"),
+        thread_id=_str(_get(obj, "threadId"), path + ".threadId"),
+        created_by=_str(_get(obj, "createdBy"), path + ".createdBy"),
+        created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
+        author=Author(_str(_get(author, "id"), path + ".author.id"),
+                      _str(_get(author, "role"), path + ".author.role")),
+        labels=_labels(_get(obj, "labels"), path + ".labels"),
+        parts=_parts(_get(obj, "content"), path + ".content"),
+        status=_enum(MessageStatus, _get(obj, "status"), path + ".status"),
+        citations=citations,
+    )
+
+
+def _decode_error(value: Any, path: str) -> Optional[RunError]:
+    if value is None:
+        return None
+    obj = _object(value, path)
+    return RunError(_str(_get(obj, "message"), path + ".message"),
+                    _int(_get(obj, "code"), path + ".code"))
+
+
+def _decode_tool_calls(value: Any, path: str) -> Tuple[ToolCall, ...]:
+    calls = []
+    items = _list(_get(_object(value, path), "toolCalls"), path + ".toolCalls")
+    for i, item in enumerate(items):
+        where = "%s.toolCalls[%d].functionCall" % (path, i)
+        call = _object(_get(_object(item, where), "functionCall"), where)
+        arguments = _get(call, "arguments")
+        if isinstance(arguments, str):  # some gateways send the Struct as JSON text
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                raise _malformed(where + ".arguments", "a JSON object", arguments) from None
+        calls.append(ToolCall(FunctionCall(_str(_get(call, "name"), where + ".name"),
+                                           _object(arguments, where + ".arguments"))))
+    return tuple(calls)
+
+
+def _decode_usage(value: Any, path: str) -> Optional[Usage]:
+    if value is None:
+        return None
+    obj = _object(value, path)
+    return Usage(_int(_get(obj, "promptTokens"), path + ".promptTokens") or 0,
+                 _int(_get(obj, "completionTokens"), path + ".completionTokens") or 0,
+                 _int(_get(obj, "totalTokens"), path + ".totalTokens") or 0)
+
+
+def _decode_result(obj: Dict[str, Any], path: str) -> RunResult:
+    state = _object(_get(obj, "state"), path + ".state")
+    completed = _get(state, "completedMessage")
+    return RunResult(
+        status=_enum(RunStatus, _get(state, "status"), path + ".state.status"),
+        error=_decode_error(_get(state, "error"), path + ".state.error"),
+        tool_calls=_decode_tool_calls(_get(state, "toolCallList"), path + ".state.toolCallList"),
+        usage=_decode_usage(_get(obj, "usage"), path + ".usage"),
+        completed_message=None if completed is None
+        else _decode_message(completed, path + ".state.completedMessage"),
+    )
+
+
+def _decode_truncation(value: Any, path: str) -> Optional[PromptTruncationOptions]:
+    if value is None:
+        return None
+    obj = _object(value, path)
+    strategy: Union[str, Dict[str, int], None] = None
+    if _get(obj, "autoStrategy") is not None:
+        strategy = "auto"
+    last = _get(obj, "lastMessagesStrategy")
+    if last is not None:
+        count = _int(_get(_object(last, path), "numMessages"), path + ".numMessages")
+        strategy = {"last_messages": count or 0}
+    return PromptTruncationOptions(_int(_get(obj, "maxPromptTokens"), path + ".maxPromptTokens"),
+                                   strategy)
+
+
+RunT = TypeVar("RunT", bound=_RunFields)
+
+
+def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> RunT:
+    """A Run (or AsyncRun) from its JSON, bound to ``runs`` for further calls."""
+    obj = _object(value, path)
+    run_id = _str(_get(obj, "id"), path + ".id")
+    if not run_id:
+        raise MalformedResponseError("%s: the response has no run id" % path)
+    completion = _object(_get(obj, "customCompletionOptions"), path + ".customCompletionOptions")
+    result = _decode_result(obj, path)
+    return cls(
+        id=run_id,
+        assistant_id=_str(_get(obj, "assistantId"), path + ".assistantId"),
+        thread_id=_str(_get(obj, "threadId"), path + ".threadId"),
+        created_by=_str(_get(obj, "createdBy"), path + ".createdBy"),
+        created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
+        labels=_labels(_get(obj, "labels"), path + ".labels"),
+        custom_temperature=_float(_get(completion, "temperature"), path + ".temperature"),
+        custom_max_tokens=_int(_get(completion, "maxTokens"), path + ".maxTokens"),
+        custom_prompt_truncation_options=_decode_truncation(
+            _get(obj, "customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
+        custom_response_format=_get(obj, "customResponseFormat")
+        if isinstance(_get(obj, "customResponseFormat"), dict) else None,
+        tools=tuple(_object(t, "%s.tools[%d]" % (path, i))
+                    for i, t in enumerate(_list(_get(obj, "tools"), path + ".tools"))),
+        status=result.status,
+        result=result,
+        _runs=runs,
+    )
+
+
+def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
+    """A StreamEvent; ``previous_text`` is the text of the stream's last partial message."""
+    path = "StreamEvent"
+    cursor = _object(_get(obj, "streamCursor"), path + ".streamCursor")
+    partial_json = _get(obj, "partialMessage")
+    partial = None
+    if partial_json is not None:
+        partial = Message(parts=_parts(partial_json, path + ".partialMessage"))
+    completed_json = _get(obj, "completedMessage")
+    completed = None if completed_json is None else _decode_message(
+        completed_json, path + ".completedMessage")
+    text = (completed or partial).text if (completed or partial) is not None else ""  # type: ignore[union-attr]
+    if text.startswith(previous_text):
+        delta, reset = text[len(previous_text):], False
+    else:
+        delta, reset = text, True
+    return RunStreamEvent(
+        status=_enum(StreamEvent, _get(obj, "eventType"), path + ".eventType"),
+        error=_decode_error(_get(obj, "error"), path + ".error"),
+        tool_calls=_decode_tool_calls(_get(obj, "toolCallList"), path + ".toolCallList"),
+        usage=_decode_usage(_get(obj, "usage"), path + ".usage"),
+        stream_cursor=StreamCursor(
+            _int(_get(cursor, "currentEventIdx"), path + ".streamCursor.currentEventIdx") or 0,
+            _int(_get(cursor, "numUserEventsReceived"), path) or 0),
+        partial_message=partial,
+        completed_message=completed,
+        delta=delta if (partial is not None or completed is not None) else "",
+        delta_reset=reset and bool(text),
+    )
+
+
+def _error_from_body(
+    status: Optional[int], body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
+    client_request_id: Optional[str] = None,
+) -> APIError:
+    """An APIError from any of the three error shapes, with credentials redacted."""
+    message, grpc_code, http_code = "", None, None
+    try:
+        obj: Any = json.loads(body) if body.strip() else None
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        inner: Dict[str, Any] = obj["error"] if isinstance(obj.get("error"), dict) else obj
+        message = inner["message"] if isinstance(inner.get("message"), str) else ""
+        for key in ("grpcCode", "grpc_code", "code"):
+            if isinstance(inner.get(key), int) and not isinstance(inner.get(key), bool):
+                grpc_code = inner[key]
+                break
+        code = inner.get("httpCode", inner.get("http_code"))
+        http_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        if not message and isinstance(obj.get("error"), str):
+            message = obj["error"]
+    elif body.strip():
+        text = body.decode("utf-8", "replace")
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        snippet = title.group(1) if title else re.sub(r"<[^>]*>", " ", text)
+        message = "non-JSON error body: " + " ".join(snippet.split())[:120]
+    if status is None:
+        status = http_code or _GRPC_TO_HTTP.get(grpc_code or -1)
+    if not message:
+        message = "HTTP %s with no error message" % status
+    cls = _ERROR_CLASSES.get(status or 0, ServerError if (status or 0) >= 500 else APIError)
+    return cls(
+        _redact(message, secrets),
+        status=status,
+        grpc_code=grpc_code,
+        request_id=_redact(headers.get("x-request-id", ""), secrets) or None,
+        client_request_id=client_request_id,
+        retry_after=_retry_after(headers.get("retry-after")),
+    )
+
+
+_ECHOED_KEY = re.compile(r"""(?i)((?:api[ _-]?key|token|bearer)\s*[:=]?\s*['"]?)([^\s'",]{6,})""")
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    """The text without any credential: the ones we sent, and any the server quotes."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _ECHOED_KEY.sub(r"\1***", text)
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+
+
+def _retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Retry-After in seconds, from delta-seconds or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    match = re.match(r"\w{3}, (\d\d) (\w{3}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT\Z", value)
+    if match is None or match.group(2).lower() not in _MONTHS:
+        return None
+    day, month, year, hour, minute, second = match.groups()
+    try:
+        when = datetime(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute),
+                        int(second), tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def _decode_json_body(status: int, body: bytes, headers: Mapping[str, str],
+                      client_request_id: Optional[str]) -> Any:
+    try:
+        return json.loads(body) if body.strip() else {}
+    except ValueError:
+        text = body[:200].decode("utf-8", "replace")
+        snippet = " ".join(re.sub(r"<[^>]*>", " ", text).split())[:80]
+        raise MalformedResponseError(
+            "the response is not JSON (%s): %r" % (headers.get("content-type", "no content type"),
+                                                   snippet),
+            status=status, request_id=headers.get("x-request-id"),
+            client_request_id=client_request_id) from None
+
+
+# --- encoding requests -------------------------------------------------------
+
+
+def _id_of(value: Any, what: str) -> str:
+    """An id from a string or from any object with an ``id``."""
+    ident = getattr(value, "id", value) if not isinstance(value, str) else value
+    if not isinstance(ident, str):
+        raise TypeError("%s must be an id string or an object with an id, not %s"
+                        % (what, type(value).__name__))
+    if not ident:
+        raise ValueError("%s id is empty" % what)
+    return ident
+
+
+def _int64(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
+    if value < 0:
+        raise ValueError("%s must not be negative, got %d" % (what, value))
+    return str(value)
+
+
+def _str_map(value: Any, what: str) -> Dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError("%s must be a dict of strings, not %s" % (what, type(value).__name__))
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError("%s must map str to str; %r: %r is not" % (what, k, v))
+    return dict(value)
+
+
+def _message_data(message: Any, index: int) -> Dict[str, Any]:
+    """A MessageData from a string (a user message) or a dict."""
+    if isinstance(message, str):
+        return {"content": {"content": [{"text": {"content": message}}]}}
+    if not isinstance(message, Mapping):
+        raise TypeError("additional_messages[%d] must be a str or a MessageData dict, not %s"
+                        % (index, type(message).__name__))
+    data = dict(message)
+    content = data.get("content")
+    if isinstance(content, str):  # {"content": "text"} is accepted as a shorthand
+        data["content"] = {"content": [{"text": {"content": content}}]}
+    elif not isinstance(content, Mapping):
+        raise ValueError("additional_messages[%d] needs a 'content' string or MessageContent"
+                         % index)
+    if isinstance(data.get("role"), str):  # {"role": "user", ...} shorthand for author.role
+        data.setdefault("author", {"role": data.pop("role").upper()})
+    return data
+
+
+def _tool(tool: Any, index: int) -> Dict[str, Any]:
+    """The API's Tool from a function-tool dict, a Tool dict, or a Python function."""
+    if callable(tool) and not isinstance(tool, Mapping):
+        return function_tool(tool)
+    if not isinstance(tool, Mapping):
+        raise TypeError("tools[%d] must be a dict or a function, not %s"
+                        % (index, type(tool).__name__))
+    for kind in ("function", "searchIndex", "genSearch", "search_index", "gen_search"):
+        if kind in tool:
+            return dict(tool)
+    if isinstance(tool.get("name"), str):
+        spec: Dict[str, Any] = {"name": tool["name"]}
+        if tool.get("description") is not None:
+            spec["description"] = str(tool["description"])
+        spec["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
+        return {"function": spec}
+    raise ValueError("tools[%d] needs a 'name' (a function tool) or one of "
+                     "'function', 'searchIndex', 'genSearch'" % index)
+
+
+def _response_format(value: Any) -> Dict[str, Any]:
+    if value == "json":
+        return {"jsonObject": True}
+    if isinstance(value, Mapping):
+        if "jsonObject" in value or "jsonSchema" in value:
+            return dict(value)
+        schema = value.get("json_schema")
+        if isinstance(schema, Mapping):
+            if "schema" in schema and "properties" not in schema:
+                return {"jsonSchema": dict(schema)}
+            return {"jsonSchema": {"schema": dict(schema)}}
+    raise ValueError('custom_response_format must be "json" or {"json_schema": {...}}, got %r'
+                     % (value,))
+
+
+def _truncation_strategy(value: Any) -> Dict[str, Any]:
+    if value == "auto":
+        return {"autoStrategy": {}}
+    if isinstance(value, Mapping):
+        if "autoStrategy" in value or "lastMessagesStrategy" in value:
+            return dict(value)
+        if "last_messages" in value:
+            count = _int64(value["last_messages"], "last_messages")
+            return {"lastMessagesStrategy": {"numMessages": count}}
+    raise ValueError('custom_prompt_truncation_strategy must be "auto" or '
+                     '{"last_messages": N}, got %r' % (value,))
+
+
+def _encode_create(
+    assistant: Any, thread: Any, *, stream: bool, labels: Optional[Mapping[str, str]],
+    additional_messages: Optional[Iterable[Any]], custom_temperature: Optional[float],
+    custom_max_tokens: Optional[int], custom_max_prompt_tokens: Optional[int],
+    custom_prompt_truncation_strategy: Any, custom_response_format: Any,
+    tools: Optional[Iterable[Any]], extra_body: Optional[Mapping[str, Any]],
+) -> Dict[str, Any]:
+    """The CreateRunRequest body: lowerCamelCase, int64 as strings, unset fields omitted."""
+    body: Dict[str, Any] = {"assistantId": _id_of(assistant, "assistant"),
+                            "threadId": _id_of(thread, "thread")}
+    if labels is not None:
+        body["labels"] = _str_map(labels, "labels")
+    if additional_messages is not None:
+        if isinstance(additional_messages, (str, Mapping)):
+            additional_messages = [additional_messages]
+        body["additionalMessages"] = [_message_data(m, i)
+                                      for i, m in enumerate(additional_messages)]
+    completion: Dict[str, Any] = {}
+    if custom_temperature is not None:
+        if isinstance(custom_temperature, bool) or not isinstance(custom_temperature,
+                                                                  (int, float)):
+            raise TypeError("custom_temperature must be a number, not %s"
+                            % type(custom_temperature).__name__)
+        completion["temperature"] = float(custom_temperature)
+    if custom_max_tokens is not None:
+        completion["maxTokens"] = _int64(custom_max_tokens, "custom_max_tokens")
+    if completion:
+        body["customCompletionOptions"] = completion
+    truncation: Dict[str, Any] = {}
+    if custom_max_prompt_tokens is not None:
+        truncation["maxPromptTokens"] = _int64(custom_max_prompt_tokens,
+                                               "custom_max_prompt_tokens")
+    if custom_prompt_truncation_strategy is not None:
+        truncation.update(_truncation_strategy(custom_prompt_truncation_strategy))
+    if truncation:
+        body["customPromptTruncationOptions"] = truncation
+    if custom_response_format is not None:
+        body["customResponseFormat"] = _response_format(custom_response_format)
+    if stream:
+        body["stream"] = True
+    if tools is not None:
+        if isinstance(tools, Mapping) or callable(tools):
+            tools = [tools]
+        body["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
+    if extra_body is not None:
+        if not isinstance(extra_body, Mapping):
+            raise TypeError("extra_body must be a dict, not %s" % type(extra_body).__name__)
+        body.update(extra_body)
+    return body
+
+
+def _encode_tool_results(tool_results: Any) -> List[Dict[str, Any]]:
+    """toolResults from one {"name", "content"} dict or an iterable of them."""
+    if isinstance(tool_results, Mapping):
+        tool_results = [tool_results]
+    elif isinstance(tool_results, (str, bytes)) or not isinstance(tool_results, Iterable):
+        raise TypeError('tool_results must be a {"name": ..., "content": ...} dict or an '
+                        "iterable of them, not %s" % type(tool_results).__name__)
+    encoded = []
+    for i, item in enumerate(tool_results):
+        if isinstance(item, Mapping) and isinstance(item.get("functionResult"), Mapping):
+            item = item["functionResult"]
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise TypeError('tool_results[%d] must be a dict with a "name" string and a '
+                            '"content"' % i)
+        if "content" not in item:
+            raise ValueError('tool_results[%d] (%s) has no "content"' % (i, item["name"]))
+        content = item["content"]
+        if not isinstance(content, str):
+            try:
+                content = json.dumps(content, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError("tool_results[%d] (%s): content is not JSON-serializable: %s"
+                                % (i, item["name"], exc)) from None
+        encoded.append({"functionResult": {"name": item["name"], "content": content}})
+    if not encoded:
+        raise ValueError("tool_results is empty")
+    return encoded
+
+
+# ============================================================================
+# API calls and workflows (sans-IO): what to send, and what to do with the answer
+# ============================================================================
+
+
+class _Request(NamedTuple):
+    method: str
+    target: str  # path and query under the base URL
+    body: Optional[bytes]
+    idempotent: bool
+
+
+_RUNS = "/assistants/v1/runs"
+_RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _json_bytes(body: Any, what: str) -> bytes:
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise TypeError("%s is not JSON-serializable: %s" % (what, exc)) from None
+
+
+def _create_request(body: Dict[str, Any]) -> _Request:
+    return _Request("POST", _RUNS, _json_bytes(body, "the create request"), False)
+
+
+def _get_request(run_id: Any) -> _Request:
+    return _Request("GET", "%s/%s" % (_RUNS, _quote(_id_of(run_id, "run"))), None, True)
+
+
+def _last_by_thread_request(thread: Any) -> _Request:
+    return _Request("GET", "%s:getByThread?threadId=%s" % (_RUNS, _quote(_id_of(thread, "thread"))),
+                    None, True)
+
+
+def _listen_request(run_id: str, events_start_idx: int) -> _Request:
+    return _Request("GET", "%s/listen?runId=%s&eventsStartIdx=%d"
+                    % (_RUNS, _quote(run_id), events_start_idx), None, True)
+
+
+def _submit_request(run_id: str, tool_results: Any) -> _Request:
+    body = {"runId": run_id, "toolResultList": {"toolResults": _encode_tool_results(tool_results)}}
+    return _Request("PATCH", _RUNS + "/submit", _json_bytes(body, "tool_results"), False)
+
+
+def _check_timeout(timeout: Any, what: str = "timeout") -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("%s must be a number of seconds, not %s" % (what, type(timeout).__name__))
+    if not timeout > 0:
+        raise ValueError("%s must be positive, got %r" % (what, timeout))
+    return float(timeout)
+
+
+def _jitter() -> float:
+    return int.from_bytes(os.urandom(2), "big") / 65536.0
+
+
+def _backoff(attempt: int, retry_after: Optional[float] = None) -> float:
+    """Retry-After when the server gives a sane one, else 0.5 s doubling to 8 s, less jitter."""
+    if retry_after is not None and retry_after <= 60:
+        return float(retry_after)
+    return float(min(0.5 * 2.0 ** attempt, 8.0) * (1 - 0.25 * _jitter()))
+
+
+class _Retry:
+    """Which failures of one call to retry, and after how long."""
+
+    def __init__(self, max_retries: int, idempotent: bool) -> None:
+        self.max_retries = max_retries
+        self.idempotent = idempotent
+        self.retries = 0
+        self.stale_retried = False
+
+    def delay(self, exc: BaseException) -> Optional[float]:
+        """Seconds to wait before the next attempt, or None to raise ``exc``."""
+        retry_after = None
+        if isinstance(exc, APIConnectionError):
+            if exc.reused and self.idempotent and not self.stale_retried:
+                self.stale_retried = True  # a keep-alive connection the server had closed
+                return 0.0
+            retryable = not exc.connected or (
+                self.idempotent and not isinstance(exc, APITimeoutError))
+        elif isinstance(exc, APIError):
+            retryable = self.idempotent and exc.status in _RETRY_STATUSES
+            retry_after = exc.retry_after
+        else:
+            retryable = False
+        if not retryable or self.retries >= self.max_retries:
+            return None
+        self.retries += 1
+        return _backoff(self.retries - 1, retry_after)
+
+
+class _Pager:
+    """List pages: follow nextPageToken, stop at the first empty one."""
+
+    def __init__(self, folder_id: Optional[str], page_size: Optional[int]) -> None:
+        if not folder_id:
+            raise CredentialsError("listing runs needs a folder: pass folder_id= or set "
+                                   "YC_FOLDER_ID")
+        if page_size is not None:
+            _int64(page_size, "page_size")
+        self.folder_id = folder_id
+        self.page_size = page_size
+        self.token: Optional[str] = ""
+        self.seen: Set[str] = set()
+
+    def request(self) -> Optional[_Request]:
+        if self.token is None:
+            return None
+        target = "%s?folderId=%s" % (_RUNS, _quote(self.folder_id))
+        if self.page_size is not None:
+            target += "&pageSize=%d" % self.page_size
+        if self.token:
+            target += "&pageToken=" + _quote(self.token)
+        return _Request("GET", target, None, True)
+
+    def accept(self, page: Any) -> List[Any]:
+        obj = _object(page, "ListRunsResponse")
+        token = _str(_get(obj, "nextPageToken"), "ListRunsResponse.nextPageToken")
+        if token in self.seen:
+            raise MalformedResponseError("the service returned page token %r twice" % token[:40])
+        self.seen.add(token)
+        self.token = token or None
+        return _list(_get(obj, "runs"), "ListRunsResponse.runs")
+
+
+class _ListenState:
+    """One logical Listen stream across reconnections.
+
+    Feeds body bytes in, gives events out exactly once and in order, keeps the
+    cursor to resume from, and decides whether a fault is resumable.
+    """
+
+    def __init__(self, run_id: str, events_start_idx: int, max_retries: int, resume: bool) -> None:
+        if isinstance(events_start_idx, bool) or not isinstance(events_start_idx, int) \
+                or events_start_idx < 0:
+            raise ValueError("events_start_idx must be an int >= 0, got %r" % (events_start_idx,))
+        self.run_id = run_id
+        self.next_idx = events_start_idx
+        self.last_idx: Optional[int] = None
+        self.max_retries = max_retries if resume else 0
+        self.failures = 0
+        self.reconnected = False
+        self.text = ""
+        self.done = False
+        self.fatal = False
+        self.lines = _LineSplitter()
+
+    def request(self) -> _Request:
+        self.lines = _LineSplitter()
+        return _listen_request(self.run_id, self.next_idx)
+
+    def feed(self, data: bytes) -> Iterator[RunStreamEvent]:
+        """Events whose lines ``data`` completes; decoded one at a time, as they are taken."""
+        self.lines.feed(data)
+        for line in self.lines:
+            event = self._event(line)
+            if event is not None:
+                yield event
+                if self.done:
+                    return
+
+    def end(self) -> Iterator[RunStreamEvent]:
+        """The body ended cleanly: a last line without a newline still counts."""
+        tail = self.lines.tail()
+        event = self._event(tail) if tail else None
+        if event is not None:
+            yield event
+        if not self.done:
+            raise APIConnectionError("the stream ended before its final event")
+
+    def _event(self, line: bytes) -> Optional[RunStreamEvent]:
+        if not line.strip():
+            return None
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise StreamError("malformed stream line: %r" % line[:80],
+                              last_event_idx=self.last_idx) from None
+        if not isinstance(obj, dict):
+            raise StreamError("stream line is %s, not an object" % _kind(obj),
+                              last_event_idx=self.last_idx)
+        if "result" in obj:
+            obj = obj["result"]
+            if not isinstance(obj, dict):
+                raise StreamError("stream line's result is %s, not an object" % _kind(obj),
+                                  last_event_idx=self.last_idx)
+        elif "error" in obj and _get(obj, "eventType") is None:
+            self.fatal = True  # the service's own word on this stream: not resumed
+            raise _error_from_body(None, line, {}, ())
+        try:
+            event = _decode_stream_event(obj, self.text)
+        except MalformedResponseError as exc:
+            raise StreamError(str(exc), last_event_idx=self.last_idx) from None
+        idx = event.stream_cursor.current_event_idx
+        if self.reconnected and self.last_idx is not None and idx <= self.last_idx:
+            return None  # replayed after a reconnection: delivered already
+        if event.partial_message is not None or event.completed_message is not None:
+            self.text = event.message.text if event.message is not None else ""
+        self.last_idx = idx if self.last_idx is None else max(idx, self.last_idx)
+        self.next_idx = self.last_idx + 1
+        self.failures = 0
+        self.done = event.status in _TERMINAL_EVENTS
+        return event
+
+    def delay(self, exc: BaseException) -> float:
+        """Seconds before reconnecting after ``exc``; raises when the stream cannot go on."""
+        resumable = isinstance(exc, APIConnectionError) or (
+            isinstance(exc, APIError) and exc.status in _RETRY_STATUSES)
+        if not resumable or self.fatal:
+            raise exc
+        if self.failures >= self.max_retries:
+            where = ("after event %d" % self.last_idx) if self.last_idx is not None \
+                else "before its first event"
+            raise StreamError("the stream of run %s broke %s: %s"
+                              % (self.run_id, where, exc), last_event_idx=self.last_idx) from exc
+        self.failures += 1
+        self.reconnected = True
+        retry_after = exc.retry_after if isinstance(exc, APIError) else None
+        if self.failures == 1 and retry_after is None and self.last_idx is not None:
+            return 0.0  # the first reconnection after progress is immediate
+        return _backoff(self.failures - 1, retry_after)
+
+
+class _Waiter:
+    """Polling for ``wait``: when to stop, how long to sleep, when to give up."""
+
+    def __init__(self, run_id: str, poll_timeout: Optional[float],
+                 poll_interval: Optional[float]) -> None:
+        self.run_id = run_id
+        self.poll_timeout = 300.0 if poll_timeout is None else _check_timeout(
+            poll_timeout, "poll_timeout")
+        self.poll_interval = 0.5 if poll_interval is None else _check_timeout(
+            poll_interval, "poll_interval")
+        self.deadline = time.monotonic() + self.poll_timeout
+        self.status = RunStatus.RUN_STATUS_UNSPECIFIED
+
+    def result(self, run: _RunFields) -> Optional[RunResult]:
+        self.status = run.status
+        return run.result if run.status.is_finished else None
+
+    def sleep_time(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeoutError(
+                "run %s is still %s after %.1f s of waiting"
+                % (self.run_id, self.status.name, self.poll_timeout),
+                run_id=self.run_id, status=self.status)
+        return min(self.poll_interval, remaining)
+
+
+class _ToolLoop:
+    """``run_tools``: which function answers which call, and how results are encoded."""
+
+    def __init__(self, functions: Any, max_rounds: int) -> None:
+        if isinstance(functions, Mapping):
+            table = dict(functions)
+        elif isinstance(functions, Iterable) and not isinstance(functions, (str, bytes)):
+            table = {getattr(f, "__name__", repr(f)): f for f in functions}
+        else:
+            raise TypeError("functions must map tool names to callables, not %s"
+                            % type(functions).__name__)
+        for name, function in table.items():
+            if not callable(function):
+                raise TypeError("functions[%r] is not callable" % (name,))
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
+            raise ValueError("max_rounds must be an int >= 1, got %r" % (max_rounds,))
+        self.functions: Dict[str, Callable[..., Any]] = table
+        self.max_rounds = max_rounds
+        self.rounds = 0
+
+    def calls(self, result: RunResult) -> Tuple[ToolCall, ...]:
+        if self.rounds >= self.max_rounds:
+            raise ToolLoopError("the run still asks for tools after %d rounds" % self.rounds,
+                                rounds=self.rounds, result=result)
+        self.rounds += 1
+        return result.tool_calls
+
+    def start(self, call: ToolCall) -> Any:
+        """Call the function for ``call``; its value, or an awaitable for an async function."""
+        function = self.functions.get(call.name)
+        if function is None:
+            raise LookupError("no function named %r; known: %s"
+                              % (call.name, ", ".join(sorted(self.functions)) or "none"))
+        return function(**_coerce_arguments(function, call.arguments))
+
+    @staticmethod
+    def output(call: ToolCall, value: Any) -> Dict[str, Any]:
+        if not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        return {"name": call.name, "content": value}
+
+    @staticmethod
+    def failure(call: ToolCall, exc: BaseException) -> Dict[str, Any]:
+        message = "%s: %s" % (type(exc).__name__, exc)
+        return {"name": call.name, "content": json.dumps({"error": message},
+                                                         ensure_ascii=False)}
+
+
+def _coerce_arguments(function: Callable[..., Any], arguments: Dict[str, Any]) -> Dict[str, Any]:
+    """Struct numbers arrive as floats (5.0): give int parameters ints."""
+    hints = getattr(function, "__annotations__", None)
+    if not isinstance(hints, dict) or not hints:
+        return arguments
+    coerced = dict(arguments)
+    for name, value in arguments.items():
+        hint = hints.get(name)
+        if isinstance(value, float) and value.is_integer() and hint in (int, "int"):
+            coerced[name] = int(value)
+    return coerced
+
+
+def _is_awaitable(value: Any) -> bool:
+    return hasattr(value, "__await__")
+
+
+def _handler_calls(handler: Any, event: RunStreamEvent) -> List[Tuple[Callable[..., Any],
+                                                                        Tuple[Any, ...]]]:
+    """The handler callbacks one event triggers, in order, with their arguments."""
+    def hook(name: str) -> Optional[Callable[..., Any]]:
+        found = handler.get(name) if isinstance(handler, Mapping) else getattr(handler, name, None)
+        return found if callable(found) else None
+
+    calls: List[Tuple[Callable[..., Any], Tuple[Any, ...]]] = []
+    plan: List[Tuple[str, Tuple[Any, ...]]] = [("on_event", (event,))]
+    if event.delta:
+        snapshot = event.text if not event.status.is_failed else ""
+        plan.append(("on_text_delta", (event.delta, snapshot)))
+    if event.status == StreamEvent.DONE:
+        plan.append(("on_message_done", (event.completed_message,)))
+    elif event.status == StreamEvent.TOOL_CALLS:
+        plan.append(("on_tool_calls", (event.tool_calls,)))
+    elif event.status == StreamEvent.ERROR:
+        plan.append(("on_error", (event.error,)))
+    for name, args in plan:
+        function = hook(name)
+        if function is not None:
+            calls.append((function, args))
+    return calls
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean",
+               list: "array", dict: "object", tuple: "array"}
+
+
+def _json_schema(hint: Any, where: str) -> Dict[str, Any]:
+    import typing
+
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Union:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _json_schema(rest[0], where)
+        return {"anyOf": [_json_schema(a, where) for a in rest]}
+    if origin is typing.Literal:
+        kinds = {_JSON_TYPES.get(type(a), "string") for a in args}
+        schema: Dict[str, Any] = {"enum": list(args)}
+        if len(kinds) == 1:
+            schema["type"] = kinds.pop()
+        return schema
+    if origin in (list, tuple, set, frozenset, Sequence, Iterable):
+        schema = {"type": "array"}
+        if args and args[0] is not Ellipsis:
+            schema["items"] = _json_schema(args[0], where)
+        return schema
+    if origin in (dict, Mapping):
+        return {"type": "object"}
+    if hint is Any:
+        return {}
+    raise TypeError("%s: no JSON Schema for type %r; use str, int, float, bool, list, dict, "
+                    "Optional or Literal" % (where, hint))
+
+
+def function_tool(func: Callable[..., Any], *, name: Optional[str] = None,
+                  description: Optional[str] = None) -> Dict[str, Any]:
+    """The API's function Tool for a Python function: name, docstring, JSON Schema of its hints."""
+    import inspect
+    import typing
+
+    if not callable(func):
+        raise TypeError("function_tool needs a function, not %s" % type(func).__name__)
+    tool_name = name or getattr(func, "__name__", "")
+    if not tool_name or tool_name == "<lambda>":
+        raise ValueError("function_tool needs a named function or name=")
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception as exc:  # unresolvable forward references and the like
+        raise TypeError("%s: cannot read its type hints: %s" % (tool_name, exc)) from None
+    properties: Dict[str, Any] = {}
+    required = []
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        where = "%s(%s)" % (tool_name, param.name)
+        schema = _json_schema(hints[param.name], where) if param.name in hints else {}
+        properties[param.name] = schema
+        hint = hints.get(param.name)
+        optional = typing.get_origin(hint) is Union and type(None) in typing.get_args(hint)
+        if param.default is param.empty and not optional:
+            required.append(param.name)
+    parameters: Dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    doc = description if description is not None else (inspect.getdoc(func) or "")
+    spec: Dict[str, Any] = {"name": tool_name, "parameters": parameters}
+    if doc:
+        spec["description"] = doc.strip().split("\n\n")[0].replace("\n", " ")
+    return {"function": spec}
+
+
+# ============================================================================
+# HTTP/1.1 codec (sans-IO): request bytes out; head, body pieces and end in
+# ============================================================================
+
+_MAX_HEAD_BYTES = 64 * 1024
+_MAX_CHUNK_LINE = 4 * 1024
+_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+
+
+class _Head(NamedTuple):
+    status: int
+    reason: str
+    headers: Dict[str, str]  # lower-cased names; repeated headers joined with ", "
+
+
+class _End(NamedTuple):
+    keep_alive: bool
+
+
+class _ProtocolError(Exception):
+    """The peer broke HTTP/1.1 framing."""
+
+
+def _encode_request(method: str, target: str, host: str,
+                    headers: Sequence[Tuple[str, str]], body: Optional[bytes]) -> bytes:
+    """Request bytes; refuses a header value that could split the request."""
+    lines = ["%s %s HTTP/1.1" % (method, target), "Host: " + host]
+    for name, value in headers:
+        if _BAD_HEADER_VALUE.search(value) or _BAD_HEADER_VALUE.search(name):
+            raise ValueError("header %s contains CR, LF or NUL" % name)
+        lines.append("%s: %s" % (name, value))
+    if body is not None:
+        lines.append("Content-Length: %d" % len(body))
+    lines.append("\r\n")
+    head = "\r\n".join(lines).encode("latin-1", "strict")
+    return head + body if body else head
+
+
+class _ResponseParser:
+    """One response: feed() bytes (b"" at EOF), then next_event() until it is None.
+
+    Events: a _Head, then body pieces (bytes), then an _End. Framing by
+    Content-Length, chunked (extensions and trailers skipped), or connection close.
+    """
+
+    def __init__(self, method: str = "GET") -> None:
+        self.method = method
+        self.buffer = bytearray()
+        self.eof = False
+        self.state = "head"
+        self.remaining = 0
+        self.keep_alive = True
+        self.head: Optional[_Head] = None
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self.buffer += data
+        else:
+            self.eof = True
+
+    def next_event(self) -> Union[_Head, bytes, _End, None]:
+        """The next event, or None when more bytes are needed."""
+        state = self.state
+        if state == "head":
+            return self._head()
+        if state == "length":
+            return self._length_body()
+        if state == "chunked":
+            return self._chunked_body()
+        if state == "close":
+            if self.buffer:
+                data = bytes(self.buffer)
+                del self.buffer[:]
+                return data
+            if self.eof:
+                self.state = "done"
+                return _End(False)
+            return None
+        raise _ProtocolError("read past the end of the response")
+
+    def _incomplete(self, what: str) -> None:
+        if self.eof:
+            raise _ProtocolError("connection closed %s" % what)
+
+    def _head(self) -> Optional[_Head]:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > _MAX_HEAD_BYTES:
+                raise _ProtocolError("response head is over %d bytes" % _MAX_HEAD_BYTES)
+            self._incomplete("before a response" if not self.buffer else "inside the response head")
+            return None
+        raw = bytes(self.buffer[:end]).decode("latin-1")
+        del self.buffer[:end + 4]
+        lines = raw.split("\r\n")
+        match = re.match(r"HTTP/1\.([01]) (\d{3})(?: (.*))?\Z", lines[0])
+        if match is None:
+            raise _ProtocolError("not an HTTP/1.x status line: %r" % lines[0][:60])
+        status = int(match.group(2))
+        headers: Dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise _ProtocolError("malformed header line: %r" % line[:60])
+            name = name.lower()
+            value = value.strip()
+            headers[name] = headers[name] + ", " + value if name in headers else value
+        if 100 <= status < 200:  # 100 Continue and friends precede the real response
+            return self._head()
+        connection = headers.get("connection", "").lower()
+        self.keep_alive = ("close" not in connection) and (
+            match.group(1) == "1" or "keep-alive" in connection)
+        self.head = _Head(status, match.group(3) or "", headers)
+        encoding = headers.get("transfer-encoding", "").lower()
+        if (self.method == "CONNECT" and status < 300) or status in (204, 304) \
+                or self.method == "HEAD":
+            self.state, self.remaining = "length", 0
+        elif encoding:
+            if encoding.split(",")[-1].strip() != "chunked":
+                raise _ProtocolError("unsupported Transfer-Encoding: %s" % encoding[:40])
+            self.state = "chunked"
+        elif "content-length" in headers:
+            lengths = {v.strip() for v in headers["content-length"].split(",")}
+            if len(lengths) != 1 or not lengths.pop().isdigit():
+                raise _ProtocolError("bad Content-Length: %r" % headers["content-length"][:40])
+            self.state, self.remaining = "length", int(headers["content-length"].split(",")[0])
+        else:
+            self.state, self.keep_alive = "close", False
+        return self.head
+
+    def _length_body(self) -> Union[bytes, _End, None]:
+        if self.remaining == 0:
+            self.state = "done"
+            return _End(self.keep_alive)
+        if not self.buffer:
+            self._incomplete("with %d body bytes still to come" % self.remaining)
+            return None
+        take = min(self.remaining, len(self.buffer))
+        data = bytes(self.buffer[:take])
+        del self.buffer[:take]
+        self.remaining -= take
+        return data
+
+    def _chunked_body(self) -> Union[bytes, _End, None]:
+        buffer = self.buffer
+        while True:
+            if self.remaining > 0:
+                if not buffer:
+                    self._incomplete("inside a chunk")
+                    return None
+                take = min(self.remaining, len(buffer))
+                data = bytes(buffer[:take])
+                del buffer[:take]
+                self.remaining -= take
+                if self.remaining == 0:
+                    self.remaining = -2  # the CRLF after the chunk data
+                return data
+            if self.remaining == -2:
+                if len(buffer) < 2:
+                    self._incomplete("after a chunk")
+                    return None
+                if buffer[:2] != b"\r\n":
+                    raise _ProtocolError("chunk data not followed by CRLF")
+                del buffer[:2]
+                self.remaining = 0
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                if len(buffer) > _MAX_CHUNK_LINE:
+                    raise _ProtocolError("chunk size line is too long")
+                self._incomplete("inside a chunk size line")
+                return None
+            if self.remaining == -1:  # trailers: header lines until an empty one
+                del buffer[:end + 2]
+                if end == 0:
+                    self.state = "done"
+                    return _End(self.keep_alive)
+                continue
+            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
+            del buffer[:end + 2]
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise _ProtocolError("bad chunk size: %r" % size_text[:20]) from None
+            if size < 0:
+                raise _ProtocolError("bad chunk size: %r" % size_text[:20])
+            self.remaining = size if size else -1
+
+
+class _LineSplitter:
+    """NDJSON framing: feed bytes, iterate over complete lines (without the newline)."""
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.buffer = bytearray()
+        self.start = 0
+        self.max_line = max_line
+
+    def feed(self, data: bytes) -> None:
+        if self.start:
+            del self.buffer[:self.start]
+            self.start = 0
+        self.buffer += data
+        if len(self.buffer) > self.max_line and b"\n" not in data:
+            raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        end = self.buffer.find(b"\n", self.start)
+        if end < 0:
+            if len(self.buffer) - self.start > self.max_line:
+                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+            raise StopIteration
+        if end - self.start > self.max_line:
+            raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+        line = bytes(self.buffer[self.start:end])
+        self.start = end + 1
+        return line
+
+    def tail(self) -> bytes:
+        return bytes(self.buffer[self.start:])
+
+
+class _Origin(NamedTuple):
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def host_header(self) -> str:
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else "%s:%d" % (host, self.port)
+
+
+def _split_url(url: str, allow_insecure: bool, what: str = "base_url") -> Tuple[_Origin, str]:
+    """(origin, path prefix); refuses plain http:// beyond loopback unless allowed."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str):
+        raise TypeError("%s must be a str, not %s" % (what, type(url).__name__))
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError("%s %r is not a valid URL: %s" % (what, url, exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("%s must be an http:// or https:// URL, got %r" % (what, url))
+    if parts.username or parts.password:
+        raise ValueError("%s must not carry credentials in the URL" % what)
+    host = parts.hostname
+    if scheme == "http" and not allow_insecure and not _is_loopback(host):
+        raise ValueError("%s %r is plain http:// to a host that is not loopback; use https:// "
+                         "or pass allow_insecure=True" % (what, url))
+    origin = _Origin(scheme, host, port or (443 if scheme == "https" else 80))
+    return origin, parts.path.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().strip("[]")
+    if host in ("localhost", "::1") or host.endswith(".localhost"):
+        return True
+    octets = host.split(".")
+    return len(octets) == 4 and octets[0] == "127" and all(
+        o.isdigit() and int(o) < 256 for o in octets)
+
+
+def _proxy_for(origin: _Origin) -> Optional[Tuple[_Origin, Optional[str]]]:
+    """The proxy for ``origin`` from the environment, as urllib.request sees it, with auth."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None  # the common case: no urllib.request (and its email package) to import
+    import urllib.request
+    from urllib.parse import unquote, urlsplit
+
+    proxy = urllib.request.getproxies().get(origin.scheme)
+    if not proxy or urllib.request.proxy_bypass(origin.host_header):
+        return None
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    parts = urlsplit(proxy)
+    auth = None
+    if parts.username is not None:
+        import base64
+
+        pair = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+        auth = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    proxy_origin = _Origin(parts.scheme or "http", parts.hostname or "",
+                           parts.port or (443 if parts.scheme == "https" else 80))
+    return proxy_origin, auth
+
+
+def _connect_request(origin: _Origin, proxy_auth: Optional[str]) -> bytes:
+    target = "%s:%d" % ("[%s]" % origin.host if ":" in origin.host else origin.host, origin.port)
+    headers = [("Proxy-Authorization", proxy_auth)] if proxy_auth else []
+    return _encode_request("CONNECT", target, target, headers, None)
+
+
+def _connect_refused(head: _Head) -> APIConnectionError:
+    return APIConnectionError("the proxy refused the tunnel: HTTP %d %s"
+                              % (head.status, head.reason), connected=False)
+
+
+# ============================================================================
+# Credentials
+# ============================================================================
+
+
+def _check_token(value: Any, what: str) -> str:
+    """A credential fit for a header; the message never repeats the value."""
+    if not isinstance(value, str):
+        raise CredentialsError("%s must be a string, not %s" % (what, type(value).__name__))
+    if _BAD_HEADER_VALUE.search(value):
+        raise CredentialsError("%s contains CR, LF or NUL; refusing to send it" % what)
+    value = value.strip()
+    if not value:
+        raise CredentialsError("%s is empty" % what)
+    return str(value)
+
+
+class Credentials:
+    """A source of the Authorization header. Subclasses: API key, IAM token, OAuth, metadata."""
+
+    refreshes = False  # True: a 401 is worth one retry with a freshly fetched token
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = ""
+
+    def _header(self, now: float) -> Union[str, None, Awaitable[Any]]:
+        """The header value; None when a token must be fetched; an awaitable from an async provider."""
+        raise NotImplementedError
+
+    def _finish(self, token: Any) -> str:
+        raise NotImplementedError
+
+    def _token_request(self) -> Tuple[str, str, List[Tuple[str, str]], Optional[bytes]]:
+        """(method, url, headers, body) that fetches a fresh token."""
+        raise NotImplementedError
+
+    def _accept(self, status: int, body: bytes, now: float) -> str:
+        raise NotImplementedError
+
+    def _invalidate(self) -> None:
+        """Forget a cached token (after a 401)."""
+
+    def _secrets(self) -> List[str]:
+        return [self._last] if self._last else []
+
+    def __repr__(self) -> str:
+        return "%s(***)" % type(self).__name__
+
+
+class _TokenCredentials(Credentials):
+    """A fixed token, a callable returning the current one, or an environment variable."""
+
+    def __init__(self, token: Union[str, Callable[[], Any], None], scheme: str, what: str,
+                 env: Optional[str] = None) -> None:
+        super().__init__()
+        self._scheme = scheme
+        self._what = env or what
+        self._env = env
+        if isinstance(token, str):
+            self._last = _check_token(token, what)
+        elif token is not None and not callable(token):
+            raise CredentialsError("%s must be a string or a callable returning one, not %s"
+                                   % (what, type(token).__name__))
+        self._token = token
+
+    def _header(self, now: float) -> Union[str, None, Awaitable[Any]]:
+        if self._env is not None:
+            token: Any = os.environ.get(self._env)
+            if token is None:
+                raise CredentialsError("%s is no longer set in the environment" % self._env)
+        elif callable(self._token):
+            token = self._token()
+            if _is_awaitable(token):
+                return token  # type: ignore[no-any-return]
+        else:
+            token = self._last
+        return self._finish(token)
+
+    def _finish(self, token: Any) -> str:
+        self._last = _check_token(token, self._what)
+        return "%s %s" % (self._scheme, self._last)
+
+
+class APIKeyCredentials(_TokenCredentials):
+    """``Authorization: Api-Key …``; ``api_key`` may be a callable returning the current key."""
+
+    def __init__(self, api_key: Union[str, Callable[[], Any]]) -> None:
+        super().__init__(api_key, "Api-Key", "api_key")
+
+
+class IAMTokenCredentials(_TokenCredentials):
+    """``Authorization: Bearer …``; ``iam_token`` may be a callable returning the current token."""
+
+    def __init__(self, iam_token: Union[str, Callable[[], Any]]) -> None:
+        super().__init__(iam_token, "Bearer", "iam_token")
+
+
+class _FetchedTokenCredentials(Credentials):
+    """An IAM token fetched over HTTP, cached, and refreshed before it expires."""
+
+    refreshes = True
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__()
+        _split_url(url, allow_insecure=True, what="token url")
+        self.url = url
+        self.timeout = _check_timeout(timeout)
+        self._refresh_at = 0.0
+
+    def _header(self, now: float) -> Optional[str]:
+        return "Bearer " + self._last if self._last and now < self._refresh_at else None
+
+    def _finish(self, token: Any) -> str:
+        return "Bearer " + _check_token(token, "the IAM token")
+
+    def _invalidate(self) -> None:
+        self._refresh_at = 0.0
+
+    def _parse(self, obj: Dict[str, Any]) -> Tuple[Any, float]:
+        raise NotImplementedError
+
+    def _accept(self, status: int, body: bytes, now: float) -> str:
+        what = "the token service at %s" % self.url.split("?")[0]
+        if status != 200:
+            error = _error_from_body(status, body, {}, self._secrets())
+            raise CredentialsError("%s answered HTTP %d: %s" % (what, status, error.message))
+        try:
+            obj = json.loads(body)
+            token, lifetime = self._parse(_object(obj, "token response"))
+        except (ValueError, MalformedResponseError) as exc:
+            raise CredentialsError("%s sent an unusable answer: %s" % (what, exc)) from None
+        header = self._finish(token)
+        self._last = header[len("Bearer "):]
+        # refresh when a tenth of its life (at least a minute) is left
+        self._refresh_at = now + max(0.0, lifetime - max(60.0, lifetime * 0.1))
+        return header
+
+
+class OAuthCredentials(_FetchedTokenCredentials):
+    """An OAuth token exchanged for an IAM token at ``url`` (the IAM service by default)."""
+
+    def __init__(self, oauth_token: str, *, url: str = IAM_TOKEN_URL, timeout: float = 10.0) -> None:
+        super().__init__(url, timeout)
+        self._oauth = _check_token(oauth_token, "oauth_token")
+
+    def _token_request(self) -> Tuple[str, str, List[Tuple[str, str]], Optional[bytes]]:
+        body = json.dumps({"yandexPassportOauthToken": self._oauth}).encode()
+        return "POST", self.url, [("Content-Type", "application/json")], body
+
+    def _parse(self, obj: Dict[str, Any]) -> Tuple[Any, float]:
+        expires = _timestamp(_get(obj, "expiresAt"), "expiresAt")
+        lifetime = 3600.0 if expires is None else (
+            expires - datetime.now(timezone.utc)).total_seconds()
+        return _get(obj, "iamToken"), lifetime
+
+    def _secrets(self) -> List[str]:
+        return super()._secrets() + [self._oauth]
+
+
+class MetadataCredentials(_FetchedTokenCredentials):
+    """The service account's IAM token from the metadata service of a Yandex Cloud VM or function.
+
+    Contacted only when a request needs a token; ``url`` points elsewhere for tests.
+    """
+
+    def __init__(self, url: str = METADATA_TOKEN_URL, *, timeout: float = 5.0) -> None:
+        super().__init__(url, timeout)
+
+    def _token_request(self) -> Tuple[str, str, List[Tuple[str, str]], Optional[bytes]]:
+        return "GET", self.url, [("Metadata-Flavor", "Google")], None
+
+    def _parse(self, obj: Dict[str, Any]) -> Tuple[Any, float]:
+        lifetime = _float(_get(obj, "expiresIn"), "expires_in")
+        return _get(obj, "accessToken"), 3600.0 if lifetime is None else lifetime
+
+
+_NO_CREDENTIALS = (
+    "no credential: pass api_key=, iam_token= or credentials= (such as "
+    "yc_runs.MetadataCredentials()), or set YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, "
+    "YC_OAUTH_TOKEN, or YC_METADATA_CREDENTIALS=1"
+)
+
+
+def _pick_credentials(api_key: Any, iam_token: Any, credentials: Any) -> Credentials:
+    """The explicit credential, else the first the environment offers, as the official SDK does."""
+    given = [name for name, value in (("api_key", api_key), ("iam_token", iam_token),
+                                      ("credentials", credentials)) if value is not None]
+    if len(given) > 1:
+        raise CredentialsError("pass only one of %s" % ", ".join(given))
+    if api_key is not None:
+        return APIKeyCredentials(api_key)
+    if iam_token is not None:
+        return IAMTokenCredentials(iam_token)
+    if credentials is not None:
+        if not isinstance(credentials, Credentials):
+            raise CredentialsError("credentials must be a yc_runs.Credentials, not %s"
+                                   % type(credentials).__name__)
+        return credentials
+    env = os.environ
+    for name, scheme in (("YC_API_KEY", "Api-Key"), ("YC_IAM_TOKEN", "Bearer"),
+                         ("YC_TOKEN", "Bearer")):
+        if env.get(name):
+            return _TokenCredentials(None, scheme, name, env=name)
+    if env.get("YC_OAUTH_TOKEN"):
+        return OAuthCredentials(env["YC_OAUTH_TOKEN"])
+    if env.get("YC_METADATA_CREDENTIALS", "").lower() in ("1", "true", "yes"):
+        return MetadataCredentials()
+    raise CredentialsError(_NO_CREDENTIALS)
+
+
+class _Config:
+    """What both clients share: where to send, what to send with it, how to read the answer."""
+
+    def __init__(self, api_key: Any, iam_token: Any, folder_id: Optional[str], base_url: str,
+                 timeout: float, max_retries: int, ssl_context: Optional["ssl.SSLContext"],
+                 credentials: Any, allow_insecure: bool) -> None:
+        self.origin, self.prefix = _split_url(base_url, bool(allow_insecure))
+        self.base_url = base_url
+        self.credentials = _pick_credentials(api_key, iam_token, credentials)
+        folder = folder_id if folder_id is not None else os.environ.get("YC_FOLDER_ID") or None
+        if folder is not None and (not isinstance(folder, str) or _BAD_HEADER_VALUE.search(folder)
+                                   or not folder.strip()):
+            raise ValueError("folder_id must be a non-empty string without CR, LF or NUL")
+        self.folder_id = folder
+        self.timeout = _check_timeout(timeout)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError("max_retries must be an int >= 0, got %r" % (max_retries,))
+        self.max_retries = max_retries
+        if ssl_context is not None and not hasattr(ssl_context, "wrap_socket"):
+            raise TypeError("ssl_context must be an ssl.SSLContext, not %s"
+                            % type(ssl_context).__name__)
+        self.ssl_context = ssl_context
+        self.allow_insecure = bool(allow_insecure)
+
+    def request_bytes(self, request: _Request, authorization: str) -> Tuple[bytes, str]:
+        """The request's bytes and its fresh x-client-request-id."""
+        request_id = _uuid4()
+        headers = [("Authorization", authorization), ("User-Agent", _USER_AGENT),
+                   ("Accept", "application/json"), ("x-client-request-id", request_id)]
+        if self.folder_id:
+            headers.append(("x-folder-id", self.folder_id))
+        if request.body is not None:
+            headers.append(("Content-Type", "application/json"))
+        data = _encode_request(request.method, self.prefix + request.target,
+                               self.origin.host_header, headers, request.body)
+        return data, request_id
+
+    def error(self, head: _Head, body: bytes, request_id: str) -> APIError:
+        if 300 <= head.status < 400:
+            from urllib.parse import urlsplit
+
+            where = urlsplit(head.headers.get("location", "")).netloc or "an unknown place"
+            return APIError("the server redirected to %s; redirects are not followed, so the "
+                            "credential stays with %s" % (where, self.origin.host),
+                            status=head.status, request_id=head.headers.get("x-request-id"),
+                            client_request_id=request_id)
+        return _error_from_body(head.status, body, head.headers, self.credentials._secrets(),
+                                request_id)
+
+    def decode(self, head: _Head, body: bytes, request_id: str) -> Any:
+        """The JSON of a successful response; raises the APIError of any other."""
+        if head.status != 200:
+            raise self.error(head, body, request_id)
+        return _decode_json_body(head.status, body, head.headers, request_id)
+
+    def __repr__(self) -> str:
+        return "base_url=%r, folder_id=%r, credentials=%r" % (
+            self.base_url, self.folder_id, self.credentials)
+
+
+def _uuid4() -> str:
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+_DEFAULT_SSL: List[Any] = []
+
+
+def _ssl_context(custom: Optional["ssl.SSLContext"]) -> "ssl.SSLContext":
+    if custom is not None:
+        return custom
+    if not _DEFAULT_SSL:
+        import ssl
+
+        _DEFAULT_SSL.append(ssl.create_default_context())
+    return _DEFAULT_SSL[0]  # type: ignore[no-any-return]
+
+
+def _token_timeout(credentials: Credentials) -> float:
+    return float(getattr(credentials, "timeout", 10.0))
+
+
+class _Timeout:
+    """Seconds allowed for each socket operation; a stream shortens it once its end is due."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+# ============================================================================
+# Sync transport: blocking sockets feeding the codec, a keep-alive pool
+# ============================================================================
+
+
+class _SyncTransport:
+    """Moves bytes: connects (TLS, CONNECT proxies), pools keep-alive sockets, feeds the parser."""
+
+    max_idle = 16  # per origin
+
+    def __init__(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        self._ssl = ssl_context
+        self._idle: Dict[_Origin, List[socket.socket]] = {}
+        self._lock = threading.Lock()
+        self.connections_opened = 0
+
+    def _connect(self, origin: _Origin, timeout: float) -> socket.socket:
+        proxy = _proxy_for(origin)
+        address = (proxy[0].host, proxy[0].port) if proxy else (origin.host, origin.port)
+        try:
+            sock = socket.create_connection(address, timeout)
+        except socket.timeout:
+            raise APITimeoutError("connecting to %s:%d timed out" % address,
+                                  connected=False) from None
+        except OSError as exc:
+            raise APIConnectionError("cannot connect to %s:%d: %s" % (address[0], address[1], exc),
+                                     connected=False) from None
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy is not None:
+                sock.sendall(_connect_request(origin, proxy[1]))
+                parser = _ResponseParser("CONNECT")
+                event = parser.next_event()
+                while event is None:
+                    parser.feed(sock.recv(4096))
+                    event = parser.next_event()
+                if not isinstance(event, _Head) or event.status != 200:
+                    raise _connect_refused(event)  # type: ignore[arg-type]
+            if origin.scheme == "https":
+                sock = _ssl_context(self._ssl).wrap_socket(sock, server_hostname=origin.host)
+        except YCRunsError:
+            sock.close()
+            raise
+        except (OSError, _ProtocolError) as exc:
+            sock.close()
+            kind = APITimeoutError if isinstance(exc, socket.timeout) else APIConnectionError
+            raise kind("cannot open a connection to %s: %s" % (origin.host, exc),
+                       connected=False) from None
+        self.connections_opened += 1
+        return sock
+
+    def _acquire(self, origin: _Origin, timeout: float) -> Tuple[socket.socket, bool]:
+        import select
+
+        with self._lock:
+            idle = self._idle.get(origin)
+            while idle:
+                sock = idle.pop()
+                try:  # readable while idle means closed by the server (or garbage): drop it
+                    if not select.select([sock], [], [], 0)[0]:
+                        return sock, True
+                except (OSError, ValueError):
+                    pass
+                sock.close()
+        return self._connect(origin, timeout), False
+
+    def _release(self, origin: _Origin, sock: socket.socket) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self.max_idle:
+                idle.append(sock)
+                return
+        sock.close()
+
+    def exchange(self, origin: _Origin, data: bytes, method: str,
+                 timeout: _Timeout) -> Iterator[Union[_Head, bytes]]:
+        """Send one request; yield its head, then body pieces. Closing early drops the socket."""
+        sock, reused = self._acquire(origin, timeout.seconds)
+        parser = _ResponseParser(method)
+        keep = False
+        received = False
+        try:
+            try:
+                sock.settimeout(timeout.seconds)
+                sock.sendall(data)
+            except socket.timeout:
+                raise APITimeoutError("sending the request timed out") from None
+            except OSError as exc:
+                raise APIConnectionError("sending the request failed: %s" % exc,
+                                         reused=reused) from None
+            while True:
+                event = parser.next_event()
+                if event is None:
+                    try:
+                        sock.settimeout(timeout.seconds)
+                        chunk = sock.recv(65536)
+                    except socket.timeout:
+                        raise APITimeoutError("no answer from %s within %.3g s"
+                                              % (origin.host, timeout.seconds)) from None
+                    except OSError as exc:
+                        raise APIConnectionError("reading the response failed: %s" % exc,
+                                                 reused=reused and not received) from None
+                    if not chunk and reused and not received:
+                        raise APIConnectionError("the server had closed the kept-alive connection",
+                                                 reused=True)
+                    received = True
+                    parser.feed(chunk)
+                elif isinstance(event, _End):
+                    keep = event.keep_alive
+                    return
+                else:
+                    yield event
+        except _ProtocolError as exc:
+            raise APIConnectionError("broken HTTP response from %s: %s" % (origin.host, exc)) from None
+        finally:
+            if keep:
+                self._release(origin, sock)
+            else:
+                sock.close()
+
+    def fetch(self, method: str, url: str, headers: List[Tuple[str, str]], body: Optional[bytes],
+              timeout: float) -> Tuple[int, bytes]:
+        """A one-off request to another service (token endpoints)."""
+        origin, path = _split_url(url, allow_insecure=True, what="url")
+        from urllib.parse import urlsplit
+
+        query = urlsplit(url).query
+        data = _encode_request(method, (path or "/") + ("?" + query if query else ""),
+                               origin.host_header, headers + [("User-Agent", _USER_AGENT)], body)
+        status, response = 0, bytearray()
+        for event in self.exchange(origin, data, method, _Timeout(timeout)):
+            if isinstance(event, _Head):
+                status = event.status
+            else:
+                response += event
+        return status, bytes(response)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for socks in idle.values():
+            for sock in socks:
+                sock.close()
+
+
+class Client:
+    """A synchronous client of the Runs API; safe to share between threads.
+
+    Raises CredentialsError when no credential is given or found in the environment.
+    """
+
+    def __init__(
+        self,
+        api_key: Union[str, Callable[[], str], None] = None,
+        iam_token: Union[str, Callable[[], str], None] = None,
+        folder_id: Optional[str] = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        ssl_context: Optional["ssl.SSLContext"] = None,
+        credentials: Optional[Credentials] = None,
+        allow_insecure: bool = False,
+    ) -> None:
+        self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
+                               ssl_context, credentials, allow_insecure)
+        self._transport = _SyncTransport(ssl_context)
+        self.runs = Runs(self)
+
+    @property
+    def folder_id(self) -> Optional[str]:
+        return self._config.folder_id
+
+    def close(self) -> None:
+        """Close pooled connections; the client reconnects if used again."""
+        self._transport.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "Client(%r)" % self._config
+
+    def _authorization(self, timeout: float) -> str:
+        credentials = self._config.credentials
+        header = credentials._header(time.monotonic())
+        if header is None:
+            with credentials._lock:
+                header = credentials._header(time.monotonic())
+                if header is None:
+                    method, url, headers, body = credentials._token_request()
+                    try:
+                        status, answer = self._transport.fetch(
+                            method, url, headers, body, min(timeout, _token_timeout(credentials)))
+                    except APIConnectionError as exc:
+                        raise CredentialsError("cannot get an IAM token from %s: %s"
+                                               % (url.split("?")[0], exc)) from None
+                    header = credentials._accept(status, answer, time.monotonic())
+        if not isinstance(header, str):
+            close = getattr(header, "close", None)
+            if callable(close):
+                close()
+            raise CredentialsError("the token provider returned an awaitable; use AsyncClient "
+                                   "for async providers")
+        return header
+
+    def _call(self, request: _Request, timeout: Optional[float]) -> Any:
+        """The JSON answer to ``request``, retried as its kind allows."""
+        seconds = self._config.timeout if timeout is None else _check_timeout(timeout)
+        retry = _Retry(self._config.max_retries, request.idempotent)
+        refreshed = False
+        while True:
+            try:
+                data, request_id = self._config.request_bytes(request, self._authorization(seconds))
+                head: Optional[_Head] = None
+                body = bytearray()
+                for event in self._transport.exchange(self._config.origin, data, request.method,
+                                                      _Timeout(seconds)):
+                    if isinstance(event, _Head):
+                        head = event
+                    else:
+                        body += event
+                        if len(body) > _MAX_BODY_BYTES:
+                            raise MalformedResponseError("the response is over %d bytes"
+                                                         % _MAX_BODY_BYTES)
+                assert head is not None
+                return self._config.decode(head, bytes(body), request_id)
+            except AuthenticationError:
+                if refreshed or not self._config.credentials.refreshes:
+                    raise
+                refreshed = True
+                self._config.credentials._invalidate()
+            except (APIError, APIConnectionError) as exc:
+                delay = retry.delay(exc)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+    def _stream(self, request: _Request, timeout: _Timeout) -> Iterator[bytes]:
+        """The body of a streaming response, piece by piece; raises the APIError of an error."""
+        data, request_id = self._config.request_bytes(request, self._authorization(timeout.seconds))
+        events = self._transport.exchange(self._config.origin, data, request.method, timeout)
+        try:
+            head = next(events)
+            assert isinstance(head, _Head)
+            if head.status != 200:
+                body = b"".join(e for e in events if isinstance(e, bytes))
+                raise self._config.error(head, body, request_id)
+            for event in events:
+                yield event  # type: ignore[misc]
+        finally:
+            events.close()  # type: ignore[attr-defined]
+
+
+
+
+# ============================================================================
+# Async transport: asyncio streams feeding the same codec, a keep-alive pool
+# ============================================================================
+
+
+class _AsyncTransport:
+    """The async twin of _SyncTransport: no threads, asyncio timeouts, the same parser."""
+
+    max_idle = 64  # per origin
+
+    def __init__(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        self._ssl = ssl_context
+        self._idle: Dict[_Origin, List[Tuple["asyncio.StreamReader", "asyncio.StreamWriter"]]] = {}
+        self.connections_opened = 0
+
+    async def _connect(self, origin: _Origin, timeout: float) -> Tuple[
+            "asyncio.StreamReader", "asyncio.StreamWriter"]:
+        import asyncio
+
+        proxy = _proxy_for(origin)
+        context = _ssl_context(self._ssl) if origin.scheme == "https" else None
+        hostname = origin.host if context is not None else None
+        try:
+            if proxy is None:
+                streams = await asyncio.wait_for(asyncio.open_connection(
+                    origin.host, origin.port, ssl=context, server_hostname=hostname), timeout)
+            else:
+                sock = await asyncio.wait_for(self._tunnel(origin, proxy), timeout)
+                streams = await asyncio.wait_for(asyncio.open_connection(
+                    sock=sock, ssl=context, server_hostname=hostname), timeout)
+        except asyncio.TimeoutError:
+            raise APITimeoutError("connecting to %s timed out" % origin.host,
+                                  connected=False) from None
+        except (OSError, _ProtocolError) as exc:
+            raise APIConnectionError("cannot connect to %s:%d: %s" % (origin.host, origin.port, exc),
+                                     connected=False) from None
+        self.connections_opened += 1
+        return streams
+
+    @staticmethod
+    async def _tunnel(origin: _Origin, proxy: Tuple[_Origin, Optional[str]]) -> socket.socket:
+        """A socket with a CONNECT tunnel through the proxy, made without blocking the loop."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(proxy[0].host, proxy[0].port, type=socket.SOCK_STREAM)
+        error: Optional[BaseException] = None
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+                await loop.sock_sendall(sock, _connect_request(origin, proxy[1]))
+                parser = _ResponseParser("CONNECT")
+                event = parser.next_event()
+                while event is None:
+                    parser.feed(await loop.sock_recv(sock, 4096))
+                    event = parser.next_event()
+                if not isinstance(event, _Head) or event.status != 200:
+                    raise _connect_refused(event)  # type: ignore[arg-type]
+                return sock
+            except BaseException as exc:
+                sock.close()
+                if not isinstance(exc, OSError):
+                    raise
+                error = exc
+        raise error or OSError("the proxy has no address")
+
+    async def _acquire(self, origin: _Origin, timeout: float) -> Tuple[
+            "asyncio.StreamReader", "asyncio.StreamWriter", bool]:
+        idle = self._idle.get(origin)
+        while idle:
+            reader, writer = idle.pop()
+            if not (reader.at_eof() or writer.is_closing() or len(getattr(reader, "_buffer", b""))):
+                return reader, writer, True
+            writer.close()
+        reader, writer = await self._connect(origin, timeout)
+        return reader, writer, False
+
+    async def exchange(self, origin: _Origin, data: bytes, method: str,
+                       timeout: _Timeout) -> AsyncIterator[Union[_Head, bytes]]:
+        """Send one request; yield its head, then body pieces. Closing early drops the connection."""
+        import asyncio
+
+        reader, writer, reused = await self._acquire(origin, timeout.seconds)
+        parser = _ResponseParser(method)
+        keep = False
+        received = False
+        try:
+            try:
+                writer.write(data)
+                await asyncio.wait_for(writer.drain(), timeout.seconds)
+            except asyncio.TimeoutError:
+                raise APITimeoutError("sending the request timed out") from None
+            except OSError as exc:
+                raise APIConnectionError("sending the request failed: %s" % exc,
+                                         reused=reused) from None
+            while True:
+                event = parser.next_event()
+                if event is None:
+                    try:
+                        chunk = await asyncio.wait_for(reader.read(65536), timeout.seconds)
+                    except asyncio.TimeoutError:
+                        raise APITimeoutError("no answer from %s within %.3g s"
+                                              % (origin.host, timeout.seconds)) from None
+                    except OSError as exc:
+                        raise APIConnectionError("reading the response failed: %s" % exc,
+                                                 reused=reused and not received) from None
+                    if not chunk and reused and not received:
+                        raise APIConnectionError("the server had closed the kept-alive connection",
+                                                 reused=True)
+                    received = True
+                    parser.feed(chunk)
+                elif isinstance(event, _End):
+                    keep = event.keep_alive
+                    return
+                else:
+                    yield event
+        except _ProtocolError as exc:
+            raise APIConnectionError("broken HTTP response from %s: %s" % (origin.host, exc)) from None
+        finally:
+            idle = self._idle.setdefault(origin, [])
+            if keep and len(idle) < self.max_idle:
+                idle.append((reader, writer))
+            else:
+                writer.close()
+
+    async def fetch(self, method: str, url: str, headers: List[Tuple[str, str]],
+                    body: Optional[bytes], timeout: float) -> Tuple[int, bytes]:
+        """A one-off request to another service (token endpoints)."""
+        origin, path = _split_url(url, allow_insecure=True, what="url")
+        from urllib.parse import urlsplit
+
+        query = urlsplit(url).query
+        data = _encode_request(method, (path or "/") + ("?" + query if query else ""),
+                               origin.host_header, headers + [("User-Agent", _USER_AGENT)], body)
+        status, response = 0, bytearray()
+        async for event in self.exchange(origin, data, method, _Timeout(timeout)):
+            if isinstance(event, _Head):
+                status = event.status
+            else:
+                response += event
+        return status, bytes(response)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for _, writer in connections:
+                writer.close()
+
+
+class AsyncClient:
+    """The asyncio client of the Runs API: the same surface as Client, with ``await``."""
+
+    def __init__(
+        self,
+        api_key: Union[str, Callable[[], Any], None] = None,
+        iam_token: Union[str, Callable[[], Any], None] = None,
+        folder_id: Optional[str] = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        ssl_context: Optional["ssl.SSLContext"] = None,
+        credentials: Optional[Credentials] = None,
+        allow_insecure: bool = False,
+    ) -> None:
+        self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
+                               ssl_context, credentials, allow_insecure)
+        self._transport = _AsyncTransport(ssl_context)
+        self.runs = AsyncRuns(self)
+
+    @property
+    def folder_id(self) -> Optional[str]:
+        return self._config.folder_id
+
+    async def close(self) -> None:
+        """Close pooled connections; the client reconnects if used again."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return "AsyncClient(%r)" % self._config
+
+    async def _authorization(self, timeout: float) -> str:
+        credentials = self._config.credentials
+        header = credentials._header(time.monotonic())
+        if header is None:
+            method, url, headers, body = credentials._token_request()
+            try:
+                status, answer = await self._transport.fetch(
+                    method, url, headers, body, min(timeout, _token_timeout(credentials)))
+            except APIConnectionError as exc:
+                raise CredentialsError("cannot get an IAM token from %s: %s"
+                                       % (url.split("?")[0], exc)) from None
+            header = credentials._accept(status, answer, time.monotonic())
+        if not isinstance(header, str):
+            header = credentials._finish(await header)
+        return header
+
+    async def _call(self, request: _Request, timeout: Optional[float]) -> Any:
+        """The JSON answer to ``request``, retried as its kind allows."""
+        import asyncio
+
+        seconds = self._config.timeout if timeout is None else _check_timeout(timeout)
+        retry = _Retry(self._config.max_retries, request.idempotent)
+        refreshed = False
+        while True:
+            try:
+                data, request_id = self._config.request_bytes(
+                    request, await self._authorization(seconds))
+                head: Optional[_Head] = None
+                body = bytearray()
+                async for event in self._transport.exchange(self._config.origin, data,
+                                                            request.method, _Timeout(seconds)):
+                    if isinstance(event, _Head):
+                        head = event
+                    else:
+                        body += event
+                        if len(body) > _MAX_BODY_BYTES:
+                            raise MalformedResponseError("the response is over %d bytes"
+                                                         % _MAX_BODY_BYTES)
+                assert head is not None
+                return self._config.decode(head, bytes(body), request_id)
+            except AuthenticationError:
+                if refreshed or not self._config.credentials.refreshes:
+                    raise
+                refreshed = True
+                self._config.credentials._invalidate()
+            except (APIError, APIConnectionError) as exc:
+                delay = retry.delay(exc)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _stream(self, request: _Request, timeout: _Timeout) -> AsyncIterator[bytes]:
+        """The body of a streaming response, piece by piece; raises the APIError of an error."""
+        data, request_id = self._config.request_bytes(
+            request, await self._authorization(timeout.seconds))
+        events = self._transport.exchange(self._config.origin, data, request.method, timeout)
+        try:
+            head = await events.__anext__()
+            assert isinstance(head, _Head)
+            if head.status != 200:
+                body = b"".join([e async for e in events if isinstance(e, bytes)])
+                raise self._config.error(head, body, request_id)
+            async for event in events:
+                yield event  # type: ignore[misc]
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+
+# ============================================================================
+# Runs and Run
+# ============================================================================
+
+_LINGER = 0.25  # seconds to wait for a stream's end after its final event
+
+
+class Runs:
+    """``client.runs``: create runs, fetch them, list them."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self, assistant: Any, thread: Any, *, stream: bool = False,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: float = 60,
+    ) -> "Run":
+        """Start a run of ``assistant`` on ``thread`` (ids or objects with an ``id``)."""
+        body = _encode_create(
+            assistant, thread, stream=stream, labels=labels,
+            additional_messages=additional_messages, custom_temperature=custom_temperature,
+            custom_max_tokens=custom_max_tokens, custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body)
+        return _decode_run(self._client._call(_create_request(body), timeout), Run, self)
+
+    def get(self, run_id: Any, *, timeout: float = 60) -> "Run":
+        """The run as it is now; NotFoundError when there is no such run."""
+        return _decode_run(self._client._call(_get_request(run_id), timeout), Run, self)
+
+    def get_last_by_thread(self, thread: Any, *, timeout: float = 60) -> "Run":
+        """The thread's most recent run."""
+        return _decode_run(self._client._call(_last_by_thread_request(thread), timeout), Run, self)
+
+    def list(self, *, page_size: Optional[int] = None, timeout: float = 60) -> Iterator["Run"]:
+        """Every run in the folder, fetching pages as the iteration needs them."""
+        return self._list(_Pager(self._client.folder_id, page_size), timeout)
+
+    def _list(self, pager: _Pager, timeout: float) -> Iterator["Run"]:
+        request = pager.request()
+        while request is not None:
+            for obj in pager.accept(self._client._call(request, timeout)):
+                yield _decode_run(obj, Run, self, "ListRunsResponse.runs[]")
+            request = pager.request()
+
+    def create_and_wait(self, assistant: Any, thread: Any, *, poll_timeout: Optional[float] = None,
+                        poll_interval: Optional[float] = None, **create_args: Any) -> RunResult:
+        """``create`` (same arguments) then ``wait``: the finished run's result."""
+        run = self.create(assistant, thread, **create_args)
+        return run.wait(timeout=create_args.get("timeout", 60), poll_timeout=poll_timeout,
+                        poll_interval=poll_interval)
+
+    def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
+                          **create_args: Any) -> Iterator[RunStreamEvent]:
+        """``create`` with ``stream=True`` (same arguments), then its events as they come."""
+        run = self.create(assistant, thread, **dict(create_args, stream=True))
+        return run.listen(timeout=create_args.get("timeout", 60), resume=resume)
+
+
+@dataclass(frozen=True)
+class Run(_RunFields):
+    """A run as of one fetch (``status``, ``result``), with the calls that act on it."""
+
+    def listen(self, *, events_start_idx: int = 0, timeout: float = 60,
+               resume: bool = True) -> Iterator[RunStreamEvent]:
+        """Events as each line completes; reconnects after drops unless ``resume=False``.
+
+        ``timeout`` bounds each wait for data. Raises StreamError when the stream is
+        malformed or could not be resumed, and the APIError of an error line.
+        """
+        state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
+                             resume)
+        return self._listen(state, _check_timeout(timeout))
+
+    def _listen(self, state: _ListenState, seconds: float) -> Iterator[RunStreamEvent]:
+        while not state.done:
+            timer = _Timeout(seconds)
+            body = self._runs._client._stream(state.request(), timer)
+            try:
+                for data in body:
+                    for event in state.feed(data):
+                        yield event
+                    if state.done:
+                        timer.seconds = min(seconds, _LINGER)
+                if not state.done:
+                    for event in state.end():
+                        yield event
+            except (APIError, APIConnectionError) as exc:
+                if state.done:
+                    return
+                time.sleep(state.delay(exc))
+            finally:
+                body.close()
+
+    def __iter__(self) -> Iterator[RunStreamEvent]:
+        return self.listen()
+
+    def text_stream(self, *, events_start_idx: int = 0, timeout: float = 60,
+                    resume: bool = True) -> Iterator[str]:
+        """Only the new text of each event; joined, the final message's text."""
+        for event in self.listen(events_start_idx=events_start_idx, timeout=timeout,
+                                 resume=resume):
+            if event.delta:
+                yield event.delta
+
+    def listen_with(self, handler: Any, *, events_start_idx: int = 0, timeout: float = 60,
+                    resume: bool = True) -> Optional[RunStreamEvent]:
+        """Call the handler's on_event/on_text_delta/on_message_done/on_tool_calls/on_error;
+        return the final event."""
+        last = None
+        for event in self.listen(events_start_idx=events_start_idx, timeout=timeout,
+                                 resume=resume):
+            for function, args in _handler_calls(handler, event):
+                function(*args)
+            last = event
+        return last
+
+    def refresh(self, *, timeout: float = 60) -> "Run":
+        """This run fetched again."""
+        return self._runs.get(self.id, timeout=timeout)  # type: ignore[no-any-return]
+
+    def get_status(self, *, timeout: float = 60) -> RunStatus:
+        return self.refresh(timeout=timeout).status
+
+    def get_result(self, *, timeout: float = 60) -> RunResult:
+        return self.refresh(timeout=timeout).result
+
+    def wait(self, *, timeout: float = 60, poll_timeout: Optional[float] = None,
+             poll_interval: Optional[float] = None) -> RunResult:
+        """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError after
+        ``poll_timeout`` (300 s)."""
+        waiter = _Waiter(self.id, poll_timeout, poll_interval)
+        while True:
+            result = waiter.result(self.refresh(timeout=timeout))
+            if result is not None:
+                return result
+            time.sleep(waiter.sleep_time())
+
+    def submit_tool_results(self, tool_results: Any, *, timeout: float = 60) -> None:
+        """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
+        self._runs._client._call(_submit_request(self.id, tool_results), timeout)
+
+    def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: float = 60,
+                                     poll_timeout: Optional[float] = None,
+                                     poll_interval: Optional[float] = None) -> RunResult:
+        self.submit_tool_results(tool_results, timeout=timeout)
+        return self.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
+
+    def run_tools(self, functions: Any, *, max_rounds: int = 8, timeout: float = 60,
+                  poll_timeout: Optional[float] = None,
+                  poll_interval: Optional[float] = None) -> RunResult:
+        """Answer tool calls with ``functions`` (name -> callable) until the run finishes.
+
+        A function's exception, or a call to an unknown name, is sent to the model as
+        {"error": ...}. ToolLoopError after ``max_rounds`` rounds.
+        """
+        loop = _ToolLoop(functions, max_rounds)
+        result = self.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
+        while result.status == RunStatus.TOOL_CALLS:
+            outputs = []
+            for call in loop.calls(result):
+                try:
+                    outputs.append(loop.output(call, loop.start(call)))
+                except Exception as exc:  # the model gets the error and can recover
+                    outputs.append(loop.failure(call, exc))
+            result = self.submit_tool_results_and_wait(
+                outputs, timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
+        return result
+
+    def cancel(self, *, timeout: float = 60) -> None:
+        """Always raises UnsupportedOperationError: the Runs API has no cancel."""
+        raise UnsupportedOperationError("the Runs API has no cancel operation; a run ends by "
+                                        "itself (the official SDK's cancel() raises too)")
+
+
+# ============================================================================
+# AsyncRuns and AsyncRun
+# ============================================================================
+
+
+class AsyncRuns:
+    """``client.runs`` of an AsyncClient: the same calls as Runs, awaited."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self, assistant: Any, thread: Any, *, stream: bool = False,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: float = 60,
+    ) -> "AsyncRun":
+        """Start a run of ``assistant`` on ``thread`` (ids or objects with an ``id``)."""
+        body = _encode_create(
+            assistant, thread, stream=stream, labels=labels,
+            additional_messages=additional_messages, custom_temperature=custom_temperature,
+            custom_max_tokens=custom_max_tokens, custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body)
+        return _decode_run(await self._client._call(_create_request(body), timeout), AsyncRun, self)
+
+    async def get(self, run_id: Any, *, timeout: float = 60) -> "AsyncRun":
+        """The run as it is now; NotFoundError when there is no such run."""
+        return _decode_run(await self._client._call(_get_request(run_id), timeout), AsyncRun, self)
+
+    async def get_last_by_thread(self, thread: Any, *, timeout: float = 60) -> "AsyncRun":
+        """The thread's most recent run."""
+        return _decode_run(await self._client._call(_last_by_thread_request(thread), timeout),
+                           AsyncRun, self)
+
+    def list(self, *, page_size: Optional[int] = None,
+             timeout: float = 60) -> AsyncIterator["AsyncRun"]:
+        """Every run in the folder, fetching pages as the iteration needs them."""
+        return self._list(_Pager(self._client.folder_id, page_size), timeout)
+
+    async def _list(self, pager: _Pager, timeout: float) -> AsyncIterator["AsyncRun"]:
+        request = pager.request()
+        while request is not None:
+            for obj in pager.accept(await self._client._call(request, timeout)):
+                yield _decode_run(obj, AsyncRun, self, "ListRunsResponse.runs[]")
+            request = pager.request()
+
+    async def create_and_wait(self, assistant: Any, thread: Any, *,
+                              poll_timeout: Optional[float] = None,
+                              poll_interval: Optional[float] = None,
+                              **create_args: Any) -> RunResult:
+        """``create`` (same arguments) then ``wait``: the finished run's result."""
+        run = await self.create(assistant, thread, **create_args)
+        return await run.wait(timeout=create_args.get("timeout", 60), poll_timeout=poll_timeout,
+                              poll_interval=poll_interval)
+
+    async def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
+                                **create_args: Any) -> AsyncIterator[RunStreamEvent]:
+        """``create`` with ``stream=True`` (same arguments), then its events as they come."""
+        run = await self.create(assistant, thread, **dict(create_args, stream=True))
+        return run.listen(timeout=create_args.get("timeout", 60), resume=resume)
+
+
+@dataclass(frozen=True)
+class AsyncRun(_RunFields):
+    """A run as of one fetch, with the calls that act on it, awaited."""
+
+    def listen(self, *, events_start_idx: int = 0, timeout: float = 60,
+               resume: bool = True) -> AsyncIterator[RunStreamEvent]:
+        """Events as each line completes; reconnects after drops unless ``resume=False``.
+
+        Cancelling the task or leaving ``async for`` closes the connection at once.
+        """
+        state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
+                             resume)
+        return self._listen(state, _check_timeout(timeout))
+
+    async def _listen(self, state: _ListenState, seconds: float) -> AsyncIterator[RunStreamEvent]:
+        import asyncio
+
+        while not state.done:
+            timer = _Timeout(seconds)
+            body = self._runs._client._stream(state.request(), timer)
+            try:
+                async for data in body:
+                    for event in state.feed(data):
+                        yield event
+                    if state.done:
+                        timer.seconds = min(seconds, _LINGER)
+                if not state.done:
+                    for event in state.end():
+                        yield event
+            except (APIError, APIConnectionError) as exc:
+                if state.done:
+                    return
+                await asyncio.sleep(state.delay(exc))
+            finally:
+                await body.aclose()
+
+    def __aiter__(self) -> AsyncIterator[RunStreamEvent]:
+        return self.listen()
+
+    async def text_stream(self, *, events_start_idx: int = 0, timeout: float = 60,
+                          resume: bool = True) -> AsyncIterator[str]:
+        """Only the new text of each event; joined, the final message's text."""
+        async for event in self.listen(events_start_idx=events_start_idx, timeout=timeout,
+                                       resume=resume):
+            if event.delta:
+                yield event.delta
+
+    async def listen_with(self, handler: Any, *, events_start_idx: int = 0, timeout: float = 60,
+                          resume: bool = True) -> Optional[RunStreamEvent]:
+        """Call the handler's callbacks (sync or async) for each event; return the final one."""
+        last = None
+        async for event in self.listen(events_start_idx=events_start_idx, timeout=timeout,
+                                       resume=resume):
+            for function, args in _handler_calls(handler, event):
+                value = function(*args)
+                if _is_awaitable(value):
+                    await value
+            last = event
+        return last
+
+    async def refresh(self, *, timeout: float = 60) -> "AsyncRun":
+        """This run fetched again."""
+        return await self._runs.get(self.id, timeout=timeout)  # type: ignore[no-any-return]
+
+    async def get_status(self, *, timeout: float = 60) -> RunStatus:
+        return (await self.refresh(timeout=timeout)).status
+
+    async def get_result(self, *, timeout: float = 60) -> RunResult:
+        return (await self.refresh(timeout=timeout)).result
+
+    async def wait(self, *, timeout: float = 60, poll_timeout: Optional[float] = None,
+                   poll_interval: Optional[float] = None) -> RunResult:
+        """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError after
+        ``poll_timeout`` (300 s)."""
+        import asyncio
+
+        waiter = _Waiter(self.id, poll_timeout, poll_interval)
+        while True:
+            result = waiter.result(await self.refresh(timeout=timeout))
+            if result is not None:
+                return result
+            await asyncio.sleep(waiter.sleep_time())
+
+    async def submit_tool_results(self, tool_results: Any, *, timeout: float = 60) -> None:
+        """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
+        await self._runs._client._call(_submit_request(self.id, tool_results), timeout)
+
+    async def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: float = 60,
+                                           poll_timeout: Optional[float] = None,
+                                           poll_interval: Optional[float] = None) -> RunResult:
+        await self.submit_tool_results(tool_results, timeout=timeout)
+        return await self.wait(timeout=timeout, poll_timeout=poll_timeout,
+                               poll_interval=poll_interval)
+
+    async def run_tools(self, functions: Any, *, max_rounds: int = 8, timeout: float = 60,
+                        poll_timeout: Optional[float] = None,
+                        poll_interval: Optional[float] = None) -> RunResult:
+        """Answer tool calls with ``functions`` (sync or async callables) until the run finishes."""
+        loop = _ToolLoop(functions, max_rounds)
+        result = await self.wait(timeout=timeout, poll_timeout=poll_timeout,
+                                 poll_interval=poll_interval)
+        while result.status == RunStatus.TOOL_CALLS:
+            outputs = []
+            for call in loop.calls(result):
+                try:
+                    value = loop.start(call)
+                    outputs.append(loop.output(call, await value if _is_awaitable(value) else value))
+                except Exception as exc:  # the model gets the error and can recover
+                    outputs.append(loop.failure(call, exc))
+            result = await self.submit_tool_results_and_wait(
+                outputs, timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
+        return result
+
+    async def cancel(self, *, timeout: float = 60) -> None:
+        """Always raises UnsupportedOperationError: the Runs API has no cancel."""
+        raise UnsupportedOperationError("the Runs API has no cancel operation; a run ends by "
+                                        "itself (the official SDK's cancel() raises too)")
+
+
+# ============================================================================
+# Emulator: a local stand-in for the Runs service, scriptable, able to misbehave
+# ============================================================================
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the emulator received; the credential in ``headers`` is masked."""
+
+    method: str
+    path: str
+    query: Dict[str, str]
+    headers: Dict[str, str]
+    json: Any
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A misbehaviour for ``Emulator.inject``; build one with the class methods."""
+
+    kind: str
+    status: int = 503
+    message: str = ""
+    retry_after: Optional[float] = None
+    after_bytes: int = 0
+    after_events: int = 1
+    seconds: float = 0.0
+
+    @classmethod
+    def http_status(cls, status: int = 503, message: str = "",
+                    retry_after: Optional[float] = 0) -> "Fault":
+        """Answer with this HTTP status and an error body (and Retry-After when not None)."""
+        return cls("status", status=status, message=message, retry_after=retry_after)
+
+    @classmethod
+    def cut(cls, after_bytes: int = 0) -> "Fault":
+        """Close the connection after ``after_bytes`` bytes of the Listen body."""
+        return cls("cut", after_bytes=after_bytes)
+
+    @classmethod
+    def stall(cls, seconds: float, after_events: int = 1) -> "Fault":
+        """Go silent for ``seconds``: mid-stream on Listen, before answering elsewhere."""
+        return cls("stall", seconds=seconds, after_events=after_events)
+
+    @classmethod
+    def malformed_line(cls, after_events: int = 1) -> "Fault":
+        """Send a line that is not JSON in the middle of a Listen stream."""
+        return cls("malformed", after_events=after_events)
+
+
+class _Armed:
+    def __init__(self, fault: Fault, on: Optional[str], times: Optional[int],
+                 probability: Optional[float]) -> None:
+        self.fault, self.on, self.times, self.probability = fault, on, times, probability
+
+
+class _Script(NamedTuple):
+    replies: List[List[str]]
+    tool_calls: List[Dict[str, Any]]
+    error: Optional[str]
+    delay: Optional[float]
+
+
+class _EmulatedRun:
+    def __init__(self, run_id: str, body: Dict[str, Any], folder: str, created: datetime) -> None:
+        self.id = run_id
+        self.body = body
+        self.folder = folder
+        self.created = created
+        self.events: List[Tuple[float, Dict[str, Any]]] = []  # (due, StreamEvent)
+        self.timeline: List[Tuple[float, Dict[str, Any]]] = []  # (since, state)
+        self.usage: Optional[Dict[str, str]] = None
+        self.rounds = 0
+        self.submits = 0
+
+    def state(self, now: float) -> Dict[str, Any]:
+        current: Dict[str, Any] = {"status": "PENDING"}
+        for since, state in self.timeline:
+            if since <= now:
+                current = state
+        return current
+
+
+_ENDPOINTS = ("create", "get", "getByThread", "list", "listen", "submit")
+
+
+class Emulator:
+    """The Runs REST API on a local port, for tests and demos: no credentials, no network.
+
+    ``with Emulator() as emu: Client(base_url=emu.url, api_key="test")``. Its assistant
+    echoes the last user message in a few partial messages; with function tools it first
+    asks for the first tool and then answers with the submitted result. ``script`` changes
+    that per assistant; ``inject`` makes it misbehave; ``requests`` records what it got.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, event_delay: float = 0.005,
+                 seed: Optional[int] = None, log: Any = None,
+                 api_key: Optional[str] = None) -> None:
+        import random
+
+        self.host = host
+        self.port = port
+        self.event_delay = event_delay
+        self.seed = seed
+        self.log = log
+        self.api_key = api_key
+        self.requests: List[RecordedRequest] = []
+        self.runs: Dict[str, _EmulatedRun] = {}
+        self.threads: Dict[str, List[Dict[str, Any]]] = {}
+        self._scripts: Dict[str, _Script] = {}
+        self._faults: List[_Armed] = []
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._thread: Optional[threading.Thread] = None
+        self._counter = 0
+
+    # --- control ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; use start() or a with block")
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        return "http://%s:%d" % (host, self._server.server_address[1])
+
+    def start(self) -> "Emulator":
+        """Bind and serve in a background thread; returns self."""
+        self._server = _emulator_server(self)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="yc_runs.Emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Bind and serve in this thread until KeyboardInterrupt or stop()."""
+        self._server = _emulator_server(self)
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def script(self, assistant_id: str, *, replies: Optional[Sequence[Union[str, Sequence[str]]]] = None,
+               tool_calls: Optional[Sequence[Mapping[str, Any]]] = None,
+               error: Optional[str] = None, delay: Optional[float] = None) -> None:
+        """Script an assistant: ``replies`` for successive answers (a string, or the pieces
+        its partial messages grow by), ``tool_calls`` ({"name", "arguments"}) to ask for
+        before answering, ``error`` to fail with, ``delay`` between events."""
+        pieces = [[r] if isinstance(r, str) else [str(p) for p in r] for r in (replies or [])]
+        calls = [{"name": str(c["name"]), "arguments": dict(c.get("arguments") or {})}
+                 for c in (tool_calls or [])]
+        with self._lock:
+            self._scripts[assistant_id] = _Script(pieces, calls, error, delay)
+
+    def inject(self, fault: Fault, *, on: Optional[str] = None, times: Optional[int] = 1,
+               probability: Optional[float] = None) -> None:
+        """Arm ``fault`` for requests to ``on`` (one of create, get, getByThread, list, listen,
+        submit; None for any): the next ``times`` of them, or each with ``probability``
+        (seeded by ``seed``) up to ``times`` (None: no limit)."""
+        if on is not None and on not in _ENDPOINTS:
+            raise ValueError("on must be one of %s, got %r" % (", ".join(_ENDPOINTS), on))
+        with self._lock:
+            self._faults.append(_Armed(fault, on, times, probability))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    # --- behaviour ----------------------------------------------------------
+
+    def _fault(self, endpoint: str) -> Optional[Fault]:
+        with self._lock:
+            for armed in self._faults:
+                if armed.on not in (None, endpoint) or armed.times == 0:
+                    continue
+                if armed.fault.kind in ("cut", "malformed") and endpoint != "listen":
+                    continue
+                if armed.probability is not None and self._random.random() >= armed.probability:
+                    continue
+                if armed.times is not None:
+                    armed.times -= 1
+                return armed.fault
+        return None
+
+    def _new_id(self) -> str:
+        self._counter += 1
+        return "fvt%05d%s" % (self._counter, os.urandom(6).hex())
+
+    def _create(self, body: Dict[str, Any], folder: str) -> _EmulatedRun:
+        now = datetime.now(timezone.utc)
+        with self._lock:
+            run = _EmulatedRun(self._new_id(), body, folder, now)
+            self.runs[run.id] = run
+            thread = self.threads.setdefault(body["threadId"], [])
+            for message in body.get("additionalMessages") or []:
+                thread.append(message)
+            self._plan(run, None)
+        return run
+
+    def _plan(self, run: _EmulatedRun, submitted: Optional[List[Dict[str, Any]]]) -> None:
+        """Schedule the run's next round of events and states (under the lock)."""
+        script = self._scripts.get(run.body["assistantId"])
+        delay = script.delay if script is not None and script.delay is not None \
+            else self.event_delay
+        now = time.monotonic()
+        stream = bool(run.body.get("stream"))
+        first_round = run.rounds == 0
+        run.rounds += 1
+        tools: List[Dict[str, Any]] = [
+            t["function"] for t in run.body.get("tools") or []
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+        user_text = _last_user_text(self.threads.get(run.body["threadId"], []))
+        if script is not None and script.error is not None:
+            final: Dict[str, Any] = {"status": "FAILED", "error": {"message": script.error}}
+            event: Dict[str, Any] = {"eventType": "ERROR", "error": {"message": script.error}}
+            pieces: List[str] = []
+        elif first_round and ((script is not None and script.tool_calls) or
+                              (script is None and tools)):
+            calls = script.tool_calls if script is not None and script.tool_calls else [
+                {"name": tools[0].get("name", ""),
+                 "arguments": _arguments_for(tools[0], user_text)}]
+            tool_list = {"toolCalls": [{"functionCall": c} for c in calls]}
+            final = {"status": "TOOL_CALLS", "toolCallList": tool_list}
+            event = {"eventType": "TOOL_CALLS", "toolCallList": tool_list}
+            pieces = []
+        else:
+            if script is not None and script.replies:
+                index = min(run.rounds - 1 - (1 if script.tool_calls else 0),
+                            len(script.replies) - 1)
+                pieces = script.replies[max(index, 0)]
+            elif submitted:
+                pieces = _chunks("; ".join("%s returned %s" % (r.get("name"), r.get("content"))
+                                           for r in submitted))
+            else:
+                pieces = _chunks(user_text or "Hello! How can I help you?")
+            message = self._message(run, "".join(pieces))
+            self.threads.setdefault(run.body["threadId"], []).append(message)
+            final = {"status": "COMPLETED", "completedMessage": message}
+            event = {"eventType": "DONE", "completedMessage": message}
+        due = now
+        if stream:
+            text = ""
+            for piece in pieces[:-1] if len(pieces) > 1 else []:
+                text += piece
+                due += delay
+                run.events.append((due, {"eventType": "PARTIAL_MESSAGE", "partialMessage":
+                                         {"content": [{"text": {"content": text}}]}}))
+        due += delay
+        run.events.append((due, event))
+        for i, (_, item) in enumerate(run.events):
+            item["streamCursor"] = {"currentEventIdx": str(i),
+                                    "numUserEventsReceived": str(run.submits)}
+        run.timeline.append((now, {"status": "PENDING"} if first_round else
+                             {"status": "IN_PROGRESS"}))
+        run.timeline.append((now + delay / 2, {"status": "IN_PROGRESS"}))
+        run.timeline.append((due, final))
+        prompt = len((user_text or "").split()) + 10 * run.rounds
+        completion = len("".join(pieces).split()) + 1
+        run.usage = {"promptTokens": str(prompt), "completionTokens": str(completion),
+                     "totalTokens": str(prompt + completion)}
+
+    def _message(self, run: _EmulatedRun, text: str) -> Dict[str, Any]:
+        return {"id": self._new_id(), "threadId": run.body["threadId"], "createdBy": "emulator",
+                "createdAt": _rfc3339(datetime.now(timezone.utc)),
+                "author": {"id": run.body["assistantId"], "role": "ASSISTANT"},
+                "content": {"content": [{"text": {"content": text}}]}, "status": "COMPLETED"}
+
+    def _run_json(self, run: _EmulatedRun) -> Dict[str, Any]:
+        now = time.monotonic()
+        obj: Dict[str, Any] = {
+            "id": run.id, "assistantId": run.body["assistantId"],
+            "threadId": run.body["threadId"], "createdBy": "emulator",
+            "createdAt": _rfc3339(run.created), "state": run.state(now),
+        }
+        for key in ("labels", "customCompletionOptions", "customPromptTruncationOptions",
+                    "tools", "customResponseFormat"):
+            if run.body.get(key) is not None:
+                obj[key] = run.body[key]
+        if obj["state"]["status"] in ("COMPLETED", "TOOL_CALLS"):
+            obj["usage"] = run.usage
+        return obj
+
+    def _submit(self, run: _EmulatedRun, results: List[Dict[str, Any]]) -> None:
+        with self._lock:
+            run.submits += 1
+            self._plan(run, results)
+
+
+def _rfc3339(stamp: datetime) -> str:
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+
+def _chunks(text: str, count: int = 3) -> List[str]:
+    """``text`` in up to ``count`` pieces, split at spaces."""
+    words = text.split(" ")
+    size = max(1, -(-len(words) // count))
+    groups = [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
+    return [g + " " for g in groups[:-1]] + groups[-1:]
+
+
+def _last_user_text(messages: List[Dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        author = message.get("author") if isinstance(message.get("author"), dict) else {}
+        if str(author.get("role", "USER")).upper() != "ASSISTANT":
+            try:
+                return "\n".join(_parts(message.get("content"), "MessageData.content"))
+            except MalformedResponseError:
+                return ""
+    return ""
+
+
+def _arguments_for(function: Dict[str, Any], user_text: str) -> Dict[str, Any]:
+    """Arguments for a scripted call: the user's text for each required string parameter."""
+    parameters: Dict[str, Any] = function.get("parameters") or {}
+    properties: Dict[str, Any] = parameters.get("properties") or {}
+    if not isinstance(parameters, dict) or not isinstance(properties, dict):
+        return {}
+    arguments: Dict[str, Any] = {}
+    for name in parameters.get("required") or list(properties)[:1]:
+        kind = properties.get(name, {}).get("type") if isinstance(properties.get(name),
+                                                                   dict) else None
+        arguments[name] = {"integer": 1.0, "number": 1.0, "boolean": True, "array": [],
+                           "object": {}}.get(str(kind), user_text)
+    return arguments
+
+
+def _api_error_body(status: int, grpc: int, message: str) -> Dict[str, Any]:
+    reasons = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+               409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error",
+               503: "Service Unavailable", 504: "Gateway Timeout"}
+    return {"error": {"grpcCode": grpc, "httpCode": status, "message": message,
+                      "httpStatus": reasons.get(status, "Error"), "details": []}}
+
+
+def _emulator_server(emu: Emulator) -> Any:
+    """A ThreadingHTTPServer bound to the emulator's address (http.server imported here only)."""
+    import http.server
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "yc-runs-emulator/" + __version__
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # one line per request is written by _finish, without credentials
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_PATCH(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            self._started = time.monotonic()
+            self._status = 0
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
+            query = dict(parse_qsl(parts.query))
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            headers = {k: v for k, v in self.headers.items()}
+            for name in list(headers):
+                if name.lower() == "authorization":
+                    headers[name] = headers[name].split(" ")[0] + " ***"
+            with emu._lock:
+                emu.requests.append(RecordedRequest(self.command, path, query, headers, body))
+            try:
+                self._route(path, query, body, raw)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            self._finish()
+
+        def _finish(self) -> None:
+            if emu.log is not None:
+                elapsed = (time.monotonic() - self._started) * 1000
+                print("%s %s %d %.1fms" % (self.command, self.path.split("?")[0], self._status,
+                                           elapsed), file=emu.log, flush=True)
+
+        def _send(self, status: int, obj: Any, extra: Optional[Dict[str, str]] = None) -> None:
+            data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            self._status = status
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-request-id", emu._new_id())
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, grpc: int, message: str) -> None:
+            self._send(status, _api_error_body(status, grpc, message))
+
+        def _route(self, path: str, query: Dict[str, str], body: Any, raw: bytes) -> None:
+            method = self.command
+            base = "/assistants/v1/runs"
+            if method == "POST" and path == base:
+                endpoint = "create"
+            elif method == "GET" and path == base + "/listen":
+                endpoint = "listen"
+            elif method == "GET" and path == base + ":getByThread":
+                endpoint = "getByThread"
+            elif method == "GET" and path == base:
+                endpoint = "list"
+            elif method == "PATCH" and path == base + "/submit":
+                endpoint = "submit"
+            elif method == "GET" and path.startswith(base + "/"):
+                endpoint = "get"
+            else:
+                self._send(404, {"code": 5, "message": "no route for %s %s" % (method, path),
+                                 "details": []})
+                return
+            auth = self.headers.get("Authorization")
+            if not auth:
+                self._error(401, 16, "the Authorization header is missing")
+                return
+            if emu.api_key is not None and auth != "Api-Key " + emu.api_key:
+                self._error(401, 16, "Unknown api key '%s'" % auth.split(" ", 1)[-1])
+                return
+            fault = emu._fault(endpoint)
+            if fault is not None and fault.kind == "status":
+                extra = {} if fault.retry_after is None else {"Retry-After": "%g" % fault.retry_after}
+                grpc = {429: 8, 500: 13, 503: 14, 504: 4}.get(fault.status, 2)
+                self._send(fault.status, _api_error_body(
+                    fault.status, grpc, fault.message or "injected fault"), extra)
+                return
+            if fault is not None and fault.kind == "stall" and endpoint != "listen":
+                time.sleep(fault.seconds)
+            if endpoint in ("create", "submit") and not isinstance(body, dict):
+                self._error(400, 3, "the request body must be a JSON object")
+                return
+            getattr(self, "_" + endpoint.lower())(path[len(base) + 1:], query, body, fault)
+
+        def _lookup(self, run_id: str) -> Optional[_EmulatedRun]:
+            run = emu.runs.get(run_id)
+            if run is None:
+                self._send(404, {"code": 5, "message": "run %s not found" % run_id[:64],
+                                 "details": []})
+            return run
+
+        def _create(self, rest: str, query: Dict[str, str], body: Dict[str, Any],
+                    fault: Optional[Fault]) -> None:
+            for key in ("assistantId", "threadId"):
+                if not isinstance(body.get(key), str) or not body[key]:
+                    self._error(400, 3, "%s is required" % key)
+                    return
+            messages = body.get("additionalMessages")
+            if messages is not None and not isinstance(messages, list):
+                self._error(400, 3, "additionalMessages must be a list")
+                return
+            run = emu._create(body, self.headers.get("x-folder-id", ""))
+            self._send(200, emu._run_json(run))
+
+        def _get(self, rest: str, query: Dict[str, str], body: Any,
+                 fault: Optional[Fault]) -> None:
+            run = self._lookup(rest)
+            if run is not None:
+                self._send(200, emu._run_json(run))
+
+        def _getbythread(self, rest: str, query: Dict[str, str], body: Any,
+                         fault: Optional[Fault]) -> None:
+            thread_id = query.get("threadId", "")
+            runs = [r for r in emu.runs.values() if r.body["threadId"] == thread_id]
+            if not runs:
+                self._send(404, {"code": 5, "message": "thread %s has no runs" % thread_id[:64],
+                                 "details": []})
+                return
+            self._send(200, emu._run_json(runs[-1]))
+
+        def _list(self, rest: str, query: Dict[str, str], body: Any,
+                  fault: Optional[Fault]) -> None:
+            folder = query.get("folderId")
+            if not folder:
+                self._error(400, 3, "folderId is required")
+                return
+            try:
+                size = int(query.get("pageSize") or 10)
+                start = int(query.get("pageToken") or 0)
+            except ValueError:
+                self._error(400, 3, "pageSize and pageToken must be numbers")
+                return
+            runs = [r for r in emu.runs.values() if r.folder == folder]
+            page = runs[start:start + max(1, size)]
+            more = start + len(page) < len(runs)
+            self._send(200, {"runs": [emu._run_json(r) for r in page],
+                             "nextPageToken": str(start + len(page)) if more else ""})
+
+        def _submit(self, rest: str, query: Dict[str, str], body: Dict[str, Any],
+                    fault: Optional[Fault]) -> None:
+            run = self._lookup(str(body.get("runId", "")))
+            if run is None:
+                return
+            results_json = (body.get("toolResultList") or {}).get("toolResults")
+            if not isinstance(results_json, list) or not results_json:
+                self._error(400, 3, "toolResultList.toolResults must be a non-empty list")
+                return
+            results = []
+            for item in results_json:
+                result = item.get("functionResult") if isinstance(item, dict) else None
+                if not isinstance(result, dict) or not isinstance(result.get("name"), str) \
+                        or not isinstance(result.get("content"), str):
+                    self._error(400, 3, "each tool result needs functionResult.name and content")
+                    return
+                results.append(result)
+            if run.state(time.monotonic()).get("status") != "TOOL_CALLS":
+                self._error(400, 9, "run %s is not waiting for tool results" % run.id)
+                return
+            emu._submit(run, results)
+            self._send(200, {})
+
+        def _listen(self, rest: str, query: Dict[str, str], body: Any,
+                    fault: Optional[Fault]) -> None:
+            run = self._lookup(query.get("runId", ""))
+            if run is None:
+                return
+            try:
+                index = int(query.get("eventsStartIdx") or 0)
+            except ValueError:
+                self._error(400, 3, "eventsStartIdx must be a number")
+                return
+            self._status = 200
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            sent = events = 0
+            while True:
+                with emu._lock:
+                    item = run.events[index] if index < len(run.events) else None
+                    last = index >= len(run.events) - 1
+                if item is None:
+                    break
+                due, event = item
+                if fault is not None and events == fault.after_events:
+                    if fault.kind == "stall":
+                        time.sleep(fault.seconds)
+                    elif fault.kind == "malformed":
+                        self._chunk(b'{"result": {"eventType": "PARTIAL_MESS\n')
+                        fault = None
+                time.sleep(max(0.0, due - time.monotonic()))
+                line = json.dumps({"result": event}, ensure_ascii=False).encode("utf-8") + b"\n"
+                if fault is not None and fault.kind == "cut" and sent + len(line) > fault.after_bytes:
+                    self._chunk(line[:max(0, fault.after_bytes - sent)])
+                    self.close_connection = True
+                    return
+                self._chunk(line)
+                sent += len(line)
+                events += 1
+                index += 1
+                if last and event["eventType"] in ("DONE", "ERROR", "TOOL_CALLS"):
+                    break
+            self.wfile.write(b"0\r\n\r\n")
+
+        def _chunk(self, data: bytes) -> None:
+            if data:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        address_family = socket.AF_INET6 if ":" in emu.host else socket.AF_INET
+
+    return Server((emu.host, emu.port), Handler)
+
+
+# ============================================================================
+# Command line: python -m yc_runs
+# ============================================================================
+
+_EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT, _EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def _plain(value: Any) -> Any:
+    """Data classes, enums and datetimes as JSON-ready values."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.name.startswith("_")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _run_json(run: _RunFields) -> Dict[str, Any]:
+    obj = _plain(run)
+    obj["result"]["text"] = None if run.result.is_failed else run.result.text
+    return obj  # type: ignore[no-any-return]
+
+
+def _event_json(event: RunStreamEvent) -> Dict[str, Any]:
+    return {"event": event.status.name, "index": event.stream_cursor.current_event_idx,
+            "delta": event.delta, "delta_reset": event.delta_reset,
+            "text": None if event.is_failed else event.text,
+            "tool_calls": _plain(event.tool_calls), "error": _plain(event.error)}
+
+
+def _describe(run: _RunFields) -> str:
+    result = run.result
+    lines = ["run %s  %s" % (run.id, run.status.name),
+             "  assistant  %s" % run.assistant_id, "  thread     %s" % run.thread_id]
+    if run.created_at is not None:
+        lines.append("  created    %s" % _plain(run.created_at))
+    if run.labels:
+        lines.append("  labels     %s" % ", ".join("%s=%s" % kv for kv in run.labels.items()))
+    if result.usage is not None:
+        lines.append("  usage      prompt %d, completion %d, total %d" % (
+            result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens))
+    for call in result.tool_calls:
+        lines.append("  tool call  %s(%s)" % (call.name, json.dumps(call.arguments,
+                                                                    ensure_ascii=False)))
+    if result.error is not None:
+        lines.append("  error      %s" % result.error)
+    elif result.text:
+        lines.append("  text       " + result.text.replace("\n", "\n             "))
+    return "\n".join(lines)
+
+
+class _Printer:
+    """Prints events as a person reads them, or one JSON object per line."""
+
+    def __init__(self, out: Any, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.mid_line = False
+
+    def line(self, text: str) -> None:
+        if self.mid_line:
+            self.out.write("\n")
+            self.mid_line = False
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def json(self, obj: Any) -> None:
+        self.line(json.dumps(obj, ensure_ascii=False))
+
+    def event(self, event: RunStreamEvent) -> None:
+        if self.as_json:
+            self.json(_event_json(event))
+            return
+        if event.delta:
+            if event.delta_reset:
+                self.line("")
+            self.out.write(event.delta)
+            self.out.flush()
+            self.mid_line = not event.delta.endswith("\n")
+        for call in event.tool_calls:
+            self.line("-> tool call: %s(%s)" % (call.name, json.dumps(call.arguments,
+                                                                       ensure_ascii=False)))
+        if event.status.is_finished:
+            detail = (": %s" % event.error) if event.error is not None else ""
+            self.line("[%s%s]" % (event.status.name, detail))
+
+    def run(self, run: _RunFields) -> None:
+        if self.as_json:
+            self.json(_run_json(run))
+        else:
+            self.line(_describe(run))
+
+
+def _client_from(args: Any) -> Client:
+    return Client(api_key=getattr(args, "api_key", None), iam_token=getattr(args, "iam_token", None),
+                  folder_id=getattr(args, "folder_id", None),
+                  base_url=getattr(args, "base_url", None) or os.environ.get(
+                      "YC_RUNS_BASE_URL", DEFAULT_BASE_URL),
+                  timeout=getattr(args, "timeout", None) or 60.0,
+                  allow_insecure=getattr(args, "allow_insecure", False))
+
+
+def _exit_for(result: Union[RunResult, RunStreamEvent, None]) -> int:
+    return _EXIT_FAILED if result is not None and result.is_failed else _EXIT_OK
+
+
+def _cmd_create(args: Any, printer: _Printer) -> int:
+    tools = None
+    if args.tools:
+        with open(args.tools, encoding="utf-8") as handle:
+            tools = json.load(handle)
+    labels = {}
+    for pair in args.label or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError("--label takes KEY=VALUE, got %r" % pair)
+        labels[key] = value
+    with _client_from(args) as client:
+        run = client.runs.create(args.assistant, args.thread, stream=args.stream,
+                                 additional_messages=args.message or None,
+                                 custom_temperature=args.temperature,
+                                 custom_max_tokens=args.max_tokens, labels=labels or None,
+                                 tools=tools)
+        if args.stream:
+            if not args.json:
+                printer.line("run %s" % run.id)
+            last = None
+            for event in run.listen():
+                printer.event(event)
+                last = event
+            return _exit_for(last)
+        if args.wait:
+            result = run.wait()
+            run = client.runs.get(run.id)
+            printer.run(run)
+            return _exit_for(result)
+        printer.run(run)
+    return _EXIT_OK
+
+
+def _cmd_get(args: Any, printer: _Printer) -> int:
+    with _client_from(args) as client:
+        run = client.runs.get(args.run_id) if args.command == "get" \
+            else client.runs.get_last_by_thread(args.thread_id)
+        printer.run(run)
+        return _exit_for(run.result)
+
+
+def _cmd_list(args: Any, printer: _Printer) -> int:
+    with _client_from(args) as client:
+        for count, run in enumerate(client.runs.list(page_size=args.page_size)):
+            if args.limit is not None and count >= args.limit:
+                break
+            if printer.as_json:
+                printer.json(_run_json(run))
+            else:
+                printer.line("%s  %-11s  %s  assistant %s  thread %s" % (
+                    run.id, run.status.name, _plain(run.created_at) or "-", run.assistant_id,
+                    run.thread_id))
+    return _EXIT_OK
+
+
+def _cmd_listen(args: Any, printer: _Printer) -> int:
+    with _client_from(args) as client:
+        last = None
+        for event in Run(args.run_id, _runs=client.runs).listen(events_start_idx=args.start):
+            printer.event(event)
+            last = event
+        return _exit_for(last)
+
+
+def _cmd_wait(args: Any, printer: _Printer) -> int:
+    live = sys.stderr.isatty() and not args.json
+    with _client_from(args) as client:
+        waiter = _Waiter(args.run_id, args.poll_timeout, args.poll_interval)
+        started = time.monotonic()
+        while True:
+            run = client.runs.get(args.run_id)
+            result = waiter.result(run)
+            if live:
+                sys.stderr.write("\r%s  %.1f s " % (run.status.name, time.monotonic() - started))
+                sys.stderr.flush()
+            if result is not None:
+                if live:
+                    sys.stderr.write("\n")
+                printer.run(run)
+                return _exit_for(result)
+            time.sleep(waiter.sleep_time())
+
+
+def _cmd_submit(args: Any, printer: _Printer) -> int:
+    results: List[Dict[str, Any]] = []
+    if args.results:
+        with open(args.results, encoding="utf-8") as handle:
+            loaded = json.load(handle)
+        results.extend(loaded if isinstance(loaded, list) else [loaded])
+    for pair in args.pairs:
+        name, sep, content = pair.partition("=")
+        if not sep or not name:
+            raise ValueError("tool results are NAME=CONTENT, got %r" % pair)
+        results.append({"name": name, "content": content})
+    if not results:
+        raise ValueError("give tool results as NAME=CONTENT or --results FILE.json")
+    with _client_from(args) as client:
+        Run(args.run_id, _runs=client.runs).submit_tool_results(results)
+    if printer.as_json:
+        printer.json({"submitted": len(results), "run_id": args.run_id})
+    else:
+        printer.line("submitted %d tool result(s) to run %s" % (len(results), args.run_id))
+    return _EXIT_OK
+
+
+def _cmd_serve(args: Any, printer: _Printer) -> int:
+    emulator = Emulator(args.host, args.port, log=sys.stderr, event_delay=args.event_delay)
+    server = _emulator_server(emulator)
+    emulator._server = server
+    printer.line("yc_runs emulator on %s (Ctrl-C stops it)" % emulator.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        printer.line("stopped")
+    finally:
+        server.server_close()
+    return _EXIT_OK
+
+
+def get_weather(city: str) -> Dict[str, Any]:
+    """The weather in a city now (the demo's tool)."""
+    return {"city": city, "temperature_c": 21, "sky": "sunny"}
+
+
+def _cmd_demo(args: Any, printer: _Printer) -> int:
+    with Emulator(event_delay=0.05) as emu:
+        emu.script("demo-assistant", tool_calls=[
+            {"name": "get_weather", "arguments": {"city": "Moscow"}}],
+            replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
+        printer.line("emulator at %s (no credentials, no network)" % emu.url)
+        with Client(base_url=emu.url, api_key="demo", folder_id="demo-folder") as client:
+            run = client.runs.create("demo-assistant", "demo-thread", stream=True,
+                                     additional_messages=["What is the weather in Moscow?"],
+                                     tools=[get_weather])
+            printer.line("created run %s (%s); listening" % (run.id, run.status.name))
+            last = None
+            for event in run.listen():
+                printer.event(event)
+                last = event
+            if last is not None and last.status == StreamEvent.TOOL_CALLS:
+                outputs = [{"name": c.name, "content": get_weather(**c.arguments)}
+                           for c in last.tool_calls]
+                printer.line("submitting %s" % json.dumps(outputs, ensure_ascii=False))
+                run.submit_tool_results(outputs)
+                for event in run.listen(events_start_idx=last.stream_cursor.current_event_idx + 1):
+                    printer.event(event)
+            result = run.wait()
+            printer.run(client.runs.get(run.id))
+            return _exit_for(result)
+
+
+def _cli_parser() -> Any:
+    import argparse
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--api-key", default=argparse.SUPPRESS,
+                        help="API key (default: $YC_API_KEY, then the other YC_* variables)")
+    common.add_argument("--iam-token", default=argparse.SUPPRESS, help="IAM token")
+    common.add_argument("--folder-id", default=argparse.SUPPRESS,
+                        help="folder (default: $YC_FOLDER_ID)")
+    common.add_argument("--base-url", default=argparse.SUPPRESS,
+                        help="service URL (default: $YC_RUNS_BASE_URL or %s)" % DEFAULT_BASE_URL)
+    common.add_argument("--allow-insecure", action="store_true", default=argparse.SUPPRESS,
+                        help="allow plain http:// to a host that is not loopback")
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
+                        help="seconds per request (default 60)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="one JSON object per line")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="tracebacks on errors")
+    parser = argparse.ArgumentParser(
+        prog="python -m yc_runs", parents=[common],
+        description="Runs of Yandex Cloud AI assistants from the shell. "
+                    "Start with: python -m yc_runs demo")
+    parser.add_argument("--version", action="version", version="yc_runs " + __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    def command(name: str, handler: Callable[[Any, _Printer], int], text: str) -> Any:
+        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("create", _cmd_create, "start a run")
+    sub.add_argument("assistant")
+    sub.add_argument("thread")
+    sub.add_argument("--message", "-m", action="append", help="a user message (repeatable)")
+    sub.add_argument("--stream", action="store_true", help="print the reply as it is generated")
+    sub.add_argument("--temperature", type=float)
+    sub.add_argument("--max-tokens", type=int)
+    sub.add_argument("--label", action="append", metavar="K=V")
+    sub.add_argument("--tools", metavar="FILE.json", help="a JSON list of tools")
+    sub.add_argument("--wait", action="store_true", help="wait for the run to finish")
+    sub = command("get", _cmd_get, "show a run")
+    sub.add_argument("run_id")
+    sub = command("last", _cmd_get, "show the thread's last run")
+    sub.add_argument("thread_id")
+    sub = command("list", _cmd_list, "runs in the folder, one per line")
+    sub.add_argument("--page-size", type=int)
+    sub.add_argument("--limit", type=int, help="stop after N runs")
+    sub = command("listen", _cmd_listen, "print a run's events as they arrive")
+    sub.add_argument("run_id")
+    sub.add_argument("--from", dest="start", type=int, default=0, metavar="IDX",
+                     help="first event index")
+    sub = command("wait", _cmd_wait, "block until the run is finished")
+    sub.add_argument("run_id")
+    sub.add_argument("--poll-timeout", type=float)
+    sub.add_argument("--poll-interval", type=float)
+    sub = command("submit", _cmd_submit, "submit tool results")
+    sub.add_argument("run_id")
+    sub.add_argument("pairs", nargs="*", metavar="NAME=CONTENT")
+    sub.add_argument("--results", metavar="FILE.json",
+                     help='a JSON list of {"name", "content"} objects')
+    sub = command("serve", _cmd_serve, "run the emulator in the foreground")
+    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--port", type=int, default=8080)
+    sub.add_argument("--event-delay", type=float, default=0.05,
+                     help="seconds between stream events")
+    command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line; returns the exit code (0 ok, 1 run failed, 2 usage, 3 API or
+    network error, 4 timed out, 130 interrupted)."""
+    parser = _cli_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
+    printer = _Printer(sys.stdout, getattr(args, "json", False))
+    debug = getattr(args, "debug", False)
+    try:
+        return args.handler(args, printer)  # type: ignore[no-any-return]
+    except KeyboardInterrupt:
+        if printer.mid_line:
+            sys.stdout.write("\n")
+        sys.stderr.write("interrupted\n")
+        return _EXIT_INTERRUPTED
+    except BaseException as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        code = _EXIT_API
+        if isinstance(exc, (WaitTimeoutError, APITimeoutError)):
+            code = _EXIT_TIMEOUT
+        elif isinstance(exc, CredentialsError) or (
+                isinstance(exc, (TypeError, ValueError, OSError)) and
+                not isinstance(exc, YCRunsError)):
+            code = _EXIT_USAGE
+        elif not isinstance(exc, Exception):
+            raise
+        if printer.mid_line:
+            sys.stdout.write("\n")
+        sys.stderr.write("error: %s\n" % _redact(str(exc), _cli_secrets(args)))
+        return code
+
+
+def _cli_secrets(args: Any) -> List[str]:
+    names = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_TOKEN", "YC_OAUTH_TOKEN")
+    return [s for s in [getattr(args, "api_key", None), getattr(args, "iam_token", None)]
+            + [os.environ.get(n) for n in names] if s]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
