@@ -3591,6 +3591,7 @@ def _emulator_server(emu: Emulator) -> Any:
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
+        request_queue_size = 1024  # hundreds of clients connect at once in load tests
         address_family = socket.AF_INET6 if ":" in emu.host else socket.AF_INET
 
     return Server((emu.host, emu.port), Handler)
