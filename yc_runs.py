@@ -526,9 +526,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _snake(name: str) -> str:
+    """snake_case of a lowerCamelCase name; the very same object when there is no hump."""
     snake = _SNAKE.get(name)
     if snake is None:
-        snake = _SNAKE[name] = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+        converted = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+        snake = _SNAKE[name] = name if converted == name else converted
     return snake
 
 
@@ -536,7 +538,9 @@ def _get(obj: Mapping[str, Any], name: str) -> Any:
     """The field in lowerCamelCase or in snake_case; JSON null is a missing field."""
     value = obj.get(name)
     if value is None:
-        value = obj.get(_snake(name))
+        snake = _SNAKE.get(name) or _snake(name)
+        if snake is not name:
+            value = obj.get(snake)
     return value
 
 
@@ -611,9 +615,9 @@ def _enum(cls: Type[E], value: Any, path: str) -> E:
     if value is None:
         return cls(0)
     if isinstance(value, str):
-        member = cls.__members__.get(value)
+        member = cls._member_map_.get(value)
         if member is not None:
-            return member
+            return member  # type: ignore[return-value]
         if value.lstrip("-").isdigit():
             value = int(value)
         else:
@@ -655,12 +659,19 @@ def _labels(value: Any, path: str) -> Dict[str, str]:
 
 
 def _parts(content: Any, path: str) -> Tuple[str, ...]:
-    """Text parts of a MessageContent: {content: [{text: {content}}]}."""
+    """Text parts of a MessageContent: {content: [{text: {content}}]}; other parts skipped."""
+    items = _object(content, path).get("content")
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise _malformed(path + ".content", "a list", items)
     parts = []
-    for i, part in enumerate(_list(_get(_object(content, path), "content"), path + ".content")):
-        text = _get(_object(part, "%s.content[%d]" % (path, i)), "text")
+    for i, part in enumerate(items):
+        text = _object(part, "%s.content[%d]" % (path, i)).get("text")
         if text is not None:
-            parts.append(_str(_get(_object(text, path), "content"), path + ".text.content"))
+            value = _object(text, "%s.content[%d].text" % (path, i)).get("content")
+            parts.append(value if isinstance(value, str) else _str(
+                value, "%s.content[%d].text.content" % (path, i)))
     return tuple(parts)
 
 
@@ -711,6 +722,8 @@ def _decode_error(value: Any, path: str) -> Optional[RunError]:
 
 
 def _decode_tool_calls(value: Any, path: str) -> Tuple[ToolCall, ...]:
+    if value is None:
+        return ()
     calls = []
     items = _list(_get(_object(value, path), "toolCalls"), path + ".toolCalls")
     for i, item in enumerate(items):
@@ -798,32 +811,38 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
 
 def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
     """A StreamEvent; ``previous_text`` is the text of the stream's last partial message."""
-    path = "StreamEvent"
-    cursor = _object(_get(obj, "streamCursor"), path + ".streamCursor")
+    # the hot path of listen: fields are looked up once, paths built only on errors
+    cursor = _object(_get(obj, "streamCursor"), "StreamEvent.streamCursor")
+    index = cursor.get("currentEventIdx")
+    if index is None or index.__class__ is not int:
+        index = _int(_get(cursor, "currentEventIdx"), "StreamEvent.streamCursor.currentEventIdx")
+    users = _get(cursor, "numUserEventsReceived")
+    if users is not None:
+        users = _int(users, "StreamEvent.streamCursor.numUserEventsReceived")
     partial_json = _get(obj, "partialMessage")
-    partial = None
-    if partial_json is not None:
-        partial = Message(parts=_parts(partial_json, path + ".partialMessage"))
+    partial = None if partial_json is None else Message(
+        parts=_parts(partial_json, "StreamEvent.partialMessage"))
     completed_json = _get(obj, "completedMessage")
     completed = None if completed_json is None else _decode_message(
-        completed_json, path + ".completedMessage")
-    text = (completed or partial).text if (completed or partial) is not None else ""  # type: ignore[union-attr]
-    if text.startswith(previous_text):
-        delta, reset = text[len(previous_text):], False
-    else:
-        delta, reset = text, True
+        completed_json, "StreamEvent.completedMessage")
+    message = completed or partial
+    delta, reset = "", False
+    if message is not None:
+        text = message.text
+        if text.startswith(previous_text):
+            delta = text[len(previous_text):]
+        else:
+            delta, reset = text, True
     return RunStreamEvent(
-        status=_enum(StreamEvent, _get(obj, "eventType"), path + ".eventType"),
-        error=_decode_error(_get(obj, "error"), path + ".error"),
-        tool_calls=_decode_tool_calls(_get(obj, "toolCallList"), path + ".toolCallList"),
-        usage=_decode_usage(_get(obj, "usage"), path + ".usage"),
-        stream_cursor=StreamCursor(
-            _int(_get(cursor, "currentEventIdx"), path + ".streamCursor.currentEventIdx") or 0,
-            _int(_get(cursor, "numUserEventsReceived"), path) or 0),
-        partial_message=partial,
-        completed_message=completed,
-        delta=delta if (partial is not None or completed is not None) else "",
-        delta_reset=reset and bool(text),
+        _enum(StreamEvent, _get(obj, "eventType"), "StreamEvent.eventType"),
+        _decode_error(obj.get("error"), "StreamEvent.error"),
+        _decode_tool_calls(_get(obj, "toolCallList"), "StreamEvent.toolCallList"),
+        _decode_usage(obj.get("usage"), "StreamEvent.usage"),
+        StreamCursor(index or 0, users or 0),
+        partial,
+        completed,
+        delta,
+        reset,
     )
 
 
@@ -868,7 +887,9 @@ def _error_from_body(
     )
 
 
-_ECHOED_KEY = re.compile(r"""(?i)((?:api[ _-]?key|token|bearer)\s*[:=]?\s*['"]?)([^\s'",]{6,})""")
+# a quoted value after "api key"/"token", or a value after an auth scheme, as services echo them
+_ECHOED_KEY = re.compile(
+    r"""(?i)((?:api[ _-]?key|token)\s*[:=]?\s*['"])[^'"]+(?=['"])|((?:Api-Key|Bearer)\s+)[\w.~+/=-]{8,}""")
 
 
 def _redact(text: str, secrets: Sequence[str]) -> str:
@@ -876,7 +897,7 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return _ECHOED_KEY.sub(r"\1***", text)
+    return _ECHOED_KEY.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
 
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -1302,8 +1323,9 @@ class _ListenState:
         idx = event.stream_cursor.current_event_idx
         if self.reconnected and self.last_idx is not None and idx <= self.last_idx:
             return None  # replayed after a reconnection: delivered already
-        if event.partial_message is not None or event.completed_message is not None:
-            self.text = event.message.text if event.message is not None else ""
+        message = event.completed_message or event.partial_message
+        if message is not None:
+            self.text = message.text
         self.last_idx = idx if self.last_idx is None else max(idx, self.last_idx)
         self.next_idx = self.last_idx + 1
         self.failures = 0
@@ -1560,11 +1582,13 @@ class _ResponseParser:
 
     Events: a _Head, then body pieces (bytes), then an _End. Framing by
     Content-Length, chunked (extensions and trailers skipped), or connection close.
+    The buffer is immutable bytes read at an offset: one copy per body piece.
     """
 
     def __init__(self, method: str = "GET") -> None:
         self.method = method
-        self.buffer = bytearray()
+        self.buffer = b""
+        self.pos = 0
         self.eof = False
         self.state = "head"
         self.remaining = 0
@@ -1572,24 +1596,26 @@ class _ResponseParser:
         self.head: Optional[_Head] = None
 
     def feed(self, data: bytes) -> None:
-        if data:
-            self.buffer += data
-        else:
+        if not data:
             self.eof = True
+        elif self.pos >= len(self.buffer):
+            self.buffer, self.pos = data, 0
+        else:
+            self.buffer, self.pos = self.buffer[self.pos:] + data, 0
 
     def next_event(self) -> Union[_Head, bytes, _End, None]:
         """The next event, or None when more bytes are needed."""
         state = self.state
-        if state == "head":
-            return self._head()
-        if state == "length":
-            return self._length_body()
         if state == "chunked":
             return self._chunked_body()
+        if state == "length":
+            return self._length_body()
+        if state == "head":
+            return self._head()
         if state == "close":
-            if self.buffer:
-                data = bytes(self.buffer)
-                del self.buffer[:]
+            if self.pos < len(self.buffer):
+                data = self.buffer[self.pos:]
+                self.buffer, self.pos = b"", 0
                 return data
             if self.eof:
                 self.state = "done"
@@ -1602,14 +1628,15 @@ class _ResponseParser:
             raise _ProtocolError("connection closed %s" % what)
 
     def _head(self) -> Optional[_Head]:
-        end = self.buffer.find(b"\r\n\r\n")
+        end = self.buffer.find(b"\r\n\r\n", self.pos)
         if end < 0:
-            if len(self.buffer) > _MAX_HEAD_BYTES:
+            if len(self.buffer) - self.pos > _MAX_HEAD_BYTES:
                 raise _ProtocolError("response head is over %d bytes" % _MAX_HEAD_BYTES)
-            self._incomplete("before a response" if not self.buffer else "inside the response head")
+            self._incomplete("before a response" if self.pos >= len(self.buffer)
+                             else "inside the response head")
             return None
-        raw = bytes(self.buffer[:end]).decode("latin-1")
-        del self.buffer[:end + 4]
+        raw = self.buffer[self.pos:end].decode("latin-1")
+        self.pos = end + 4
         lines = raw.split("\r\n")
         match = re.match(r"HTTP/1\.([01]) (\d{3})(?: (.*))?\Z", lines[0])
         if match is None:
@@ -1650,56 +1677,58 @@ class _ResponseParser:
         if self.remaining == 0:
             self.state = "done"
             return _End(self.keep_alive)
-        if not self.buffer:
+        available = len(self.buffer) - self.pos
+        if available <= 0:
             self._incomplete("with %d body bytes still to come" % self.remaining)
             return None
-        take = min(self.remaining, len(self.buffer))
-        data = bytes(self.buffer[:take])
-        del self.buffer[:take]
+        take = min(self.remaining, available)
+        data = self.buffer[self.pos:self.pos + take] if self.pos or take < available \
+            else self.buffer
+        self.pos += take
         self.remaining -= take
         return data
 
     def _chunked_body(self) -> Union[bytes, _End, None]:
         buffer = self.buffer
         while True:
-            if self.remaining > 0:
-                if not buffer:
+            pos = self.pos
+            if self.remaining > 0:  # inside chunk data
+                available = len(buffer) - pos
+                if available <= 0:
                     self._incomplete("inside a chunk")
                     return None
-                take = min(self.remaining, len(buffer))
-                data = bytes(buffer[:take])
-                del buffer[:take]
+                take = min(self.remaining, available)
+                self.pos = pos + take
                 self.remaining -= take
                 if self.remaining == 0:
                     self.remaining = -2  # the CRLF after the chunk data
-                return data
+                return buffer[pos:pos + take]
             if self.remaining == -2:
-                if len(buffer) < 2:
+                if len(buffer) - pos < 2:
                     self._incomplete("after a chunk")
                     return None
-                if buffer[:2] != b"\r\n":
+                if buffer[pos:pos + 2] != b"\r\n":
                     raise _ProtocolError("chunk data not followed by CRLF")
-                del buffer[:2]
+                self.pos = pos = pos + 2
                 self.remaining = 0
-            end = buffer.find(b"\r\n")
+            end = buffer.find(b"\r\n", pos)
             if end < 0:
-                if len(buffer) > _MAX_CHUNK_LINE:
+                if len(buffer) - pos > _MAX_CHUNK_LINE:
                     raise _ProtocolError("chunk size line is too long")
                 self._incomplete("inside a chunk size line")
                 return None
+            self.pos = end + 2
             if self.remaining == -1:  # trailers: header lines until an empty one
-                del buffer[:end + 2]
-                if end == 0:
+                if end == pos:
                     self.state = "done"
                     return _End(self.keep_alive)
                 continue
-            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-            del buffer[:end + 2]
+            size_text = buffer[pos:end].split(b";", 1)[0].strip()
             try:
                 size = int(size_text, 16)
             except ValueError:
                 raise _ProtocolError("bad chunk size: %r" % size_text[:20]) from None
-            if size < 0:
+            if size < 0 or end - pos > _MAX_CHUNK_LINE:
                 raise _ProtocolError("bad chunk size: %r" % size_text[:20])
             self.remaining = size if size else -1
 
@@ -1708,35 +1737,45 @@ class _LineSplitter:
     """NDJSON framing: feed bytes, iterate over complete lines (without the newline)."""
 
     def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
-        self.buffer = bytearray()
-        self.start = 0
+        self.pending: List[bytes] = []  # pieces of a line whose newline has not come yet
+        self.pending_size = 0
+        self.lines: List[bytes] = []
+        self.index = 0
         self.max_line = max_line
 
     def feed(self, data: bytes) -> None:
-        if self.start:
-            del self.buffer[:self.start]
-            self.start = 0
-        self.buffer += data
-        if len(self.buffer) > self.max_line and b"\n" not in data:
-            raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+        if b"\n" not in data:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            return
+        if self.pending:
+            data = b"".join(self.pending) + data
+            self.pending.clear()
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        self.pending_size = len(tail)
+        if tail:
+            self.pending.append(tail)
+        if self.index < len(self.lines):
+            lines = self.lines[self.index:] + lines
+        self.lines, self.index = lines, 0
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        end = self.buffer.find(b"\n", self.start)
-        if end < 0:
-            if len(self.buffer) - self.start > self.max_line:
+        if self.index >= len(self.lines):
+            if self.pending_size > self.max_line:  # raised once the lines before it are taken
                 raise StreamError("a stream line is longer than %d bytes" % self.max_line)
             raise StopIteration
-        if end - self.start > self.max_line:
+        line = self.lines[self.index]
+        self.index += 1
+        if len(line) > self.max_line:
             raise StreamError("a stream line is longer than %d bytes" % self.max_line)
-        line = bytes(self.buffer[self.start:end])
-        self.start = end + 1
         return line
 
     def tail(self) -> bytes:
-        return bytes(self.buffer[self.start:])
+        return b"".join(self.pending)
 
 
 class _Origin(NamedTuple):
@@ -2221,7 +2260,8 @@ class _SyncTransport:
                 event = parser.next_event()
                 if event is None:
                     try:
-                        sock.settimeout(timeout.seconds)
+                        if sock.gettimeout() != timeout.seconds:  # a syscall; skip when unchanged
+                            sock.settimeout(timeout.seconds)
                         chunk = sock.recv(65536)
                     except socket.timeout:
                         raise APITimeoutError("no answer from %s within %.3g s"
@@ -3071,6 +3111,7 @@ class _Script(NamedTuple):
     tool_calls: List[Dict[str, Any]]
     error: Optional[str]
     delay: Optional[float]
+    tool_rounds: int = 1
 
 
 class _EmulatedRun:
@@ -3167,15 +3208,17 @@ class Emulator:
 
     def script(self, assistant_id: str, *, replies: Optional[Sequence[Union[str, Sequence[str]]]] = None,
                tool_calls: Optional[Sequence[Mapping[str, Any]]] = None,
-               error: Optional[str] = None, delay: Optional[float] = None) -> None:
+               error: Optional[str] = None, delay: Optional[float] = None,
+               tool_rounds: int = 1) -> None:
         """Script an assistant: ``replies`` for successive answers (a string, or the pieces
         its partial messages grow by), ``tool_calls`` ({"name", "arguments"}) to ask for
-        before answering, ``error`` to fail with, ``delay`` between events."""
+        in each of the first ``tool_rounds`` rounds before answering, ``error`` to fail
+        with, ``delay`` between events."""
         pieces = [[r] if isinstance(r, str) else [str(p) for p in r] for r in (replies or [])]
         calls = [{"name": str(c["name"]), "arguments": dict(c.get("arguments") or {})}
                  for c in (tool_calls or [])]
         with self._lock:
-            self._scripts[assistant_id] = _Script(pieces, calls, error, delay)
+            self._scripts[assistant_id] = _Script(pieces, calls, error, delay, tool_rounds)
 
     def inject(self, fault: Fault, *, on: Optional[str] = None, times: Optional[int] = 1,
                probability: Optional[float] = None) -> None:
@@ -3230,6 +3273,7 @@ class Emulator:
         now = time.monotonic()
         stream = bool(run.body.get("stream"))
         first_round = run.rounds == 0
+        asks_tools = run.rounds < (script.tool_rounds if script is not None else 1)
         run.rounds += 1
         tools: List[Dict[str, Any]] = [
             t["function"] for t in run.body.get("tools") or []
@@ -3239,8 +3283,8 @@ class Emulator:
             final: Dict[str, Any] = {"status": "FAILED", "error": {"message": script.error}}
             event: Dict[str, Any] = {"eventType": "ERROR", "error": {"message": script.error}}
             pieces: List[str] = []
-        elif first_round and ((script is not None and script.tool_calls) or
-                              (script is None and tools)):
+        elif asks_tools and ((script is not None and script.tool_calls) or
+                             (script is None and tools)):
             calls = script.tool_calls if script is not None and script.tool_calls else [
                 {"name": tools[0].get("name", ""),
                  "arguments": _arguments_for(tools[0], user_text)}]
@@ -3250,7 +3294,7 @@ class Emulator:
             pieces = []
         else:
             if script is not None and script.replies:
-                index = min(run.rounds - 1 - (1 if script.tool_calls else 0),
+                index = min(run.rounds - 1 - (script.tool_rounds if script.tool_calls else 0),
                             len(script.replies) - 1)
                 pieces = script.replies[max(index, 0)]
             elif submitted:
