@@ -1208,7 +1208,8 @@ class _Retry:
             retryable = not exc.connected or (
                 self.idempotent and not isinstance(exc, APITimeoutError))
         elif isinstance(exc, APIError):
-            retryable = self.idempotent and exc.status in _RETRY_STATUSES
+            # 429: the service refused the call unprocessed, so even create and submit are safe
+            retryable = exc.status == 429 or (self.idempotent and exc.status in _RETRY_STATUSES)
             retry_after = exc.retry_after
         else:
             retryable = False
@@ -1853,6 +1854,18 @@ def _connect_request(origin: _Origin, proxy_auth: Optional[str]) -> bytes:
     return _encode_request("CONNECT", target, target, headers, None)
 
 
+def _one_off_request(method: str, url: str, headers: List[Tuple[str, str]],
+                     body: Optional[bytes]) -> Tuple[_Origin, bytes]:
+    """Where to send, and the bytes of, a request to a service other than the API."""
+    from urllib.parse import urlsplit
+
+    origin, path = _split_url(url, allow_insecure=True, what="url")
+    query = urlsplit(url).query
+    data = _encode_request(method, (path or "/") + ("?" + query if query else ""),
+                           origin.host_header, headers + [("User-Agent", _USER_AGENT)], body)
+    return origin, data
+
+
 def _connect_refused(head: _Head) -> APIConnectionError:
     return APIConnectionError("the proxy refused the tunnel: HTTP %d %s"
                               % (head.status, head.reason), connected=False)
@@ -2290,12 +2303,7 @@ class _SyncTransport:
     def fetch(self, method: str, url: str, headers: List[Tuple[str, str]], body: Optional[bytes],
               timeout: float) -> Tuple[int, bytes]:
         """A one-off request to another service (token endpoints)."""
-        origin, path = _split_url(url, allow_insecure=True, what="url")
-        from urllib.parse import urlsplit
-
-        query = urlsplit(url).query
-        data = _encode_request(method, (path or "/") + ("?" + query if query else ""),
-                               origin.host_header, headers + [("User-Agent", _USER_AGENT)], body)
+        origin, data = _one_off_request(method, url, headers, body)
         status, response = 0, bytearray()
         for event in self.exchange(origin, data, method, _Timeout(timeout)):
             if isinstance(event, _Head):
@@ -2312,16 +2320,14 @@ class _SyncTransport:
                 sock.close()
 
 
-class Client:
-    """A synchronous client of the Runs API; safe to share between threads.
-
-    Raises CredentialsError when no credential is given or found in the environment.
-    """
+class _ClientBase:
+    """The constructor both clients share; raises CredentialsError when no credential is
+    given or found in the environment, ValueError for a bad base_url or folder_id."""
 
     def __init__(
         self,
-        api_key: Union[str, Callable[[], str], None] = None,
-        iam_token: Union[str, Callable[[], str], None] = None,
+        api_key: Union[str, Callable[[], Any], None] = None,
+        iam_token: Union[str, Callable[[], Any], None] = None,
         folder_id: Optional[str] = None,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 60.0,
@@ -2332,12 +2338,25 @@ class Client:
     ) -> None:
         self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
                                ssl_context, credentials, allow_insecure)
-        self._transport = _SyncTransport(ssl_context)
-        self.runs = Runs(self)
+        self._setup(ssl_context)
+
+    def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        raise NotImplementedError
 
     @property
     def folder_id(self) -> Optional[str]:
         return self._config.folder_id
+
+    def __repr__(self) -> str:
+        return "%s(%r)" % (type(self).__name__, self._config)
+
+
+class Client(_ClientBase):
+    """A synchronous client of the Runs API; safe to share between threads."""
+
+    def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        self._transport = _SyncTransport(ssl_context)
+        self.runs = Runs(self)
 
     def close(self) -> None:
         """Close pooled connections; the client reconnects if used again."""
@@ -2348,9 +2367,6 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return "Client(%r)" % self._config
 
     def _authorization(self, timeout: float) -> str:
         credentials = self._config.credentials
@@ -2555,12 +2571,7 @@ class _AsyncTransport:
     async def fetch(self, method: str, url: str, headers: List[Tuple[str, str]],
                     body: Optional[bytes], timeout: float) -> Tuple[int, bytes]:
         """A one-off request to another service (token endpoints)."""
-        origin, path = _split_url(url, allow_insecure=True, what="url")
-        from urllib.parse import urlsplit
-
-        query = urlsplit(url).query
-        data = _encode_request(method, (path or "/") + ("?" + query if query else ""),
-                               origin.host_header, headers + [("User-Agent", _USER_AGENT)], body)
+        origin, data = _one_off_request(method, url, headers, body)
         status, response = 0, bytearray()
         async for event in self.exchange(origin, data, method, _Timeout(timeout)):
             if isinstance(event, _Head):
@@ -2576,29 +2587,13 @@ class _AsyncTransport:
                 writer.close()
 
 
-class AsyncClient:
-    """The asyncio client of the Runs API: the same surface as Client, with ``await``."""
+class AsyncClient(_ClientBase):
+    """The asyncio client of the Runs API: the same surface as Client, with ``await``;
+    an ``api_key``/``iam_token`` callable may be a coroutine function."""
 
-    def __init__(
-        self,
-        api_key: Union[str, Callable[[], Any], None] = None,
-        iam_token: Union[str, Callable[[], Any], None] = None,
-        folder_id: Optional[str] = None,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 60.0,
-        max_retries: int = 4,
-        ssl_context: Optional["ssl.SSLContext"] = None,
-        credentials: Optional[Credentials] = None,
-        allow_insecure: bool = False,
-    ) -> None:
-        self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
-                               ssl_context, credentials, allow_insecure)
+    def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         self._transport = _AsyncTransport(ssl_context)
         self.runs = AsyncRuns(self)
-
-    @property
-    def folder_id(self) -> Optional[str]:
-        return self._config.folder_id
 
     async def close(self) -> None:
         """Close pooled connections; the client reconnects if used again."""
@@ -2609,9 +2604,6 @@ class AsyncClient:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        return "AsyncClient(%r)" % self._config
 
     async def _authorization(self, timeout: float) -> str:
         credentials = self._config.credentials
@@ -3771,7 +3763,7 @@ def _cmd_create(args: Any, printer: _Printer) -> int:
                                  custom_max_tokens=args.max_tokens, labels=labels or None,
                                  tools=tools)
         if args.stream:
-            if not args.json:
+            if not printer.as_json:
                 printer.line("run %s" % run.id)
             last = None
             for event in run.listen():
@@ -3819,7 +3811,7 @@ def _cmd_listen(args: Any, printer: _Printer) -> int:
 
 
 def _cmd_wait(args: Any, printer: _Printer) -> int:
-    live = sys.stderr.isatty() and not args.json
+    live = sys.stderr.isatty() and not printer.as_json
     with _client_from(args) as client:
         waiter = _Waiter(args.run_id, args.poll_timeout, args.poll_interval)
         started = time.monotonic()
