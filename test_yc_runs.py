@@ -5,7 +5,6 @@ Run: python -m unittest -v test_yc_runs
 
 import asyncio
 import contextlib
-import io
 import json
 import os
 import socket
@@ -18,6 +17,21 @@ import time
 import unittest
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from unittest import mock
+
+import base64
+import copy
+import dataclasses
+import re
+import types
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
+import gc
+import signal
+import warnings
+from typing import Literal
+from typing import Set
+from typing import Union
 
 import yc_runs
 
@@ -259,6 +273,3662 @@ class SmokeTest(EmulatorTestCase):
         self.assertEqual(events[-1].status, yc_runs.StreamEvent.DONE)
         self.assertEqual("".join(e.delta for e in events), "hello world")
         self.assertEqual(run.wait().text, "hello world")
+
+
+# ============================================================================
+# from parts/test_core.py
+# ============================================================================
+
+
+# ============================================================================
+# Helpers for the core tests (module-level, prefixed core_)
+# ============================================================================
+
+CORE_KEY = "test-key-123456"
+CORE_SECRET = "wrong-S3cret-Value-0987"
+CORE_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
+CORE_RUN: Dict[str, Any] = {
+    "id": "fvt-run-1", "assistantId": "fvt-asst", "threadId": "fvt-thread",
+    "createdBy": "aje-user", "createdAt": "2025-04-02T17:36:56.264287721Z",
+    "state": {"status": "PENDING"},
+}
+UTC = timezone.utc
+
+
+def core_recorded_run(status: str) -> Dict[str, Any]:
+    return copy.deepcopy(recorded()["get_run"][status])
+
+
+def core_decode_run(obj: Any) -> "yc_runs.Run":
+    return yc_runs._decode_run(obj, yc_runs.Run, None)
+
+
+def core_decode_event(obj: Dict[str, Any], previous_text: str = "") -> "yc_runs.RunStreamEvent":
+    return yc_runs._decode_stream_event(obj, previous_text)
+
+
+def core_decode_lines(lines: List[bytes], step: Optional[int] = None) -> List["yc_runs.RunStreamEvent"]:
+    """Events of a Listen body made of ``lines``, fed whole or ``step`` bytes at a time."""
+    state = yc_runs._ListenState("run-1", 0, 0, False)
+    data = b"".join(line + b"\n" for line in lines)
+    pieces = [data] if step is None else [data[i:i + step] for i in range(0, len(data), step)]
+    events: List[yc_runs.RunStreamEvent] = []
+    for piece in pieces:
+        events.extend(state.feed(piece))
+    return events
+
+
+def core_event_line(event_type: Any, idx: Optional[int] = None, text: Optional[str] = None,
+                    wrap: bool = True, **extra: Any) -> bytes:
+    """One Listen line: a StreamEvent (wrapped in {"result": ...} unless ``wrap`` is False)."""
+    event: Dict[str, Any] = {"eventType": event_type,
+                             "streamCursor": {} if idx is None else {"currentEventIdx": str(idx)}}
+    if text is not None:
+        content = {"content": [{"text": {"content": text}}]}
+        if event_type == "DONE":
+            event["completedMessage"] = {"id": "msg-1", "content": content,
+                                         "author": {"id": "fvt-asst", "role": "ASSISTANT"},
+                                         "status": "COMPLETED"}
+        else:
+            event["partialMessage"] = content
+    event.update(extra)
+    return json.dumps({"result": event} if wrap else event, ensure_ascii=False).encode("utf-8")
+
+
+def core_chunk(data: bytes, extension: bytes = b"") -> bytes:
+    return b"%x%s\r\n%s\r\n" % (len(data), extension, data)
+
+
+def core_head(request: bytes) -> Tuple[str, Dict[str, str]]:
+    """(request line, lower-cased headers) of a raw request."""
+    head = request.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return lines[0], headers
+
+
+def core_target(request: bytes) -> str:
+    return core_head(request)[0].split(" ")[1]
+
+
+def core_header(request: bytes, name: str) -> Optional[str]:
+    return core_head(request)[1].get(name.lower())
+
+
+def core_body(request: bytes) -> Any:
+    return json.loads(request.split(b"\r\n\r\n", 1)[1])
+
+
+def core_fake_api(conn: socket.socket, request: bytes) -> None:
+    """A well-behaved Runs API: a DONE stream for Listen, a page for List, {} for Submit, else a Run."""
+    target = core_target(request)
+    if target.startswith("/assistants/v1/runs/listen"):
+        conn.sendall(stream_head() + core_chunk(core_event_line("DONE", 0, "ok") + b"\n") + b"0\r\n\r\n")
+    elif target.startswith("/assistants/v1/runs?"):
+        conn.sendall(json_response(200, {"runs": [CORE_RUN], "nextPageToken": ""}))
+    elif target.startswith("/assistants/v1/runs/submit"):
+        conn.sendall(json_response(200, {}))
+    else:
+        conn.sendall(json_response(200, CORE_RUN))
+
+
+def core_server(*responses: Any, context: Optional[ssl.SSLContext] = None) -> RawServer:
+    """A RawServer answering successive requests with ``responses`` (bytes, or handlers called
+    as handler(conn, request)), the last one repeated; core_fake_api when none are given."""
+    queue = list(responses) or [core_fake_api]
+    lock = threading.Lock()
+
+    def handler(conn: socket.socket, request: bytes) -> Any:
+        with lock:
+            item = queue.pop(0) if len(queue) > 1 else queue[0]
+        if callable(item):
+            return item(conn, request)
+        conn.sendall(item)
+        return None
+
+    return RawServer(handler, context=context)
+
+
+def core_error(status: int, obj: Any, *headers: Tuple[str, str]) -> bytes:
+    return json_response(status, obj, tuple(headers))
+
+
+def core_stream_handler(*pieces: bytes, head: Optional[bytes] = None) -> Callable[..., Any]:
+    """A handler that writes the head and then each piece with its own send, then closes."""
+    def handler(conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(stream_head() if head is None else head)
+        for piece in pieces:
+            conn.sendall(piece)
+        return False
+
+    return handler
+
+
+def core_parse(data: bytes, method: str = "GET", step: int = 1, eof: bool = True) -> Tuple[
+        Optional["yc_runs._Head"], bytes, Optional["yc_runs._End"]]:
+    """Feed ``data`` to a _ResponseParser ``step`` bytes at a time; (head, body, end)."""
+    parser = yc_runs._ResponseParser(method)
+    head, body, end = None, bytearray(), None
+    pieces = [data[i:i + step] for i in range(0, len(data), step)] + ([b""] if eof else [])
+    for piece in pieces:
+        parser.feed(piece)
+        while end is None:
+            event = parser.next_event()
+            if event is None:
+                break
+            if isinstance(event, yc_runs._Head):
+                head = event
+            elif isinstance(event, yc_runs._End):
+                end = event
+            else:
+                body += event
+        if end is not None:
+            break
+    return head, bytes(body), end
+
+
+def core_paths(obj: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
+    """Every path into a JSON value, the root included."""
+    yield path
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from core_paths(value, (*path, key))
+    elif isinstance(obj, list):
+        for index, value in enumerate(obj):
+            yield from core_paths(value, (*path, index))
+
+
+def core_replace(obj: Any, path: Tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    result = copy.deepcopy(obj)
+    target = result
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return result
+
+
+def core_rfc3339(stamp: datetime) -> str:
+    return stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def core_connect_proxy(refuse: bool = False) -> types.SimpleNamespace:
+    """A CONNECT proxy on loopback that tunnels to loopback only; records each CONNECT head."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    proxy = types.SimpleNamespace(port=listener.getsockname()[1], requests=[], connections=0,
+                                  close=listener.close)
+    proxy.url = "http://127.0.0.1:%d" % proxy.port
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def serve(conn: socket.socket) -> None:
+        upstream = None
+        try:
+            buffer = bytearray()
+            head = read_request(conn, buffer)
+            if head is None:
+                return
+            proxy.requests.append(head)
+            host, _, port = core_target(head).rpartition(":")
+            if refuse or host.strip("[]") not in ("127.0.0.1", "localhost"):
+                conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                             b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            upstream = socket.create_connection(("127.0.0.1", int(port)), 5)
+            upstream.settimeout(None)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if buffer:
+                upstream.sendall(bytes(buffer))
+            other = threading.Thread(target=pipe, args=(conn, upstream), daemon=True)
+            other.start()
+            pipe(upstream, conn)
+            other.join(10)
+        except OSError:
+            pass
+        finally:
+            for sock in (conn, upstream):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.close()
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            proxy.connections += 1
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return proxy
+
+
+def core_closed_port() -> int:
+    """A loopback port nothing listens on (bound and released)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def core_decode_enum(cls: Any, value: Any, path: Tuple[str, ...]) -> Any:
+    """Decode ``value`` placed at ``path`` of a Run (or of a StreamEvent for eventType)."""
+    if path == ("eventType",):
+        return core_decode_event({"eventType": value}).status
+    obj: Dict[str, Any] = {"id": "r"}
+    target = obj
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    result = core_decode_run(obj).result
+    if cls is yc_runs.MessageStatus:
+        assert result.completed_message is not None
+        return result.completed_message.status
+    return result.status
+
+
+class CoreRawTestCase(EnvTestCase):
+    """Base for tests against RawServers: clean environment, servers and clients closed after."""
+
+    def serve(self, *responses: Any, context: Optional[ssl.SSLContext] = None) -> RawServer:
+        server = core_server(*responses, context=context)
+        self.addCleanup(server.close)
+        return server
+
+    def client_for(self, server: Any, **kwargs: Any) -> "yc_runs.Client":
+        kwargs.setdefault("api_key", CORE_KEY)
+        kwargs.setdefault("folder_id", "folder-1")
+        kwargs.setdefault("timeout", 5)
+        kwargs.setdefault("max_retries", 0)
+        url = server if isinstance(server, str) else server.url
+        client = yc_runs.Client(base_url=url, **kwargs)
+        self.addCleanup(client.close)
+        return client
+
+    def release_event(self) -> threading.Event:
+        """An event the test's stalling handlers wait on; set when the test ends."""
+        event = threading.Event()
+        self.addCleanup(event.set)
+        return event
+
+
+# ============================================================================
+# Decoding: recorded responses and every robust-decoder variation
+# ============================================================================
+
+
+class CoreDecodingTest(unittest.TestCase):
+    def test_recorded_pending_run_decodes(self) -> None:
+        run = core_decode_run(core_recorded_run("PENDING"))
+        self.assertIsInstance(run, yc_runs.Run)
+        self.assertEqual(run.id, "fvt1jopi4ku4t9va6svn")
+        self.assertEqual(run.assistant_id, "fvtjsq7buqkesoklj31o")
+        self.assertEqual(run.thread_id, "fvtrdjop7ce7uinc9vtp")
+        self.assertEqual(run.created_by, "aje6euqn63oa635coh28")
+        self.assertEqual(run.created_at, datetime(2025, 4, 2, 17, 36, 56, 264287, tzinfo=UTC))
+        self.assertIs(run.status, yc_runs.RunStatus.PENDING)
+        self.assertIs(run.result.status, yc_runs.RunStatus.PENDING)
+        self.assertIsNone(run.usage)
+        self.assertEqual(run.labels, {})
+        self.assertEqual(run.result.tool_calls, ())
+        self.assertIsNone(run.result.error)
+        self.assertIsNone(run.result.text)
+        self.assertTrue(run.result.is_running)
+
+    def test_recorded_tool_calls_run_decodes(self) -> None:
+        run = core_decode_run(core_recorded_run("TOOL_CALLS"))
+        self.assertIs(run.status, yc_runs.RunStatus.TOOL_CALLS)
+        (call,) = run.result.tool_calls
+        self.assertEqual(call.name, "special_operation")
+        self.assertEqual(call.function.name, "special_operation")
+        self.assertEqual(call.arguments, {"numbers": [5.0, 4.0, 1.0]})
+        self.assertTrue(all(isinstance(n, float) for n in call.arguments["numbers"]))
+        self.assertEqual(run.usage, yc_runs.Usage(100, 14, 114))
+        self.assertTrue(run.result.is_succeeded)
+        self.assertIsNone(run.result.completed_message)
+
+    def test_recorded_completed_run_decodes(self) -> None:
+        sample = core_recorded_run("COMPLETED")
+        expected_text = sample["state"]["completedMessage"]["content"]["content"][0]["text"]["content"]
+        run = core_decode_run(sample)
+        self.assertIs(run.status, yc_runs.RunStatus.COMPLETED)
+        message = run.result.message
+        assert message is not None
+        self.assertEqual(message.id, "fvt2lu0haaop56o4rt3e")
+        self.assertEqual(message.thread_id, "fvtje692d37062si1dqo")
+        self.assertEqual(message.created_by, "aje6euqn63oa635coh28")
+        self.assertEqual(message.created_at, datetime(2025, 4, 2, 17, 39, 16, 84751, tzinfo=UTC))
+        self.assertEqual(message.author, yc_runs.Author("fvt1amecrr14suhq40tq", "ASSISTANT"))
+        self.assertIs(message.status, yc_runs.MessageStatus.COMPLETED)
+        self.assertEqual(message.parts, (expected_text,))
+        self.assertEqual(run.result.text, expected_text)
+        self.assertEqual(run.usage, yc_runs.Usage(234, 53, 287))
+        self.assertTrue(run.result.is_succeeded and run.result.is_finished)
+
+    def test_recorded_failed_run_decodes(self) -> None:
+        run = core_decode_run(core_recorded_run("FAILED"))
+        self.assertIs(run.status, yc_runs.RunStatus.FAILED)
+        error = run.result.error
+        assert error is not None
+        self.assertIn("maximum prompt tokens limit of 1 tokens", error.message)
+        self.assertIsNone(error.code)
+        self.assertEqual(str(error), error.message)
+        self.assertEqual(run.custom_temperature, 0.0)
+        self.assertIsNotNone(run.custom_temperature)
+        self.assertTrue(run.result.is_failed and run.result.is_finished)
+        self.assertIsNone(run.result.text)
+        self.assertEqual(run.result.parts, ())
+
+    def test_recorded_listen_lines_decode_into_events(self) -> None:
+        lines = [line.encode("utf-8") for line in recorded()["listen_lines"]]
+        events = core_decode_lines(lines)
+        S = yc_runs.StreamEvent
+        self.assertEqual([e.status for e in events], [S.PARTIAL_MESSAGE, S.PARTIAL_MESSAGE, S.DONE])
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], [0, 1, 2])
+        self.assertEqual([e.delta for e in events], ["Hello", "! How can I help you?", ""])
+        self.assertEqual([e.text for e in events], ["Hello", "Hello! How can I help you?",
+                                                    "Hello! How can I help you?"])
+        done = events[-1]
+        assert done.completed_message is not None
+        self.assertEqual(done.completed_message.id, "fvtohl14hdcl7se3i9m4")
+        self.assertEqual(done.completed_message.created_at,
+                         datetime(2025, 4, 7, 14, 42, 57, 152722, tzinfo=UTC))
+        self.assertEqual(done.completed_message.author.role, "ASSISTANT")
+        self.assertTrue(done.is_succeeded)
+        self.assertTrue(events[0].is_running)
+        self.assertEqual("".join(e.delta for e in events), done.text)
+
+    def test_snake_case_run_fields_decode(self) -> None:
+        run = core_decode_run({
+            "id": "r1", "assistant_id": "a1", "thread_id": "t1", "created_by": "u1",
+            "created_at": "2025-01-02T03:04:05Z", "labels": {"k": "v"},
+            "state": {"status": "TOOL_CALLS", "tool_call_list": {"tool_calls": [
+                {"function_call": {"name": "f", "arguments": {"x": 1.0}}}]}},
+            "usage": {"prompt_tokens": "1", "completion_tokens": 2, "total_tokens": "3"},
+            "custom_completion_options": {"max_tokens": "7", "temperature": 0.5},
+            "custom_prompt_truncation_options": {"max_prompt_tokens": "100",
+                                                 "last_messages_strategy": {"num_messages": "4"}},
+        })
+        self.assertEqual((run.id, run.assistant_id, run.thread_id, run.created_by),
+                         ("r1", "a1", "t1", "u1"))
+        self.assertEqual(run.created_at, datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
+        self.assertEqual(run.labels, {"k": "v"})
+        self.assertEqual(run.result.tool_calls[0].arguments, {"x": 1.0})
+        self.assertEqual(run.usage, yc_runs.Usage(1, 2, 3))
+        self.assertEqual((run.custom_max_tokens, run.custom_temperature), (7, 0.5))
+        self.assertEqual(run.custom_prompt_truncation_options,
+                         yc_runs.PromptTruncationOptions(100, {"last_messages": 4}))
+        self.assertEqual(run.custom_max_prompt_tokens, 100)
+
+    def test_snake_case_stream_event_decodes(self) -> None:
+        event = core_decode_event({
+            "event_type": "DONE",
+            "stream_cursor": {"current_event_idx": "5", "num_user_events_received": "1"},
+            "completed_message": {"thread_id": "t", "created_at": "2025-01-02T03:04:05.5Z",
+                                  "content": {"content": [{"text": {"content": "hi"}}]}},
+        })
+        self.assertIs(event.status, yc_runs.StreamEvent.DONE)
+        self.assertEqual(event.stream_cursor, yc_runs.StreamCursor(5, 1))
+        assert event.completed_message is not None
+        self.assertEqual(event.completed_message.thread_id, "t")
+        self.assertEqual(event.completed_message.created_at.microsecond, 500000)  # type: ignore[union-attr]
+        self.assertEqual(event.text, "hi")
+
+    def test_enums_decode_by_name_or_number(self) -> None:
+        for cls, path in ((yc_runs.RunStatus, ("state", "status")),
+                          (yc_runs.StreamEvent, ("eventType",)),
+                          (yc_runs.MessageStatus, ("state", "completedMessage", "status"))):
+            for member in cls:
+                if member.value < 0:
+                    continue
+                for value in (member.name, member.value, str(member.value)):
+                    with self.subTest(cls=cls.__name__, value=value):
+                        self.assertIs(core_decode_enum(cls, value, path), member)
+
+    def test_unknown_enum_names_and_numbers_become_unknown(self) -> None:
+        for cls, path in ((yc_runs.RunStatus, ("state", "status")),
+                          (yc_runs.StreamEvent, ("eventType",)),
+                          (yc_runs.MessageStatus, ("state", "completedMessage", "status"))):
+            for value in ("PAUSED", "done", 99, "99", -7, "-7", "\u00b2", "--3", "3x"):
+                with self.subTest(cls=cls.__name__, value=value):
+                    member = core_decode_enum(cls, value, path)
+                    self.assertIs(member, cls.UNKNOWN)
+                    self.assertEqual(member.value, -1)
+                    self.assertFalse(member.is_finished or member.is_running)
+
+    def test_unknown_event_type_does_not_end_or_break_the_stream(self) -> None:
+        events = core_decode_lines([core_event_line("SOMETHING_NEW", 0),
+                                    core_event_line(17, 1), core_event_line("DONE", 2, "ok")])
+        self.assertEqual([e.status for e in events], [yc_runs.StreamEvent.UNKNOWN,
+                                                      yc_runs.StreamEvent.UNKNOWN,
+                                                      yc_runs.StreamEvent.DONE])
+
+    def test_int64_as_string_or_number(self) -> None:
+        for value in ("20", 20, 20.0, " 20 "):
+            with self.subTest(value=value):
+                run = core_decode_run({"id": "r", "usage": {"promptTokens": value,
+                                                            "completionTokens": value,
+                                                            "totalTokens": value},
+                                       "customCompletionOptions": {"maxTokens": value}})
+                self.assertEqual(run.usage, yc_runs.Usage(20, 20, 20))
+                self.assertEqual(run.custom_max_tokens, 20)
+                event = core_decode_event({"eventType": "DONE", "streamCursor": {
+                    "currentEventIdx": value, "numUserEventsReceived": value}})
+                self.assertEqual(event.stream_cursor, yc_runs.StreamCursor(20, 20))
+
+    def test_missing_fields_take_default_values(self) -> None:
+        run = core_decode_run({"id": "r"})
+        self.assertEqual((run.assistant_id, run.thread_id, run.created_by), ("", "", ""))
+        self.assertIsNone(run.created_at)
+        self.assertEqual(run.labels, {})
+        self.assertIs(run.status, yc_runs.RunStatus.RUN_STATUS_UNSPECIFIED)
+        self.assertIsNone(run.usage)
+        self.assertIsNone(run.custom_temperature)
+        self.assertIsNone(run.custom_max_tokens)
+        self.assertIsNone(run.custom_prompt_truncation_options)
+        self.assertIsNone(run.custom_max_prompt_tokens)
+        self.assertIsNone(run.custom_response_format)
+        self.assertEqual(run.tools, ())
+        self.assertEqual(run.result.tool_calls, ())
+        self.assertIsNone(run.result.text)
+        event = core_decode_event({})
+        self.assertIs(event.status, yc_runs.StreamEvent.EVENT_TYPE_UNSPECIFIED)
+        self.assertEqual(event.stream_cursor, yc_runs.StreamCursor(0, 0))
+        self.assertEqual((event.delta, event.text, event.usage), ("", None, None))
+        message = core_decode_run({"id": "r", "state": {"completedMessage": {}}}).result.completed_message
+        self.assertEqual(message, yc_runs.Message())
+
+    def test_json_null_is_a_missing_field(self) -> None:
+        run = core_decode_run({"id": "r", "labels": None, "usage": None, "createdAt": None,
+                               "state": {"status": None, "error": None, "toolCallList": None}})
+        self.assertEqual(run.labels, {})
+        self.assertIsNone(run.usage)
+        self.assertIsNone(run.created_at)
+        self.assertIs(run.status, yc_runs.RunStatus.RUN_STATUS_UNSPECIFIED)
+        self.assertIsNone(run.result.error)
+
+    def test_empty_stream_cursor_is_index_zero(self) -> None:
+        for cursor in ({}, None):
+            event = core_decode_event({"eventType": "PARTIAL_MESSAGE", "streamCursor": cursor})
+            self.assertEqual(event.stream_cursor.current_event_idx, 0)
+            self.assertEqual(event.stream_cursor.num_user_events_received, 0)
+
+    def test_unknown_fields_are_ignored(self) -> None:
+        sample = core_recorded_run("COMPLETED")
+        sample["brandNewField"] = {"nested": [1, 2]}
+        sample["state"]["futureState"] = "x"
+        sample["state"]["completedMessage"]["reactions"] = [{"emoji": "+1"}]
+        sample["usage"]["reasoningTokens"] = "9"
+        run = core_decode_run(sample)
+        self.assertEqual(run, core_decode_run(core_recorded_run("COMPLETED")))
+        event = core_decode_event({"eventType": "DONE", "newThing": 1, "streamCursor": {"x": 1}})
+        self.assertIs(event.status, yc_runs.StreamEvent.DONE)
+
+    def test_timestamps_with_0_to_9_fractional_digits_keep_microseconds(self) -> None:
+        digits = "123456789"
+        for count in range(10):
+            fraction = digits[:count]
+            stamp = "2025-04-07T14:42:56%sZ" % ("." + fraction if fraction else "")
+            with self.subTest(stamp=stamp):
+                micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+                self.assertEqual(core_decode_run({"id": "r", "createdAt": stamp}).created_at,
+                                 datetime(2025, 4, 7, 14, 42, 56, micro, tzinfo=UTC))
+        real = core_decode_run({"id": "r", "createdAt": "2025-04-07T14:42:56.643453404Z"})
+        self.assertEqual(real.created_at, datetime(2025, 4, 7, 14, 42, 56, 643453, tzinfo=UTC))
+
+    def test_timestamp_offsets_are_converted_to_utc(self) -> None:
+        cases = {
+            "2025-04-07T17:42:56.5+03:00": datetime(2025, 4, 7, 14, 42, 56, 500000, tzinfo=UTC),
+            "2025-04-07T09:12:56-05:30": datetime(2025, 4, 7, 14, 42, 56, tzinfo=UTC),
+            "2025-04-07T17:42:56+0300": datetime(2025, 4, 7, 14, 42, 56, tzinfo=UTC),
+            "2025-01-01T01:00:00.000001+03:00": datetime(2024, 12, 31, 22, 0, 0, 1, tzinfo=UTC),
+            "2025-04-07t14:42:56z": datetime(2025, 4, 7, 14, 42, 56, tzinfo=UTC),
+        }
+        for stamp, expected in cases.items():
+            with self.subTest(stamp=stamp):
+                value = core_decode_run({"id": "r", "createdAt": stamp}).created_at
+                self.assertEqual(value, expected)
+                assert value is not None
+                self.assertEqual(value.utcoffset(), timedelta(0))
+
+    def test_bad_timestamps_raise_malformed_naming_the_field(self) -> None:
+        for stamp in ("yesterday", 1712500000, "2025-02-30T00:00:00Z", "2025-04-07T14:42:56",
+                      "2025-04-07T14:42:56.1234567890Z", ["2025"], {"seconds": "99999999999999"},
+                      {"seconds": 10 ** 30}, {"seconds": 0, "nanos": 10 ** 30}):
+            with self.subTest(stamp=stamp):
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    core_decode_run({"id": "r", "createdAt": stamp})
+                self.assertIn("Run.createdAt", str(caught.exception))
+
+    def test_timestamp_object_form_is_accepted(self) -> None:
+        run = core_decode_run({"id": "r", "createdAt": {"seconds": "1743615416", "nanos": 264287721}})
+        self.assertEqual(run.created_at, datetime(2025, 4, 2, 17, 36, 56, 264287, tzinfo=UTC))
+
+    def test_function_call_arguments_keep_json_types(self) -> None:
+        run = core_decode_run({"id": "r", "state": {"status": 5, "toolCallList": {"toolCalls": [
+            {"functionCall": {"name": "f", "arguments": {"n": 5.0, "s": "x", "l": [1.5, {"k": True}]}}},
+            {"functionCall": {"name": "g", "arguments": '{"n": 2.0}'}},
+            {"functionCall": {"name": "h"}},
+        ]}}})
+        calls = run.result.tool_calls
+        self.assertEqual([c.name for c in calls], ["f", "g", "h"])
+        self.assertEqual(calls[0].arguments, {"n": 5.0, "s": "x", "l": [1.5, {"k": True}]})
+        self.assertIsInstance(calls[0].arguments["n"], float)
+        self.assertEqual(calls[1].arguments, {"n": 2.0})
+        self.assertEqual(calls[2].arguments, {})
+
+    def test_run_echoes_custom_options_back(self) -> None:
+        run = core_decode_run({"id": "r", "customPromptTruncationOptions": {"autoStrategy": {}},
+                               "customResponseFormat": {"jsonObject": True},
+                               "tools": [{"function": {"name": "f"}}]})
+        assert run.custom_prompt_truncation_options is not None
+        self.assertEqual(run.custom_prompt_truncation_options.strategy, "auto")
+        self.assertEqual(run.custom_response_format, {"jsonObject": True})
+        self.assertEqual(run.tools, ({"function": {"name": "f"}},))
+
+
+# ============================================================================
+# Status helpers and result views
+# ============================================================================
+
+
+class CoreStatusHelpersTest(unittest.TestCase):
+    def check_helpers(self, status: Any, name: str) -> None:
+        self.assertEqual(status.status_name, name)
+        self.assertEqual(status.is_running, name == "running")
+        self.assertEqual(status.is_succeeded, name == "success")
+        self.assertEqual(status.is_failed, name == "failed")
+        self.assertEqual(status.is_finished, name in ("success", "failed"))
+
+    def test_run_status_helpers_match_the_official_sdk(self) -> None:
+        R = yc_runs.RunStatus
+        table = {R.PENDING: "running", R.IN_PROGRESS: "running", R.COMPLETED: "success",
+                 R.TOOL_CALLS: "success", R.FAILED: "failed",
+                 R.RUN_STATUS_UNSPECIFIED: "unknown", R.UNKNOWN: "unknown"}
+        self.assertEqual(set(table), set(R))
+        for status, name in table.items():
+            with self.subTest(status=status.name):
+                self.check_helpers(status, name)
+                self.check_helpers(yc_runs.RunResult(status), name)
+
+    def test_stream_event_helpers_match_the_official_sdk(self) -> None:
+        S = yc_runs.StreamEvent
+        table = {S.PARTIAL_MESSAGE: "running", S.DONE: "success", S.TOOL_CALLS: "success",
+                 S.ERROR: "failed", S.EVENT_TYPE_UNSPECIFIED: "unknown", S.UNKNOWN: "unknown"}
+        self.assertEqual(set(table), set(S))
+        for status, name in table.items():
+            with self.subTest(status=status.name):
+                self.check_helpers(status, name)
+                self.check_helpers(yc_runs.RunStreamEvent(status), name)
+
+    def test_message_raises_value_error_when_the_run_failed(self) -> None:
+        failed = yc_runs.RunResult(yc_runs.RunStatus.FAILED, error=yc_runs.RunError("quota gone", 8))
+        with self.assertRaises(ValueError) as caught:
+            failed.message  # noqa: B018
+        self.assertIn("quota gone", str(caught.exception))
+        self.assertIsNone(failed.text)
+        self.assertEqual((failed.parts, failed.citations), ((), ()))
+        event = yc_runs.RunStreamEvent(yc_runs.StreamEvent.ERROR, error=yc_runs.RunError("bad"))
+        with self.assertRaises(ValueError):
+            event.message  # noqa: B018
+
+    def test_result_without_a_message_has_no_text_parts_or_citations(self) -> None:
+        for status in (yc_runs.RunStatus.PENDING, yc_runs.RunStatus.TOOL_CALLS):
+            result = yc_runs.RunResult(status)
+            self.assertIsNone(result.message)
+            self.assertIsNone(result.text)
+            self.assertEqual(result.parts, ())
+            self.assertEqual(result.citations, ())
+
+    def test_text_joins_parts_with_a_newline(self) -> None:
+        run = core_decode_run({"id": "r", "state": {"status": "COMPLETED", "completedMessage": {
+            "content": {"content": [{"text": {"content": "first"}}, {"imageUrl": "ignored"},
+                                    {"text": {"content": "second"}}]}}}})
+        self.assertEqual(run.result.parts, ("first", "second"))
+        self.assertEqual(run.result.text, "first\nsecond")
+        event = core_decode_event({"eventType": "PARTIAL_MESSAGE", "partialMessage": {
+            "content": [{"text": {"content": "a"}}, {"text": {"content": "b"}}]}})
+        self.assertEqual(event.text, "a\nb")
+        self.assertEqual(event.delta, "a\nb")
+
+    def test_usage_fields_are_ints_and_input_text_tokens_aliases_prompt_tokens(self) -> None:
+        usage = core_decode_run({"id": "r", "usage": {"promptTokens": "12", "completionTokens": 3,
+                                                      "totalTokens": "15"}}).usage
+        assert usage is not None
+        self.assertEqual((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
+                         (12, 3, 15))
+        self.assertTrue(all(type(v) is int for v in (usage.prompt_tokens, usage.completion_tokens,
+                                                      usage.total_tokens)))
+        self.assertEqual(usage.input_text_tokens, 12)
+        partial = core_decode_run({"id": "r", "usage": {"totalTokens": "4"}}).usage
+        self.assertEqual(partial, yc_runs.Usage(0, 0, 4))
+
+    def test_citations_decode_into_sources(self) -> None:
+        run = core_decode_run({"id": "r", "state": {"status": "COMPLETED", "completedMessage": {
+            "content": {"content": [{"text": {"content": "answer"}}]},
+            "citations": [{"sources": [
+                {"chunk": {"searchIndex": {"id": "idx1", "name": "Docs", "type": "TEXT"},
+                           "sourceFile": {"id": "file1", "name": "guide.pdf",
+                                          "mimeType": "application/pdf", "labels": {}},
+                           "content": {"content": [{"text": {"content": "chunk one"}},
+                                                   {"text": {"content": "chunk two"}}]}}},
+                {"chunk": {"source_file": {"id": "file2", "mime_type": "text/plain"}}},
+            ]}, {}]}}})
+        citations = run.result.citations
+        self.assertEqual(len(citations), 2)
+        self.assertEqual(citations[0].sources[0], yc_runs.Source(
+            text="chunk one\nchunk two", file_id="file1", file_name="guide.pdf",
+            mime_type="application/pdf", search_index_id="idx1", search_index_name="Docs"))
+        self.assertEqual(citations[0].sources[1], yc_runs.Source(file_id="file2",
+                                                                 mime_type="text/plain"))
+        self.assertEqual(citations[1].sources, ())
+
+    def test_stream_event_delta_resets_when_text_does_not_extend(self) -> None:
+        events = core_decode_lines([core_event_line("PARTIAL_MESSAGE", 0, "Hello"),
+                                    core_event_line("PARTIAL_MESSAGE", 1, "Goodbye"),
+                                    core_event_line("DONE", 2, "Goodbye!")])
+        self.assertEqual([(e.delta, e.delta_reset) for e in events],
+                         [("Hello", False), ("Goodbye", True), ("!", False)])
+
+
+# ============================================================================
+# Wrong JSON types from the server
+# ============================================================================
+
+
+class CoreMalformedResponseTest(CoreRawTestCase):
+    def test_run_that_is_not_an_object_raises_malformed(self) -> None:
+        for value in ([], 5, "run", True, None):
+            with self.subTest(value=value), self.assertRaises(yc_runs.MalformedResponseError):
+                core_decode_run(value)
+
+    def test_wrong_types_raise_malformed_naming_the_field_path(self) -> None:
+        cases: List[Tuple[Tuple[Any, ...], Any, str]] = [
+            (("state",), 5, "Run.state"),
+            (("state", "status"), {}, "Run.state.status"),
+            (("state", "error"), "boom", "Run.state.error"),
+            (("state", "toolCallList"), [], "Run.state.toolCallList"),
+            (("state", "toolCallList", "toolCalls"), {}, "Run.state.toolCallList.toolCalls"),
+            (("state", "toolCallList", "toolCalls", 0, "functionCall", "arguments"), [1],
+             "Run.state.toolCallList.toolCalls[0].functionCall.arguments"),
+            (("state", "toolCallList", "toolCalls", 0, "functionCall", "name"), {},
+             "Run.state.toolCallList.toolCalls[0].functionCall.name"),
+            (("usage",), [], "Run.usage"),
+            (("usage", "promptTokens"), {}, "Run.usage.promptTokens"),
+            (("usage", "totalTokens"), "many", "Run.usage.totalTokens"),
+            (("labels",), ["a"], "Run.labels"),
+            (("createdAt",), 5, "Run.createdAt"),
+            (("id",), [], "Run.id"),
+            (("customCompletionOptions",), 1, "Run.customCompletionOptions"),
+            (("tools",), {}, "Run.tools"),
+        ]
+        sample = core_recorded_run("TOOL_CALLS")
+        for path, value, where in cases:
+            with self.subTest(path=path):
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    core_decode_run(core_replace(sample, path, value))
+                self.assertIn(where, str(caught.exception))
+        message_cases = [
+            (("state", "completedMessage"), "hi", "Run.state.completedMessage"),
+            (("state", "completedMessage", "content", "content"), {},
+             "Run.state.completedMessage.content.content"),
+            (("state", "completedMessage", "author"), [], "Run.state.completedMessage.author"),
+            (("state", "completedMessage", "citations"), {}, "Run.state.completedMessage.citations"),
+        ]
+        completed = core_recorded_run("COMPLETED")
+        for path, value, where in message_cases:
+            with self.subTest(path=path):
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    core_decode_run(core_replace(completed, path, value))
+                self.assertIn(where, str(caught.exception))
+
+    def test_wrong_types_anywhere_in_a_run_never_crash(self) -> None:
+        wrong = [[], {}, [{}], 7, -1, 2.5, 10 ** 30, "x", "", "-", "\u00b2", True, False]
+        decoded = 0
+        for sample in recorded()["get_run"].values():
+            for path in core_paths(sample):
+                for value in wrong:
+                    try:
+                        core_decode_run(core_replace(sample, path, value))
+                        decoded += 1
+                    except yc_runs.MalformedResponseError:
+                        pass
+                    except Exception as exc:
+                        self.fail("%s = %r crashed the decoder: %s: %s"
+                                  % (path, value, type(exc).__name__, exc))
+        self.assertGreater(decoded, 0)
+
+    def test_wrong_types_anywhere_in_a_stream_line_raise_stream_error(self) -> None:
+        wrong = [[], {}, [{}], 7, 2.5, 10 ** 30, "x", "", "\u00b2", True]
+        for line in recorded()["listen_lines"]:
+            sample = json.loads(line)
+            for path in core_paths(sample):
+                for value in wrong:
+                    data = json.dumps(core_replace(sample, path, value)).encode()
+                    try:
+                        core_decode_lines([data])
+                    except yc_runs.StreamError:
+                        pass
+                    except Exception as exc:
+                        self.fail("%s = %r crashed the stream decoder: %s: %s"
+                                  % (path, value, type(exc).__name__, exc))
+
+    def test_stream_line_with_a_wrong_type_names_the_field(self) -> None:
+        line = json.dumps({"result": {"eventType": "DONE", "completedMessage": []}}).encode()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            core_decode_lines([line])
+        self.assertIn("StreamEvent.completedMessage", str(caught.exception))
+        line = json.dumps({"result": {"eventType": "DONE", "streamCursor": []}}).encode()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            core_decode_lines([line])
+        self.assertIn("StreamEvent.streamCursor", str(caught.exception))
+
+    def test_stream_line_that_is_not_an_object_raises_stream_error(self) -> None:
+        for line in (b"[1, 2]", b"5", b'"text"', b'{"result": 5}', b'{"result": [] }', b"not json",
+                     b'{"result": {"eventType": "DONE"'):
+            with self.subTest(line=line), self.assertRaises(yc_runs.StreamError):
+                core_decode_lines([line])
+
+    def test_server_answering_wrong_json_raises_malformed(self) -> None:
+        cases = [
+            (json_response(200, []), "expected an object"),
+            (json_response(200, {"id": "r", "state": 5}), "Run.state"),
+            (json_response(200, {"assistantId": "a"}), "no run id"),
+            (json_response(200, {"id": "r", "usage": {"promptTokens": "lots"}}), "Run.usage.promptTokens"),
+            (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 27\r\n\r\n"
+             b"<html><b>hello</b>\n</html>\n", "not JSON"),
+        ]
+        for response, where in cases:
+            with self.subTest(where=where):
+                client = self.client_for(self.serve(response))
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    client.runs.get("r")
+                self.assertIn(where, str(caught.exception))
+                self.assertNotIn("\n", str(caught.exception))
+
+    def test_list_page_with_wrong_types_raises_malformed(self) -> None:
+        for page, where in (({"runs": {}}, "ListRunsResponse.runs"),
+                            ({"runs": [], "nextPageToken": []}, "ListRunsResponse.nextPageToken"),
+                            ([], "ListRunsResponse"),
+                            ({"runs": [5]}, "ListRunsResponse.runs[]")):
+            with self.subTest(page=page):
+                client = self.client_for(self.serve(json_response(200, page)))
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    list(client.runs.list())
+                self.assertIn(where, str(caught.exception))
+
+
+# ============================================================================
+# Requests on the wire: the create body
+# ============================================================================
+
+
+class CoreCreateRequestTest(EmulatorTestCase):
+    def sent(self) -> Any:
+        return self.emu.requests[-1].json
+
+    def test_minimal_create_sends_only_the_ids(self) -> None:
+        self.client.runs.create("asst", "thr")
+        request = self.emu.requests[-1]
+        self.assertEqual((request.method, request.path), ("POST", "/assistants/v1/runs"))
+        self.assertEqual(self.sent(), {"assistantId": "asst", "threadId": "thr"})
+
+    def test_create_body_is_lower_camel_case_with_int64_as_strings(self) -> None:
+        run = self.client.runs.create(
+            "asst", "thr", stream=True, labels={"team": "qa"}, additional_messages=["hello"],
+            custom_temperature=0.5, custom_max_tokens=100, custom_max_prompt_tokens=2000,
+            custom_prompt_truncation_strategy={"last_messages": 3}, custom_response_format="json")
+        self.assertEqual(self.sent(), {
+            "assistantId": "asst", "threadId": "thr", "labels": {"team": "qa"},
+            "additionalMessages": [{"content": {"content": [{"text": {"content": "hello"}}]}}],
+            "customCompletionOptions": {"temperature": 0.5, "maxTokens": "100"},
+            "customPromptTruncationOptions": {"maxPromptTokens": "2000",
+                                              "lastMessagesStrategy": {"numMessages": "3"}},
+            "customResponseFormat": {"jsonObject": True},
+            "stream": True,
+        })
+        self.assertEqual(run.labels, {"team": "qa"})
+        self.assertEqual((run.custom_temperature, run.custom_max_tokens), (0.5, 100))
+        self.assertEqual(run.custom_prompt_truncation_options,
+                         yc_runs.PromptTruncationOptions(2000, {"last_messages": 3}))
+        self.assertEqual(run.custom_response_format, {"jsonObject": True})
+
+    def test_explicit_zero_temperature_is_sent(self) -> None:
+        run = self.client.runs.create("asst", "thr", custom_temperature=0)
+        self.assertEqual(self.sent()["customCompletionOptions"], {"temperature": 0.0})
+        self.assertEqual(run.custom_temperature, 0.0)
+        self.client.runs.create("asst", "thr", custom_max_tokens=0)
+        self.assertEqual(self.sent()["customCompletionOptions"], {"maxTokens": "0"})
+
+    def test_truncation_strategy_auto_and_last_messages(self) -> None:
+        self.client.runs.create("asst", "thr", custom_prompt_truncation_strategy="auto")
+        self.assertEqual(self.sent()["customPromptTruncationOptions"], {"autoStrategy": {}})
+        self.client.runs.create("asst", "thr", custom_prompt_truncation_strategy={"last_messages": 5})
+        self.assertEqual(self.sent()["customPromptTruncationOptions"],
+                         {"lastMessagesStrategy": {"numMessages": "5"}})
+
+    def test_response_format_json_and_json_schema(self) -> None:
+        schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+        self.client.runs.create("asst", "thr", custom_response_format="json")
+        self.assertEqual(self.sent()["customResponseFormat"], {"jsonObject": True})
+        run = self.client.runs.create("asst", "thr", custom_response_format={"json_schema": schema})
+        self.assertEqual(self.sent()["customResponseFormat"], {"jsonSchema": {"schema": schema}})
+        self.assertEqual(run.custom_response_format, {"jsonSchema": {"schema": schema}})
+        self.client.runs.create("asst", "thr", custom_response_format={"json_schema": {"schema": schema}})
+        self.assertEqual(self.sent()["customResponseFormat"], {"jsonSchema": {"schema": schema}})
+
+    def test_function_tools_from_name_description_parameters(self) -> None:
+        parameters = {"type": "object", "properties": {"city": {"type": "string"}},
+                      "required": ["city"]}
+        self.client.runs.create("asst", "thr", tools=[
+            {"name": "get_weather", "description": "Weather now", "parameters": parameters},
+            {"name": "ping"}])
+        self.assertEqual(self.sent()["tools"], [
+            {"function": {"name": "get_weather", "description": "Weather now",
+                          "parameters": parameters}},
+            {"function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}}])
+
+    def test_tools_in_the_api_shape_pass_through(self) -> None:
+        tools = [{"function": {"name": "f", "description": "d", "parameters": {"type": "object"}}},
+                 {"searchIndex": {"searchIndexIds": ["idx1"], "maxNumResults": "5",
+                                  "callStrategy": {"alwaysCall": {}}}},
+                 {"genSearch": {"options": {"site": {"site": ["example.com"]}}, "description": "web"}}]
+        self.client.runs.create("asst", "thr", tools=tools)
+        self.assertEqual(self.sent()["tools"], tools)
+
+    def test_additional_messages_from_strings_and_message_data(self) -> None:
+        data = {"author": {"id": "user-1", "role": "USER"}, "labels": {"k": "v"},
+                "content": {"content": [{"text": {"content": "from dict"}}]}}
+        self.client.runs.create("asst", "thr", additional_messages=["plain", data])
+        self.assertEqual(self.sent()["additionalMessages"], [
+            {"content": {"content": [{"text": {"content": "plain"}}]}}, data])
+        self.client.runs.create("asst", "thr", additional_messages="just one")
+        self.assertEqual(self.sent()["additionalMessages"],
+                         [{"content": {"content": [{"text": {"content": "just one"}}]}}])
+        self.client.runs.create("asst", "thr", additional_messages=[{"role": "user", "content": "hi"}])
+        self.assertEqual(self.sent()["additionalMessages"], [
+            {"author": {"role": "USER"}, "content": {"content": [{"text": {"content": "hi"}}]}}])
+
+    def test_extra_body_is_merged(self) -> None:
+        self.client.runs.create("asst", "thr", custom_temperature=0.1,
+                                extra_body={"newOption": {"x": "1"}, "stream": True})
+        body = self.sent()
+        self.assertEqual(body["newOption"], {"x": "1"})
+        self.assertIs(body["stream"], True)
+        self.assertEqual(body["customCompletionOptions"], {"temperature": 0.1})
+
+    def test_assistant_and_thread_accept_objects_with_an_id(self) -> None:
+        run = self.client.runs.create(types.SimpleNamespace(id="asst-obj"),
+                                      types.SimpleNamespace(id="thr-obj"))
+        self.assertEqual(self.sent(), {"assistantId": "asst-obj", "threadId": "thr-obj"})
+        self.assertEqual(self.client.runs.get_last_by_thread(types.SimpleNamespace(id="thr-obj")).id,
+                         run.id)
+        self.assertEqual(self.client.runs.get(run).id, run.id)
+
+    def test_bad_arguments_raise_errors_naming_the_argument_before_any_request(self) -> None:
+        runs = self.client.runs
+        run = yc_runs.Run("run-1", _runs=runs)
+        cases: List[Tuple[type, str, Callable[[], Any]]] = [
+            (TypeError, "assistant", lambda: runs.create(123, "t")),
+            (ValueError, "thread", lambda: runs.create("a", "")),
+            (TypeError, "labels", lambda: runs.create("a", "t", labels={"k": 1})),
+            (TypeError, "labels", lambda: runs.create("a", "t", labels=["k"])),  # type: ignore[arg-type]
+            (TypeError, "custom_temperature", lambda: runs.create("a", "t", custom_temperature="hot")),  # type: ignore[arg-type]
+            (TypeError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=1.5)),  # type: ignore[arg-type]
+            (TypeError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=True)),
+            (ValueError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=-1)),
+            (ValueError, "custom_max_prompt_tokens",
+             lambda: runs.create("a", "t", custom_max_prompt_tokens=-5)),
+            (ValueError, "custom_prompt_truncation_strategy",
+             lambda: runs.create("a", "t", custom_prompt_truncation_strategy="newest")),
+            (TypeError, "last_messages",
+             lambda: runs.create("a", "t", custom_prompt_truncation_strategy={"last_messages": "3"})),  # type: ignore[dict-item]
+            (ValueError, "custom_response_format",
+             lambda: runs.create("a", "t", custom_response_format="xml")),
+            (TypeError, "tools[0]", lambda: runs.create("a", "t", tools=[42])),
+            (ValueError, "tools[0]", lambda: runs.create("a", "t", tools=[{"description": "x"}])),
+            (TypeError, "additional_messages[1]",
+             lambda: runs.create("a", "t", additional_messages=["ok", 42])),
+            (ValueError, "additional_messages[0]",
+             lambda: runs.create("a", "t", additional_messages=[{"author": {}}])),
+            (TypeError, "extra_body", lambda: runs.create("a", "t", extra_body=[1])),  # type: ignore[arg-type]
+            (TypeError, "timeout", lambda: runs.create("a", "t", timeout="5")),  # type: ignore[arg-type]
+            (ValueError, "timeout", lambda: runs.get("r", timeout=0)),
+            (TypeError, "run", lambda: runs.get(None)),
+            (TypeError, "run", lambda: runs.get(42)),
+            (ValueError, "run", lambda: runs.get("")),
+            (TypeError, "thread", lambda: runs.get_last_by_thread(3.5)),
+            (TypeError, "page_size", lambda: runs.list(page_size="10")),  # type: ignore[arg-type]
+            (ValueError, "page_size", lambda: runs.list(page_size=-1)),
+            (ValueError, "events_start_idx", lambda: run.listen(events_start_idx=-1)),
+            (ValueError, "events_start_idx", lambda: run.listen(events_start_idx="1")),  # type: ignore[arg-type]
+            (TypeError, "timeout", lambda: run.listen(timeout="1")),  # type: ignore[arg-type]
+            (TypeError, "tool_results", lambda: run.submit_tool_results("text")),
+            (ValueError, "tool_results", lambda: run.submit_tool_results([])),
+            (ValueError, "content", lambda: run.submit_tool_results({"name": "f"})),
+            (TypeError, "tool_results[0]", lambda: run.submit_tool_results([{"content": "x"}])),
+            (TypeError, "tool_results[0]",
+             lambda: run.submit_tool_results({"name": "f", "content": {1, 2}})),
+            (ValueError, "poll_timeout", lambda: run.wait(poll_timeout=-1)),
+            (TypeError, "poll_interval", lambda: run.wait(poll_interval="1")),  # type: ignore[arg-type]
+        ]
+        for kind, name, call in cases:
+            with self.subTest(name=name, kind=kind.__name__):
+                with self.assertRaises(kind) as caught:
+                    call()
+                self.assertIn(name, str(caught.exception))
+        self.assertEqual(self.emu.requests, [])
+
+    def test_bad_client_arguments_raise_errors_naming_the_argument(self) -> None:
+        url = self.emu.url
+        cases: List[Tuple[type, str, Dict[str, Any]]] = [
+            (ValueError, "timeout", {"timeout": -1}),
+            (TypeError, "timeout", {"timeout": "5"}),
+            (ValueError, "max_retries", {"max_retries": -1}),
+            (ValueError, "max_retries", {"max_retries": 1.5}),
+            (ValueError, "base_url", {"base_url": "ftp://127.0.0.1/"}),
+            (TypeError, "base_url", {"base_url": None}),
+            (ValueError, "base_url", {"base_url": "http://user:pw@127.0.0.1:1"}),
+            (ValueError, "folder_id", {"folder_id": "a\nb"}),
+            (ValueError, "folder_id", {"folder_id": ""}),
+            (ValueError, "folder_id", {"folder_id": "\u043f\u0430\u043f\u043a\u0430"}),
+            (TypeError, "ssl_context", {"ssl_context": "strict"}),
+        ]
+        for kind, name, kwargs in cases:
+            with self.subTest(kwargs=kwargs):
+                arguments = dict({"api_key": CORE_KEY, "base_url": url}, **kwargs)
+                with self.assertRaises(kind) as caught:
+                    yc_runs.Client(**arguments)
+                self.assertIn(name, str(caught.exception))
+
+
+# ============================================================================
+# Requests on the wire: headers, request ids, percent-encoding
+# ============================================================================
+
+
+class CoreHeadersTest(CoreRawTestCase):
+    def test_api_key_and_iam_token_go_in_the_authorization_header(self) -> None:
+        server = self.serve()
+        self.client_for(server, api_key="key-abc").runs.get("r")
+        self.client_for(server, api_key=None, iam_token="t1.iam-token").runs.get("r")
+        self.assertEqual([core_header(r, "Authorization") for r in server.requests],
+                         ["Api-Key key-abc", "Bearer t1.iam-token"])
+
+    def test_folder_id_and_a_fresh_uuid4_request_id_on_every_request(self) -> None:
+        server = self.serve()
+        client = self.client_for(server, folder_id="b1g-folder")
+        run = client.runs.get("r")
+        client.runs.get_last_by_thread("t")
+        list(client.runs.list())
+        run.submit_tool_results({"name": "f", "content": "x"})
+        list(run.listen())
+        client.runs.create("a", "t")
+        ids = [core_header(r, "x-client-request-id") for r in server.requests]
+        self.assertEqual(len(ids), 6)
+        for request_id in ids:
+            self.assertRegex(request_id or "", CORE_UUID4)
+        self.assertEqual(len(set(ids)), 6)
+        self.assertEqual({core_header(r, "x-folder-id") for r in server.requests}, {"b1g-folder"})
+
+    def test_user_agent_names_the_client_and_python(self) -> None:
+        server = self.serve()
+        self.client_for(server).runs.get("r")
+        expected = "yc-runs/%s Python/%d.%d" % (yc_runs.__version__, *sys.version_info[:2])
+        self.assertEqual(core_header(server.requests[0], "User-Agent"), expected)
+        self.assertEqual(core_header(server.requests[0], "Host"), "127.0.0.1:%d" % server.port)
+
+    def test_json_body_requests_carry_content_type_and_length(self) -> None:
+        server = self.serve()
+        self.client_for(server).runs.create("a", "t", additional_messages=["\u65e5\u672c"])
+        request = server.requests[0]
+        self.assertTrue(core_head(request)[0].startswith("POST /assistants/v1/runs HTTP/1.1"))
+        self.assertEqual(core_header(request, "Content-Type"), "application/json")
+        self.assertEqual(core_body(request)["additionalMessages"][0]["content"]["content"][0],
+                         {"text": {"content": "\u65e5\u672c"}})
+
+    def test_ids_are_percent_encoded_in_the_path_and_query(self) -> None:
+        server = self.serve()
+        client = self.client_for(server, folder_id="f 1&x=2")
+        client.runs.get("a/b?c#d ../\u00e9")
+        client.runs.get_last_by_thread("t/1?x=2&y#z \u65e5")
+        list(yc_runs.Run("r/1 ?#", _runs=client.runs).listen(events_start_idx=3))
+        list(client.runs.list(page_size=7))
+        self.assertEqual([core_target(r) for r in server.requests], [
+            "/assistants/v1/runs/a%2Fb%3Fc%23d%20..%2F%C3%A9",
+            "/assistants/v1/runs:getByThread?threadId=t%2F1%3Fx%3D2%26y%23z%20%E6%97%A5",
+            "/assistants/v1/runs/listen?runId=r%2F1%20%3F%23&eventsStartIdx=3",
+            "/assistants/v1/runs?folderId=f%201%26x%3D2&pageSize=7",
+        ])
+
+    def test_dot_segment_run_ids_are_refused(self) -> None:
+        server = self.serve()
+        client = self.client_for(server)
+        for run_id in (".", ".."):
+            with self.subTest(run_id=run_id):
+                with self.assertRaises(ValueError) as caught:
+                    client.runs.get(run_id)
+                self.assertIn("run", str(caught.exception))
+        self.assertEqual(server.requests, [])
+
+    def test_base_url_path_prefix_is_kept(self) -> None:
+        server = self.serve()
+        self.client_for(server.url + "/gateway/").runs.get("r")
+        self.assertEqual(core_target(server.requests[0]), "/gateway/assistants/v1/runs/r")
+
+
+# ============================================================================
+# Every public method of Runs and Run against the emulator
+# ============================================================================
+
+
+class CoreRunsTest(EmulatorTestCase):
+    weather_tool = {"name": "get_weather", "description": "The weather in a city",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                   "required": ["city"]}}
+
+    def test_create_returns_a_run_snapshot(self) -> None:
+        run = self.client.runs.create("asst", "thr", labels={"a": "b"})
+        self.assertIsInstance(run, yc_runs.Run)
+        self.assertTrue(run.id)
+        self.assertEqual((run.assistant_id, run.thread_id, run.labels), ("asst", "thr", {"a": "b"}))
+        self.assertIs(run.status, yc_runs.RunStatus.PENDING)
+        self.assertIs(run.result.status, yc_runs.RunStatus.PENDING)
+        assert run.created_at is not None
+        self.assertEqual(run.created_at.tzinfo, UTC)
+        self.assertLess(abs((datetime.now(UTC) - run.created_at).total_seconds()), 60)
+
+    def test_get_returns_the_run_as_it_is_now(self) -> None:
+        run = self.client.runs.create("asst", "thr", additional_messages=["ping"])
+        result = run.wait(poll_interval=0.01)
+        fetched = self.client.runs.get(run.id)
+        self.assertEqual(fetched.id, run.id)
+        self.assertIs(fetched.status, yc_runs.RunStatus.COMPLETED)
+        self.assertEqual(fetched.result.text, "ping")
+        self.assertEqual(result, fetched.result)
+        self.assertIsInstance(fetched.usage, yc_runs.Usage)
+
+    def test_get_of_an_unknown_run_raises_not_found(self) -> None:
+        with self.assertRaises(yc_runs.NotFoundError) as caught:
+            self.client.runs.get("no-such-run")
+        self.assertEqual(caught.exception.status, 404)
+        self.assertEqual(caught.exception.grpc_code, 5)
+
+    def test_get_last_by_thread_returns_the_newest_run(self) -> None:
+        self.client.runs.create("asst", "thr-x")
+        newest = self.client.runs.create("asst", "thr-x")
+        self.client.runs.create("asst", "other-thread")
+        self.assertEqual(self.client.runs.get_last_by_thread("thr-x").id, newest.id)
+        self.assertEqual(self.emu.requests[-1].query, {"threadId": "thr-x"})
+
+    def test_list_follows_page_tokens_and_stops_on_an_empty_token(self) -> None:
+        created = [self.client.runs.create("asst", "thr-%d" % i).id for i in range(4)]
+        listed = [run.id for run in self.client.runs.list(page_size=2)]
+        self.assertEqual(listed, created)
+        pages = [r for r in self.emu.requests if r.method == "GET" and r.path == "/assistants/v1/runs"]
+        self.assertEqual(len(pages), 2)  # the second page's token is empty: no third request
+        self.assertEqual(pages[0].query, {"folderId": "folder-1", "pageSize": "2"})
+        self.assertEqual(pages[1].query, {"folderId": "folder-1", "pageSize": "2", "pageToken": "2"})
+        self.client.runs.create("asst", "thr-5")
+        self.assertEqual(len(list(self.client.runs.list(page_size=2))), 5)
+        pages = [r for r in self.emu.requests if r.path == "/assistants/v1/runs" and r.method == "GET"]
+        self.assertEqual(len(pages), 5)  # 2 before, then 3 pages for 5 runs
+
+    def test_list_fetches_pages_only_as_the_iteration_needs_them(self) -> None:
+        for i in range(3):
+            self.client.runs.create("asst", "thr-%d" % i)
+        before = len(self.emu.requests)
+        runs = self.client.runs.list(page_size=1)
+        self.assertEqual(len(self.emu.requests), before)
+        next(runs)
+        self.assertEqual(len(self.emu.requests), before + 1)
+        runs.close()
+
+    def test_list_without_a_folder_raises_credentials_error(self) -> None:
+        with yc_runs.Client(base_url=self.emu.url, api_key=CORE_KEY) as client, \
+                self.assertRaises(yc_runs.CredentialsError) as caught:
+            client.runs.list()
+        self.assertIn("YC_FOLDER_ID", str(caught.exception))
+
+    def test_listen_yields_events_until_the_final_one(self) -> None:
+        text = "one two three four five six"
+        run = self.client.runs.create("asst", "thr", stream=True, additional_messages=[text])
+        events = list(run.listen())
+        S = yc_runs.StreamEvent
+        self.assertEqual([e.status for e in events], [S.PARTIAL_MESSAGE, S.PARTIAL_MESSAGE, S.DONE])
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], [0, 1, 2])
+        self.assertEqual([e.text for e in events], ["one two ", "one two three four ", text])
+        self.assertEqual("".join(e.delta for e in events), text)
+
+    def test_iterating_a_run_listens(self) -> None:
+        run = self.client.runs.create("asst", "thr", stream=True, additional_messages=["a b c"])
+        via_iter = [(e.status, e.text) for e in run]
+        via_listen = [(e.status, e.text) for e in run.listen()]
+        self.assertEqual(via_iter, via_listen)
+        self.assertEqual(via_iter[-1], (yc_runs.StreamEvent.DONE, "a b c"))
+
+    def test_listen_from_events_start_idx_starts_there(self) -> None:
+        run = self.client.runs.create("asst", "thr", stream=True, additional_messages=["a b c"])
+        events = list(run.listen(events_start_idx=1))
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], [1, 2])
+        self.assertEqual(self.emu.requests[-1].query["eventsStartIdx"], "1")
+
+    def test_submit_tool_results_accepts_one_dict_and_serializes_content_as_json(self) -> None:
+        run = self.client.runs.create("asst", "thr", additional_messages=["Moscow"],
+                                      tools=[self.weather_tool])
+        result = run.wait(poll_interval=0.01)
+        self.assertIs(result.status, yc_runs.RunStatus.TOOL_CALLS)
+        self.assertEqual(result.tool_calls[0].name, "get_weather")
+        self.assertEqual(result.tool_calls[0].arguments, {"city": "Moscow"})
+        self.assertIsNone(run.submit_tool_results({"name": "get_weather",
+                                                   "content": {"temp": 21, "sky": "\u2600"}}))
+        submit = self.emu.requests[-1]
+        self.assertEqual((submit.method, submit.path), ("PATCH", "/assistants/v1/runs/submit"))
+        self.assertEqual(submit.json["runId"], run.id)
+        (item,) = submit.json["toolResultList"]["toolResults"]
+        self.assertEqual(item["functionResult"]["name"], "get_weather")
+        self.assertIsInstance(item["functionResult"]["content"], str)
+        self.assertEqual(json.loads(item["functionResult"]["content"]), {"temp": 21, "sky": "\u2600"})
+        final = run.wait(poll_interval=0.01)
+        self.assertIs(final.status, yc_runs.RunStatus.COMPLETED)
+        self.assertIn("get_weather returned", final.text or "")
+
+    def test_submit_tool_results_accepts_an_iterable(self) -> None:
+        run = self.client.runs.create("asst", "thr", additional_messages=["x"],
+                                      tools=[self.weather_tool])
+        run.wait(poll_interval=0.01)
+        results = ({"name": name, "content": content} for name, content in
+                   (("get_weather", "sunny"), ("other", 5), ("third", None)))
+        run.submit_tool_results(results)
+        items = self.emu.requests[-1].json["toolResultList"]["toolResults"]
+        self.assertEqual(items, [{"functionResult": {"name": "get_weather", "content": "sunny"}},
+                                 {"functionResult": {"name": "other", "content": "5"}},
+                                 {"functionResult": {"name": "third", "content": "null"}}])
+
+    def test_get_status_and_get_result_fetch_again(self) -> None:
+        run = self.client.runs.create("asst", "thr", additional_messages=["hi there"])
+        run.wait(poll_interval=0.01)
+        before = len(self.emu.requests)
+        self.assertIs(run.get_status(), yc_runs.RunStatus.COMPLETED)
+        result = run.get_result()
+        self.assertIsInstance(result, yc_runs.RunResult)
+        self.assertEqual(result.text, "hi there")
+        self.assertEqual(len(self.emu.requests), before + 2)
+
+    def test_wait_returns_on_tool_calls(self) -> None:
+        run = self.client.runs.create("asst", "thr", tools=[self.weather_tool])
+        result = run.wait(poll_interval=0.01)
+        self.assertIs(result.status, yc_runs.RunStatus.TOOL_CALLS)
+        self.assertTrue(result.is_succeeded)
+
+    def test_wait_timeout_error_is_a_timeout_error_with_the_last_status(self) -> None:
+        self.emu.script("slow-asst", delay=30)
+        run = self.client.runs.create("slow-asst", "thr")
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
+            run.wait(poll_timeout=0.2, poll_interval=0.05)
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertIsInstance(caught.exception, TimeoutError)
+        self.assertIs(caught.exception.status, yc_runs.RunStatus.PENDING)
+        self.assertEqual(caught.exception.run_id, run.id)
+        self.assertIn(run.id, str(caught.exception))
+
+    def test_failed_run_result_carries_the_error(self) -> None:
+        self.emu.script("broken", error="the prompt does not fit")
+        result = self.client.runs.create("broken", "thr").wait(poll_interval=0.01)
+        self.assertTrue(result.is_failed)
+        self.assertEqual(str(result.error), "the prompt does not fit")
+        with self.assertRaises(ValueError):
+            result.message  # noqa: B018
+
+    def test_cancel_raises_unsupported_operation_without_a_request(self) -> None:
+        run = self.client.runs.create("asst", "thr")
+        before = len(self.emu.requests)
+        with self.assertRaises(yc_runs.UnsupportedOperationError) as caught:
+            run.cancel()
+        self.assertIsInstance(caught.exception, NotImplementedError)
+        self.assertEqual(len(self.emu.requests), before)
+
+    def test_run_is_a_snapshot_and_refresh_fetches_anew(self) -> None:
+        run = self.client.runs.create("asst", "thr", additional_messages=["x"])
+        run.wait(poll_interval=0.01)
+        self.assertIs(run.status, yc_runs.RunStatus.PENDING)
+        self.assertIs(run.result.status, yc_runs.RunStatus.PENDING)
+        refreshed = run.refresh()
+        self.assertIs(refreshed.status, yc_runs.RunStatus.COMPLETED)
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            run.status = yc_runs.RunStatus.COMPLETED  # type: ignore[misc]
+
+
+# ============================================================================
+# The HTTP codec, live: framing, streaming, timeouts
+# ============================================================================
+
+
+class CoreHTTPCodecTest(CoreRawTestCase):
+    def test_get_reads_a_content_length_body_and_reuses_the_connection(self) -> None:
+        server = self.serve(json_response(200, CORE_RUN))
+        client = self.client_for(server)
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(server.connections, 1)
+
+    def test_get_reads_a_chunked_body_with_extensions_and_trailers(self) -> None:
+        body = json.dumps(CORE_RUN).encode()
+        pieces = [body[:10], body[10:11], body[11:]]
+        response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
+                    + b"".join(core_chunk(p, b";name=value; q=\"x\"") for p in pieces)
+                    + b"0;last=1\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n")
+        server = self.serve(response)
+        client = self.client_for(server)
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")  # framing consumed exactly
+        self.assertEqual(server.connections, 1)
+
+    def test_get_reads_a_close_delimited_body(self) -> None:
+        body = json.dumps(CORE_RUN).encode()
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + body[:20])
+            conn.sendall(body[20:])
+            return False
+
+        server = self.serve(handler)
+        client = self.client_for(server)
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(server.connections, 2)  # a close-delimited body cannot be kept alive
+
+    def test_get_reads_an_http_1_0_response_and_does_not_reuse_it(self) -> None:
+        body = json.dumps(CORE_RUN).encode()
+        response = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        server = self.serve(lambda conn, request: conn.sendall(response) or False)
+        client = self.client_for(server)
+        client.runs.get("r")
+        client.runs.get("r")
+        self.assertEqual(server.connections, 2)
+
+    def test_connection_close_header_is_honoured(self) -> None:
+        body = json.dumps(CORE_RUN).encode()
+        response = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (
+            len(body), body)
+        server = self.serve(response)
+        client = self.client_for(server)
+        client.runs.get("r")
+        client.runs.get("r")
+        self.assertEqual(server.connections, 2)
+
+    def listen(self, *handlers: Any, **kwargs: Any) -> List["yc_runs.RunStreamEvent"]:
+        client = self.client_for(self.serve(*handlers), **kwargs.pop("client", {}))
+        kwargs.setdefault("timeout", 5)
+        return list(yc_runs.Run("run-1", _runs=client.runs).listen(**kwargs))
+
+    def test_listen_reads_a_chunked_stream_with_extensions_and_trailers(self) -> None:
+        lines = core_event_line("PARTIAL_MESSAGE", 0, "Hel") + b"\n" + core_event_line("DONE", 1, "Hello")
+        events = self.listen(core_stream_handler(
+            core_chunk(lines[:30], b";a=b"), core_chunk(lines[30:] + b"\n", b";c"),
+            b"0\r\nX-Checksum: abc\r\n\r\n"))
+        self.assertEqual([e.text for e in events], ["Hel", "Hello"])
+
+    def test_listen_reads_a_close_delimited_stream(self) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
+        events = self.listen(core_stream_handler(
+            core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n", core_event_line("DONE", 1, "ab"),
+            head=head))
+        self.assertEqual([e.status for e in events],
+                         [yc_runs.StreamEvent.PARTIAL_MESSAGE, yc_runs.StreamEvent.DONE])
+
+    def test_listen_reads_a_content_length_stream(self) -> None:
+        body = core_event_line("DONE", 0, "whole") + b"\n"
+        events = self.listen(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.assertEqual([e.text for e in events], ["whole"])
+
+    def test_chunk_boundaries_inside_lines_and_utf8_characters_are_handled(self) -> None:
+        text = "\u041f\u0440\u0438\u0432\u0435\u0442, \u65e5\u672c \U0001f600!"
+        body = (core_event_line("PARTIAL_MESSAGE", 0, text[:5]) + b"\n"
+                + core_event_line("DONE", 1, text) + b"\n")
+        one_byte_chunks = b"".join(core_chunk(bytes([b])) for b in body) + b"0\r\n\r\n"
+        events = self.listen(core_stream_handler(one_byte_chunks))
+        self.assertEqual([e.text for e in events], [text[:5], text])
+        self.assertEqual("".join(e.delta for e in events), text)
+        # and every split position of a line through the sans-IO path
+        for step in (1, 2, 3, 7):
+            with self.subTest(step=step):
+                decoded = core_decode_lines([core_event_line("DONE", 0, text)], step=step)
+                self.assertEqual([e.text for e in decoded], [text])
+
+    def test_blank_lines_and_crlf_line_ends_are_accepted(self) -> None:
+        body = (b"\n\r\n   \n" + core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\r\n\n"
+                + core_event_line("DONE", 1, "ab") + b"\r\n\r\n")
+        events = self.listen(core_stream_handler(core_chunk(body), b"0\r\n\r\n"))
+        self.assertEqual([e.text for e in events], ["a", "ab"])
+
+    def test_bare_stream_event_lines_are_accepted(self) -> None:
+        body = (core_event_line("PARTIAL_MESSAGE", 0, "a", wrap=False) + b"\n"
+                + core_event_line("DONE", 1, "ab") + b"\n")
+        events = self.listen(core_stream_handler(core_chunk(body), b"0\r\n\r\n"))
+        self.assertEqual([e.text for e in events], ["a", "ab"])
+
+    def test_last_line_without_a_newline_still_counts(self) -> None:
+        body = core_event_line("DONE", 0, "end")
+        events = self.listen(core_stream_handler(core_chunk(body), b"0\r\n\r\n"))
+        self.assertEqual([e.text for e in events], ["end"])
+
+    def test_error_line_raises_the_api_error(self) -> None:
+        error = json.dumps({"error": {"grpcCode": 9, "httpCode": 400, "message": "run is over",
+                                      "details": []}}).encode()
+        body = core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n" + error + b"\n"
+        events: List[yc_runs.RunStreamEvent] = []
+        client = self.client_for(self.serve(core_stream_handler(core_chunk(body), b"0\r\n\r\n")),
+                                 max_retries=3)
+        with self.assertRaises(yc_runs.BadRequestError) as caught:
+            for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=5):
+                events.append(event)
+        self.assertEqual(len(events), 1)
+        self.assertEqual((caught.exception.status, caught.exception.grpc_code), (400, 9))
+        self.assertIn("run is over", str(caught.exception))
+
+    def test_error_line_with_only_a_grpc_code_maps_to_its_http_status(self) -> None:
+        error = json.dumps({"error": {"code": 5, "message": "gone"}}).encode()
+        with self.assertRaises(yc_runs.NotFoundError):
+            self.listen(core_stream_handler(core_chunk(error + b"\n"), b"0\r\n\r\n"))
+
+    def test_error_status_on_listen_raises_the_api_error(self) -> None:
+        with self.assertRaises(yc_runs.NotFoundError):
+            self.listen(json_response(404, {"code": 5, "message": "run not found", "details": []}))
+
+    def test_cut_mid_line_without_resume_raises_stream_error_and_yields_no_half_event(self) -> None:
+        line0 = core_event_line("PARTIAL_MESSAGE", 0, "Hel") + b"\n"
+        line1 = core_event_line("DONE", 1, "Hello") + b"\n"
+        for name, handler in (
+            ("chunked", core_stream_handler(core_chunk(line0) + core_chunk(line1)[:25])),
+            ("chunk-data", core_stream_handler(core_chunk(line0) + b"%x\r\n" % len(line1) + line1[:20])),
+            ("close-delimited", core_stream_handler(
+                line0 + line1[:20], head=b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")),
+            ("content-length", core_stream_handler(
+                line0 + line1[:20],
+                head=b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(line0) + len(line1)))),
+        ):
+            with self.subTest(framing=name):
+                client = self.client_for(self.serve(handler))
+                events: List[yc_runs.RunStreamEvent] = []
+                with self.assertRaises(yc_runs.StreamError) as caught:
+                    for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=5, resume=False):
+                        events.append(event)
+                self.assertEqual([e.text for e in events], ["Hel"])
+                self.assertEqual(caught.exception.last_event_idx, 0)
+
+    def test_stream_ending_before_its_final_event_without_resume_raises_stream_error(self) -> None:
+        body = core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n"
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            self.listen(core_stream_handler(core_chunk(body), b"0\r\n\r\n"), resume=False)
+        self.assertIn("after event 0", str(caught.exception))
+
+    def test_cut_stream_resumes_from_the_next_index_without_duplicates(self) -> None:
+        line0 = core_event_line("PARTIAL_MESSAGE", 0, "Hel") + b"\n"
+        line1 = core_event_line("DONE", 1, "Hello") + b"\n"
+        server = self.serve(core_stream_handler(core_chunk(line0) + core_chunk(line1)[:25]),
+                            core_stream_handler(core_chunk(line0 + line1), b"0\r\n\r\n"))
+        client = self.client_for(server, max_retries=2)
+        events = list(yc_runs.Run("run-1", _runs=client.runs).listen(timeout=5))
+        self.assertEqual([(e.stream_cursor.current_event_idx, e.delta) for e in events],
+                         [(0, "Hel"), (1, "lo")])
+        self.assertEqual([core_target(r).rsplit("=", 1)[1] for r in server.requests], ["0", "1"])
+
+    def test_listen_on_a_stalled_server_raises_within_the_timeout(self) -> None:
+        release = self.release_event()
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head() + core_chunk(core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n"))
+            release.wait(10)
+            return False
+
+        client = self.client_for(self.serve(handler))
+        events: List[yc_runs.RunStreamEvent] = []
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=0.3, resume=False):
+                events.append(event)
+        elapsed = time.monotonic() - started
+        self.assertLess(elapsed, 2.0)
+        self.assertGreaterEqual(elapsed, 0.25)
+        self.assertEqual(len(events), 1)
+        self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
+
+    def test_get_on_a_stalled_server_raises_api_timeout_within_the_timeout(self) -> None:
+        release = self.release_event()
+        server = self.serve(lambda conn, request: release.wait(10) and False)
+        client = self.client_for(server, max_retries=3)
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.APITimeoutError) as caught:
+            client.runs.get("r", timeout=0.3)
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertIsInstance(caught.exception, TimeoutError)
+
+    def test_client_timeout_applies_to_calls_without_their_own(self) -> None:
+        release = self.release_event()
+        server = self.serve(lambda conn, request: release.wait(10) and False)
+        client = self.client_for(server, timeout=0.3)
+        run = yc_runs.Run("run-1", _runs=client.runs)
+        for name, call in (("get", lambda: client.runs.get("r")),
+                           ("create", lambda: client.runs.create("a", "t")),
+                           ("listen", lambda: list(run.listen(resume=False)))):
+            with self.subTest(call=name):
+                started = time.monotonic()
+                with self.assertRaises((yc_runs.APITimeoutError, yc_runs.StreamError)):
+                    call()
+                self.assertLess(time.monotonic() - started, 2.0)
+
+    def test_each_event_is_yielded_before_the_next_line_arrives(self) -> None:
+        got_first = threading.Event()
+        server_saw: List[bool] = []
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head() + core_chunk(core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n"))
+            server_saw.append(got_first.wait(5))
+            conn.sendall(core_chunk(core_event_line("DONE", 1, "ab") + b"\n") + b"0\r\n\r\n")
+            return False
+
+        client = self.client_for(self.serve(handler))
+        events = []
+        for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=10):
+            events.append(event)
+            if len(events) == 1:
+                self.assertEqual(server_saw, [])  # the second line was not sent yet
+                got_first.set()
+        self.assertEqual(server_saw, [True])
+        self.assertEqual([e.text for e in events], ["a", "ab"])
+
+    def test_stream_ends_after_the_final_event_even_if_the_server_keeps_it_open(self) -> None:
+        release = self.release_event()
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head() + core_chunk(core_event_line("DONE", 0, "x") + b"\n"))
+            release.wait(10)
+            return False
+
+        client = self.client_for(self.serve(handler))
+        started = time.monotonic()
+        events = list(yc_runs.Run("run-1", _runs=client.runs).listen(timeout=10))
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertEqual([e.text for e in events], ["x"])
+
+    def test_stream_line_over_16_mib_raises_stream_error(self) -> None:
+        size = yc_runs.MAX_LINE_BYTES + 1024
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head() + b"%x\r\n" % size)
+            piece = b"x" * (1 << 20)
+            for _ in range(size >> 20):
+                conn.sendall(piece)
+            conn.sendall(b"x" * (size & 0xFFFFF) + b"\r\n0\r\n\r\n")
+            return False
+
+        client = self.client_for(self.serve(handler))
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            list(yc_runs.Run("run-1", _runs=client.runs).listen(timeout=5))
+        self.assertIn("longer than", str(caught.exception))
+        self.assertLess(time.monotonic() - started, 5.0)
+
+
+# ============================================================================
+# The sans-IO units: _ResponseParser, _LineSplitter, _Retry
+# ============================================================================
+
+
+class CoreResponseParserTest(unittest.TestCase):
+    def test_content_length_body_fed_byte_by_byte(self) -> None:
+        data = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+        head, body, end = core_parse(data + b"HTTP/1.1 200 OK\r\n", eof=False)
+        assert head is not None
+        self.assertEqual((head.status, head.reason), (200, "OK"))
+        self.assertEqual(head.headers["content-type"], "application/json")
+        self.assertEqual(body, b'{"a":1}')
+        self.assertEqual(end, yc_runs._End(True))
+
+    def test_chunked_body_with_extensions_and_trailers_fed_byte_by_byte(self) -> None:
+        data = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5;ext=1\r\nhello\r\n1 ; a=\"b\"\r\n \r\n6\r\nworld!\r\n"
+                b"0;last\r\nX-Trailer: 1\r\nX-More: 2\r\n\r\n")
+        for step in (1, 2, 5, len(data)):
+            with self.subTest(step=step):
+                _, body, end = core_parse(data, step=step, eof=False)
+                self.assertEqual(body, b"hello world!")
+                self.assertEqual(end, yc_runs._End(True))
+
+    def test_chunk_sizes_are_hexadecimal(self) -> None:
+        payload = bytes(range(256)) * 2
+        data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1A\r\n" + payload[:26] \
+            + b"\r\n1e6\r\n" + payload[26:] + b"\r\n0\r\n\r\n"
+        _, body, end = core_parse(data, step=3, eof=False)
+        self.assertEqual(body, payload)
+        self.assertIsNotNone(end)
+
+    def test_close_delimited_body_ends_at_eof(self) -> None:
+        data = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome body"
+        _, body, end = core_parse(data, eof=False)
+        self.assertEqual((body, end), (b"some body", None))
+        _, body, end = core_parse(data, eof=True)
+        self.assertEqual((body, end), (b"some body", yc_runs._End(False)))
+
+    def test_informational_responses_are_skipped(self) -> None:
+        data = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n" \
+               b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+        head, body, _ = core_parse(data)
+        assert head is not None
+        self.assertEqual((head.status, body), (201, b"ok"))
+
+    def test_keep_alive_follows_version_and_connection_header(self) -> None:
+        cases = [
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", True),
+            (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", False),
+            (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", False),
+            (b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", True),
+            (b"HTTP/1.1 200 OK\r\nConnection: Close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", False),
+        ]
+        for data, keep in cases:
+            with self.subTest(data=data):
+                self.assertEqual(core_parse(data, eof=False)[2], yc_runs._End(keep))
+
+    def test_no_body_for_204_304_and_head(self) -> None:
+        for data, method in ((b"HTTP/1.1 204 No Content\r\n\r\n", "GET"),
+                             (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n", "GET"),
+                             (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", "HEAD")):
+            with self.subTest(data=data):
+                _, body, end = core_parse(data, method=method, eof=False)
+                self.assertEqual((body, end), (b"", yc_runs._End(True)))
+
+    def test_header_names_are_lowercased_and_repeats_joined(self) -> None:
+        data = (b"HTTP/1.1 503 Service Unavailable\r\nX-Request-ID:  abc \r\nVia: a\r\nVIA: b\r\n"
+                b"Content-Length: 0\r\n\r\n")
+        head, _, _ = core_parse(data)
+        assert head is not None
+        self.assertEqual(head.reason, "Service Unavailable")
+        self.assertEqual(head.headers["x-request-id"], "abc")
+        self.assertEqual(head.headers["via"], "a, b")
+
+    def test_broken_framing_raises_protocol_error(self) -> None:
+        cases = {
+            "empty": b"",
+            "http2 status": b"HTTP/2 200\r\n\r\n",
+            "garbage": b"garbage\r\n\r\n",
+            "header without colon": b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+            "space before colon": b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n",
+            "bad chunk size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "negative chunk size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n",
+            "chunk without crlf": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX",
+            "conflicting lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "non-numeric length": b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+            "gzip encoding": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "eof in body": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+            "eof in chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc",
+            "eof before trailers end": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: 1\r\n",
+            "eof in head": b"HTTP/1.1 200 OK\r\nContent-",
+            "head too big": b"HTTP/1.1 200 OK\r\n" + b"X: " + b"y" * (70 * 1024),
+            "chunk line too long": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 5000,
+        }
+        for name, data in cases.items():
+            with self.subTest(case=name), self.assertRaises(yc_runs._ProtocolError):
+                core_parse(data, step=max(1, len(data) // 7 or 1))
+
+
+class CoreLineSplitterTest(unittest.TestCase):
+    def test_lines_split_across_feeds(self) -> None:
+        splitter = yc_runs._LineSplitter(max_line=100)
+        splitter.feed(b"one\ntw")
+        self.assertEqual(list(splitter), [b"one"])
+        splitter.feed(b"o\n\nthree\r\nfo")
+        self.assertEqual(list(splitter), [b"two", b"", b"three\r"])
+        self.assertEqual(splitter.tail(), b"fo")
+        splitter.feed(b"ur")
+        self.assertEqual(list(splitter), [])
+        self.assertEqual(splitter.tail(), b"four")
+
+    def test_line_at_the_bound_is_accepted_and_one_byte_more_is_refused(self) -> None:
+        splitter = yc_runs._LineSplitter(max_line=100)
+        splitter.feed(b"a" * 100 + b"\n")
+        self.assertEqual(list(splitter), [b"a" * 100])
+        splitter.feed(b"b" * 101 + b"\n")
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            list(splitter)
+        self.assertIn("100", str(caught.exception))
+
+    def test_unterminated_line_over_the_bound_is_refused_as_it_grows(self) -> None:
+        splitter = yc_runs._LineSplitter(max_line=100)
+        splitter.feed(b"c" * 60)
+        self.assertEqual(list(splitter), [])
+        with self.assertRaises(yc_runs.StreamError):  # when fed, or at the latest when iterated
+            splitter.feed(b"c" * 50)
+            list(splitter)
+
+    def test_long_line_after_short_ones_in_one_feed_is_refused(self) -> None:
+        splitter = yc_runs._LineSplitter(max_line=100)
+        splitter.feed(b"ok\n" + b"d" * 150)
+        lines = iter(splitter)
+        self.assertEqual(next(lines), b"ok")
+        with self.assertRaises(yc_runs.StreamError):
+            next(lines)
+
+    def test_many_short_lines_in_a_feed_larger_than_the_bound_are_fine(self) -> None:
+        splitter = yc_runs._LineSplitter(max_line=100)
+        splitter.feed(b"line\n" * 100)
+        self.assertEqual(len(list(splitter)), 100)
+
+
+class CoreRetryTest(unittest.TestCase):
+    def test_idempotent_calls_retry_retryable_statuses(self) -> None:
+        for status in (429, 500, 502, 503, 504):
+            with self.subTest(status=status):
+                retry = yc_runs._Retry(2, idempotent=True)
+                delay = retry.delay(yc_runs.ServerError("x", status=status))
+                self.assertIsNotNone(delay)
+                assert delay is not None
+                self.assertLessEqual(delay, 0.5)
+
+    def test_other_statuses_are_never_retried(self) -> None:
+        for status in (400, 401, 403, 404, 409, 501):
+            with self.subTest(status=status):
+                self.assertIsNone(yc_runs._Retry(3, idempotent=True).delay(
+                    yc_runs.APIError("x", status=status)))
+
+    def test_non_idempotent_calls_do_not_retry_5xx(self) -> None:
+        for status in (500, 502, 503, 504):
+            with self.subTest(status=status):
+                self.assertIsNone(yc_runs._Retry(3, idempotent=False).delay(
+                    yc_runs.ServerError("x", status=status)))
+
+    def test_rate_limit_is_retried_for_every_call(self) -> None:
+        exc = yc_runs.RateLimitError("slow down", status=429, retry_after=1.5)
+        self.assertEqual(yc_runs._Retry(3, idempotent=False).delay(exc), 1.5)
+        self.assertEqual(yc_runs._Retry(3, idempotent=True).delay(exc), 1.5)
+
+    def test_connect_failures_are_retried_for_every_call(self) -> None:
+        for idempotent in (True, False):
+            retry = yc_runs._Retry(3, idempotent=idempotent)
+            self.assertIsNotNone(retry.delay(yc_runs.APIConnectionError("refused", connected=False)))
+            self.assertIsNotNone(retry.delay(yc_runs.APITimeoutError("connect", connected=False)))
+
+    def test_failures_after_sending_are_not_retried_for_create_or_submit(self) -> None:
+        retry = yc_runs._Retry(3, idempotent=False)
+        self.assertIsNone(retry.delay(yc_runs.APIConnectionError("reset")))
+        self.assertIsNone(retry.delay(yc_runs.APIConnectionError("stale", reused=True)))
+        self.assertIsNone(retry.delay(yc_runs.APITimeoutError("slow")))
+
+    def test_idempotent_call_retries_a_dropped_connection(self) -> None:
+        retry = yc_runs._Retry(1, idempotent=True)
+        self.assertIsNotNone(retry.delay(yc_runs.APIConnectionError("reset")))
+
+    def test_a_stale_pooled_connection_is_retried_once_at_once_without_using_a_retry(self) -> None:
+        retry = yc_runs._Retry(0, idempotent=True)
+        self.assertEqual(retry.delay(yc_runs.APIConnectionError("stale", reused=True)), 0.0)
+        self.assertIsNone(retry.delay(yc_runs.APIConnectionError("stale", reused=True)))
+
+    def test_retries_stop_after_max_retries(self) -> None:
+        retry = yc_runs._Retry(3, idempotent=True)
+        exc = yc_runs.ServerError("x", status=503, retry_after=0)
+        self.assertEqual([retry.delay(exc) for _ in range(5)], [0.0, 0.0, 0.0, None, None])
+
+    def test_retry_after_is_honoured_up_to_a_minute(self) -> None:
+        self.assertEqual(yc_runs._Retry(3, True).delay(
+            yc_runs.ServerError("x", status=503, retry_after=7)), 7.0)
+        delay = yc_runs._Retry(3, True).delay(yc_runs.ServerError("x", status=503, retry_after=3600))
+        assert delay is not None
+        self.assertLessEqual(delay, 8.0)
+
+    def test_backoff_grows_and_is_capped(self) -> None:
+        delays = [yc_runs._backoff(n) for n in range(8)]
+        self.assertTrue(0.375 <= delays[0] <= 0.5)
+        self.assertTrue(all(d <= 8.0 for d in delays))
+        self.assertGreater(delays[4], delays[0])
+
+    def test_retry_after_header_parsing(self) -> None:
+        self.assertEqual(yc_runs._retry_after("0"), 0.0)
+        self.assertEqual(yc_runs._retry_after(" 2.5 "), 2.5)
+        self.assertEqual(yc_runs._retry_after("-3"), 0.0)
+        self.assertIsNone(yc_runs._retry_after(None))
+        self.assertIsNone(yc_runs._retry_after("soon"))
+        now = datetime(2025, 4, 7, 14, 0, 0, tzinfo=UTC).timestamp()
+        self.assertEqual(yc_runs._retry_after("Mon, 07 Apr 2025 14:00:30 GMT", now=now), 30.0)
+        self.assertEqual(yc_runs._retry_after("Mon, 07 Apr 2025 13:00:00 GMT", now=now), 0.0)
+        self.assertIsNone(yc_runs._retry_after("Mon, 07 Foo 2025 14:00:30 GMT", now=now))
+
+
+# ============================================================================
+# Transport: keep-alive, stale connections, threads, early close
+# ============================================================================
+
+
+class CoreTransportTest(EmulatorTestCase):
+    def test_keep_alive_reuses_one_connection(self) -> None:
+        run = self.client.runs.create("asst", "thr")
+        for _ in range(20):
+            self.client.runs.get(run.id)
+        self.assertEqual(self.client._transport.connections_opened, 1)
+
+    def test_one_client_shared_by_8_threads(self) -> None:
+        runs = [self.client.runs.create("asst", "thr-%d" % i) for i in range(8)]
+        errors: List[BaseException] = []
+        seen: List[Tuple[str, str]] = []
+        start = threading.Barrier(8)
+
+        def worker(run_id: str) -> None:
+            try:
+                start.wait(5)
+                for _ in range(10):
+                    seen.append((run_id, self.client.runs.get(run_id).id))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(run.id,)) for run in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(seen), 80)
+        self.assertTrue(all(asked == got for asked, got in seen))
+        self.assertLessEqual(self.client._transport.connections_opened, 8)
+
+    def test_breaking_out_of_listen_closes_its_connection(self) -> None:
+        closed = threading.Event()
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head() + core_chunk(core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n"))
+            conn.settimeout(5)
+            try:
+                if conn.recv(1) == b"":
+                    closed.set()
+            except OSError:
+                closed.set()
+            return False
+
+        server = core_server(handler)
+        self.addCleanup(server.close)
+        client = yc_runs.Client(base_url=server.url, api_key=CORE_KEY, timeout=5)
+        self.addCleanup(client.close)
+        for event in yc_runs.Run("run-1", _runs=client.runs).listen():
+            self.assertEqual(event.text, "a")
+            break
+        self.assertTrue(closed.wait(3))
+        self.assertEqual(sum(len(v) for v in client._transport._idle.values()), 0)
+
+
+class CoreStaleConnectionTest(CoreRawTestCase):
+    def test_pooled_connection_the_server_closed_is_replaced_for_get(self) -> None:
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(json_response(200, CORE_RUN))  # says keep-alive, then closes
+            return False
+
+        server = self.serve(handler)
+        client = self.client_for(server)
+        for _ in range(3):
+            self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(server.connections, 3)
+
+    def test_get_sent_on_a_connection_the_server_drops_is_retried_once(self) -> None:
+        server: RawServer
+
+        def handler(conn: socket.socket, request: bytes) -> Any:
+            if len(server.requests) == 2:
+                return False  # read the request, then close without an answer
+            conn.sendall(json_response(200, CORE_RUN))
+            return None
+
+        server = self.serve(handler)
+        client = self.client_for(server, max_retries=0)
+        client.runs.get("r")
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual((len(server.requests), server.connections), (3, 2))
+
+    def test_create_sent_on_a_connection_the_server_drops_is_not_repeated(self) -> None:
+        server: RawServer
+
+        def handler(conn: socket.socket, request: bytes) -> Any:
+            if len(server.requests) == 2:
+                return False
+            conn.sendall(json_response(200, CORE_RUN))
+            return None
+
+        server = self.serve(handler)
+        client = self.client_for(server, max_retries=3)
+        client.runs.get("r")
+        with self.assertRaises(yc_runs.APIConnectionError):
+            client.runs.create("a", "t")
+        self.assertEqual(len(server.requests), 2)
+
+
+# ============================================================================
+# Proxies, TLS, insecure URLs, redirects
+# ============================================================================
+
+
+class CoreProxyTest(CoreRawTestCase):
+    def proxy(self, refuse: bool = False) -> types.SimpleNamespace:
+        proxy = core_connect_proxy(refuse)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    def test_http_proxy_from_the_environment_tunnels_with_connect(self) -> None:
+        proxy, server = self.proxy(), self.serve()
+        os.environ["http_proxy"] = proxy.url
+        client = self.client_for(server)
+        client.runs.get("r")
+        client.runs.get("r")
+        self.assertEqual(len(proxy.requests), 1)  # the tunnel is kept alive
+        line, headers = core_head(proxy.requests[0])
+        self.assertEqual(line, "CONNECT 127.0.0.1:%d HTTP/1.1" % server.port)
+        self.assertNotIn("authorization", headers)
+        self.assertEqual(len(server.requests), 2)
+        self.assertEqual(core_header(server.requests[0], "Authorization"), "Api-Key " + CORE_KEY)
+
+    def test_no_proxy_bypasses_the_proxy(self) -> None:
+        proxy, server = self.proxy(), self.serve()
+        os.environ["http_proxy"] = proxy.url
+        os.environ["no_proxy"] = "example.com,127.0.0.1"
+        self.client_for(server).runs.get("r")
+        self.assertEqual((proxy.connections, len(server.requests)), (0, 1))
+        del os.environ["no_proxy"]
+        os.environ["NO_PROXY"] = "*"
+        self.client_for(server).runs.get("r")
+        self.assertEqual(proxy.connections, 0)
+
+    def test_https_proxy_tunnels_tls(self) -> None:
+        server_context, client_context = tls_server_context()
+        proxy, server = self.proxy(), self.serve(context=server_context)
+        os.environ["HTTPS_PROXY"] = "127.0.0.1:%d" % proxy.port
+        client = self.client_for("https://127.0.0.1:%d" % server.port, ssl_context=client_context)
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(core_head(proxy.requests[0])[0], "CONNECT 127.0.0.1:%d HTTP/1.1" % server.port)
+
+    def test_proxy_credentials_go_as_proxy_authorization(self) -> None:
+        proxy, server = self.proxy(), self.serve()
+        os.environ["http_proxy"] = "http://us%20er:p%40ss@127.0.0.1:" + str(proxy.port)
+        self.client_for(server).runs.get("r")
+        expected = "Basic " + base64.b64encode(b"us er:p@ss").decode()
+        self.assertEqual(core_header(proxy.requests[0], "Proxy-Authorization"), expected)
+        self.assertIsNone(core_header(server.requests[0], "Proxy-Authorization"))
+
+    def test_proxy_refusing_the_tunnel_raises_connection_error(self) -> None:
+        proxy, server = self.proxy(refuse=True), self.serve()
+        os.environ["http_proxy"] = proxy.url
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertIn("407", str(caught.exception))
+        self.assertEqual(server.requests, [])
+
+
+class CoreTLSTest(CoreRawTestCase):
+    def test_default_verification_rejects_an_untrusted_certificate(self) -> None:
+        server_context, _ = tls_server_context()
+        server = self.serve(context=server_context)
+        client = self.client_for("https://127.0.0.1:%d" % server.port)
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            client.runs.get("r")
+        self.assertIn("certificate", str(caught.exception).lower())
+        self.assertEqual(server.requests, [])
+
+    def test_trusted_context_connects_over_https(self) -> None:
+        server_context, client_context = tls_server_context()
+        server = self.serve(context=server_context)
+        client = self.client_for("https://127.0.0.1:%d" % server.port, ssl_context=client_context)
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(list(yc_runs.Run("r", _runs=client.runs).listen())[-1].text, "ok")
+        self.assertEqual(server.connections, 1)
+        self.assertEqual(core_header(server.requests[0], "Authorization"), "Api-Key " + CORE_KEY)
+
+    def test_sni_carries_the_host_name(self) -> None:
+        server_context, client_context = tls_server_context()
+        names: List[Optional[str]] = []
+        server_context.sni_callback = lambda sock, name, context: names.append(name)  # type: ignore[assignment,misc]
+        server = self.serve(context=server_context)
+        client = self.client_for("https://localhost:%d" % server.port, ssl_context=client_context)
+        client.runs.get("r")
+        self.assertEqual(names, ["localhost"])
+        self.assertEqual(core_header(server.requests[0], "Host"), "localhost:%d" % server.port)
+
+    def test_plain_http_to_a_non_loopback_host_is_refused(self) -> None:
+        for url in ("http://rest-assistant.example.com", "http://10.0.0.5:8080",
+                    "http://127.0.0.1.example.com", "http://localhost.evil.com"):
+            with self.subTest(url=url), self.assertRaises(ValueError) as caught:
+                yc_runs.Client(base_url=url, api_key=CORE_KEY)
+            self.assertIn("allow_insecure", str(caught.exception))
+        with yc_runs.Client(base_url="http://10.0.0.5:8080", api_key=CORE_KEY,
+                            allow_insecure=True):
+            pass
+        for url in ("http://localhost:1", "http://127.0.0.2", "http://[::1]:8080", "http://a.localhost"):
+            with self.subTest(url=url), yc_runs.Client(base_url=url, api_key=CORE_KEY):
+                pass
+
+    def test_redirect_is_not_followed_and_the_credential_stays(self) -> None:
+        elsewhere = self.serve()
+        location = "http://127.0.0.1:%d/assistants/v1/runs/r" % elsewhere.port
+        server = self.serve(http_response(302, b"", (("Location", location),), reason="Found"))
+        with self.assertRaises(yc_runs.APIError) as caught:
+            self.client_for(server, max_retries=3).runs.get("r")
+        self.assertEqual(caught.exception.status, 302)
+        self.assertIn("127.0.0.1:%d" % elsewhere.port, str(caught.exception))
+        self.assertNotIn(CORE_KEY, str(caught.exception))
+        self.assertEqual((elsewhere.connections, elsewhere.requests), (0, []))
+        self.assertEqual(len(server.requests), 1)
+
+
+# ============================================================================
+# Credentials
+# ============================================================================
+
+
+class CoreCredentialsTest(CoreRawTestCase):
+    def token_server(self, *answers: Any) -> RawServer:
+        return self.serve(*[json_response(200, a) if isinstance(a, dict) else a for a in answers])
+
+    def auths(self, server: RawServer) -> List[Optional[str]]:
+        return [core_header(r, "Authorization") for r in server.requests]
+
+    def test_api_key_and_iam_token_callables_are_called_for_every_request(self) -> None:
+        server = self.serve()
+        keys = iter(["k1", "k2", "k3"])
+        client = self.client_for(server, api_key=lambda: next(keys))
+        for _ in range(3):
+            client.runs.get("r")
+        tokens = iter(["t1", "t2"])
+        client = self.client_for(server, api_key=None, iam_token=lambda: next(tokens))
+        client.runs.get("r")
+        client.runs.get("r")
+        self.assertEqual(self.auths(server), ["Api-Key k1", "Api-Key k2", "Api-Key k3",
+                                              "Bearer t1", "Bearer t2"])
+
+    def test_environment_credentials_are_reread_before_every_request(self) -> None:
+        server = self.serve()
+        for name, scheme in (("YC_API_KEY", "Api-Key"), ("YC_IAM_TOKEN", "Bearer"),
+                             ("YC_TOKEN", "Bearer")):
+            with self.subTest(name=name), clean_env(**{name: "first-value"}):
+                client = self.client_for(server, api_key=None)
+                client.runs.get("r")
+                os.environ[name] = "second-value"
+                client.runs.get("r")
+                self.assertEqual(self.auths(server)[-2:], ["%s first-value" % scheme,
+                                                           "%s second-value" % scheme])
+                del os.environ[name]
+                with self.assertRaises(yc_runs.CredentialsError) as caught:
+                    client.runs.get("r")
+                self.assertIn(name, str(caught.exception))
+
+    def test_yc_api_key_wins_over_iam_tokens_in_the_environment(self) -> None:
+        server = self.serve()
+        os.environ.update(YC_TOKEN="tok", YC_IAM_TOKEN="iam", YC_API_KEY="key")
+        self.client_for(server, api_key=None).runs.get("r")
+        del os.environ["YC_API_KEY"]
+        self.client_for(server, api_key=None).runs.get("r")
+        self.assertEqual(self.auths(server), ["Api-Key key", "Bearer iam"])
+
+    def test_oauth_and_metadata_from_the_environment_contact_nothing_until_needed(self) -> None:
+        os.environ["YC_OAUTH_TOKEN"] = "y0_oauth-secret-value"
+        client = yc_runs.Client(base_url="http://127.0.0.1:1", allow_insecure=True)
+        credentials = client._config.credentials
+        self.assertIsInstance(credentials, yc_runs.OAuthCredentials)
+        self.assertEqual(credentials.url, yc_runs.IAM_TOKEN_URL)  # type: ignore[attr-defined]
+        self.assertNotIn("y0_oauth-secret-value", repr(client))
+        self.assertEqual(client._transport.connections_opened, 0)
+        del os.environ["YC_OAUTH_TOKEN"]
+        os.environ["YC_METADATA_CREDENTIALS"] = "1"
+        client = yc_runs.Client(base_url="http://127.0.0.1:1")
+        self.assertIsInstance(client._config.credentials, yc_runs.MetadataCredentials)
+        self.assertEqual(client._config.credentials.url, yc_runs.METADATA_TOKEN_URL)  # type: ignore[attr-defined]
+        self.assertEqual(client._transport.connections_opened, 0)  # contacted only when a call needs it
+
+    def test_oauth_token_is_exchanged_once_and_cached(self) -> None:
+        expires = core_rfc3339(datetime.now(UTC) + timedelta(hours=12))
+        iam = self.token_server({"iamToken": "iam-1", "expiresAt": expires})
+        api = self.serve()
+        credentials = yc_runs.OAuthCredentials("y0_oauth-token", url=iam.url + "/iam/v1/tokens")
+        client = self.client_for(api, api_key=None, credentials=credentials)
+        for _ in range(3):
+            client.runs.get("r")
+        self.assertEqual(len(iam.requests), 1)
+        line, headers = core_head(iam.requests[0])
+        self.assertEqual(line, "POST /iam/v1/tokens HTTP/1.1")
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertEqual(core_body(iam.requests[0]), {"yandexPassportOauthToken": "y0_oauth-token"})
+        self.assertEqual(self.auths(api), ["Bearer iam-1"] * 3)
+
+    def test_oauth_token_close_to_expiry_is_refreshed_before_use(self) -> None:
+        soon = core_rfc3339(datetime.now(UTC) + timedelta(seconds=50))
+        later = core_rfc3339(datetime.now(UTC) + timedelta(hours=12))
+        iam = self.token_server({"iamToken": "iam-1", "expiresAt": soon},
+                                {"iamToken": "iam-2", "expiresAt": later})
+        api = self.serve()
+        credentials = yc_runs.OAuthCredentials("y0_oauth-token", url=iam.url + "/tokens")
+        client = self.client_for(api, api_key=None, credentials=credentials)
+        for _ in range(3):
+            client.runs.get("r")
+        self.assertEqual(len(iam.requests), 2)
+        self.assertEqual(self.auths(api), ["Bearer iam-1", "Bearer iam-2", "Bearer iam-2"])
+
+    def test_metadata_credentials_send_metadata_flavor_and_cache(self) -> None:
+        metadata = self.token_server({"access_token": "meta-1", "expires_in": 3600,
+                                      "token_type": "Bearer"})
+        api = self.serve()
+        url = metadata.url + "/computeMetadata/v1/instance/service-accounts/default/token"
+        client = self.client_for(api, api_key=None, credentials=yc_runs.MetadataCredentials(url))
+        for _ in range(3):
+            client.runs.get("r")
+        self.assertEqual(len(metadata.requests), 1)
+        line, headers = core_head(metadata.requests[0])
+        self.assertEqual(line, "GET /computeMetadata/v1/instance/service-accounts/default/token "
+                               "HTTP/1.1")
+        self.assertEqual(headers["metadata-flavor"], "Google")
+        self.assertEqual(self.auths(api), ["Bearer meta-1"] * 3)
+
+    def test_metadata_token_close_to_expiry_is_refreshed(self) -> None:
+        metadata = self.token_server({"access_token": "meta-1", "expires_in": 30},
+                                     {"access_token": "meta-2", "expires_in": 3600})
+        api = self.serve()
+        client = self.client_for(api, api_key=None,
+                                 credentials=yc_runs.MetadataCredentials(metadata.url + "/token"))
+        client.runs.get("r")
+        client.runs.get("r")
+        client.runs.get("r")
+        self.assertEqual(len(metadata.requests), 2)
+        self.assertEqual(self.auths(api), ["Bearer meta-1", "Bearer meta-2", "Bearer meta-2"])
+
+    def test_401_with_refreshing_credentials_refreshes_once_and_retries(self) -> None:
+        metadata = self.token_server({"access_token": "meta-1", "expires_in": 3600},
+                                     {"access_token": "meta-2", "expires_in": 3600})
+        unauthorized = core_error(401, {"error": {"grpcCode": 16, "httpCode": 401,
+                                                  "message": "token expired"}})
+        api = self.serve(unauthorized, json_response(200, CORE_RUN))
+        client = self.client_for(api, api_key=None,
+                                 credentials=yc_runs.MetadataCredentials(metadata.url + "/token"))
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+        self.assertEqual(len(metadata.requests), 2)
+        self.assertEqual(self.auths(api), ["Bearer meta-1", "Bearer meta-2"])
+
+    def test_persistent_401_with_refreshing_credentials_retries_only_once(self) -> None:
+        metadata = self.token_server({"access_token": "meta-1", "expires_in": 3600},
+                                     {"access_token": "meta-2", "expires_in": 3600})
+        api = self.serve(core_error(401, {"error": {"grpcCode": 16, "httpCode": 401,
+                                                    "message": "no"}}))
+        client = self.client_for(api, api_key=None, max_retries=3,
+                                 credentials=yc_runs.MetadataCredentials(metadata.url + "/token"))
+        with self.assertRaises(yc_runs.AuthenticationError):
+            client.runs.get("r")
+        self.assertEqual((len(api.requests), len(metadata.requests)), (2, 2))
+
+    def test_401_with_an_api_key_is_not_retried(self) -> None:
+        api = self.serve(core_error(401, {"error": {"grpcCode": 16, "httpCode": 401,
+                                                    "message": "no"}}))
+        with self.assertRaises(yc_runs.AuthenticationError):
+            self.client_for(api, max_retries=3).runs.get("r")
+        self.assertEqual(len(api.requests), 1)
+
+    def test_token_service_errors_raise_credentials_error_without_the_token(self) -> None:
+        iam = self.token_server(core_error(401, {"message": "bad oauth y0_oauth-secret-token"}))
+        api = self.serve()
+        credentials = yc_runs.OAuthCredentials("y0_oauth-secret-token", url=iam.url + "/tokens")
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            self.client_for(api, api_key=None, credentials=credentials).runs.get("r")
+        self.assertIn("401", str(caught.exception))
+        self.assertNotIn("y0_oauth-secret-token", str(caught.exception))
+        self.assertEqual(api.requests, [])
+        for answer in (json_response(200, {"expiresAt": "x"}), json_response(200, []),
+                       http_response(200, b"<html>")):
+            with self.subTest(answer=answer):
+                iam = self.token_server(answer)
+                credentials = yc_runs.OAuthCredentials("y0_oauth-secret-token", url=iam.url)
+                with self.assertRaises(yc_runs.CredentialsError):
+                    self.client_for(api, api_key=None, credentials=credentials).runs.get("r")
+
+    def test_unreachable_token_service_raises_credentials_error(self) -> None:
+        url = "http://127.0.0.1:%d/token" % core_closed_port()
+        client = self.client_for(self.serve(), api_key=None,
+                                 credentials=yc_runs.MetadataCredentials(url, timeout=2))
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            client.runs.get("r")
+        self.assertIn("cannot get an IAM token", str(caught.exception))
+
+    def test_folder_id_from_the_environment(self) -> None:
+        server = self.serve()
+        os.environ["YC_FOLDER_ID"] = "env-folder"
+        client = yc_runs.Client(base_url=server.url, api_key=CORE_KEY)
+        self.addCleanup(client.close)
+        self.assertEqual(client.folder_id, "env-folder")
+        client.runs.get("r")
+        list(client.runs.list())
+        self.client_for(server, folder_id="explicit").runs.get("r")
+        self.assertEqual([core_header(r, "x-folder-id") for r in server.requests],
+                         ["env-folder", "env-folder", "explicit"])
+        self.assertIn("folderId=env-folder", core_target(server.requests[1]))
+
+    def test_no_credential_raises_credentials_error_naming_the_options(self) -> None:
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            yc_runs.Client(base_url="http://127.0.0.1:1")
+        for option in ("api_key", "iam_token", "YC_API_KEY", "YC_IAM_TOKEN", "YC_TOKEN",
+                       "YC_OAUTH_TOKEN"):
+            self.assertIn(option, str(caught.exception))
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            yc_runs.Client(base_url="http://127.0.0.1:1", api_key="a", iam_token="b")
+        self.assertIn("only one", str(caught.exception))
+
+    def test_crlf_in_a_credential_is_refused_without_echoing_it(self) -> None:
+        server = self.serve()
+        bad = "abc\r\nX-Injected: yes"
+        for kwargs in ({"api_key": bad}, {"api_key": None, "iam_token": bad},
+                       {"api_key": "ok\x00"}):
+            with self.subTest(kwargs=kwargs), self.assertRaises(yc_runs.CredentialsError) as caught:
+                yc_runs.Client(base_url=server.url, **kwargs)
+            self.assertNotIn("X-Injected", str(caught.exception))
+            self.assertNotIn("abc", str(caught.exception))
+        client = self.client_for(server, api_key=lambda: bad)
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            client.runs.get("r")
+        self.assertNotIn("X-Injected", str(caught.exception))
+        os.environ["YC_API_KEY"] = "env\nX-Injected: 1"
+        client = self.client_for(server, api_key=None)
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            client.runs.get("r")
+        self.assertNotIn("X-Injected", str(caught.exception))
+        self.assertEqual(server.requests, [])
+
+    def test_non_ascii_credential_is_refused_without_echoing_it(self) -> None:
+        server = self.serve()
+        secret = "s\u00e9cret\u2026key-value"
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            yc_runs.Client(base_url=server.url, api_key=secret)
+        self.assertNotIn(secret, repr(caught.exception))
+        client = self.client_for(server, api_key=lambda: secret)
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            client.runs.get("r")
+        self.assertNotIn(secret, repr(caught.exception))
+        self.assertEqual(server.requests, [])
+
+    def test_repr_never_shows_the_secret(self) -> None:
+        clients = [
+            yc_runs.Client(base_url="http://127.0.0.1:1", api_key=CORE_SECRET),
+            yc_runs.Client(base_url="http://127.0.0.1:1", iam_token=CORE_SECRET),
+            yc_runs.Client(base_url="http://127.0.0.1:1", api_key=lambda: CORE_SECRET),
+            yc_runs.Client(base_url="http://127.0.0.1:1",
+                           credentials=yc_runs.OAuthCredentials(CORE_SECRET, url="http://127.0.0.1:1")),
+        ]
+        for client in clients:
+            self.assertNotIn(CORE_SECRET, repr(client))
+            self.assertNotIn(CORE_SECRET, repr(client._config.credentials))
+            self.assertIn("***", repr(client))
+
+    def test_emulator_echo_of_a_wrong_api_key_is_redacted(self) -> None:
+        with yc_runs.Emulator(api_key="right") as emu, \
+                yc_runs.Client(base_url=emu.url, api_key=CORE_SECRET) as client:
+            with self.assertRaises(yc_runs.AuthenticationError) as caught:
+                client.runs.get("r")
+            with self.assertRaises(yc_runs.AuthenticationError):
+                client.runs.create("a", "t")
+        exc = caught.exception
+        for text in (str(exc), repr(exc), exc.message, repr(exc.args)):
+            self.assertNotIn(CORE_SECRET, text)
+        self.assertIn("***", str(exc))
+        self.assertEqual((exc.status, exc.grpc_code), (401, 16))
+
+    def test_secret_quoted_anywhere_in_an_error_is_redacted(self) -> None:
+        body = {"error": {"grpcCode": 3, "httpCode": 400,
+                          "message": "request from %s rejected" % CORE_SECRET}}
+        server = self.serve(core_error(400, body, ("x-request-id", "req-" + CORE_SECRET)))
+        with self.assertRaises(yc_runs.BadRequestError) as caught:
+            self.client_for(server, api_key=CORE_SECRET).runs.get("r")
+        self.assertNotIn(CORE_SECRET, str(caught.exception))
+        self.assertNotIn(CORE_SECRET, repr(caught.exception.request_id))
+
+    def test_secret_quoted_in_a_stream_error_line_is_redacted(self) -> None:
+        line = json.dumps({"error": {"grpcCode": 16, "httpCode": 401,
+                                     "message": "credential %s was revoked" % CORE_SECRET}}).encode()
+        server = self.serve(core_stream_handler(core_chunk(line + b"\n"), b"0\r\n\r\n"))
+        client = self.client_for(server, api_key=CORE_SECRET)
+        with self.assertRaises(yc_runs.AuthenticationError) as caught:
+            list(yc_runs.Run("r", _runs=client.runs).listen())
+        self.assertNotIn(CORE_SECRET, str(caught.exception))
+
+
+# ============================================================================
+# Errors and retries, live
+# ============================================================================
+
+
+class CoreErrorsTest(CoreRawTestCase):
+    def test_wrapped_error_body_decodes(self) -> None:
+        body = {"error": {"grpcCode": 16, "httpCode": 401, "message": "Unknown api key '***'",
+                          "httpStatus": "Unauthorized", "details": []}}
+        server = self.serve(core_error(401, body, ("x-request-id", "req-42")))
+        with self.assertRaises(yc_runs.AuthenticationError) as caught:
+            self.client_for(server).runs.get("r")
+        exc = caught.exception
+        self.assertEqual((exc.status, exc.grpc_code, exc.request_id), (401, 16, "req-42"))
+        self.assertEqual(exc.message, "Unknown api key '***'")
+        self.assertEqual(exc.client_request_id, core_header(server.requests[0], "x-client-request-id"))
+        self.assertIn("HTTP 401", str(exc))
+        self.assertIn("req-42", str(exc))
+
+    def test_bare_status_body_decodes(self) -> None:
+        server = self.serve(core_error(404, {"code": 5, "message": "run not found", "details": []}))
+        with self.assertRaises(yc_runs.NotFoundError) as caught:
+            self.client_for(server).runs.get("r")
+        exc = caught.exception
+        self.assertEqual((exc.status, exc.grpc_code, exc.message), (404, 5, "run not found"))
+        self.assertIsNone(exc.request_id)
+        self.assertRegex(exc.client_request_id or "", CORE_UUID4)
+        self.assertIn(exc.client_request_id or "-", str(exc))
+
+    def test_html_502_becomes_a_one_line_server_error(self) -> None:
+        html = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                b"</body>\r\n</html>\r\n" + b"<!-- padding -->\r\n" * 50)
+        server = self.serve(http_response(502, html, (("Content-Type", "text/html"),),
+                                          reason="Bad Gateway"))
+        with self.assertRaises(yc_runs.ServerError) as caught:
+            self.client_for(server).runs.get("r")
+        text = str(caught.exception)
+        self.assertEqual(caught.exception.status, 502)
+        self.assertIn("502 Bad Gateway", text)
+        self.assertNotIn("\n", text)
+        self.assertLess(len(text), 300)
+        untitled = b"<html><body>" + b"upstream connect error " * 40 + b"</body></html>"
+        server = self.serve(http_response(503, untitled))
+        with self.assertRaises(yc_runs.ServerError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertIn("upstream connect error", str(caught.exception))
+        self.assertLess(len(str(caught.exception)), 300)
+
+    def test_statuses_map_to_error_classes(self) -> None:
+        cases = {400: yc_runs.BadRequestError, 401: yc_runs.AuthenticationError,
+                 403: yc_runs.PermissionDeniedError, 404: yc_runs.NotFoundError,
+                 409: yc_runs.ConflictError, 429: yc_runs.RateLimitError,
+                 500: yc_runs.ServerError, 502: yc_runs.ServerError, 503: yc_runs.ServerError,
+                 504: yc_runs.ServerError}
+        for status, cls in cases.items():
+            with self.subTest(status=status):
+                server = self.serve(core_error(status, {"code": 3, "message": "m"}))
+                with self.assertRaises(cls) as caught:
+                    self.client_for(server).runs.get("r")
+                self.assertEqual(caught.exception.status, status)  # HTTP status trusted first
+                self.assertIsInstance(caught.exception, yc_runs.APIError)
+        server = self.serve(core_error(418, {"message": "teapot"}))
+        with self.assertRaises(yc_runs.APIError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertEqual(type(caught.exception), yc_runs.APIError)
+
+    def test_error_from_a_grpc_code_only_maps_to_the_gateway_status(self) -> None:
+        for code, cls, status in ((5, yc_runs.NotFoundError, 404), (8, yc_runs.RateLimitError, 429),
+                                  (14, yc_runs.ServerError, 503), (3, yc_runs.BadRequestError, 400)):
+            with self.subTest(code=code):
+                exc = yc_runs._error_from_body(None, json.dumps({"code": code}).encode(), {}, ())
+                self.assertIsInstance(exc, cls)
+                self.assertEqual(exc.status, status)
+
+    def test_get_retries_503_then_succeeds(self) -> None:
+        unavailable = core_error(503, {"code": 14, "message": "busy"}, ("Retry-After", "0"))
+        server = self.serve(unavailable, unavailable, json_response(200, CORE_RUN))
+        self.assertEqual(self.client_for(server, max_retries=3).runs.get("r").id, "fvt-run-1")
+        self.assertEqual(len(server.requests), 3)
+
+    def test_get_retries_each_retryable_status(self) -> None:
+        for status in (429, 500, 502, 503, 504):
+            with self.subTest(status=status):
+                server = self.serve(core_error(status, {"message": "x"}, ("Retry-After", "0")),
+                                    json_response(200, CORE_RUN))
+                self.client_for(server, max_retries=1).runs.get_last_by_thread("t")
+                self.assertEqual(len(server.requests), 2)
+
+    def test_get_gives_up_after_max_retries(self) -> None:
+        server = self.serve(core_error(503, {"message": "down"}, ("Retry-After", "0")))
+        with self.assertRaises(yc_runs.ServerError):
+            self.client_for(server, max_retries=2).runs.get("r")
+        self.assertEqual(len(server.requests), 3)
+
+    def test_retry_after_header_is_honoured(self) -> None:
+        limited = core_error(429, {"message": "slow down"}, ("Retry-After", "0"))
+        server = self.serve(limited, limited, json_response(200, CORE_RUN))
+        started = time.monotonic()
+        self.client_for(server, max_retries=2).runs.get("r")
+        self.assertLess(time.monotonic() - started, 0.5)  # the default backoff is over 1 s
+        self.assertEqual(len(server.requests), 3)
+        server = self.serve(core_error(429, {"message": "x"}, ("Retry-After", "7")))
+        with self.assertRaises(yc_runs.RateLimitError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertEqual(caught.exception.retry_after, 7.0)
+
+    def test_bad_request_is_not_retried(self) -> None:
+        server = self.serve(core_error(400, {"code": 3, "message": "bad"}))
+        with self.assertRaises(yc_runs.BadRequestError):
+            self.client_for(server, max_retries=3).runs.get("r")
+        self.assertEqual(len(server.requests), 1)
+
+    def test_create_and_submit_are_not_retried_on_503(self) -> None:
+        with yc_runs.Emulator(event_delay=0.002) as emu, \
+                yc_runs.Client(base_url=emu.url, api_key=CORE_KEY, max_retries=3) as client:
+            emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="create", times=None)
+            with self.assertRaises(yc_runs.ServerError):
+                client.runs.create("a", "t")
+            self.assertEqual(len([r for r in emu.requests if r.method == "POST"]), 1)
+            emu.clear_faults()
+            run = client.runs.create("a", "t", tools=[{"name": "f"}])
+            run.wait(poll_interval=0.01)
+            emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="submit", times=None)
+            with self.assertRaises(yc_runs.ServerError):
+                run.submit_tool_results({"name": "f", "content": "1"})
+            self.assertEqual(len([r for r in emu.requests if r.method == "PATCH"]), 1)
+
+    def test_create_is_retried_on_429(self) -> None:
+        limited = core_error(429, {"error": {"grpcCode": 8, "httpCode": 429, "message": "quota"}},
+                             ("Retry-After", "0"))
+        server = self.serve(limited, json_response(200, CORE_RUN))
+        self.assertEqual(self.client_for(server, max_retries=2).runs.create("a", "t").id, "fvt-run-1")
+        self.assertEqual([core_head(r)[0].split(" ")[0] for r in server.requests], ["POST", "POST"])
+
+    def test_create_is_retried_when_the_connection_could_not_be_made(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        served: List[bytes] = []
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                buffer = bytearray()
+                request = read_request(conn, buffer)
+                while request is not None:
+                    served.append(request)
+                    conn.sendall(json_response(200, CORE_RUN))
+                    request = read_request(conn, buffer)
+
+        attempts: List[int] = []
+
+        def api_key() -> str:  # evaluated before each attempt: start listening before the second
+            attempts.append(1)
+            if len(attempts) == 2:
+                listener.listen(4)
+                threading.Thread(target=serve, daemon=True).start()
+            return CORE_KEY
+
+        client = self.client_for("http://127.0.0.1:%d" % listener.getsockname()[1],
+                                 api_key=api_key, max_retries=2)
+        self.assertEqual(client.runs.create("a", "t").id, "fvt-run-1")
+        self.assertEqual((len(attempts), len(served)), (2, 1))
+
+    def test_connection_refused_raises_api_connection_error_after_retries(self) -> None:
+        client = self.client_for("http://127.0.0.1:%d" % core_closed_port(), max_retries=0)
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            client.runs.get("r")
+        self.assertFalse(caught.exception.connected)
+        self.assertNotIsInstance(caught.exception, yc_runs.APIError)
+
+
+# ============================================================================
+# Import cost
+# ============================================================================
+
+
+class CoreImportTest(unittest.TestCase):
+    def test_import_loads_no_heavy_modules(self) -> None:
+        code = ("import sys, yc_runs; print([m for m in ('http.client', 'email', 'http.server', "
+                "'asyncio', 'argparse', 'ssl') if m in sys.modules])")
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env["PYTHONPATH"] = HERE
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, cwd=HERE, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.strip(), "[]")
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+# ============================================================================
+# from parts/test_async.py
+# ============================================================================
+
+
+# The asyncio client (Async* classes) and the workflows on top of the Runs calls
+# (Workflow* classes): text deltas, resumable listen, create-and-wait/stream,
+# the tool loop, function_tool and listen_with, each sync and async where both exist.
+
+
+
+async_KEY = "test-key-123456"
+workflow_PIECES = ["one ", "two ", "three ", "four ", "five ", "six"]
+workflow_TEXT = "".join(workflow_PIECES)
+
+
+# ----------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------
+
+
+def workflow_summary(events: List[yc_runs.RunStreamEvent]) -> List[Tuple[Any, ...]]:
+    """What a caller sees of each event: index, type, delta, reset flag, text so far."""
+    return [(e.stream_cursor.current_event_idx, e.status, e.delta, e.delta_reset, e.text)
+            for e in events]
+
+
+def workflow_listen_starts(emu: yc_runs.Emulator) -> List[str]:
+    """eventsStartIdx of every Listen request the emulator got, in order."""
+    return [r.query.get("eventsStartIdx", "") for r in emu.requests
+            if r.method == "GET" and r.path.endswith("/listen")]
+
+
+def workflow_line_lengths(emu: yc_runs.Emulator, run_id: str) -> List[int]:
+    """Bytes of each Listen line of the run, as the emulator frames them."""
+    return [len(json.dumps({"result": event}, ensure_ascii=False).encode("utf-8")) + 1
+            for _, event in emu.runs[run_id].events]
+
+
+def workflow_submits(emu: yc_runs.Emulator) -> List[Any]:
+    """The toolResults of every Submit request, in order."""
+    return [r.json["toolResultList"]["toolResults"] for r in emu.requests if r.method == "PATCH"]
+
+
+def workflow_event_line(event_type: str, idx: int, text: Optional[str] = None,
+                        final: bool = False) -> bytes:
+    event: Dict[str, Any] = {"eventType": event_type,
+                             "streamCursor": {"currentEventIdx": str(idx)}}
+    if text is not None:
+        content = {"content": [{"text": {"content": text}}]}
+        if final:
+            event["completedMessage"] = {"id": "msg-1", "content": content,
+                                         "author": {"role": "ASSISTANT"}}
+        else:
+            event["partialMessage"] = content
+    return json.dumps({"result": event}, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def workflow_scripted_server(body: bytes, piece: int = 7) -> RawServer:
+    """Serves run "run-raw" (Get) and its Listen body cut into ``piece``-byte chunks."""
+    run = {"id": "run-raw", "assistantId": "a", "threadId": "t", "state": {"status": "IN_PROGRESS"}}
+
+    def handler(conn: Any, request: bytes) -> Any:
+        if b"/listen?" in request.split(b"\r\n", 1)[0]:
+            pieces = [body[i:i + piece] for i in range(0, len(body), piece)]
+            conn.sendall(stream_head() + chunked(pieces))
+            return False
+        conn.sendall(json_response(200, run))
+        return None
+
+    return RawServer(handler)
+
+
+# "Hello wor" -> "Hello world" -> rewritten to "Привет" -> DONE "Привет!"
+workflow_REWRITE_BODY = b"".join([
+    workflow_event_line("PARTIAL_MESSAGE", 0, "Hello wor"),
+    workflow_event_line("PARTIAL_MESSAGE", 1, "Hello world"),
+    workflow_event_line("PARTIAL_MESSAGE", 2, "Привет"),
+    workflow_event_line("DONE", 3, "Привет!", final=True),
+])
+
+
+def workflow_check_rewrite(case: unittest.TestCase, events: List[yc_runs.RunStreamEvent]) -> None:
+    case.assertEqual([(e.delta, e.delta_reset) for e in events],
+                     [("Hello wor", False), ("ld", False), ("Привет", True), ("!", False)])
+    case.assertEqual(events[-1].text, "Привет!")
+
+
+def workflow_hold_server() -> Tuple[RawServer, threading.Event]:
+    """A Listen that sends one event and then holds the connection open.
+
+    Returns (server, eof): ``eof`` is set when the client has closed its end.
+    """
+    eof = threading.Event()
+
+    def handler(conn: Any, request: bytes) -> Any:
+        line = workflow_event_line("PARTIAL_MESSAGE", 0, "Hi")
+        conn.sendall(stream_head() + b"%x\r\n%s\r\n" % (len(line), line))  # and no last chunk
+        conn.settimeout(15)
+        try:
+            while conn.recv(4096):
+                pass
+        except OSError:
+            return False
+        eof.set()
+        return False
+
+    return RawServer(handler), eof
+
+
+def workflow_silent_server(first_line: Optional[bytes] = None) -> Tuple[RawServer, threading.Event]:
+    """A server that answers nothing (or a stream head and ``first_line``), until released."""
+    release = threading.Event()
+
+    def handler(conn: Any, request: bytes) -> Any:
+        if first_line is not None:
+            conn.sendall(stream_head() + b"%x\r\n%s\r\n" % (len(first_line), first_line))
+        release.wait(15)
+        return False
+
+    return RawServer(handler), release
+
+
+async def async_wait_for_flag(flag: threading.Event, limit: float) -> float:
+    """Seconds until ``flag`` is set, letting the loop run meanwhile; fails after ``limit``."""
+    started = time.monotonic()
+    while not flag.is_set():
+        if time.monotonic() - started > limit:
+            raise AssertionError("not set within %.1f s" % limit)
+        await asyncio.sleep(0.005)
+    return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def async_closes_its_streams(case: unittest.TestCase) -> Iterator[None]:
+    """Fails when a stream writer was left for the garbage collector to close."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+        gc.collect()
+    case.assertEqual([str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
+                      and "unclosed" in str(w.message)], [])
+
+
+def async_quiet_loop() -> None:
+    """The test loop runs in debug mode; on a busy CI machine its slow-callback warnings are noise."""
+    asyncio.get_running_loop().slow_callback_duration = 10.0
+
+
+class async_EmulatorCase(unittest.IsolatedAsyncioTestCase):
+    """A fresh in-process emulator and an AsyncClient pointed at it, per test."""
+
+    event_delay = 0.002
+
+    def setUp(self) -> None:
+        patcher = clean_env()
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234).start()
+        self.addCleanup(self.emu.stop)
+
+    async def asyncSetUp(self) -> None:
+        async_quiet_loop()
+        self.client = self.async_client()
+
+    def async_client(self, **options: Any) -> yc_runs.AsyncClient:
+        settings: Dict[str, Any] = dict(base_url=self.emu.url, api_key=async_KEY,
+                                        folder_id="folder-1", timeout=5)
+        settings.update(options)
+        client = yc_runs.AsyncClient(**settings)
+        self.addAsyncCleanup(client.close)
+        return client
+
+
+class async_EnvCase(unittest.IsolatedAsyncioTestCase):
+    """An async test with no YC_* variables and no proxies in the environment."""
+
+    def setUp(self) -> None:
+        patcher = clean_env()
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    async def asyncSetUp(self) -> None:
+        async_quiet_loop()
+
+    def raw_client(self, server: RawServer, **options: Any) -> yc_runs.AsyncClient:
+        settings: Dict[str, Any] = dict(base_url=server.url, api_key=async_KEY, timeout=5)
+        settings.update(options)
+        client = yc_runs.AsyncClient(**settings)
+        self.addAsyncCleanup(client.close)
+        return client
+
+
+# ============================================================================
+# (A) AsyncClient
+# ============================================================================
+
+
+class AsyncRunsCallsTest(async_EmulatorCase):
+    async def test_create_get_and_get_last_by_thread(self) -> None:
+        run = await self.client.runs.create("asst", "thread-1", additional_messages=["hi"],
+                                            labels={"k": "v"})
+        self.assertIsInstance(run, yc_runs.AsyncRun)
+        self.assertEqual((run.assistant_id, run.thread_id, run.labels),
+                         ("asst", "thread-1", {"k": "v"}))
+        again = await self.client.runs.get(run.id)
+        self.assertIsInstance(again, yc_runs.AsyncRun)
+        self.assertEqual(again.id, run.id)
+        second = await self.client.runs.create("asst", "thread-1", additional_messages=["again"])
+        last = await self.client.runs.get_last_by_thread("thread-1")
+        self.assertEqual(last.id, second.id)
+        thread = types.SimpleNamespace(id="thread-1")  # any object with an id will do
+        self.assertEqual((await self.client.runs.get_last_by_thread(thread)).id, second.id)
+
+    async def test_list_iterates_across_pages_without_an_extra_request(self) -> None:
+        created = [(await self.client.runs.create("asst", "t%d" % i)).id for i in range(5)]
+        seen = [run.id async for run in self.client.runs.list(page_size=2)]
+        self.assertEqual(seen, created)
+        lists = [r for r in self.emu.requests if r.method == "GET" and
+                 r.path == "/assistants/v1/runs"]
+        self.assertEqual([r.query.get("pageToken") for r in lists], [None, "2", "4"])
+        self.assertTrue(all(r.query["folderId"] == "folder-1" and r.query["pageSize"] == "2"
+                            for r in lists))
+
+    async def test_listen_and_async_for_over_the_run_give_every_event(self) -> None:
+        self.emu.script("a", replies=[workflow_PIECES])
+        run = await self.client.runs.create("a", "t", stream=True)
+        events = [event async for event in run.listen()]
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], list(range(6)))
+        self.assertEqual(events[-1].status, yc_runs.StreamEvent.DONE)
+        self.assertEqual(events[-1].text, workflow_TEXT)
+        again = []
+        async for event in run:
+            again.append(event)
+        self.assertEqual(workflow_summary(again), workflow_summary(events))
+        tail = [e async for e in run.listen(events_start_idx=4)]
+        self.assertEqual([e.stream_cursor.current_event_idx for e in tail], [4, 5])
+
+    async def test_submit_tool_results_then_wait(self) -> None:
+        self.emu.script("tools", tool_calls=[{"name": "weather", "arguments": {"city": "Oslo"}}])
+        run = await self.client.runs.create("tools", "t")
+        result = await run.wait(poll_interval=0.01)
+        self.assertEqual(result.status, yc_runs.RunStatus.TOOL_CALLS)
+        self.assertEqual([(c.name, c.arguments) for c in result.tool_calls],
+                         [("weather", {"city": "Oslo"})])
+        await run.submit_tool_results({"name": "weather", "content": "cold"})
+        done = await run.wait(poll_interval=0.01)
+        self.assertEqual(done.status, yc_runs.RunStatus.COMPLETED)
+        self.assertEqual(done.text, "weather returned cold")
+
+    async def test_get_status_get_result_and_wait(self) -> None:
+        run = await self.client.runs.create("asst", "t", additional_messages=["echo me"])
+        self.assertIn(await run.get_status(), set(yc_runs.RunStatus))
+        result = await run.wait(poll_interval=0.01)
+        self.assertEqual(result.text, "echo me")
+        self.assertEqual(await run.get_status(), yc_runs.RunStatus.COMPLETED)
+        self.assertEqual((await run.get_result()).text, "echo me")
+        usage = (await run.get_result()).usage
+        self.assertGreater(usage.total_tokens if usage is not None else 0, 0)
+
+    async def test_wait_raises_wait_timeout_error_after_poll_timeout(self) -> None:
+        self.emu.script("slow", delay=30)
+        run = await self.client.runs.create("slow", "t")
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
+            await run.wait(poll_timeout=0.2, poll_interval=0.05)
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertEqual(caught.exception.run_id, run.id)
+        self.assertTrue(caught.exception.status.is_running)
+        self.assertIsInstance(caught.exception, TimeoutError)
+
+    async def test_cancel_raises_unsupported_operation(self) -> None:
+        run = await self.client.runs.create("asst", "t")
+        with self.assertRaises(yc_runs.UnsupportedOperationError):
+            await run.cancel()
+        self.assertEqual([r.method for r in self.emu.requests], ["POST"])
+
+
+class AsyncErrorsTest(async_EmulatorCase):
+    async def test_error_classes_match_the_sync_client(self) -> None:
+        with self.assertRaises(yc_runs.NotFoundError) as caught:
+            await self.client.runs.get("no-such-run")
+        self.assertEqual((caught.exception.status, caught.exception.grpc_code), (404, 5))
+        run = await self.client.runs.create("asst", "t")
+        await run.wait(poll_interval=0.01)
+        with self.assertRaises(yc_runs.BadRequestError):
+            await run.submit_tool_results({"name": "f", "content": "x"})
+        self.emu.inject(yc_runs.Fault.http_status(429, retry_after=0), on="get")
+        with self.assertRaises(yc_runs.RateLimitError) as limited:
+            await self.async_client(max_retries=0).runs.get(run.id)
+        self.assertEqual(limited.exception.retry_after, 0)
+        self.emu.api_key = "another-key-000"
+        with self.assertRaises(yc_runs.AuthenticationError) as auth:
+            await self.client.runs.get(run.id)
+        self.assertNotIn(async_KEY, str(auth.exception))
+
+    async def test_get_is_retried_after_503(self) -> None:
+        run = await self.client.runs.create("asst", "t")
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="get")
+        self.assertEqual((await self.client.runs.get(run.id)).id, run.id)
+        gets = [r for r in self.emu.requests if r.method == "GET"]
+        self.assertEqual(len(gets), 2)
+
+    async def test_retries_spent_raise_server_error(self) -> None:
+        client = self.async_client(max_retries=1)
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="get", times=None)
+        with self.assertRaises(yc_runs.ServerError) as caught:
+            await client.runs.get("some-run")
+        self.assertEqual(caught.exception.status, 503)
+        self.assertEqual(len(self.emu.requests), 2)
+
+    async def test_create_is_not_retried_after_503(self) -> None:
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="create")
+        with self.assertRaises(yc_runs.ServerError):
+            await self.client.runs.create("asst", "t")
+        self.assertEqual(len(self.emu.requests), 1)
+        self.assertEqual(self.emu.runs, {})
+
+    async def test_stalled_get_raises_api_timeout_error_after_about_timeout(self) -> None:
+        self.emu.inject(yc_runs.Fault.stall(5), on="get")
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.APITimeoutError):
+            await self.client.runs.get("some-run", timeout=0.3)
+        elapsed = time.monotonic() - started
+        self.assertGreater(elapsed, 0.25)
+        self.assertLess(elapsed, 2.5)
+
+    async def test_unreachable_server_raises_api_connection_error(self) -> None:
+        import socket
+
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        client = yc_runs.AsyncClient(base_url="http://127.0.0.1:%d" % port, api_key=async_KEY,
+                                     max_retries=0)
+        self.addAsyncCleanup(client.close)
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            await client.runs.get("r")
+        self.assertFalse(caught.exception.connected)
+
+
+class AsyncCredentialsTest(async_EmulatorCase):
+    async def test_coroutine_function_as_api_key_provider(self) -> None:
+        calls = []
+
+        async def provider() -> str:
+            calls.append(1)
+            await asyncio.sleep(0)
+            return "async-key-000111"
+
+        self.emu.api_key = "async-key-000111"
+        client = self.async_client(api_key=provider)
+        run = await client.runs.create("asst", "t")
+        await client.runs.get(run.id)
+        self.assertEqual(len(calls), 2)
+        self.assertTrue(all(r.headers["Authorization"] == "Api-Key ***" for r in self.emu.requests))
+
+    async def test_coroutine_provider_returning_a_wrong_key_is_an_authentication_error(self) -> None:
+        async def provider() -> str:
+            return "wrong-key-999888"
+
+        self.emu.api_key = "right-key-000111"
+        with self.assertRaises(yc_runs.AuthenticationError) as caught:
+            await self.async_client(api_key=provider).runs.get("r")
+        self.assertNotIn("wrong-key-999888", str(caught.exception))
+
+
+class AsyncProviderInSyncClientTest(EnvTestCase):
+    def test_sync_client_refuses_a_provider_that_returns_an_awaitable(self) -> None:
+        async def provider() -> str:
+            return "k-0001234"
+
+        with RawServer(lambda conn, request: False) as server:
+            client = yc_runs.Client(base_url=server.url, api_key=provider)
+            self.addCleanup(client.close)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with self.assertRaises(yc_runs.CredentialsError) as error:
+                    client.runs.get("r")
+                gc.collect()
+            self.assertIn("AsyncClient", str(error.exception))
+            self.assertEqual([w for w in caught if "never awaited" in str(w.message)], [])
+            self.assertEqual(server.connections, 0)
+
+
+class AsyncCancellationTest(async_EnvCase):
+    async def test_cancelling_the_task_mid_listen_closes_the_connection_at_once(self) -> None:
+        server, eof = workflow_hold_server()
+        self.addCleanup(server.close)
+        run = yc_runs.AsyncRun("run-1", _runs=self.raw_client(server, timeout=30).runs)
+        got = asyncio.Event()
+        events: List[yc_runs.RunStreamEvent] = []
+
+        async def consume() -> None:
+            async for event in run.listen():
+                events.append(event)
+                got.set()
+
+        with async_closes_its_streams(self):
+            task = asyncio.ensure_future(consume())
+            await asyncio.wait_for(got.wait(), 10)
+            self.assertFalse(eof.is_set())
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+            self.assertLess(await async_wait_for_flag(eof, 10), 2)
+        self.assertEqual([e.text for e in events], ["Hi"])
+
+    async def test_breaking_out_of_async_for_closes_the_connection_at_once(self) -> None:
+        server, eof = workflow_hold_server()
+        self.addCleanup(server.close)
+        run = yc_runs.AsyncRun("run-1", _runs=self.raw_client(server, timeout=30).runs)
+        with async_closes_its_streams(self):
+            async for event in run.listen():
+                self.assertEqual(event.delta, "Hi")
+                break
+            self.assertLess(await async_wait_for_flag(eof, 10), 2)
+
+    async def test_breaking_out_of_async_for_over_the_run_closes_the_connection(self) -> None:
+        server, eof = workflow_hold_server()
+        self.addCleanup(server.close)
+        run = yc_runs.AsyncRun("run-1", _runs=self.raw_client(server, timeout=30).runs)
+        with async_closes_its_streams(self):
+            async for _event in run:
+                break
+            self.assertLess(await async_wait_for_flag(eof, 10), 2)
+
+    async def test_stalled_server_times_out_get_after_about_timeout(self) -> None:
+        server, release = workflow_silent_server()
+        self.addCleanup(server.close)
+        self.addCleanup(release.set)
+        client = self.raw_client(server)
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.APITimeoutError):
+            await client.runs.get("r", timeout=0.3)
+        elapsed = time.monotonic() - started
+        self.assertGreater(elapsed, 0.25)
+        self.assertLess(elapsed, 2.5)
+        self.assertEqual(server.connections, 1)  # a timeout is not retried
+
+    async def test_client_timeout_applies_to_calls_without_their_own(self) -> None:
+        server, release = workflow_silent_server()
+        self.addCleanup(server.close)
+        self.addCleanup(release.set)
+        client = self.raw_client(server, timeout=0.3)
+        run = yc_runs.AsyncRun("run-1", _runs=client.runs)
+
+        async def listen() -> None:
+            async for _event in run.listen(resume=False):
+                pass
+
+        for name, call in (("get", lambda: client.runs.get("r")),
+                           ("create", lambda: client.runs.create("a", "t")),
+                           ("listen", listen)):
+            with self.subTest(call=name):
+                started = time.monotonic()
+                with self.assertRaises((yc_runs.APITimeoutError, yc_runs.StreamError)):
+                    await asyncio.wait_for(call(), 20)
+                self.assertLess(time.monotonic() - started, 2.5)
+
+    async def test_stalled_stream_raises_stream_error_after_resume_retries(self) -> None:
+        server, release = workflow_silent_server(workflow_event_line("PARTIAL_MESSAGE", 0, "Hi"))
+        self.addCleanup(server.close)
+        self.addCleanup(release.set)
+        run = yc_runs.AsyncRun("run-1", _runs=self.raw_client(server, max_retries=1).runs)
+        events = []
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            async for event in run.listen(timeout=0.3):
+                events.append(event)
+        elapsed = time.monotonic() - started
+        self.assertGreater(elapsed, 0.5)
+        self.assertLess(elapsed, 4)
+        self.assertEqual(caught.exception.last_event_idx, 0)
+        self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
+        self.assertEqual([e.text for e in events], ["Hi"])
+        self.assertIn(b"eventsStartIdx=1 ", server.requests[-1])
+
+    async def test_stalled_stream_without_resume_fails_after_about_timeout(self) -> None:
+        server, release = workflow_silent_server(workflow_event_line("PARTIAL_MESSAGE", 0, "Hi"))
+        self.addCleanup(server.close)
+        self.addCleanup(release.set)
+        run = yc_runs.AsyncRun("run-1", _runs=self.raw_client(server).runs)
+        started = time.monotonic()
+        with self.assertRaises((yc_runs.StreamError, yc_runs.APITimeoutError)):
+            async for _event in run.listen(timeout=0.3, resume=False):
+                pass
+        self.assertLess(time.monotonic() - started, 2.5)
+        self.assertEqual(server.connections, 1)
+
+
+class AsyncConcurrencyTest(async_EmulatorCase):
+    event_delay = 0.001
+
+    async def test_200_concurrent_listen_streams_on_one_loop(self) -> None:
+        pieces = ["alpha ", "beta ", "gamma ", "delta"]
+        self.emu.script("many", replies=[pieces])
+        client = self.async_client(timeout=30)
+        runs = await asyncio.gather(*[client.runs.create("many", "t%d" % i, stream=True)
+                                      for i in range(200)])
+
+        async def listen(run: yc_runs.AsyncRun) -> List[yc_runs.RunStreamEvent]:
+            return [event async for event in run.listen()]
+
+        started = time.monotonic()
+        results = await asyncio.gather(*[listen(run) for run in runs])
+        self.assertLess(time.monotonic() - started, 30)
+        expected = [(0, yc_runs.StreamEvent.PARTIAL_MESSAGE, "alpha ", False, "alpha "),
+                    (1, yc_runs.StreamEvent.PARTIAL_MESSAGE, "beta ", False, "alpha beta "),
+                    (2, yc_runs.StreamEvent.PARTIAL_MESSAGE, "gamma ", False, "alpha beta gamma "),
+                    (3, yc_runs.StreamEvent.DONE, "delta", False, "alpha beta gamma delta")]
+        for events in results:
+            self.assertEqual(workflow_summary(events), expected)
+        self.assertEqual(len(workflow_listen_starts(self.emu)), 200)
+
+
+class AsyncNoThreadsTest(async_EnvCase):
+    """The emulator runs in another process, so every thread here would be the client's."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        env = dict(_CLEAN_ENV, PYTHONPATH=HERE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "yc_runs", "serve", "--port", "0", "--event-delay", "0.001"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            env=env, cwd=HERE, text=True)
+        self.addCleanup(self.stop_emulator)
+        line = self.proc.stdout.readline() if self.proc.stdout is not None else ""
+        match = re.search(r"yc_runs emulator on (http://127\.0\.0\.1:\d+)", line)
+        if match is None:
+            self.fail("the emulator did not start: %r" % line)
+        self.url = match.group(1)
+
+    def stop_emulator(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # lets it close its socket and exit cleanly
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    async def test_many_concurrent_runs_use_no_threads(self) -> None:
+        before = threading.active_count()
+        existing = set(threading.enumerate())
+        new_threads: Set[threading.Thread] = set()
+        client = yc_runs.AsyncClient(base_url=self.url, api_key=async_KEY, folder_id="f",
+                                     timeout=30)
+        self.addAsyncCleanup(client.close)
+        peak = [before]
+        stop = asyncio.Event()
+
+        async def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], threading.active_count())
+                new_threads.update(set(threading.enumerate()) - existing)
+                await asyncio.sleep(0.002)
+
+        async def one(i: int) -> Tuple[str, str, str]:
+            run = await client.runs.create("asst", "thread-%d" % i, stream=True,
+                                           additional_messages=["hello number %d" % i])
+            text = "".join([e.delta async for e in run.listen()])
+            result = await run.wait(poll_interval=0.01)
+            return "hello number %d" % i, text, result.text or ""
+
+        sampler = asyncio.ensure_future(sample())
+        results = await asyncio.gather(*[one(i) for i in range(60)])
+        stop.set()
+        await sampler
+        for expected, streamed, final in results:
+            self.assertEqual((streamed, final), (expected, expected))
+        new_threads.update(set(threading.enumerate()) - existing)
+        self.assertEqual(new_threads, set())
+        self.assertLessEqual(peak[0], before)  # threads of earlier tests may end meanwhile
+
+
+# ============================================================================
+# (B) Workflows
+# ============================================================================
+
+workflow_CHUNKINGS: List[Tuple[List[str], str]] = [
+    (["Hel", "lo, ", "world"], "Hello, world"),
+    (["only the final event carries this"], "only the final event carries this"),
+    (["При", "вет, ", "мир ", "🌍"], "Привет, мир 🌍"),
+    (["a", "", "b", "\n", "c"], "ab\nc"),
+]
+
+
+class WorkflowTextStreamTest(EmulatorTestCase):
+    def test_text_stream_joins_to_the_final_text(self) -> None:
+        for pieces, text in workflow_CHUNKINGS:
+            with self.subTest(pieces=pieces):
+                self.emu.script("a", replies=[pieces])
+                run = self.client.runs.create("a", "t", stream=True)
+                self.assertEqual("".join(run.text_stream()), text)
+                self.assertEqual(run.wait(poll_interval=0.01).text, text)
+
+    def test_delta_is_the_new_text_and_done_carries_the_rest(self) -> None:
+        self.emu.script("a", replies=[["Hel", "lo, ", "world"]])
+        run = self.client.runs.create("a", "t", stream=True)
+        events = list(run.listen())
+        self.assertEqual([(e.status, e.delta, e.delta_reset) for e in events], [
+            (yc_runs.StreamEvent.PARTIAL_MESSAGE, "Hel", False),
+            (yc_runs.StreamEvent.PARTIAL_MESSAGE, "lo, ", False),
+            (yc_runs.StreamEvent.DONE, "world", False)])
+        self.assertEqual(events[-1].text, "Hello, world")
+
+    def test_a_run_without_stream_gives_its_whole_text_in_one_delta(self) -> None:
+        self.emu.script("a", replies=[["Hel", "lo"]])
+        run = self.client.runs.create("a", "t")
+        events = list(run.listen())
+        self.assertEqual([(e.status, e.delta) for e in events],
+                         [(yc_runs.StreamEvent.DONE, "Hello")])
+
+    def test_text_stream_resumed_midway_still_joins_to_the_rest(self) -> None:
+        self.emu.script("a", replies=[workflow_PIECES])
+        run = self.client.runs.create("a", "t", stream=True)
+        lengths = workflow_line_lengths(self.emu, run.id)
+        self.emu.inject(yc_runs.Fault.cut(after_bytes=sum(lengths[:3]) + 4), on="listen")
+        self.assertEqual("".join(run.text_stream()), workflow_TEXT)
+
+    def test_a_rewritten_partial_resets_the_delta(self) -> None:
+        with workflow_scripted_server(workflow_REWRITE_BODY) as server:
+            client = yc_runs.Client(base_url=server.url, api_key=async_KEY, timeout=5)
+            self.addCleanup(client.close)
+            run = client.runs.get("run-raw")
+            workflow_check_rewrite(self, list(run.listen()))
+            self.assertEqual(list(run.text_stream()), ["Hello wor", "ld", "Привет", "!"])
+
+
+class WorkflowTextStreamAsyncTest(async_EmulatorCase):
+    async def test_text_stream_joins_to_the_final_text(self) -> None:
+        for pieces, text in workflow_CHUNKINGS:
+            with self.subTest(pieces=pieces):
+                self.emu.script("a", replies=[pieces])
+                run = await self.client.runs.create("a", "t", stream=True)
+                self.assertEqual("".join([d async for d in run.text_stream()]), text)
+                self.assertEqual((await run.wait(poll_interval=0.01)).text, text)
+
+    async def test_delta_is_the_new_text_and_done_carries_the_rest(self) -> None:
+        self.emu.script("a", replies=[["Hel", "lo, ", "world"]])
+        run = await self.client.runs.create("a", "t", stream=True)
+        self.assertEqual([(e.delta, e.delta_reset) async for e in run.listen()],
+                         [("Hel", False), ("lo, ", False), ("world", False)])
+
+    async def test_a_rewritten_partial_resets_the_delta(self) -> None:
+        server = workflow_scripted_server(workflow_REWRITE_BODY, piece=3)
+        self.addCleanup(server.close)
+        client = self.async_client(base_url=server.url)
+        run = await client.runs.get("run-raw")
+        workflow_check_rewrite(self, [e async for e in run.listen()])
+
+
+class workflow_ResumeScenarios:
+    """Shared expectations of the resume tests; ``self.emu`` is the emulator."""
+
+    emu: yc_runs.Emulator
+    assertEqual: Callable[..., None]
+
+    def cut_after_two_events(self, run_id: str) -> None:
+        lengths = workflow_line_lengths(self.emu, run_id)
+        self.emu.inject(yc_runs.Fault.cut(after_bytes=lengths[0] + lengths[1] + 5), on="listen")
+
+    def assert_same_events(self, events: List[yc_runs.RunStreamEvent],
+                           reference: List[yc_runs.RunStreamEvent]) -> None:
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], list(range(6)))
+        self.assertEqual(workflow_summary(events), workflow_summary(reference))
+        self.assertEqual("".join(e.delta for e in events), workflow_TEXT)
+
+    def arm_spent_retries(self, run_id: str) -> None:
+        """Two events, then every reconnection is cut inside its first line."""
+        self.cut_after_two_events(run_id)
+        self.emu.inject(yc_runs.Fault.cut(after_bytes=5), on="listen", times=None)
+
+
+class WorkflowResumeTest(EmulatorTestCase, workflow_ResumeScenarios):
+    def setUp(self) -> None:
+        super().setUp()
+        self.emu.script("chatty", replies=[workflow_PIECES])
+        self.run_ = self.client.runs.create("chatty", "t", stream=True)
+        self.reference = list(self.run_.listen())
+
+    def test_a_cut_mid_stream_resumes_from_the_next_index(self) -> None:
+        self.cut_after_two_events(self.run_.id)
+        self.assert_same_events(list(self.run_.listen()), self.reference)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
+
+    def test_a_stall_longer_than_the_timeout_resumes(self) -> None:
+        self.emu.inject(yc_runs.Fault.stall(3, after_events=2), on="listen")
+        started = time.monotonic()
+        self.assert_same_events(list(self.run_.listen(timeout=0.3)), self.reference)
+        self.assertLess(time.monotonic() - started, 2.5)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
+
+    def test_a_503_on_listen_is_retried(self) -> None:
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="listen")
+        self.assert_same_events(list(self.run_.listen()), self.reference)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "0"])
+
+    def test_a_cut_then_a_503_on_the_reconnection(self) -> None:
+        self.cut_after_two_events(self.run_.id)
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="listen")
+        self.assert_same_events(list(self.run_.listen()), self.reference)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2", "2"])
+
+    def test_spent_retries_raise_stream_error_naming_the_last_event(self) -> None:
+        client = yc_runs.Client(base_url=self.emu.url, api_key=async_KEY, max_retries=1, timeout=5)
+        self.addCleanup(client.close)
+        self.arm_spent_retries(self.run_.id)
+        events = []
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            for event in client.runs.get(self.run_.id).listen():
+                events.append(event)
+        self.assertEqual(caught.exception.last_event_idx, 1)
+        self.assertEqual(workflow_summary(events), workflow_summary(self.reference[:2]))
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
+
+    def test_resume_false_raises_on_the_first_cut(self) -> None:
+        self.cut_after_two_events(self.run_.id)
+        events = []
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            for event in self.run_.listen(resume=False):
+                events.append(event)
+        self.assertEqual(len(events), 2)
+        self.assertEqual(caught.exception.last_event_idx, 1)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0"])
+
+    def test_a_malformed_line_raises_stream_error_and_is_not_retried(self) -> None:
+        self.emu.inject(yc_runs.Fault.malformed_line(after_events=2), on="listen")
+        events = []
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            for event in self.run_.listen():
+                events.append(event)
+        self.assertEqual(len(events), 2)
+        self.assertEqual(caught.exception.last_event_idx, 1)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0"])
+
+
+class WorkflowResumeAsyncTest(async_EmulatorCase, workflow_ResumeScenarios):
+    async def asyncSetUp(self) -> None:
+        await super().asyncSetUp()
+        self.emu.script("chatty", replies=[workflow_PIECES])
+        self.run_ = await self.client.runs.create("chatty", "t", stream=True)
+        self.reference = [e async for e in self.run_.listen()]
+
+    async def test_a_cut_mid_stream_resumes_from_the_next_index(self) -> None:
+        self.cut_after_two_events(self.run_.id)
+        self.assert_same_events([e async for e in self.run_.listen()], self.reference)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
+
+    async def test_a_stall_longer_than_the_timeout_resumes(self) -> None:
+        self.emu.inject(yc_runs.Fault.stall(3, after_events=2), on="listen")
+        started = time.monotonic()
+        self.assert_same_events([e async for e in self.run_.listen(timeout=0.3)], self.reference)
+        self.assertLess(time.monotonic() - started, 2.5)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
+
+    async def test_a_503_on_listen_is_retried(self) -> None:
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="listen")
+        self.assert_same_events([e async for e in self.run_.listen()], self.reference)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "0"])
+
+    async def test_a_cut_then_a_503_on_the_reconnection(self) -> None:
+        self.cut_after_two_events(self.run_.id)
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="listen")
+        self.assert_same_events([e async for e in self.run_.listen()], self.reference)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2", "2"])
+
+    async def test_spent_retries_raise_stream_error_naming_the_last_event(self) -> None:
+        client = self.async_client(max_retries=1)
+        self.arm_spent_retries(self.run_.id)
+        events = []
+        run = await client.runs.get(self.run_.id)
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            async for event in run.listen():
+                events.append(event)
+        self.assertEqual(caught.exception.last_event_idx, 1)
+        self.assertEqual(workflow_summary(events), workflow_summary(self.reference[:2]))
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
+
+    async def test_resume_false_raises_on_the_first_cut(self) -> None:
+        self.cut_after_two_events(self.run_.id)
+        events = []
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            async for event in self.run_.listen(resume=False):
+                events.append(event)
+        self.assertEqual(len(events), 2)
+        self.assertEqual(caught.exception.last_event_idx, 1)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0"])
+
+    async def test_a_malformed_line_raises_stream_error_and_is_not_retried(self) -> None:
+        self.emu.inject(yc_runs.Fault.malformed_line(after_events=2), on="listen")
+        events = []
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            async for event in self.run_.listen():
+                events.append(event)
+        self.assertEqual(len(events), 2)
+        self.assertEqual(caught.exception.last_event_idx, 1)
+        self.assertEqual(workflow_listen_starts(self.emu), ["0", "0"])
+
+
+class WorkflowShortcutsTest(EmulatorTestCase):
+    def test_create_and_wait_returns_the_finished_result(self) -> None:
+        result = self.client.runs.create_and_wait("asst", "t", additional_messages=["ping"],
+                                                  poll_interval=0.01)
+        self.assertIsInstance(result, yc_runs.RunResult)
+        self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "ping"))
+
+    def test_submit_tool_results_and_wait(self) -> None:
+        self.emu.script("tools", tool_calls=[{"name": "f", "arguments": {}}])
+        run = self.client.runs.create("tools", "t")
+        self.assertEqual(run.wait(poll_interval=0.01).status, yc_runs.RunStatus.TOOL_CALLS)
+        result = run.submit_tool_results_and_wait([{"name": "f", "content": {"ok": True}}],
+                                                  poll_interval=0.01)
+        self.assertEqual(result.text, 'f returned {"ok": true}')
+
+    def test_create_and_stream_creates_a_streaming_run_and_yields_its_events(self) -> None:
+        self.emu.script("a", replies=[workflow_PIECES])
+        events = list(self.client.runs.create_and_stream("a", "t", labels={"x": "y"}))
+        self.assertEqual("".join(e.delta for e in events), workflow_TEXT)
+        self.assertEqual(events[-1].status, yc_runs.StreamEvent.DONE)
+        create = self.emu.requests[0].json
+        self.assertEqual((create["stream"], create["labels"]), (True, {"x": "y"}))
+
+
+class WorkflowShortcutsAsyncTest(async_EmulatorCase):
+    async def test_create_and_wait_returns_the_finished_result(self) -> None:
+        result = await self.client.runs.create_and_wait("asst", "t", additional_messages=["ping"],
+                                                        poll_interval=0.01)
+        self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "ping"))
+
+    async def test_submit_tool_results_and_wait(self) -> None:
+        self.emu.script("tools", tool_calls=[{"name": "f", "arguments": {}}])
+        run = await self.client.runs.create("tools", "t")
+        self.assertEqual((await run.wait(poll_interval=0.01)).status,
+                         yc_runs.RunStatus.TOOL_CALLS)
+        result = await run.submit_tool_results_and_wait({"name": "f", "content": "done"},
+                                                        poll_interval=0.01)
+        self.assertEqual(result.text, "f returned done")
+
+    async def test_create_and_stream_returns_an_async_iterator(self) -> None:
+        self.emu.script("a", replies=[workflow_PIECES])
+        stream = await self.client.runs.create_and_stream("a", "t")
+        self.assertTrue(hasattr(stream, "__anext__"))
+        events = [e async for e in stream]
+        self.assertEqual("".join(e.delta for e in events), workflow_TEXT)
+        self.assertIs(self.emu.requests[0].json["stream"], True)
+
+
+def workflow_add(a: int, b: int) -> int:
+    """Add two numbers."""
+    if type(a) is not int or type(b) is not int:
+        raise TypeError("ints expected, got %r and %r" % (a, b))
+    return a + b
+
+
+def workflow_city(city: str) -> Dict[str, Any]:
+    """Facts about a city."""
+    return {"city": city, "population": "≈ 700 000"}
+
+
+def workflow_broken(reason: str) -> str:
+    raise ValueError("broken: %s" % reason)
+
+
+workflow_FUNCTIONS: Dict[str, Callable[..., Any]] = {
+    "add": workflow_add, "city": workflow_city, "broken": workflow_broken}
+workflow_CALLS = [
+    {"name": "add", "arguments": {"a": 2.0, "b": 3.0}},
+    {"name": "city", "arguments": {"city": "Oslo"}},
+    {"name": "broken", "arguments": {"reason": "disk full"}},
+    {"name": "missing", "arguments": {}},
+]
+
+
+class workflow_ToolScenarios:
+    emu: yc_runs.Emulator
+    assertEqual: Callable[..., None]
+    assertIn: Callable[..., None]
+
+    def assert_one_submit_with_all_results(self) -> None:
+        submits = workflow_submits(self.emu)
+        self.assertEqual(len(submits), 1)
+        results = [item["functionResult"] for item in submits[0]]
+        self.assertEqual([r["name"] for r in results], ["add", "city", "broken", "missing"])
+        self.assertEqual(results[0]["content"], "5")
+        self.assertEqual(json.loads(results[1]["content"]),
+                         {"city": "Oslo", "population": "≈ 700 000"})
+        self.assertEqual(json.loads(results[2]["content"]),
+                         {"error": "ValueError: broken: disk full"})
+        self.assertEqual(list(json.loads(results[3]["content"])), ["error"])
+        self.assertIn("missing", json.loads(results[3]["content"])["error"])
+
+
+class WorkflowRunToolsTest(EmulatorTestCase, workflow_ToolScenarios):
+    def test_run_tools_answers_every_call_in_one_submit(self) -> None:
+        self.emu.script("tools", tool_calls=workflow_CALLS, replies=["all done"])
+        run = self.client.runs.create("tools", "t")
+        result = run.run_tools(workflow_FUNCTIONS, poll_interval=0.01)
+        self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "all done"))
+        self.assert_one_submit_with_all_results()
+
+    def test_run_tools_with_the_emulators_default_assistant(self) -> None:
+        run = self.client.runs.create("asst", "t", additional_messages=["Paris"],
+                                      tools=[workflow_city])
+        result = run.run_tools([workflow_city], poll_interval=0.01)
+        self.assertEqual(result.status, yc_runs.RunStatus.COMPLETED)
+        content = workflow_submits(self.emu)[0][0]["functionResult"]["content"]
+        self.assertEqual(json.loads(content)["city"], "Paris")
+        self.assertEqual(result.text, "workflow_city returned " + content)
+
+    def test_int_parameters_get_ints_and_floats_stay_floats(self) -> None:
+        seen = []
+
+        def scale(n: int, factor: float, label: str = "") -> str:
+            seen.append((n, type(n), factor, type(factor)))
+            return label * n
+
+        self.emu.script("tools", tool_calls=[
+            {"name": "scale", "arguments": {"n": 5.0, "factor": 2.0, "label": "ab"}}])
+        result = self.client.runs.create("tools", "t").run_tools({"scale": scale},
+                                                                 poll_interval=0.01)
+        self.assertEqual(seen, [(5, int, 2.0, float)])
+        self.assertEqual(result.text, "scale returned ababababab")
+
+    def test_optional_int_and_list_of_int_parameters_get_ints(self) -> None:
+        seen = []
+
+        def pick(ids: List[int], first: Optional[int] = None, extra: "Optional[List[int]]" = None,
+                 either: Union[int, str] = "") -> str:
+            seen.append((ids, first, extra, either))
+            return "ok"
+
+        self.emu.script("tools", tool_calls=[{"name": "pick", "arguments": {
+            "ids": [1.0, 2.0], "first": 3.0, "extra": [4.0], "either": 5.0}}])
+        self.client.runs.create("tools", "t").run_tools([pick], poll_interval=0.01)
+        self.assertEqual(seen, [([1, 2], 3, [4], 5)])
+        self.assertEqual([type(v) for v in seen[0][0]] + [type(seen[0][1])], [int, int, int])
+
+    def test_tool_loop_error_when_max_rounds_is_hit(self) -> None:
+        self.emu.script("loop", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 1}}],
+                        tool_rounds=100)
+        run = self.client.runs.create("loop", "t")
+        with self.assertRaises(yc_runs.ToolLoopError) as caught:
+            run.run_tools(workflow_FUNCTIONS, max_rounds=3, poll_interval=0.01)
+        self.assertEqual(caught.exception.rounds, 3)
+        self.assertEqual(caught.exception.result.status, yc_runs.RunStatus.TOOL_CALLS)
+        self.assertEqual(len(workflow_submits(self.emu)), 3)
+
+    def test_as_many_tool_rounds_as_max_rounds_is_fine(self) -> None:
+        self.emu.script("loop", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 1}}],
+                        tool_rounds=2, replies=["finally"])
+        result = self.client.runs.create("loop", "t").run_tools(
+            workflow_FUNCTIONS, max_rounds=2, poll_interval=0.01)
+        self.assertEqual(result.text, "finally")
+        self.assertEqual(len(workflow_submits(self.emu)), 2)
+
+    def test_a_run_that_asks_for_no_tools_is_returned_as_is(self) -> None:
+        run = self.client.runs.create("asst", "t", additional_messages=["plain"])
+        self.assertEqual(run.run_tools(workflow_FUNCTIONS, poll_interval=0.01).text, "plain")
+        self.assertEqual(workflow_submits(self.emu), [])
+
+    def test_bad_arguments_are_refused_before_any_request(self) -> None:
+        run = self.client.runs.create("asst", "t")
+        with self.assertRaises(ValueError):
+            run.run_tools(workflow_FUNCTIONS, max_rounds=0)
+        with self.assertRaises(TypeError):
+            run.run_tools({"f": "not callable"})
+        self.assertEqual(len(self.emu.requests), 1)
+
+
+class WorkflowRunToolsAsyncTest(async_EmulatorCase, workflow_ToolScenarios):
+    async def test_run_tools_answers_every_call_in_one_submit(self) -> None:
+        self.emu.script("tools", tool_calls=workflow_CALLS, replies=["all done"])
+        run = await self.client.runs.create("tools", "t")
+        result = await run.run_tools(workflow_FUNCTIONS, poll_interval=0.01)
+        self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "all done"))
+        self.assert_one_submit_with_all_results()
+
+    async def test_async_functions_are_awaited(self) -> None:
+        async def add(a: int, b: int) -> int:
+            await asyncio.sleep(0)
+            return workflow_add(a, b)
+
+        async def broken(reason: str) -> str:
+            await asyncio.sleep(0)
+            raise ValueError("broken: %s" % reason)
+
+        self.emu.script("tools", tool_calls=workflow_CALLS, replies=["all done"])
+        run = await self.client.runs.create("tools", "t")
+        result = await run.run_tools({"add": add, "city": workflow_city, "broken": broken},
+                                     poll_interval=0.01)
+        self.assertEqual(result.text, "all done")
+        self.assert_one_submit_with_all_results()
+
+    async def test_tool_loop_error_when_max_rounds_is_hit(self) -> None:
+        self.emu.script("loop", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 1}}],
+                        tool_rounds=100)
+        run = await self.client.runs.create("loop", "t")
+        with self.assertRaises(yc_runs.ToolLoopError) as caught:
+            await run.run_tools(workflow_FUNCTIONS, max_rounds=2, poll_interval=0.01)
+        self.assertEqual(caught.exception.rounds, 2)
+        self.assertEqual(len(workflow_submits(self.emu)), 2)
+
+    async def test_int_parameters_get_ints(self) -> None:
+        seen = []
+
+        async def repeat(n: int) -> str:
+            seen.append(type(n))
+            return "x" * n
+
+        self.emu.script("tools", tool_calls=[{"name": "repeat", "arguments": {"n": 3.0}}])
+        run = await self.client.runs.create("tools", "t")
+        result = await run.run_tools([repeat], poll_interval=0.01)
+        self.assertEqual((seen, result.text), ([int], "repeat returned xxx"))
+
+
+def workflow_search(query: str, limit: int, rows: list,  # type: ignore[type-arg]
+                    exact: bool = False, tags: Optional[List[str]] = None,
+                    mode: Literal["fast", "deep"] = "fast", ids: Optional[List[int]] = None,
+                    weights: Optional[dict] = None, score: float = 0.5,  # type: ignore[type-arg]
+                    pair: tuple = ()) -> str:  # type: ignore[type-arg]
+    """Search the knowledge base.
+
+    Longer notes that are not part of the description.
+    """
+    return query
+
+
+class WorkflowFunctionToolTest(EmulatorTestCase):
+    def test_function_tool_schema_from_name_docstring_and_hints(self) -> None:
+        tool = yc_runs.function_tool(workflow_search)
+        self.assertEqual(tool, {"function": {
+            "name": "workflow_search",
+            "description": "Search the knowledge base.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string"},
+                    "limit": {"type": "integer"},
+                    "exact": {"type": "boolean"},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "mode": {"type": "string", "enum": ["fast", "deep"]},
+                    "ids": {"type": "array", "items": {"type": "integer"}},
+                    "weights": {"type": "object"},
+                    "score": {"type": "number"},
+                    "pair": {"type": "array"},
+                    "rows": {"type": "array"},
+                },
+                "required": ["query", "limit", "rows"],
+            }}})
+
+    def test_optional_without_default_is_not_required(self) -> None:
+        def f(a: Optional[str], b: int) -> None:
+            pass
+
+        parameters = yc_runs.function_tool(f)["function"]["parameters"]
+        self.assertEqual(parameters["required"], ["b"])
+        self.assertEqual(parameters["properties"]["a"], {"type": "string"})
+
+    @unittest.skipIf(sys.version_info < (3, 10), "X | None needs Python 3.10")
+    def test_optional_written_with_a_bar_is_optional(self) -> None:
+        def f(a: "int | None", b: "list[int] | None" = None) -> None:
+            pass
+
+        parameters = yc_runs.function_tool(f)["function"]["parameters"]
+        self.assertEqual(parameters, {"type": "object", "properties": {
+            "a": {"type": "integer"}, "b": {"type": "array", "items": {"type": "integer"}}}})
+
+    def test_name_and_description_can_be_given(self) -> None:
+        tool = yc_runs.function_tool(workflow_add, name="plus", description="Sum.")
+        self.assertEqual((tool["function"]["name"], tool["function"]["description"]),
+                         ("plus", "Sum."))
+
+    def test_unsupported_hints_raise_type_error(self) -> None:
+        class Point:
+            pass
+
+        def f(p: Point) -> None:
+            pass
+
+        def g(c: complex) -> None:
+            pass
+
+        for func in (f, g):
+            with self.subTest(func=func.__name__), self.assertRaises(TypeError) as caught:
+                yc_runs.function_tool(func)
+            self.assertIn(func.__name__, str(caught.exception))
+
+    def test_functions_can_be_passed_as_tools(self) -> None:
+        self.client.runs.create("asst", "t", tools=[workflow_add, {"name": "other"}])
+        tools = self.emu.requests[0].json["tools"]
+        self.assertEqual(tools[0], yc_runs.function_tool(workflow_add))
+        self.assertEqual(tools[1]["function"]["name"], "other")
+
+
+class WorkflowFunctionToolAsyncTest(async_EmulatorCase):
+    async def test_functions_can_be_passed_as_tools(self) -> None:
+        run = await self.client.runs.create("asst", "t", tools=[workflow_add])
+        self.assertEqual(self.emu.requests[0].json["tools"], [yc_runs.function_tool(workflow_add)])
+        self.assertEqual(run.tools, (yc_runs.function_tool(workflow_add),))
+
+
+class workflow_Recorder:
+    """A listen_with handler that records its calls."""
+
+    def __init__(self) -> None:
+        self.calls: List[Tuple[Any, ...]] = []
+
+    def on_event(self, event: yc_runs.RunStreamEvent) -> None:
+        self.calls.append(("event", event.stream_cursor.current_event_idx))
+
+    def on_text_delta(self, delta: str, snapshot: str) -> None:
+        self.calls.append(("delta", delta, snapshot))
+
+    def on_message_done(self, message: yc_runs.Message) -> None:
+        self.calls.append(("done", message.text))
+
+    def on_tool_calls(self, tool_calls: Tuple[yc_runs.ToolCall, ...]) -> None:
+        self.calls.append(("tools", [c.name for c in tool_calls]))
+
+    def on_error(self, error: yc_runs.RunError) -> None:
+        self.calls.append(("error", error.message))
+
+
+class workflow_AsyncRecorder(workflow_Recorder):
+    """The same callbacks as coroutines (on_event stays sync: both kinds are allowed)."""
+
+    async def on_text_delta(self, delta: str, snapshot: str) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        super().on_text_delta(delta, snapshot)
+
+    async def on_message_done(self, message: yc_runs.Message) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        super().on_message_done(message)
+
+    async def on_tool_calls(self, tool_calls: Any) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        super().on_tool_calls(tool_calls)
+
+    async def on_error(self, error: yc_runs.RunError) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        super().on_error(error)
+
+
+def workflow_final(event: Optional[yc_runs.RunStreamEvent]) -> yc_runs.RunStreamEvent:
+    """listen_with's final event, which a finished run always has."""
+    if event is None:
+        raise AssertionError("listen_with returned no final event")
+    return event
+
+
+workflow_HANDLER_CALLS = [
+    ("event", 0), ("delta", "Hel", "Hel"),
+    ("event", 1), ("delta", "lo, ", "Hello, "),
+    ("event", 2), ("delta", "world", "Hello, world"), ("done", "Hello, world"),
+]
+
+
+class WorkflowListenWithTest(EmulatorTestCase):
+    def test_handler_object_gets_every_callback_in_order(self) -> None:
+        self.emu.script("a", replies=[["Hel", "lo, ", "world"]])
+        run = self.client.runs.create("a", "t", stream=True)
+        handler = workflow_Recorder()
+        final = workflow_final(run.listen_with(handler))
+        self.assertEqual(handler.calls, workflow_HANDLER_CALLS)
+        self.assertEqual((final.status, final.text), (yc_runs.StreamEvent.DONE, "Hello, world"))
+
+    def test_dict_handler_with_only_some_callbacks(self) -> None:
+        self.emu.script("tools", tool_calls=[{"name": "f", "arguments": {}},
+                                             {"name": "g", "arguments": {}}])
+        run = self.client.runs.create("tools", "t", stream=True)
+        calls: List[Any] = []
+        final = workflow_final(run.listen_with(
+            {"on_tool_calls": lambda tc: calls.append([c.name for c in tc])}))
+        self.assertEqual(calls, [["f", "g"]])
+        self.assertEqual(final.status, yc_runs.StreamEvent.TOOL_CALLS)
+
+    def test_on_error_for_a_failed_run(self) -> None:
+        self.emu.script("bad", error="the prompt is too long")
+        handler = workflow_Recorder()
+        final = workflow_final(self.client.runs.create("bad", "t", stream=True).listen_with(handler))
+        self.assertEqual(handler.calls, [("event", 0), ("error", "the prompt is too long")])
+        self.assertEqual(final.status, yc_runs.StreamEvent.ERROR)
+
+
+class WorkflowListenWithAsyncTest(async_EmulatorCase):
+    async def test_async_handler_methods_are_awaited(self) -> None:
+        self.emu.script("a", replies=[["Hel", "lo, ", "world"]])
+        run = await self.client.runs.create("a", "t", stream=True)
+        handler = workflow_AsyncRecorder()
+        final = workflow_final(await run.listen_with(handler))
+        self.assertEqual(handler.calls, workflow_HANDLER_CALLS)
+        self.assertEqual(final.text, "Hello, world")
+
+    async def test_sync_handler_object_and_dict(self) -> None:
+        self.emu.script("a", replies=[["Hel", "lo, ", "world"]])
+        run = await self.client.runs.create("a", "t", stream=True)
+        handler = workflow_Recorder()
+        await run.listen_with(handler)
+        self.assertEqual(handler.calls, workflow_HANDLER_CALLS)
+        deltas: List[str] = []
+
+        async def on_text_delta(delta: str, snapshot: str) -> None:
+            deltas.append(delta)
+
+        final = workflow_final(await run.listen_with({"on_text_delta": on_text_delta}))
+        self.assertEqual((deltas, final.status), (["Hel", "lo, ", "world"],
+                                                  yc_runs.StreamEvent.DONE))
+
+    async def test_on_tool_calls_and_on_error(self) -> None:
+        self.emu.script("tools", tool_calls=[{"name": "f", "arguments": {"x": 1}}])
+        self.emu.script("bad", error="no quota")
+        handler = workflow_AsyncRecorder()
+        run = await self.client.runs.create("tools", "t", stream=True)
+        self.assertEqual(workflow_final(await run.listen_with(handler)).status,
+                         yc_runs.StreamEvent.TOOL_CALLS)
+        run = await self.client.runs.create("bad", "t", stream=True)
+        self.assertEqual(workflow_final(await run.listen_with(handler)).status,
+                         yc_runs.StreamEvent.ERROR)
+        self.assertEqual(handler.calls, [("event", 0), ("tools", ["f"]),
+                                         ("event", 0), ("error", "no quota")])
+
+
+if __name__ == "__main__":
+    unittest.main()
 
 
 if __name__ == "__main__":

@@ -460,10 +460,12 @@ class MalformedResponseError(APIError):
 class APIConnectionError(YCRunsError):
     """The request could not be sent or its response not read."""
 
-    def __init__(self, message: str, *, connected: bool = True, reused: bool = False) -> None:
+    def __init__(self, message: str, *, connected: bool = True, reused: bool = False,
+                 retryable: bool = True) -> None:
         super().__init__(message)
         self.connected = connected  # False: the request provably never left
         self.reused = reused  # a pooled connection that failed before any response byte
+        self.retryable = retryable  # False: trying again cannot help (a certificate failure)
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):
@@ -618,9 +620,11 @@ def _enum(cls: Type[E], value: Any, path: str) -> E:
         member = cls._member_map_.get(value)
         if member is not None:
             return member  # type: ignore[return-value]
-        if value.lstrip("-").isdigit():
-            value = int(value)
-        else:
+        try:  # "3" is a number; "--3" or "\u00b2" pass isdigit() but are unknown names
+            value = int(value) if value.lstrip("-").isdigit() else None
+        except ValueError:
+            value = None
+        if value is None:
             return cls(-1)
     if isinstance(value, int) and not isinstance(value, bool):
         return cls._value2member_map_.get(value, cls(-1))  # type: ignore[return-value]
@@ -637,7 +641,10 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
     if isinstance(value, dict):
         seconds = _int(_get(value, "seconds"), path + ".seconds") or 0
         nanos = _int(_get(value, "nanos"), path + ".nanos") or 0
-        return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+        try:
+            return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+        except OverflowError:
+            raise MalformedResponseError("%s: not a valid time: %r" % (path, value)) from None
     match = _TIMESTAMP.match(value) if isinstance(value, str) else None
     if match is None:
         raise _malformed(path, "an RFC 3339 timestamp", value)
@@ -681,11 +688,11 @@ def _decode_source(obj: Dict[str, Any], path: str) -> Source:
     source_file = _object(_get(chunk, "sourceFile"), path + ".chunk.sourceFile")
     return Source(
         text="\n".join(_parts(_get(chunk, "content"), path + ".chunk.content")),
-        file_id=_str(_get(source_file, "id"), path),
-        file_name=_str(_get(source_file, "name"), path),
-        mime_type=_str(_get(source_file, "mimeType"), path),
-        search_index_id=_str(_get(index, "id"), path),
-        search_index_name=_str(_get(index, "name"), path),
+        file_id=_str(_get(source_file, "id"), path + ".chunk.sourceFile.id"),
+        file_name=_str(_get(source_file, "name"), path + ".chunk.sourceFile.name"),
+        mime_type=_str(_get(source_file, "mimeType"), path + ".chunk.sourceFile.mimeType"),
+        search_index_id=_str(_get(index, "id"), path + ".chunk.searchIndex.id"),
+        search_index_name=_str(_get(index, "name"), path + ".chunk.searchIndex.name"),
     )
 
 
@@ -694,8 +701,10 @@ def _decode_message(value: Any, path: str) -> Message:
     author = _object(_get(obj, "author"), path + ".author")
     citations = tuple(
         Citation(tuple(
-            _decode_source(_object(s, "%s.citations[%d].sources[%d]" % (path, i, j)), path)
-            for j, s in enumerate(_list(_get(_object(c, path), "sources"), path))
+            _decode_source(_object(s, "%s.citations[%d].sources[%d]" % (path, i, j)),
+                           "%s.citations[%d].sources[%d]" % (path, i, j))
+            for j, s in enumerate(_list(_get(_object(c, "%s.citations[%d]" % (path, i)), "sources"),
+                                        "%s.citations[%d].sources" % (path, i)))
         ))
         for i, c in enumerate(_list(_get(obj, "citations"), path + ".citations"))
     )
@@ -733,7 +742,7 @@ def _decode_tool_calls(value: Any, path: str) -> Tuple[ToolCall, ...]:
         if isinstance(arguments, str):  # some gateways send the Struct as JSON text
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise _malformed(where + ".arguments", "a JSON object", arguments) from None
         calls.append(ToolCall(FunctionCall(_str(_get(call, "name"), where + ".name"),
                                            _object(arguments, where + ".arguments"))))
@@ -771,7 +780,8 @@ def _decode_truncation(value: Any, path: str) -> Optional[PromptTruncationOption
         strategy = "auto"
     last = _get(obj, "lastMessagesStrategy")
     if last is not None:
-        count = _int(_get(_object(last, path), "numMessages"), path + ".numMessages")
+        count = _int(_get(_object(last, path + ".lastMessagesStrategy"), "numMessages"),
+                     path + ".lastMessagesStrategy.numMessages")
         strategy = {"last_messages": count or 0}
     return PromptTruncationOptions(_int(_get(obj, "maxPromptTokens"), path + ".maxPromptTokens"),
                                    strategy)
@@ -795,8 +805,10 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
         created_by=_str(_get(obj, "createdBy"), path + ".createdBy"),
         created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
         labels=_labels(_get(obj, "labels"), path + ".labels"),
-        custom_temperature=_float(_get(completion, "temperature"), path + ".temperature"),
-        custom_max_tokens=_int(_get(completion, "maxTokens"), path + ".maxTokens"),
+        custom_temperature=_float(_get(completion, "temperature"),
+                                  path + ".customCompletionOptions.temperature"),
+        custom_max_tokens=_int(_get(completion, "maxTokens"),
+                               path + ".customCompletionOptions.maxTokens"),
         custom_prompt_truncation_options=_decode_truncation(
             _get(obj, "customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
         custom_response_format=_get(obj, "customResponseFormat")
@@ -854,7 +866,7 @@ def _error_from_body(
     message, grpc_code, http_code = "", None, None
     try:
         obj: Any = json.loads(body) if body.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):
         obj = None
     if isinstance(obj, dict):
         inner: Dict[str, Any] = obj["error"] if isinstance(obj.get("error"), dict) else obj
@@ -929,7 +941,7 @@ def _decode_json_body(status: int, body: bytes, headers: Mapping[str, str],
                       client_request_id: Optional[str]) -> Any:
     try:
         return json.loads(body) if body.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting makes json raise RecursionError
         text = body[:200].decode("utf-8", "replace")
         snippet = " ".join(re.sub(r"<[^>]*>", " ", text).split())[:80]
         raise MalformedResponseError(
@@ -1152,7 +1164,10 @@ def _create_request(body: Dict[str, Any]) -> _Request:
 
 
 def _get_request(run_id: Any) -> _Request:
-    return _Request("GET", "%s/%s" % (_RUNS, _quote(_id_of(run_id, "run"))), None, True)
+    ident = _id_of(run_id, "run")
+    if ident in (".", ".."):  # a dot segment: URL normalization would make it another path
+        raise ValueError("run id %r is not an id; it would change the request path" % ident)
+    return _Request("GET", "%s/%s" % (_RUNS, _quote(ident)), None, True)
 
 
 def _last_by_thread_request(thread: Any) -> _Request:
@@ -1201,7 +1216,9 @@ class _Retry:
     def delay(self, exc: BaseException) -> Optional[float]:
         """Seconds to wait before the next attempt, or None to raise ``exc``."""
         retry_after = None
-        if isinstance(exc, APIConnectionError):
+        if isinstance(exc, APIConnectionError) and not exc.retryable:
+            retryable = False
+        elif isinstance(exc, APIConnectionError):
             if exc.reused and self.idempotent and not self.stale_retried:
                 self.stale_retried = True  # a keep-alive connection the server had closed
                 return 0.0
@@ -1274,6 +1291,7 @@ class _ListenState:
         self.done = False
         self.fatal = False
         self.lines = _LineSplitter()
+        self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
 
     def request(self) -> _Request:
         self.lines = _LineSplitter()
@@ -1303,7 +1321,7 @@ class _ListenState:
             return None
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise StreamError("malformed stream line: %r" % line[:80],
                               last_event_idx=self.last_idx) from None
         if not isinstance(obj, dict):
@@ -1316,7 +1334,7 @@ class _ListenState:
                                   last_event_idx=self.last_idx)
         elif "error" in obj and _get(obj, "eventType") is None:
             self.fatal = True  # the service's own word on this stream: not resumed
-            raise _error_from_body(None, line, {}, ())
+            raise _error_from_body(None, line, {}, self.secrets())
         try:
             event = _decode_stream_event(obj, self.text)
         except MalformedResponseError as exc:
@@ -1428,16 +1446,43 @@ class _ToolLoop:
 
 
 def _coerce_arguments(function: Callable[..., Any], arguments: Dict[str, Any]) -> Dict[str, Any]:
-    """Struct numbers arrive as floats (5.0): give int parameters ints."""
+    """Struct numbers arrive as floats (5.0): give int parameters ints.
+
+    Also for Optional[int] and List[int], and for hints written as strings.
+    """
+    import typing
+
     hints = getattr(function, "__annotations__", None)
     if not isinstance(hints, dict) or not hints:
         return arguments
-    coerced = dict(arguments)
-    for name, value in arguments.items():
-        hint = hints.get(name)
-        if isinstance(value, float) and value.is_integer() and hint in (int, "int"):
-            coerced[name] = int(value)
-    return coerced
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # an unresolvable forward reference: keep the raw annotations
+        pass
+    return {name: _coerce_int(hints.get(name), value) for name, value in arguments.items()}
+
+
+def _coerce_int(hint: Any, value: Any) -> Any:
+    import typing
+
+    if isinstance(value, float) and value.is_integer() and hint in (int, "int"):
+        return int(value)
+    args = typing.get_args(hint)
+    if _is_union(hint):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _coerce_int(rest[0], value)
+        return _coerce_int(int, value) if int in rest and float not in rest else value
+    if isinstance(value, list) and args and typing.get_origin(hint) in (list, Sequence, Iterable):
+        return [_coerce_int(args[0], item) for item in value]
+    return value
+
+
+def _is_union(hint: Any) -> bool:
+    """Union and Optional, written with typing or as the X | None of Python 3.10+."""
+    import typing
+
+    return typing.get_origin(hint) is Union or type(hint).__name__ == "UnionType"
 
 
 def _is_awaitable(value: Any) -> bool:
@@ -1479,7 +1524,7 @@ def _json_schema(hint: Any, where: str) -> Dict[str, Any]:
     if hint in _JSON_TYPES:
         return {"type": _JSON_TYPES[hint]}
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Union:
+    if _is_union(hint):
         rest = [a for a in args if a is not type(None)]
         if len(rest) == 1:
             return _json_schema(rest[0], where)
@@ -1527,7 +1572,7 @@ def function_tool(func: Callable[..., Any], *, name: Optional[str] = None,
         schema = _json_schema(hints[param.name], where) if param.name in hints else {}
         properties[param.name] = schema
         hint = hints.get(param.name)
-        optional = typing.get_origin(hint) is Union and type(None) in typing.get_args(hint)
+        optional = _is_union(hint) and type(None) in typing.get_args(hint)
         if param.default is param.empty and not optional:
             required.append(param.name)
     parameters: Dict[str, Any] = {"type": "object", "properties": properties}
@@ -1797,6 +1842,9 @@ def _split_url(url: str, allow_insecure: bool, what: str = "base_url") -> Tuple[
 
     if not isinstance(url, str):
         raise TypeError("%s must be a str, not %s" % (what, type(url).__name__))
+    if re.search(r"[^\x21-\x7e]", url.strip()):  # urlsplit would drop CR/LF; spaces split the request line
+        raise ValueError("%s contains whitespace, control or non-ASCII characters; "
+                         "percent-encode them" % what)
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -1866,6 +1914,16 @@ def _one_off_request(method: str, url: str, headers: List[Tuple[str, str]],
     return origin, data
 
 
+def _connect_error(origin: _Origin, exc: BaseException) -> APIConnectionError:
+    """The error for a failed connect, proxy tunnel or TLS handshake: nothing was sent."""
+    if type(exc).__name__ == "SSLCertVerificationError":
+        return APIConnectionError("TLS certificate verification failed for %s: %s"
+                                  % (origin.host, getattr(exc, "verify_message", exc)),
+                                  connected=False, retryable=False)
+    kind = APITimeoutError if isinstance(exc, (socket.timeout, TimeoutError)) else APIConnectionError
+    return kind("cannot connect to %s:%d: %s" % (origin.host, origin.port, exc), connected=False)
+
+
 def _connect_refused(head: _Head) -> APIConnectionError:
     return APIConnectionError("the proxy refused the tunnel: HTTP %d %s"
                               % (head.status, head.reason), connected=False)
@@ -1882,6 +1940,8 @@ def _check_token(value: Any, what: str) -> str:
         raise CredentialsError("%s must be a string, not %s" % (what, type(value).__name__))
     if _BAD_HEADER_VALUE.search(value):
         raise CredentialsError("%s contains CR, LF or NUL; refusing to send it" % what)
+    if not value.isascii():  # a header cannot carry it; encoding it would put it in the exception
+        raise CredentialsError("%s contains non-ASCII characters; refusing to send it" % what)
     value = value.strip()
     if not value:
         raise CredentialsError("%s is empty" % what)
@@ -2001,7 +2061,7 @@ class _FetchedTokenCredentials(Credentials):
         try:
             obj = json.loads(body)
             token, lifetime = self._parse(_object(obj, "token response"))
-        except (ValueError, MalformedResponseError) as exc:
+        except (ValueError, RecursionError, MalformedResponseError) as exc:
             raise CredentialsError("%s sent an unusable answer: %s" % (what, exc)) from None
         header = self._finish(token)
         self._last = header[len("Bearer "):]
@@ -2093,8 +2153,8 @@ class _Config:
         self.credentials = _pick_credentials(api_key, iam_token, credentials)
         folder = folder_id if folder_id is not None else os.environ.get("YC_FOLDER_ID") or None
         if folder is not None and (not isinstance(folder, str) or _BAD_HEADER_VALUE.search(folder)
-                                   or not folder.strip()):
-            raise ValueError("folder_id must be a non-empty string without CR, LF or NUL")
+                                   or not folder.strip() or not folder.isascii()):
+            raise ValueError("folder_id must be a non-empty ASCII string without CR, LF or NUL")
         self.folder_id = folder
         self.timeout = _check_timeout(timeout)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -2224,9 +2284,7 @@ class _SyncTransport:
             raise
         except (OSError, _ProtocolError) as exc:
             sock.close()
-            kind = APITimeoutError if isinstance(exc, socket.timeout) else APIConnectionError
-            raise kind("cannot open a connection to %s: %s" % (origin.host, exc),
-                       connected=False) from None
+            raise _connect_error(origin, exc) from None
         self.connections_opened += 1
         return sock
 
@@ -2475,8 +2533,7 @@ class _AsyncTransport:
             raise APITimeoutError("connecting to %s timed out" % origin.host,
                                   connected=False) from None
         except (OSError, _ProtocolError) as exc:
-            raise APIConnectionError("cannot connect to %s:%d: %s" % (origin.host, origin.port, exc),
-                                     connected=False) from None
+            raise _connect_error(origin, exc) from None
         self.connections_opened += 1
         return streams
 
@@ -2695,7 +2752,7 @@ class Runs:
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
         custom_response_format: Union[str, Mapping[str, Any], None] = None,
         tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
-        timeout: float = 60,
+        timeout: Optional[float] = None,
     ) -> "Run":
         """Start a run of ``assistant`` on ``thread`` (ids or objects with an ``id``)."""
         body = _encode_create(
@@ -2706,19 +2763,19 @@ class Runs:
             custom_response_format=custom_response_format, tools=tools, extra_body=extra_body)
         return _decode_run(self._client._call(_create_request(body), timeout), Run, self)
 
-    def get(self, run_id: Any, *, timeout: float = 60) -> "Run":
+    def get(self, run_id: Any, *, timeout: Optional[float] = None) -> "Run":
         """The run as it is now; NotFoundError when there is no such run."""
         return _decode_run(self._client._call(_get_request(run_id), timeout), Run, self)
 
-    def get_last_by_thread(self, thread: Any, *, timeout: float = 60) -> "Run":
+    def get_last_by_thread(self, thread: Any, *, timeout: Optional[float] = None) -> "Run":
         """The thread's most recent run."""
         return _decode_run(self._client._call(_last_by_thread_request(thread), timeout), Run, self)
 
-    def list(self, *, page_size: Optional[int] = None, timeout: float = 60) -> Iterator["Run"]:
+    def list(self, *, page_size: Optional[int] = None, timeout: Optional[float] = None) -> Iterator["Run"]:
         """Every run in the folder, fetching pages as the iteration needs them."""
         return self._list(_Pager(self._client.folder_id, page_size), timeout)
 
-    def _list(self, pager: _Pager, timeout: float) -> Iterator["Run"]:
+    def _list(self, pager: _Pager, timeout: Optional[float]) -> Iterator["Run"]:
         request = pager.request()
         while request is not None:
             for obj in pager.accept(self._client._call(request, timeout)):
@@ -2729,21 +2786,21 @@ class Runs:
                         poll_interval: Optional[float] = None, **create_args: Any) -> RunResult:
         """``create`` (same arguments) then ``wait``: the finished run's result."""
         run = self.create(assistant, thread, **create_args)
-        return run.wait(timeout=create_args.get("timeout", 60), poll_timeout=poll_timeout,
+        return run.wait(timeout=create_args.get("timeout"), poll_timeout=poll_timeout,
                         poll_interval=poll_interval)
 
     def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
                           **create_args: Any) -> Iterator[RunStreamEvent]:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
         run = self.create(assistant, thread, **dict(create_args, stream=True))
-        return run.listen(timeout=create_args.get("timeout", 60), resume=resume)
+        return run.listen(timeout=create_args.get("timeout"), resume=resume)
 
 
 @dataclass(frozen=True)
 class Run(_RunFields):
     """A run as of one fetch (``status``, ``result``), with the calls that act on it."""
 
-    def listen(self, *, events_start_idx: int = 0, timeout: float = 60,
+    def listen(self, *, events_start_idx: int = 0, timeout: Optional[float] = None,
                resume: bool = True) -> Iterator[RunStreamEvent]:
         """Events as each line completes; reconnects after drops unless ``resume=False``.
 
@@ -2752,7 +2809,9 @@ class Run(_RunFields):
         """
         state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
                              resume)
-        return self._listen(state, _check_timeout(timeout))
+        state.secrets = self._runs._client._config.credentials._secrets
+        seconds = self._runs._client._config.timeout if timeout is None else timeout
+        return self._listen(state, _check_timeout(seconds))
 
     def _listen(self, state: _ListenState, seconds: float) -> Iterator[RunStreamEvent]:
         while not state.done:
@@ -2777,7 +2836,7 @@ class Run(_RunFields):
     def __iter__(self) -> Iterator[RunStreamEvent]:
         return self.listen()
 
-    def text_stream(self, *, events_start_idx: int = 0, timeout: float = 60,
+    def text_stream(self, *, events_start_idx: int = 0, timeout: Optional[float] = None,
                     resume: bool = True) -> Iterator[str]:
         """Only the new text of each event; joined, the final message's text."""
         for event in self.listen(events_start_idx=events_start_idx, timeout=timeout,
@@ -2785,7 +2844,7 @@ class Run(_RunFields):
             if event.delta:
                 yield event.delta
 
-    def listen_with(self, handler: Any, *, events_start_idx: int = 0, timeout: float = 60,
+    def listen_with(self, handler: Any, *, events_start_idx: int = 0, timeout: Optional[float] = None,
                     resume: bool = True) -> Optional[RunStreamEvent]:
         """Call the handler's on_event/on_text_delta/on_message_done/on_tool_calls/on_error;
         return the final event."""
@@ -2797,17 +2856,17 @@ class Run(_RunFields):
             last = event
         return last
 
-    def refresh(self, *, timeout: float = 60) -> "Run":
+    def refresh(self, *, timeout: Optional[float] = None) -> "Run":
         """This run fetched again."""
         return self._runs.get(self.id, timeout=timeout)  # type: ignore[no-any-return]
 
-    def get_status(self, *, timeout: float = 60) -> RunStatus:
+    def get_status(self, *, timeout: Optional[float] = None) -> RunStatus:
         return self.refresh(timeout=timeout).status
 
-    def get_result(self, *, timeout: float = 60) -> RunResult:
+    def get_result(self, *, timeout: Optional[float] = None) -> RunResult:
         return self.refresh(timeout=timeout).result
 
-    def wait(self, *, timeout: float = 60, poll_timeout: Optional[float] = None,
+    def wait(self, *, timeout: Optional[float] = None, poll_timeout: Optional[float] = None,
              poll_interval: Optional[float] = None) -> RunResult:
         """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError after
         ``poll_timeout`` (300 s)."""
@@ -2818,17 +2877,17 @@ class Run(_RunFields):
                 return result
             time.sleep(waiter.sleep_time())
 
-    def submit_tool_results(self, tool_results: Any, *, timeout: float = 60) -> None:
+    def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
         """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
         self._runs._client._call(_submit_request(self.id, tool_results), timeout)
 
-    def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: float = 60,
+    def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                      poll_timeout: Optional[float] = None,
                                      poll_interval: Optional[float] = None) -> RunResult:
         self.submit_tool_results(tool_results, timeout=timeout)
         return self.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
 
-    def run_tools(self, functions: Any, *, max_rounds: int = 8, timeout: float = 60,
+    def run_tools(self, functions: Any, *, max_rounds: int = 8, timeout: Optional[float] = None,
                   poll_timeout: Optional[float] = None,
                   poll_interval: Optional[float] = None) -> RunResult:
         """Answer tool calls with ``functions`` (name -> callable) until the run finishes.
@@ -2849,7 +2908,7 @@ class Run(_RunFields):
                 outputs, timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
         return result
 
-    def cancel(self, *, timeout: float = 60) -> None:
+    def cancel(self, *, timeout: Optional[float] = None) -> None:
         """Always raises UnsupportedOperationError: the Runs API has no cancel."""
         raise UnsupportedOperationError("the Runs API has no cancel operation; a run ends by "
                                         "itself (the official SDK's cancel() raises too)")
@@ -2875,7 +2934,7 @@ class AsyncRuns:
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
         custom_response_format: Union[str, Mapping[str, Any], None] = None,
         tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
-        timeout: float = 60,
+        timeout: Optional[float] = None,
     ) -> "AsyncRun":
         """Start a run of ``assistant`` on ``thread`` (ids or objects with an ``id``)."""
         body = _encode_create(
@@ -2886,21 +2945,21 @@ class AsyncRuns:
             custom_response_format=custom_response_format, tools=tools, extra_body=extra_body)
         return _decode_run(await self._client._call(_create_request(body), timeout), AsyncRun, self)
 
-    async def get(self, run_id: Any, *, timeout: float = 60) -> "AsyncRun":
+    async def get(self, run_id: Any, *, timeout: Optional[float] = None) -> "AsyncRun":
         """The run as it is now; NotFoundError when there is no such run."""
         return _decode_run(await self._client._call(_get_request(run_id), timeout), AsyncRun, self)
 
-    async def get_last_by_thread(self, thread: Any, *, timeout: float = 60) -> "AsyncRun":
+    async def get_last_by_thread(self, thread: Any, *, timeout: Optional[float] = None) -> "AsyncRun":
         """The thread's most recent run."""
         return _decode_run(await self._client._call(_last_by_thread_request(thread), timeout),
                            AsyncRun, self)
 
     def list(self, *, page_size: Optional[int] = None,
-             timeout: float = 60) -> AsyncIterator["AsyncRun"]:
+             timeout: Optional[float] = None) -> AsyncIterator["AsyncRun"]:
         """Every run in the folder, fetching pages as the iteration needs them."""
         return self._list(_Pager(self._client.folder_id, page_size), timeout)
 
-    async def _list(self, pager: _Pager, timeout: float) -> AsyncIterator["AsyncRun"]:
+    async def _list(self, pager: _Pager, timeout: Optional[float]) -> AsyncIterator["AsyncRun"]:
         request = pager.request()
         while request is not None:
             for obj in pager.accept(await self._client._call(request, timeout)):
@@ -2913,21 +2972,21 @@ class AsyncRuns:
                               **create_args: Any) -> RunResult:
         """``create`` (same arguments) then ``wait``: the finished run's result."""
         run = await self.create(assistant, thread, **create_args)
-        return await run.wait(timeout=create_args.get("timeout", 60), poll_timeout=poll_timeout,
+        return await run.wait(timeout=create_args.get("timeout"), poll_timeout=poll_timeout,
                               poll_interval=poll_interval)
 
     async def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
                                 **create_args: Any) -> AsyncIterator[RunStreamEvent]:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
         run = await self.create(assistant, thread, **dict(create_args, stream=True))
-        return run.listen(timeout=create_args.get("timeout", 60), resume=resume)
+        return run.listen(timeout=create_args.get("timeout"), resume=resume)
 
 
 @dataclass(frozen=True)
 class AsyncRun(_RunFields):
     """A run as of one fetch, with the calls that act on it, awaited."""
 
-    def listen(self, *, events_start_idx: int = 0, timeout: float = 60,
+    def listen(self, *, events_start_idx: int = 0, timeout: Optional[float] = None,
                resume: bool = True) -> AsyncIterator[RunStreamEvent]:
         """Events as each line completes; reconnects after drops unless ``resume=False``.
 
@@ -2935,7 +2994,9 @@ class AsyncRun(_RunFields):
         """
         state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
                              resume)
-        return self._listen(state, _check_timeout(timeout))
+        state.secrets = self._runs._client._config.credentials._secrets
+        seconds = self._runs._client._config.timeout if timeout is None else timeout
+        return self._listen(state, _check_timeout(seconds))
 
     async def _listen(self, state: _ListenState, seconds: float) -> AsyncIterator[RunStreamEvent]:
         import asyncio
@@ -2962,7 +3023,7 @@ class AsyncRun(_RunFields):
     def __aiter__(self) -> AsyncIterator[RunStreamEvent]:
         return self.listen()
 
-    async def text_stream(self, *, events_start_idx: int = 0, timeout: float = 60,
+    async def text_stream(self, *, events_start_idx: int = 0, timeout: Optional[float] = None,
                           resume: bool = True) -> AsyncIterator[str]:
         """Only the new text of each event; joined, the final message's text."""
         async for event in self.listen(events_start_idx=events_start_idx, timeout=timeout,
@@ -2970,7 +3031,7 @@ class AsyncRun(_RunFields):
             if event.delta:
                 yield event.delta
 
-    async def listen_with(self, handler: Any, *, events_start_idx: int = 0, timeout: float = 60,
+    async def listen_with(self, handler: Any, *, events_start_idx: int = 0, timeout: Optional[float] = None,
                           resume: bool = True) -> Optional[RunStreamEvent]:
         """Call the handler's callbacks (sync or async) for each event; return the final one."""
         last = None
@@ -2983,17 +3044,17 @@ class AsyncRun(_RunFields):
             last = event
         return last
 
-    async def refresh(self, *, timeout: float = 60) -> "AsyncRun":
+    async def refresh(self, *, timeout: Optional[float] = None) -> "AsyncRun":
         """This run fetched again."""
         return await self._runs.get(self.id, timeout=timeout)  # type: ignore[no-any-return]
 
-    async def get_status(self, *, timeout: float = 60) -> RunStatus:
+    async def get_status(self, *, timeout: Optional[float] = None) -> RunStatus:
         return (await self.refresh(timeout=timeout)).status
 
-    async def get_result(self, *, timeout: float = 60) -> RunResult:
+    async def get_result(self, *, timeout: Optional[float] = None) -> RunResult:
         return (await self.refresh(timeout=timeout)).result
 
-    async def wait(self, *, timeout: float = 60, poll_timeout: Optional[float] = None,
+    async def wait(self, *, timeout: Optional[float] = None, poll_timeout: Optional[float] = None,
                    poll_interval: Optional[float] = None) -> RunResult:
         """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError after
         ``poll_timeout`` (300 s)."""
@@ -3006,18 +3067,18 @@ class AsyncRun(_RunFields):
                 return result
             await asyncio.sleep(waiter.sleep_time())
 
-    async def submit_tool_results(self, tool_results: Any, *, timeout: float = 60) -> None:
+    async def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
         """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
         await self._runs._client._call(_submit_request(self.id, tool_results), timeout)
 
-    async def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: float = 60,
+    async def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                            poll_timeout: Optional[float] = None,
                                            poll_interval: Optional[float] = None) -> RunResult:
         await self.submit_tool_results(tool_results, timeout=timeout)
         return await self.wait(timeout=timeout, poll_timeout=poll_timeout,
                                poll_interval=poll_interval)
 
-    async def run_tools(self, functions: Any, *, max_rounds: int = 8, timeout: float = 60,
+    async def run_tools(self, functions: Any, *, max_rounds: int = 8, timeout: Optional[float] = None,
                         poll_timeout: Optional[float] = None,
                         poll_interval: Optional[float] = None) -> RunResult:
         """Answer tool calls with ``functions`` (sync or async callables) until the run finishes."""
@@ -3036,7 +3097,7 @@ class AsyncRun(_RunFields):
                 outputs, timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
         return result
 
-    async def cancel(self, *, timeout: float = 60) -> None:
+    async def cancel(self, *, timeout: Optional[float] = None) -> None:
         """Always raises UnsupportedOperationError: the Runs API has no cancel."""
         raise UnsupportedOperationError("the Runs API has no cancel operation; a run ends by "
                                         "itself (the official SDK's cancel() raises too)")
@@ -3173,6 +3234,7 @@ class Emulator:
         """Bind and serve in a background thread; returns self."""
         self._server = _emulator_server(self)
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},  # stop() in 50 ms, not 500
                                         name="yc_runs.Emulator", daemon=True)
         self._thread.start()
         return self
@@ -3401,6 +3463,7 @@ def _emulator_server(emu: Emulator) -> Any:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "yc-runs-emulator/" + __version__
+        disable_nagle_algorithm = True  # head and body are two writes: no 40 ms delayed-ACK stall
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per request is written by _finish, without credentials
@@ -3424,7 +3487,7 @@ def _emulator_server(emu: Emulator) -> Any:
             raw = self.rfile.read(length) if length else b""
             try:
                 body: Any = json.loads(raw) if raw else None
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = raw.decode("utf-8", "replace")
             headers = {k: v for k, v in self.headers.items()}
             for name in list(headers):
@@ -3630,6 +3693,11 @@ def _emulator_server(emu: Emulator) -> Any:
         request_queue_size = 1024  # hundreds of clients connect at once in load tests
         address_family = socket.AF_INET6 if ":" in emu.host else socket.AF_INET
 
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # a client that hangs up (a reset between requests) is normal, not a traceback
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                super().handle_error(request, client_address)
+
     return Server((emu.host, emu.port), Handler)
 
 
@@ -3715,9 +3783,9 @@ class _Printer:
         if event.delta:
             if event.delta_reset:
                 self.line("")
+            self.mid_line = not event.delta.endswith("\n")  # before the write: a Ctrl-C may follow it
             self.out.write(event.delta)
             self.out.flush()
-            self.mid_line = not event.delta.endswith("\n")
         for call in event.tool_calls:
             self.line("-> tool call: %s(%s)" % (call.name, json.dumps(call.arguments,
                                                                        ensure_ascii=False)))
