@@ -33,6 +33,12 @@ from typing import Literal
 from typing import Set
 from typing import Union
 
+import http.client
+import random
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote
+from urllib.parse import urlsplit
+
 import yc_runs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -2696,10 +2702,6 @@ class CoreImportTest(unittest.TestCase):
         self.assertEqual(done.stdout.strip(), "[]")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 # ============================================================================
 # from parts/test_async.py
 # ============================================================================
@@ -3927,8 +3929,1578 @@ class WorkflowListenWithAsyncTest(async_EmulatorCase):
                                          ("event", 0), ("error", "no quota")])
 
 
-if __name__ == "__main__":
-    unittest.main()
+# ============================================================================
+# from parts/test_cli.py
+# ============================================================================
+
+
+# ============================================================================
+# Command line: every command as a subprocess against an emulator in this process
+# ============================================================================
+
+cli_secret = "sk-SECRET-abc123xyz"
+cli_COMMANDS = ("create", "get", "last", "list", "listen", "wait", "submit", "serve", "demo")
+
+
+def cli_env(**extra: str) -> Dict[str, str]:
+    """The environment ``run_cli`` gives its subprocess: no YC_* variables, no proxies."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("YC_") and not k.lower().endswith("_proxy")}
+    env.update(PYTHONPATH=HERE, **extra)
+    return env
+
+
+def cli_popen(*args: str) -> "subprocess.Popen[bytes]":
+    """``python -m yc_runs ARGS`` started in the background, Ctrl-C working in it."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:  # run as a background job: the child would inherit an ignored SIGINT
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # exec resets it to default
+    try:
+        return subprocess.Popen([sys.executable, "-m", "yc_runs", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=cli_env(), cwd=HERE)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class cli_Output:
+    """A subprocess's pipe, read by a daemon thread as bytes arrive (and closed at its end);
+    waits have deadlines."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.data = b""
+        self.closed = False
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe: Any) -> None:
+        with pipe:
+            while True:
+                try:
+                    chunk = os.read(pipe.fileno(), 65536)
+                except OSError:
+                    chunk = b""
+                with self.changed:
+                    self.data += chunk
+                    self.closed = not chunk
+                    self.changed.notify_all()
+                if not chunk:
+                    return
+
+    def wait_for(self, done: Callable[[bytes], bool], timeout: float = 30) -> bytes:
+        """The output so far, once ``done(output)`` is true; fails the test at the deadline."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not done(self.data):
+                remaining = deadline - time.monotonic()
+                if self.closed or remaining <= 0:
+                    raise AssertionError("the output never got there: %r" % self.data[-500:])
+                self.changed.wait(remaining)
+            return self.data
+
+    def lines(self, count: int, timeout: float = 30) -> List[bytes]:
+        return self.wait_for(lambda data: data.count(b"\n") >= count, timeout).splitlines(True)[:count]
+
+    def everything(self, timeout: float = 30) -> bytes:
+        """All the output, up to the end of the pipe."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not self.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("the pipe never closed: %r" % self.data[-500:])
+                self.changed.wait(remaining)
+            return self.data
+
+
+def cli_stop(proc: "subprocess.Popen[bytes]") -> None:
+    """Kill the process if it still runs; its cli_Output readers close the pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(30)
+
+
+def cli_json_lines(test: unittest.TestCase, text: str) -> List[Dict[str, Any]]:
+    """Each non-blank line of ``text`` parsed as one JSON object."""
+    objects = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            test.fail("--json printed a line that is not JSON: %r" % line)
+        test.assertIsInstance(obj, dict, line)
+        objects.append(obj)
+    return objects
+
+
+def cli_write_json(test: unittest.TestCase, obj: Any) -> str:
+    handle, path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(obj, out)
+    test.addCleanup(os.unlink, path)
+    return path
+
+
+def cli_free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return port
+
+
+class CliCase(EnvTestCase):
+    """An emulator in this process and ``cli()`` running ``python -m yc_runs`` against it."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.emu = yc_runs.Emulator(event_delay=0.002, seed=99).start()
+        self.addCleanup(self.emu.stop)
+        self.client = yc_runs.Client(base_url=self.emu.url, api_key="k", folder_id="f", timeout=10)
+        self.addCleanup(self.client.close)
+
+    def cli(self, *args: str, api_key: str = "k", env: Optional[Dict[str, str]] = None
+            ) -> "subprocess.CompletedProcess[str]":
+        return run_cli(*args, "--base-url", self.emu.url, "--api-key", api_key, "--folder-id", "f",
+                       env=env)
+
+    def assertExit(self, result: "subprocess.CompletedProcess[str]", code: int) -> None:
+        self.assertEqual(result.returncode, code,
+                         "exit %d, wanted %d\nstdout: %s\nstderr: %s"
+                         % (result.returncode, code, result.stdout, result.stderr))
+        self.assertNotIn("Traceback", result.stderr)
+
+    def assertErrorLine(self, result: "subprocess.CompletedProcess[str]", code: int) -> str:
+        """Exit ``code`` with exactly one 'error: ...' line on stderr; returns that line."""
+        self.assertExit(result, code)
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertTrue(lines[0].startswith("error: "), lines[0])
+        return lines[0]
+
+    def finished(self, run: yc_runs.Run) -> yc_runs.RunResult:
+        return run.wait(poll_interval=0.01, poll_timeout=30)
+
+    def requests_to(self, method: str, path: str) -> List[yc_runs.RecordedRequest]:
+        return [r for r in self.emu.requests if r.method == method and r.path == path]
+
+
+class CliCommandTest(CliCase):
+    def test_create_prints_the_run(self) -> None:
+        result = self.cli("create", "asst", "th-1", "-m", "hello")
+        self.assertExit(result, 0)
+        lines = result.stdout.splitlines()
+        match = re.match(r"run (\S+)  (PENDING|IN_PROGRESS|COMPLETED)$", lines[0])
+        self.assertIsNotNone(match, lines[0])
+        assert match is not None
+        self.assertIn(match.group(1), self.emu.runs)
+        self.assertIn("  assistant  asst", lines)
+        self.assertIn("  thread     th-1", lines)
+        body = self.requests_to("POST", "/assistants/v1/runs")[-1].json
+        self.assertEqual(body["additionalMessages"],
+                         [{"content": {"content": [{"text": {"content": "hello"}}]}}])
+        self.assertNotIn("stream", body)
+
+    def test_create_options_reach_the_request(self) -> None:
+        result = self.cli("create", "asst", "th-2", "-m", "first", "--message", "second",
+                          "--temperature", "0", "--max-tokens", "7", "--label", "team=ml",
+                          "--label", "note=a=b", "--json")
+        self.assertExit(result, 0)
+        [run] = cli_json_lines(self, result.stdout)
+        self.assertEqual(run["labels"], {"team": "ml", "note": "a=b"})
+        self.assertEqual(run["custom_temperature"], 0.0)
+        self.assertEqual(run["custom_max_tokens"], 7)
+        self.assertEqual(run["assistant_id"], "asst")
+        body = self.requests_to("POST", "/assistants/v1/runs")[-1].json
+        self.assertEqual([m["content"]["content"][0]["text"]["content"]
+                          for m in body["additionalMessages"]], ["first", "second"])
+        self.assertEqual(body["customCompletionOptions"], {"temperature": 0.0, "maxTokens": "7"})
+        self.assertEqual(body["labels"], {"team": "ml", "note": "a=b"})
+
+    def test_create_stream_prints_the_reply_text(self) -> None:
+        result = self.cli("create", "asst", "th-3", "-m", "the quick brown fox jumps over",
+                          "--stream")
+        self.assertExit(result, 0)
+        lines = result.stdout.splitlines()
+        self.assertRegex(lines[0], r"^run \S+$")
+        self.assertEqual(lines[1:], ["the quick brown fox jumps over", "[DONE]"])
+        self.assertIs(self.requests_to("POST", "/assistants/v1/runs")[-1].json["stream"], True)
+
+    def test_create_stream_json_is_one_object_per_event(self) -> None:
+        self.emu.script("pieces", replies=[["Hel", "lo, ", "world"]])
+        result = self.cli("--json", "create", "pieces", "th-4", "-m", "hi", "--stream")
+        self.assertExit(result, 0)
+        events = cli_json_lines(self, result.stdout)
+        self.assertEqual([e["event"] for e in events], ["PARTIAL_MESSAGE", "PARTIAL_MESSAGE", "DONE"])
+        self.assertEqual([e["index"] for e in events], [0, 1, 2])
+        self.assertEqual([e["text"] for e in events], ["Hel", "Hello, ", "Hello, world"])
+        self.assertEqual("".join(e["delta"] for e in events), "Hello, world")
+
+    def test_create_with_tools_then_submit_pairs_then_wait(self) -> None:
+        tools = cli_write_json(self, [{"function": {
+            "name": "get_weather", "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}}}])
+        created = self.cli("create", "asst", "th-5", "-m", "Moscow", "--tools", tools, "--wait")
+        self.assertExit(created, 0)
+        self.assertRegex(created.stdout, r"^run \S+  TOOL_CALLS\n")
+        self.assertIn('  tool call  get_weather({"city": "Moscow"})', created.stdout)
+        run_id = created.stdout.split()[1]
+        body = self.requests_to("POST", "/assistants/v1/runs")[-1].json
+        self.assertEqual(body["tools"][0]["function"]["name"], "get_weather")
+
+        submitted = self.cli("submit", run_id, "get_weather=sunny, +21")
+        self.assertExit(submitted, 0)
+        self.assertEqual(submitted.stdout, "submitted 1 tool result(s) to run %s\n" % run_id)
+        body = self.requests_to("PATCH", "/assistants/v1/runs/submit")[-1].json
+        self.assertEqual(body, {"runId": run_id, "toolResultList": {"toolResults": [
+            {"functionResult": {"name": "get_weather", "content": "sunny, +21"}}]}})
+
+        waited = self.cli("wait", run_id, "--poll-interval", "0.05")
+        self.assertExit(waited, 0)
+        self.assertRegex(waited.stdout, r"^run %s  COMPLETED\n" % run_id)
+        self.assertIn("  text       get_weather returned sunny, +21", waited.stdout)
+
+    def test_submit_results_file(self) -> None:
+        self.emu.script("tooly", tool_calls=[{"name": "lookup", "arguments": {"q": "x"}},
+                                             {"name": "calc", "arguments": {"a": 1}}],
+                        replies=["all done"])
+        run = self.client.runs.create("tooly", "th-6")
+        self.assertEqual(self.finished(run).status, yc_runs.RunStatus.TOOL_CALLS)
+        results = cli_write_json(self, [{"name": "lookup", "content": "found"},
+                                        {"name": "calc", "content": {"sum": 3}}])
+        result = self.cli("submit", run.id, "extra=1", "--results", results, "--json")
+        self.assertExit(result, 0)
+        self.assertEqual(cli_json_lines(self, result.stdout), [{"submitted": 3, "run_id": run.id}])
+        sent = self.requests_to("PATCH", "/assistants/v1/runs/submit")[-1].json
+        self.assertEqual(sent["toolResultList"]["toolResults"], [
+            {"functionResult": {"name": "lookup", "content": "found"}},
+            {"functionResult": {"name": "calc", "content": '{"sum": 3}'}},
+            {"functionResult": {"name": "extra", "content": "1"}}])  # the file first, then pairs
+        self.assertEqual(self.finished(run).text, "all done")
+
+    def test_get_last_and_list(self) -> None:
+        runs = [self.client.runs.create("asst", "th-%d" % (i % 3), additional_messages=["m%d" % i])
+                for i in range(5)]
+        with yc_runs.Client(base_url=self.emu.url, api_key="k", folder_id="elsewhere") as other:
+            other.runs.create("asst", "th-0")
+        for run in runs:
+            self.finished(run)
+
+        got = self.cli("get", runs[1].id)
+        self.assertExit(got, 0)
+        self.assertRegex(got.stdout, r"^run %s  COMPLETED\n" % runs[1].id)
+        self.assertIn("  text       m1", got.stdout)
+        [obj] = cli_json_lines(self, self.cli("get", runs[1].id, "--json").stdout)
+        self.assertEqual((obj["id"], obj["status"], obj["result"]["text"]),
+                         (runs[1].id, "COMPLETED", "m1"))
+
+        last = self.cli("last", "th-1", "--json")
+        self.assertExit(last, 0)
+        self.assertEqual(cli_json_lines(self, last.stdout)[0]["id"], runs[4].id)
+
+        listed = self.cli("list")
+        self.assertExit(listed, 0)
+        self.assertEqual([line.split()[0] for line in listed.stdout.splitlines()],
+                         [r.id for r in runs])
+
+        before = len(self.emu.requests)
+        limited = self.cli("list", "--page-size", "2", "--limit", "3")
+        self.assertExit(limited, 0)
+        self.assertEqual([line.split()[0] for line in limited.stdout.splitlines()],
+                         [r.id for r in runs[:3]])
+        pages = self.emu.requests[before:]
+        self.assertEqual(len(pages), 2)  # the third page is never fetched
+        for page in pages:
+            self.assertEqual((page.method, page.path), ("GET", "/assistants/v1/runs"))
+            self.assertEqual((page.query["folderId"], page.query["pageSize"]), ("f", "2"))
+
+        before = len(self.emu.requests)
+        every = self.cli("list", "--page-size", "2", "--json")
+        self.assertExit(every, 0)
+        self.assertEqual([o["id"] for o in cli_json_lines(self, every.stdout)], [r.id for r in runs])
+        self.assertEqual(len(self.emu.requests) - before, 3)  # 2 + 2 + 1, no empty fourth page
+
+    def test_listen_from_an_index(self) -> None:
+        self.emu.script("pieces", replies=[["a ", "b ", "c ", "d"]])
+        run = self.client.runs.create("pieces", "th-7", stream=True)
+        self.finished(run)
+        whole = self.cli("listen", run.id)
+        self.assertExit(whole, 0)
+        self.assertEqual(whole.stdout, "a b c d\n[DONE]\n")
+        tail = self.cli("listen", run.id, "--from", "2", "--json")
+        self.assertExit(tail, 0)
+        events = cli_json_lines(self, tail.stdout)
+        self.assertEqual([(e["index"], e["event"]) for e in events],
+                         [(2, "PARTIAL_MESSAGE"), (3, "DONE")])
+        self.assertEqual(events[-1]["text"], "a b c d")
+        listen = self.requests_to("GET", "/assistants/v1/runs/listen")[-1]
+        self.assertEqual(listen.query, {"runId": run.id, "eventsStartIdx": "2"})
+
+    def test_wait_times_out_with_exit_4(self) -> None:
+        self.emu.script("slow", replies=["eventually"], delay=60)
+        run = self.client.runs.create("slow", "th-8")
+        started = time.monotonic()
+        result = self.cli("wait", run.id, "--poll-timeout", "0.3", "--poll-interval", "0.05")
+        line = self.assertErrorLine(result, 4)
+        self.assertIn("still", line)
+        self.assertIn(run.id, line)
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertEqual(result.stdout, "")
+
+    def test_wait_json(self) -> None:
+        run = self.client.runs.create("asst", "th-9", additional_messages=["ready"])
+        result = self.cli("wait", run.id, "--poll-interval", "0.02", "--json")
+        self.assertExit(result, 0)
+        [obj] = cli_json_lines(self, result.stdout)
+        self.assertEqual((obj["status"], obj["result"]["text"]), ("COMPLETED", "ready"))
+
+    def test_help_on_every_command(self) -> None:
+        invocations = [("--help",), ("--version",)] + [(c, "--help") for c in cli_COMMANDS]
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda args: run_cli(*args), invocations))
+        for args, result in zip(invocations, results):
+            with self.subTest(args=args):
+                self.assertExit(result, 0)
+                if args == ("--version",):
+                    self.assertEqual(result.stdout.strip(), "yc_runs %s" % yc_runs.__version__)
+                else:
+                    self.assertIn("usage: python -m yc_runs", result.stdout)
+        for command in cli_COMMANDS:
+            self.assertIn(command, results[0].stdout)
+
+    def test_demo(self) -> None:
+        started = time.monotonic()
+        result = run_cli("demo", timeout=60)
+        elapsed = time.monotonic() - started
+        self.assertExit(result, 0)
+        self.assertLess(elapsed, 30)
+        self.assertEqual(result.stderr, "")
+        self.assertIn("-> tool call: get_weather", result.stdout)
+        self.assertIn("It is sunny and +21 \u00b0C in Moscow right now.\n[DONE]\n", result.stdout)
+        self.assertIn("  text       It is sunny and +21 \u00b0C in Moscow right now.", result.stdout)
+
+
+class CliErrorTest(CliCase):
+    def test_a_failed_run_exits_1(self) -> None:
+        self.emu.script("broken", error="boom")
+        streamed = self.cli("create", "broken", "t", "-m", "x", "--stream")
+        self.assertExit(streamed, 1)
+        self.assertTrue(streamed.stdout.endswith("[ERROR: boom]\n"), streamed.stdout)
+        waited = self.cli("create", "broken", "t", "-m", "x", "--wait", "--json")
+        self.assertExit(waited, 1)
+        [obj] = cli_json_lines(self, waited.stdout)
+        self.assertEqual((obj["status"], obj["result"]["error"]["message"]), ("FAILED", "boom"))
+        self.assertIsNone(obj["result"]["text"])
+        self.assertExit(self.cli("get", obj["id"]), 1)
+        self.assertExit(self.cli("wait", obj["id"]), 1)
+        listened = self.cli("listen", obj["id"], "--json")
+        self.assertExit(listened, 1)
+        self.assertEqual(cli_json_lines(self, listened.stdout)[-1]["event"], "ERROR")
+
+    def test_usage_errors_exit_2(self) -> None:
+        bad_json = cli_write_json(self, {})
+        with open(bad_json, "w") as handle:
+            handle.write("[not json")
+        cases: List[Tuple[str, ...]] = [
+            (), ("frobnicate",), ("create", "only-assistant"), ("get",),
+            ("create", "a", "t", "--temperature", "hot"), ("list", "--page-size", "many"),
+            ("create", "a", "t", "--label", "novalue"),
+            ("create", "a", "t", "--tools", "/nonexistent/tools.json"),
+            ("create", "a", "t", "--tools", bad_json),
+            ("submit", "r"), ("submit", "r", "=x"), ("submit", "r", "novalue"),
+            ("list", "--page-size", "-1"), ("wait", "r", "--poll-timeout", "0"),
+            ("get", "r", "--timeout", "-1"), ("listen", "r", "--from", "-1"),
+        ]
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda args: self.cli(*args), cases))
+        for args, result in zip(cases, results):
+            with self.subTest(args=args):
+                self.assertExit(result, 2)
+                self.assertEqual(result.stdout, "")
+                self.assertTrue(result.stderr.strip())
+        self.assertEqual(self.emu.requests, [])
+
+    def test_credential_problems_exit_2(self) -> None:
+        missing = run_cli("get", "r", "--base-url", self.emu.url)
+        self.assertIn("no credential", self.assertErrorLine(missing, 2))
+        both = run_cli("get", "r", "--base-url", self.emu.url, "--api-key", "a1", "--iam-token", "b2")
+        self.assertIn("only one", self.assertErrorLine(both, 2))
+        insecure = run_cli("get", "r", "--base-url", "http://example.invalid", "--api-key", "k")
+        self.assertIn("https", self.assertErrorLine(insecure, 2))
+        for broken in (cli_secret + "\r\nX-Evil: 1", cli_secret + "\n", "\r" + cli_secret):
+            result = self.cli("get", "r", api_key=broken)
+            line = self.assertErrorLine(result, 2)
+            self.assertIn("CR, LF or NUL", line)
+            self.assertNotIn(cli_secret, result.stdout + result.stderr)
+        self.assertEqual(self.emu.requests, [])
+
+    def test_api_errors_exit_3_with_the_request_id(self) -> None:
+        line = self.assertErrorLine(self.cli("get", "no-such-run"), 3)
+        self.assertIn("HTTP 404", line)
+        self.assertRegex(line, r"request id fvt\w+")
+        self.assertIn("HTTP 404", self.assertErrorLine(self.cli("listen", "no-such-run"), 3))
+        self.assertIn("HTTP 404", self.assertErrorLine(self.cli("last", "no-such-thread"), 3))
+        run = self.client.runs.create("asst", "t", additional_messages=["x"])
+        self.finished(run)
+        line = self.assertErrorLine(self.cli("submit", run.id, "f=1"), 3)
+        self.assertIn("HTTP 400", line)
+        self.assertIn("not waiting for tool results", line)
+
+    def test_unreachable_server_exits_3(self) -> None:
+        started = time.monotonic()
+        result = run_cli("get", "r", "--base-url", "http://127.0.0.1:%d" % cli_free_port(),
+                         "--api-key", cli_secret)
+        line = self.assertErrorLine(result, 3)
+        self.assertIn("cannot connect", line)
+        self.assertNotIn(cli_secret, result.stderr)
+        self.assertLess(time.monotonic() - started, 45)  # bounded retries with backoff
+
+    def test_a_request_timeout_exits_4(self) -> None:
+        run = self.client.runs.create("asst", "t")
+        self.emu.inject(yc_runs.Fault.stall(3.0), on="get")
+        line = self.assertErrorLine(self.cli("get", run.id, "--timeout", "0.3"), 4)
+        self.assertIn("0.3", line)
+
+    def test_the_credential_is_never_printed(self) -> None:
+        with yc_runs.Emulator(api_key="other") as emu:
+            base = ("--base-url", emu.url, "--folder-id", "f")
+            variants: List[Tuple[Tuple[str, ...], Dict[str, str], bool]] = [
+                (("get", "r", "--api-key", cli_secret), {}, False),
+                (("get", "r", "--api-key", cli_secret, "--json"), {}, False),
+                (("get", "r", "--api-key", cli_secret, "--debug"), {}, True),
+                (("list", "--api-key", cli_secret), {}, False),
+                (("listen", "r", "--api-key", cli_secret), {}, False),
+                (("create", "a", "t", "-m", "hi", "--iam-token", cli_secret), {}, False),
+                (("get", "r"), {"YC_API_KEY": cli_secret}, False),
+                (("submit", "r", "f=1"), {"YC_IAM_TOKEN": cli_secret}, False),
+                (("wait", "r", "--debug"), {"YC_API_KEY": cli_secret}, True),
+            ]
+            for args, env, debug in variants:
+                with self.subTest(args=args, env=sorted(env)):
+                    result = run_cli(*args, *base, env=env)
+                    self.assertEqual(result.returncode, 3, result.stderr)
+                    self.assertNotIn(cli_secret, result.stdout + result.stderr)
+                    self.assertNotIn("abc123xyz", result.stdout + result.stderr)
+                    self.assertIn("Unknown api key", result.stderr)
+                    self.assertIn("HTTP 401", result.stderr)
+                    if debug:
+                        self.assertIn("Traceback", result.stderr)
+                    else:
+                        self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+            # the emulator did echo the key: the CLI is what kept it out of the output
+            self.assertTrue(any(r.headers.get("Authorization", "").endswith("***")
+                                for r in emu.requests))
+
+
+class CliSignalTest(CliCase):
+    def test_ctrl_c_during_listen_exits_130(self) -> None:
+        self.emu.script("slow", replies=[["a ", "b ", "c ", "d ", "e ", "f"]], delay=1.0)
+        for json_mode in (True, False):
+            with self.subTest(json=json_mode):
+                run = self.client.runs.create("slow", "t", stream=True)
+                args = ["listen", run.id, "--base-url", self.emu.url, "--api-key", cli_secret]
+                proc = cli_popen(*(args + ["--json"] if json_mode else args))
+                self.addCleanup(cli_stop, proc)
+                out, err = cli_Output(proc.stdout), cli_Output(proc.stderr)
+                if json_mode:
+                    event = json.loads(out.lines(1)[0])
+                    self.assertEqual((event["event"], event["index"]), ("PARTIAL_MESSAGE", 0))
+                else:  # the text comes without a newline: wait for its first bytes
+                    self.assertEqual(out.wait_for(lambda data: len(data) >= 2), b"a ")
+                self.assertIsNone(proc.poll())  # the run is still going
+                proc.send_signal(signal.SIGINT)
+                self.assertEqual(proc.wait(30), 130)
+                self.assertEqual(err.everything(), b"interrupted\n")
+                if json_mode:
+                    for line in out.everything().splitlines():
+                        self.assertEqual(json.loads(line)["event"], "PARTIAL_MESSAGE")
+                else:  # the interrupted line is finished with a newline
+                    self.assertRegex(out.everything(), rb"^a (b (c (d (e )?)?)?)?\n$")
+                self.assertNotIn(cli_secret.encode(), out.everything() + err.everything())
+
+    def test_serve_logs_each_request_and_stops_on_ctrl_c(self) -> None:
+        proc = cli_popen("serve", "--port", "0", "--event-delay", "0.001")
+        self.addCleanup(cli_stop, proc)
+        out, err = cli_Output(proc.stdout), cli_Output(proc.stderr)
+        first = out.lines(1)[0].decode()
+        match = re.match(r"yc_runs emulator on (http://127\.0\.0\.1:\d+) ", first)
+        self.assertIsNotNone(match, first)
+        assert match is not None
+        url = match.group(1)
+        with yc_runs.Client(base_url=url, api_key=cli_secret, folder_id="f", timeout=10) as client:
+            run = client.runs.create("a", "t", additional_messages=["hi there"], stream=True)
+            self.assertEqual("".join(run.text_stream()), "hi there")
+            with self.assertRaises(yc_runs.NotFoundError):
+                client.runs.get("missing")
+        port = urlsplit(url).port
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/assistants/v1/runs/x")  # no Authorization
+        self.assertEqual(conn.getresponse().status, 401)
+        conn.close()
+        expected = {("POST", "/assistants/v1/runs", "200"), ("GET", "/assistants/v1/runs/listen", "200"),
+                    ("GET", "/assistants/v1/runs/missing", "404"), ("GET", "/assistants/v1/runs/x", "401")}
+        logged = set()
+        for raw in err.lines(len(expected)):
+            line = raw.decode()
+            self.assertNotIn(cli_secret, line)
+            self.assertNotIn("?", line)  # the query is not logged
+            parts = re.fullmatch(r"(GET|POST|PATCH) (\S+) (\d{3}) \d+(\.\d+)?ms\n", line)
+            self.assertIsNotNone(parts, line)
+            assert parts is not None
+            logged.add(parts.group(1, 2, 3))
+        self.assertEqual(logged, expected)
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(30), 0)
+        self.assertEqual(out.everything(), first.encode() + b"stopped\n")
+        self.assertEqual(len(err.everything().splitlines()), len(expected))  # nothing more
+        self.assertNotIn(b"Traceback", err.everything())
+
+
+# ============================================================================
+# The emulator as a product
+# ============================================================================
+
+
+def cli_raw_get(emu: yc_runs.Emulator, path: str, headers: Optional[Dict[str, str]] = None,
+                method: str = "GET", body: Optional[bytes] = None) -> Tuple[int, Dict[str, str], Any]:
+    """(status, headers, JSON body) of one request made with http.client."""
+    conn = http.client.HTTPConnection("127.0.0.1", urlsplit(emu.url).port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, \
+            json.loads(response.read())
+    finally:
+        conn.close()
+
+
+class EmulatorScriptTest(EmulatorTestCase):
+    def test_default_echo_in_cumulative_pieces(self) -> None:
+        run = self.client.runs.create("echo", "t", additional_messages=["one two three four five six"],
+                                      stream=True)
+        events = list(run.listen())
+        self.assertEqual([e.status for e in events], [yc_runs.StreamEvent.PARTIAL_MESSAGE] * 2
+                         + [yc_runs.StreamEvent.DONE])
+        self.assertEqual([e.text for e in events],
+                         ["one two ", "one two three four ", "one two three four five six"])
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], [0, 1, 2])
+        self.assertEqual(events[-1].completed_message.author.role, "ASSISTANT")  # type: ignore[union-attr]
+
+    def test_default_greeting_and_the_threads_last_user_message(self) -> None:
+        self.assertEqual(self.client.runs.create_and_wait("a", "empty", poll_interval=0.01).text,
+                         "Hello! How can I help you?")
+        self.client.runs.create_and_wait("a", "t", additional_messages=["remember me"],
+                                         poll_interval=0.01)
+        again = self.client.runs.create_and_wait("a", "t", poll_interval=0.01)
+        self.assertEqual(again.text, "remember me")  # the assistant's own reply is skipped
+
+    def test_a_string_reply_is_one_final_event(self) -> None:
+        self.emu.script("s", replies=["just this"])
+        events = list(self.client.runs.create("s", "t", stream=True).listen())
+        self.assertEqual([(e.status, e.text) for e in events],
+                         [(yc_runs.StreamEvent.DONE, "just this")])
+
+    def test_reply_pieces_are_cumulative_partial_messages(self) -> None:
+        self.emu.script("p", replies=[["Hel", "lo ", "there"]])
+        events = list(self.client.runs.create("p", "t", stream=True).listen())
+        self.assertEqual([e.text for e in events], ["Hel", "Hello ", "Hello there"])
+        self.assertEqual([e.delta for e in events], ["Hel", "lo ", "there"])
+        self.assertEqual(events[0].partial_message.text, "Hel")  # type: ignore[union-attr]
+        # without stream=True, Listen yields only the final event
+        quiet = list(self.client.runs.create("p", "t2").listen())
+        self.assertEqual([(e.status, e.text) for e in quiet],
+                         [(yc_runs.StreamEvent.DONE, "Hello there")])
+
+    def test_scripted_tool_calls_then_the_reply(self) -> None:
+        self.emu.script("t", tool_calls=[{"name": "f", "arguments": {"x": 1}}], replies=["after tools"])
+        run = self.client.runs.create("t", "t", stream=True)
+        [event] = list(run.listen())
+        self.assertEqual(event.status, yc_runs.StreamEvent.TOOL_CALLS)
+        self.assertEqual([(c.name, c.arguments) for c in event.tool_calls], [("f", {"x": 1})])
+        result = run.wait(poll_interval=0.01)
+        self.assertEqual(result.status, yc_runs.RunStatus.TOOL_CALLS)
+        run.submit_tool_results({"name": "f", "content": "2"})
+        rest = list(run.listen(events_start_idx=1))
+        self.assertEqual([(e.status, e.stream_cursor.current_event_idx, e.text) for e in rest],
+                         [(yc_runs.StreamEvent.DONE, 1, "after tools")])
+        self.assertEqual(rest[0].stream_cursor.num_user_events_received, 1)
+        self.assertEqual(run.wait(poll_interval=0.01).text, "after tools")
+
+    def test_a_scripted_error_fails_the_run(self) -> None:
+        self.emu.script("bad", error="boom")
+        run = self.client.runs.create("bad", "t", stream=True)
+        [event] = list(run.listen())
+        self.assertEqual((event.status, str(event.error)), (yc_runs.StreamEvent.ERROR, "boom"))
+        result = run.wait(poll_interval=0.01)
+        self.assertEqual((result.status, str(result.error)), (yc_runs.RunStatus.FAILED, "boom"))
+        self.assertIsNone(result.text)
+        with self.assertRaises(ValueError):
+            result.message  # noqa: B018
+
+    def test_a_scripted_delay_spaces_the_events(self) -> None:
+        self.emu.script("slow", replies=[["a", "b", "c"]], delay=0.2)
+        started = time.monotonic()
+        arrivals = []
+        for _ in self.client.runs.create("slow", "t", stream=True).listen():
+            arrivals.append(time.monotonic() - started)
+        self.assertEqual(len(arrivals), 3)
+        for i, arrival in enumerate(arrivals):  # due 0.2 s apart from the create: lower bounds
+            self.assertGreaterEqual(arrival, 0.2 * (i + 1) - 0.02)
+
+    def test_function_tools_ask_for_the_first_tool_then_answer_with_the_result(self) -> None:
+        def get_weather(city: str) -> str:
+            """The weather."""
+            return "sunny"
+
+        def other(x: int) -> int:
+            return x
+
+        run = self.client.runs.create("a", "t", additional_messages=["Paris"],
+                                      tools=[get_weather, other])
+        result = run.wait(poll_interval=0.01)
+        self.assertEqual(result.status, yc_runs.RunStatus.TOOL_CALLS)
+        self.assertEqual([(c.name, c.arguments) for c in result.tool_calls],
+                         [("get_weather", {"city": "Paris"})])
+        final = run.run_tools({"get_weather": get_weather, "other": other}, poll_interval=0.01)
+        self.assertEqual((final.status, final.text),
+                         (yc_runs.RunStatus.COMPLETED, "get_weather returned sunny"))
+
+    def statuses(self, run: yc_runs.Run, seen: List[yc_runs.RunStatus]) -> List[yc_runs.RunStatus]:
+        """Poll until finished; the distinct statuses in the order seen."""
+        deadline = time.monotonic() + 30
+        while not seen[-1].is_finished:
+            self.assertLess(time.monotonic(), deadline)
+            status = run.get_status()
+            if status != seen[-1]:
+                seen.append(status)
+            time.sleep(0.02)
+        return seen
+
+    def test_state_machine(self) -> None:
+        S = yc_runs.RunStatus
+        self.emu.script("ok", replies=["x"], delay=1.0)
+        self.emu.script("bad", error="no", delay=1.0)
+        self.emu.script("tools", tool_calls=[{"name": "f"}], replies=["done"], delay=1.0)
+        ok = self.client.runs.create("ok", "t")
+        self.assertEqual(self.statuses(ok, [ok.status]), [S.PENDING, S.IN_PROGRESS, S.COMPLETED])
+        bad = self.client.runs.create("bad", "t")
+        self.assertEqual(self.statuses(bad, [bad.status]), [S.PENDING, S.IN_PROGRESS, S.FAILED])
+        tools = self.client.runs.create("tools", "t")
+        self.assertEqual(self.statuses(tools, [tools.status]),
+                         [S.PENDING, S.IN_PROGRESS, S.TOOL_CALLS])
+        tools.submit_tool_results({"name": "f", "content": "1"})
+        self.assertEqual(self.statuses(tools, [tools.get_status()]), [S.IN_PROGRESS, S.COMPLETED])
+
+    def test_submit_to_a_run_not_waiting_for_tools_is_400(self) -> None:
+        self.emu.script("slow", replies=["x"], delay=30)
+        for run in (self.client.runs.create("slow", "t"),
+                    self.client.runs.create("a", "t", additional_messages=["hi"])):
+            if run.assistant_id == "a":
+                run.wait(poll_interval=0.01)
+            with self.assertRaises(yc_runs.BadRequestError) as caught:
+                run.submit_tool_results({"name": "f", "content": "1"})
+            self.assertEqual((caught.exception.status, caught.exception.grpc_code), (400, 9))
+            self.assertIn("not waiting for tool results", caught.exception.message)
+
+    def test_events_start_idx_replays(self) -> None:
+        self.emu.script("p", replies=[["a", "b", "c", "d"]])
+        run = self.client.runs.create("p", "t", stream=True)
+        everything = list(run.listen())
+        replay = list(run.listen(events_start_idx=2))
+        self.assertEqual([(e.stream_cursor.current_event_idx, e.text) for e in replay],
+                         [(e.stream_cursor.current_event_idx, e.text) for e in everything[2:]])
+        self.assertEqual(self.emu.requests[-1].query, {"runId": run.id, "eventsStartIdx": "2"})
+
+
+class EmulatorProtocolTest(EmulatorTestCase):
+    def test_unknown_run_is_404_with_code_5(self) -> None:
+        status, headers, body = cli_raw_get(self.emu, "/assistants/v1/runs/nope",
+                                            {"Authorization": "Api-Key k"})
+        self.assertEqual(status, 404)
+        self.assertEqual(body, {"code": 5, "message": "run nope not found", "details": []})
+        self.assertTrue(headers["x-request-id"])
+        with self.assertRaises(yc_runs.NotFoundError) as caught:
+            self.client.runs.get("nope")
+        error = caught.exception
+        self.assertEqual((error.status, error.grpc_code, error.message), (404, 5, "run nope not found"))
+        self.assertTrue(error.request_id)
+        self.assertTrue(error.client_request_id)
+
+    def test_missing_authorization_is_401_in_the_gateway_shape(self) -> None:
+        status, _, body = cli_raw_get(self.emu, "/assistants/v1/runs/x")
+        self.assertEqual(status, 401)
+        self.assertEqual(set(body), {"error"})
+        error = body["error"]
+        self.assertEqual((error["grpcCode"], error["httpCode"], error["httpStatus"], error["details"]),
+                         (16, 401, "Unauthorized", []))
+        self.assertIsInstance(error["message"], str)
+
+    def test_a_wrong_api_key_is_echoed_like_the_service_does(self) -> None:
+        with yc_runs.Emulator(api_key="right") as emu:
+            status, _, body = cli_raw_get(emu, "/assistants/v1/runs/x",
+                                          {"Authorization": "Api-Key wrong-key-123"})
+            self.assertEqual(status, 401)
+            self.assertIn("wrong-key-123", body["error"]["message"])
+            with yc_runs.Client(base_url=emu.url, api_key="wrong-key-123") as client, \
+                    self.assertRaises(yc_runs.AuthenticationError) as caught:
+                client.runs.get("x")
+            self.assertNotIn("wrong-key-123", str(caught.exception))
+            with yc_runs.Client(base_url=emu.url, api_key="right") as client, \
+                    self.assertRaises(yc_runs.NotFoundError):
+                client.runs.get("x")
+
+    def test_bad_requests(self) -> None:
+        auth = {"Authorization": "Api-Key k", "Content-Type": "application/json"}
+        status, _, body = cli_raw_get(self.emu, "/assistants/v1/nope", auth)
+        self.assertEqual((status, body["code"]), (404, 5))
+        for payload in (b"not json", b"[1]", b'{"threadId": "t"}', b'{"assistantId": "a"}',
+                        b'{"assistantId": "a", "threadId": "t", "additionalMessages": "x"}'):
+            status, _, body = cli_raw_get(self.emu, "/assistants/v1/runs", auth, "POST", payload)
+            self.assertEqual((status, body["error"]["grpcCode"]), (400, 3), payload)
+        status, _, body = cli_raw_get(self.emu, "/assistants/v1/runs", auth)  # no folderId
+        self.assertEqual(status, 400)
+        self.assertEqual(self.emu.runs, {})
+
+    def test_list_pages_by_folder(self) -> None:
+        mine = [self.client.runs.create("a", "t%d" % i) for i in range(5)]
+        with yc_runs.Client(base_url=self.emu.url, api_key="k", folder_id="folder-2") as other:
+            theirs = [other.runs.create("a", "u%d" % i) for i in range(2)]
+            self.assertEqual([r.id for r in other.runs.list()], [r.id for r in theirs])
+        before = len(self.emu.requests)
+        self.assertEqual([r.id for r in self.client.runs.list(page_size=2)], [r.id for r in mine])
+        pages = self.emu.requests[before:]
+        self.assertEqual([p.query for p in pages], [
+            {"folderId": "folder-1", "pageSize": "2"},
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": "2"},
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": "4"}])
+
+    def test_requests_are_recorded_with_the_credential_masked(self) -> None:
+        run = self.client.runs.create("a", "t", additional_messages=["hi"], labels={"k": "v"},
+                                      stream=True)
+        list(run.listen())
+        self.client.runs.get(run.id)
+        create, listen, get = self.emu.requests
+        self.assertEqual((create.method, create.path, create.query), ("POST", "/assistants/v1/runs", {}))
+        self.assertEqual(create.json, {
+            "assistantId": "a", "threadId": "t", "labels": {"k": "v"}, "stream": True,
+            "additionalMessages": [{"content": {"content": [{"text": {"content": "hi"}}]}}]})
+        self.assertEqual((listen.method, listen.path, listen.query, listen.json),
+                         ("GET", "/assistants/v1/runs/listen", {"runId": run.id, "eventsStartIdx": "0"},
+                          None))
+        self.assertEqual((get.method, get.path, get.query), ("GET", "/assistants/v1/runs/" + run.id, {}))
+        for request in self.emu.requests:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.assertEqual(headers["authorization"], "Api-Key ***")
+            self.assertEqual(headers["x-folder-id"], "folder-1")
+            self.assertRegex(headers["x-client-request-id"],
+                             r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        self.assertNotIn("test-key-123456", repr(self.emu.requests))
+        with yc_runs.Client(base_url=self.emu.url, iam_token="iam-token-secret-1") as client, \
+                self.assertRaises(yc_runs.NotFoundError):
+            client.runs.get("x")
+        self.assertEqual(self.emu.requests[-1].headers["Authorization"], "Bearer ***")
+        self.assertNotIn("iam-token-secret-1", repr(self.emu.requests))
+
+
+class EmulatorFaultTest(EmulatorTestCase):
+    def client_with(self, **options: Any) -> yc_runs.Client:
+        client = yc_runs.Client(base_url=self.emu.url, api_key="test-key-123456",
+                                folder_id="folder-1", **dict({"timeout": 5}, **options))
+        self.addCleanup(client.close)
+        return client
+
+    def count(self, method: str, path_end: str) -> int:
+        return sum(1 for r in self.emu.requests if r.method == method and r.path.endswith(path_end))
+
+    def test_http_status_fault_a_number_of_times(self) -> None:
+        run = self.client.runs.create("a", "t")
+        self.emu.inject(yc_runs.Fault.http_status(429, retry_after=0), on="get", times=2)
+        started = time.monotonic()
+        self.assertEqual(self.client.runs.get(run.id).id, run.id)
+        self.assertLess(time.monotonic() - started, 5)  # Retry-After: 0 is honoured
+        self.assertEqual(self.count("GET", run.id), 3)
+        self.client.runs.get(run.id)
+        self.assertEqual(self.count("GET", run.id), 4)  # the fault is used up
+
+    def test_http_status_fault_surfaces_when_retries_run_out(self) -> None:
+        run = self.client.runs.create("a", "t")
+        self.emu.inject(yc_runs.Fault.http_status(503, message="try later", retry_after=0),
+                        on="get", times=3)
+        with self.assertRaises(yc_runs.ServerError) as caught:
+            self.client_with(max_retries=1).runs.get(run.id)
+        error = caught.exception
+        self.assertEqual((error.status, error.grpc_code, error.message, error.retry_after),
+                         (503, 14, "try later", 0.0))
+        self.assertEqual(self.count("GET", run.id), 2)
+
+    def test_429_on_create_is_retried_and_503_is_not(self) -> None:
+        self.emu.inject(yc_runs.Fault.http_status(429, retry_after=0), on="create", times=2)
+        self.client.runs.create("a", "t")
+        self.assertEqual((self.count("POST", "/runs"), len(self.emu.runs)), (3, 1))
+        self.emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="create")
+        with self.assertRaises(yc_runs.ServerError):
+            self.client.runs.create("a", "t")  # it may have been processed: not repeated
+        self.assertEqual((self.count("POST", "/runs"), len(self.emu.runs)), (4, 1))
+
+    def test_a_fault_only_hits_its_endpoint(self) -> None:
+        run = self.client.runs.create("a", "t", additional_messages=["hi"], stream=True)
+        self.emu.inject(yc_runs.Fault.http_status(503), on="listen", times=None)
+        self.client.runs.get(run.id)
+        with self.assertRaises(yc_runs.StreamError):
+            list(self.client_with(max_retries=1).runs.get(run.id).listen())
+        with self.assertRaises(ValueError):
+            self.emu.inject(yc_runs.Fault.cut(), on="delete")
+
+    def pattern(self, seed: int) -> List[bool]:
+        with yc_runs.Emulator(seed=seed, event_delay=0.001) as emu:
+            emu.inject(yc_runs.Fault.http_status(503), on="get", probability=0.5, times=None)
+            with yc_runs.Client(base_url=emu.url, api_key="k", max_retries=0) as client:
+                run = client.runs.create("a", "t")
+                hits = []
+                for _ in range(40):
+                    try:
+                        client.runs.get(run.id)
+                        hits.append(False)
+                    except yc_runs.ServerError:
+                        hits.append(True)
+                return hits
+
+    def test_probability_with_a_seed_repeats(self) -> None:
+        first, again, other = self.pattern(7), self.pattern(7), self.pattern(8)
+        self.assertEqual(first, again)
+        self.assertNotEqual(first, other)
+        self.assertTrue(0 < sum(first) < 40)
+
+    def test_times_caps_a_probability(self) -> None:
+        run = self.client.runs.create("a", "t")
+        self.emu.inject(yc_runs.Fault.http_status(503), on="get", probability=1.0, times=3)
+        client = self.client_with(max_retries=0)
+        outcomes = []
+        for _ in range(6):
+            try:
+                client.runs.get(run.id)
+                outcomes.append("ok")
+            except yc_runs.ServerError:
+                outcomes.append("503")
+        self.assertEqual(outcomes, ["503"] * 3 + ["ok"] * 3)
+
+    def reference(self, assistant: str) -> List[Tuple[int, str, str]]:
+        run = self.client.runs.create(assistant, "ref", stream=True)
+        return [(e.stream_cursor.current_event_idx, e.status.name, e.text or "") for e in run.listen()]
+
+    def test_cut_mid_line_resumes_without_loss_or_duplicates(self) -> None:
+        self.emu.script("p", replies=[["a ", "b ", "c ", "d ", "e"]])
+        expected = self.reference("p")
+        self.assertEqual(len(expected), 5)
+        self.emu.inject(yc_runs.Fault.cut(after_bytes=250), on="listen")  # inside the second line
+        run = self.client.runs.create("p", "t", stream=True)
+        events = list(run.listen())
+        self.assertEqual([(e.stream_cursor.current_event_idx, e.status.name, e.text) for e in events],
+                         expected)
+        self.assertEqual("".join(e.delta for e in events), "a b c d e")
+        listens = [r.query["eventsStartIdx"] for r in self.emu.requests if r.path.endswith("/listen")]
+        self.assertEqual(listens[-2:], ["0", "1"])
+        self.emu.inject(yc_runs.Fault.cut(after_bytes=250), on="listen")
+        seen = []
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            for event in run.listen(resume=False):
+                seen.append(event)
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(caught.exception.last_event_idx, 0)
+
+    def test_a_stall_past_the_read_timeout_resumes(self) -> None:
+        self.emu.script("p", replies=[["a ", "b ", "c ", "d"]])
+        expected = self.reference("p")
+        self.emu.inject(yc_runs.Fault.stall(1.0, after_events=2), on="listen")
+        run = self.client.runs.create("p", "t", stream=True)
+        started = time.monotonic()
+        events = list(run.listen(timeout=0.3))
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual([(e.stream_cursor.current_event_idx, e.status.name, e.text) for e in events],
+                         expected)
+        listens = [r.query["eventsStartIdx"] for r in self.emu.requests if r.path.endswith("/listen")]
+        self.assertEqual(listens[-2:], ["0", "2"])
+        self.emu.inject(yc_runs.Fault.stall(1.0, after_events=1), on="listen")
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            list(run.listen(timeout=0.3, resume=False))
+        self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
+
+    def test_a_stall_on_get_is_a_timeout(self) -> None:
+        run = self.client.runs.create("a", "t")
+        self.emu.inject(yc_runs.Fault.stall(2.0), on="get")
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.APITimeoutError):
+            self.client_with(timeout=0.3).runs.get(run.id)
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_a_malformed_line_is_a_stream_error(self) -> None:
+        self.emu.script("p", replies=[["a ", "b ", "c"]])
+        self.emu.inject(yc_runs.Fault.malformed_line(after_events=1), on="listen")
+        run = self.client.runs.create("p", "t", stream=True)
+        seen = []
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            for event in run.listen():
+                seen.append(event)
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(caught.exception.last_event_idx, 0)
+        self.assertIn("malformed", str(caught.exception))
+        rest = list(run.listen(events_start_idx=1))  # the caller resumes after the bad line
+        self.assertEqual([e.text for e in seen + rest], ["a ", "a b ", "a b c"])
+
+    def test_clear_faults(self) -> None:
+        run = self.client.runs.create("a", "t")
+        self.emu.inject(yc_runs.Fault.http_status(503), on="get", times=None)
+        client = self.client_with(max_retries=0)
+        with self.assertRaises(yc_runs.ServerError):
+            client.runs.get(run.id)
+        self.emu.clear_faults()
+        self.assertEqual(client.runs.get(run.id).id, run.id)
+
+
+# ============================================================================
+# Soak: many streamed runs through a misbehaving emulator, nothing lost or doubled
+# ============================================================================
+
+soak_RUNS = 500 if os.environ.get("YC_RUNS_SOAK") == "full" else 100
+soak_SEED = int(os.environ.get("YC_RUNS_SOAK_SEED") or random.SystemRandom().randrange(1, 1 << 31))
+soak_LISTEN_TIMEOUT = 0.2
+soak_BATCH = 25
+soak_SCRIPTS: Dict[str, List[List[str]]] = {
+    "soak-one": [["ok"]],
+    "soak-three": [["one ", "two ", "three"]],
+    "soak-five": [["alpha ", "beta ", "gamma ", "delta ", "epsilon"]],
+    "soak-utf8": [["\u043f\u0440\u0438\u0432\u0435\u0442, ", "\u4e16\u754c ", "\U0001f30d ", "!"]],
+}
+
+
+class soak_LogSink:
+    """The emulator's request log, one line per request, kept in memory."""
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        with self.lock:
+            self.lines.extend(line for line in text.splitlines() if line.strip())
+
+    def flush(self) -> None:
+        pass
+
+    def statuses(self) -> Dict[str, int]:
+        with self.lock:
+            lines = list(self.lines)
+        counts: Dict[str, int] = {}
+        for line in lines:
+            status = line.split()[2]
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+
+def soak_assistant(i: int) -> str:
+    return sorted(soak_SCRIPTS)[i % len(soak_SCRIPTS)]
+
+
+def soak_emulator(seed: int, log: Any = None) -> yc_runs.Emulator:
+    emu = yc_runs.Emulator(event_delay=0.001, seed=seed, log=log).start()
+    for name, replies in soak_SCRIPTS.items():
+        emu.script(name, replies=replies)
+    return emu
+
+
+def soak_arm(emu: yc_runs.Emulator) -> None:
+    """The misbehaviour, each request drawing from the seeded generator."""
+    fault = yc_runs.Fault
+    emu.inject(fault.http_status(429, retry_after=0), probability=0.04, times=None)
+    emu.inject(fault.http_status(503, retry_after=0), on="get", probability=0.05, times=None)
+    emu.inject(fault.http_status(503, retry_after=0), on="listen", probability=0.05, times=None)
+    for after in (57, 190, 333):  # inside the first, second and third lines
+        emu.inject(fault.cut(after_bytes=after), on="listen", probability=0.025, times=None)
+    emu.inject(fault.malformed_line(after_events=1), on="listen", probability=0.03, times=None)
+    emu.inject(fault.stall(2 * soak_LISTEN_TIMEOUT, after_events=1), on="listen",
+               probability=0.015, times=None)
+
+
+def soak_reference() -> Dict[str, List[Tuple[int, str, str]]]:
+    """The events of each scripted assistant from a fault-free emulator."""
+    expected = {}
+    with soak_emulator(1) as emu, yc_runs.Client(base_url=emu.url, api_key="k") as client:
+        for name in soak_SCRIPTS:
+            run = client.runs.create(name, "reference", stream=True)
+            expected[name] = [(e.stream_cursor.current_event_idx, e.status.name, e.text or "")
+                              for e in run.listen()]
+    return expected
+
+
+def soak_endpoint(request: yc_runs.RecordedRequest) -> str:
+    if request.method == "POST":
+        return "create"
+    return "listen" if request.path.endswith("/listen") else "get"
+
+
+class SoakTest(EnvTestCase):
+    """N runs, each created with stream=True, listened to and finished, through random faults."""
+
+    def check(self, label: str, emu: yc_runs.Emulator, log: soak_LogSink, elapsed: float,
+              records: List[Tuple[int, List[yc_runs.RunStreamEvent], yc_runs.RunResult, int]],
+              surfaced: List[BaseException]) -> None:
+        expected = soak_reference()
+        delivered = lost = duplicated = 0
+        for i, events, result, errors in records:
+            want = expected[soak_assistant(i)]
+            got = [(e.stream_cursor.current_event_idx, e.status.name, e.text or "") for e in events]
+            indices = [idx for idx, _, _ in got]
+            delivered += len(got)
+            lost += len({idx for idx, _, _ in want} - set(indices))
+            duplicated += len(indices) - len(set(indices))
+            with self.subTest(run=i):
+                self.assertEqual(got, want)
+                self.assertEqual((result.status, result.text),
+                                 (yc_runs.RunStatus.COMPLETED, want[-1][2]))
+                if not errors:  # one listen call: its deltas add up to the text
+                    self.assertEqual("".join(e.delta for e in events), want[-1][2])
+        deadline = time.monotonic() + 10  # log lines of answered requests trail a little
+        while len(log.lines) < len(emu.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        per_endpoint: Dict[str, int] = {}
+        for request in emu.requests:
+            endpoint = soak_endpoint(request)
+            per_endpoint[endpoint] = per_endpoint.get(endpoint, 0) + 1
+        retried = {k: v - soak_RUNS for k, v in sorted(per_endpoint.items())}
+        statuses = log.statuses()
+        print("\n[soak %s] seed %d (YC_RUNS_SOAK_SEED=%d to repeat): %.1f s\n"
+              "  runs completed %d/%d, events delivered %d, lost %d, duplicated %d\n"
+              "  requests %d, retried %d %s; answered 429: %d, 503: %d\n"
+              "  errors surfaced to the caller: %d (malformed lines, as StreamError)"
+              % (label, soak_SEED, soak_SEED, elapsed, len(records), soak_RUNS, delivered, lost,
+                 duplicated, len(emu.requests), sum(retried.values()), retried,
+                 statuses.get("429", 0), statuses.get("503", 0), len(surfaced)))
+        self.assertEqual(len(records), soak_RUNS)
+        self.assertEqual((lost, duplicated), (0, 0))
+        self.assertEqual(delivered, sum(len(expected[soak_assistant(i)]) for i in range(soak_RUNS)))
+        for error in surfaced:
+            self.assertIsInstance(error, yc_runs.StreamError)
+            self.assertIn("malformed stream line", str(error))
+        # only 429s hit create, and each one was retried: one more create per 429 answered
+        create_429 = sum(1 for line in log.lines if line.startswith("POST ") and " 429 " in line)
+        self.assertEqual(retried.get("create", 0), create_429)
+        self.assertLess(elapsed, 240)
+
+    def test_sync_soak(self) -> None:
+        log = soak_LogSink()
+        emu = soak_emulator(soak_SEED, log)
+        self.addCleanup(emu.stop)
+        soak_arm(emu)
+        client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10)
+        self.addCleanup(client.close)
+        records = []
+        surfaced: List[BaseException] = []
+        started = time.monotonic()
+        for i in range(soak_RUNS):
+            run = client.runs.create(soak_assistant(i), "soak-%d" % i,
+                                     additional_messages=["m%d" % i], stream=True)
+            events: List[yc_runs.RunStreamEvent] = []
+            errors = 0
+            while not (events and events[-1].status.is_finished):
+                self.assertLess(errors, 20, "run %d: stream errors do not stop" % i)
+                start = events[-1].stream_cursor.current_event_idx + 1 if events else 0
+                try:
+                    for event in run.listen(events_start_idx=start, timeout=soak_LISTEN_TIMEOUT):
+                        events.append(event)
+                except yc_runs.StreamError as exc:  # only a malformed line may get here
+                    surfaced.append(exc)
+                    errors += 1
+            records.append((i, events, run.wait(poll_interval=0.01, poll_timeout=30), errors))
+        self.check("sync", emu, log, time.monotonic() - started, records, surfaced)
+
+    def test_async_soak(self) -> None:
+        log = soak_LogSink()
+        emu = soak_emulator(soak_SEED, log)
+        self.addCleanup(emu.stop)
+        soak_arm(emu)
+        records = []
+        surfaced: List[BaseException] = []
+
+        async def one(client: yc_runs.AsyncClient, i: int) -> None:
+            run = await client.runs.create(soak_assistant(i), "soak-async-%d" % i,
+                                           additional_messages=["m%d" % i], stream=True)
+            events: List[yc_runs.RunStreamEvent] = []
+            errors = 0
+            while not (events and events[-1].status.is_finished):
+                self.assertLess(errors, 20, "run %d: stream errors do not stop" % i)
+                start = events[-1].stream_cursor.current_event_idx + 1 if events else 0
+                try:
+                    async for event in run.listen(events_start_idx=start,
+                                                  timeout=soak_LISTEN_TIMEOUT):
+                        events.append(event)
+                except yc_runs.StreamError as exc:
+                    surfaced.append(exc)
+                    errors += 1
+            records.append((i, events, await run.wait(poll_interval=0.01, poll_timeout=30), errors))
+
+        async def main() -> None:
+            async with yc_runs.AsyncClient(base_url=emu.url, api_key="k", timeout=10,
+                                           max_retries=10) as client:
+                for first in range(0, soak_RUNS, soak_BATCH):
+                    await asyncio.gather(*(one(client, i)
+                                           for i in range(first, min(soak_RUNS, first + soak_BATCH))))
+
+        started = time.monotonic()
+        asyncio.run(main())
+        records.sort(key=lambda record: record[0])
+        self.check("async", emu, log, time.monotonic() - started, records, surfaced)
+
+
+# ============================================================================
+# Hostile input: every case a yc_runs error (or TypeError/ValueError for a caller's
+# mistake), bounded in time, never a credential in the message
+# ============================================================================
+
+hostile_FORBIDDEN = (KeyError, AttributeError, IndexError, UnicodeError, AssertionError,
+                     RecursionError)
+hostile_IDS = ["a/b", "a?b=c", "a#frag", "..", "../x", "a/../../b", ".", "with space", "tab\tid",
+               "\u65e5\u672c\u8a9e", "emoji-\U0001f600", "caf\u00e9", "%2F", "a%20b", "x:getByThread",
+               "?runId=x", "a&b", "a+b", "line\r\nbreak", "nul\x00", "semi;colon", "back\\slash",
+               "'quote\"", "<html>"]
+hostile_RUN: Dict[str, Any] = {
+    "id": "fvt-run", "assistantId": "fvt-asst", "threadId": "fvt-thread", "createdBy": "user",
+    "createdAt": "2025-04-02T17:39:12.040224550Z", "labels": {"team": "ml"},
+    "state": {
+        "status": "COMPLETED",
+        "error": {"code": 3, "message": "none"},
+        "toolCallList": {"toolCalls": [{"functionCall": {"name": "f", "arguments": {"x": 1.0}}}]},
+        "completedMessage": {
+            "id": "m", "threadId": "t", "createdBy": "a", "createdAt": "2025-04-02T17:39:16Z",
+            "author": {"id": "a", "role": "ASSISTANT"}, "labels": {"k": "v"},
+            "content": {"content": [{"text": {"content": "hi"}}]}, "status": "COMPLETED",
+            "citations": [{"sources": [{"chunk": {
+                "searchIndex": {"id": "si", "name": "idx"},
+                "sourceFile": {"id": "sf", "name": "f.txt", "mimeType": "text/plain"},
+                "content": {"content": [{"text": {"content": "chunk"}}]}}}]}]}},
+    "usage": {"promptTokens": "1", "completionTokens": "2", "totalTokens": "3"},
+    "customCompletionOptions": {"maxTokens": "5", "temperature": 0.5},
+    "customPromptTruncationOptions": {"maxPromptTokens": "9",
+                                      "lastMessagesStrategy": {"numMessages": "2"}},
+    "tools": [{"function": {"name": "f"}}],
+    "customResponseFormat": {"jsonObject": True},
+}
+hostile_EVENT: Dict[str, Any] = {
+    "eventType": "DONE", "streamCursor": {"currentEventIdx": "0", "numUserEventsReceived": "0"},
+    "error": {"code": 3, "message": "m"},
+    "partialMessage": {"content": [{"text": {"content": "hi"}}]},
+    "completedMessage": {"id": "m", "author": {"id": "a", "role": "ASSISTANT"},
+                         "content": {"content": [{"text": {"content": "hi"}}]}, "status": "COMPLETED"},
+    "toolCallList": {"toolCalls": [{"functionCall": {"name": "f", "arguments": {"x": 1.0}}}]},
+    "usage": {"promptTokens": "1", "completionTokens": "2", "totalTokens": "3"},
+}
+# free-form JSON the decoder passes through as it is: nothing inside is the client's to check
+hostile_FREE_FORM = ("arguments", "customResponseFormat", "tools")
+hostile_WRONG = (None, [], {}, 12345, "text", True, 1.5)
+
+
+def hostile_paths(obj: Any, path: Tuple[Any, ...] = ()) -> List[Tuple[Any, ...]]:
+    """The path of every value inside ``obj`` (keys and list indexes)."""
+    found = []
+    items = list(obj.items()) if isinstance(obj, dict) else list(enumerate(obj)) \
+        if isinstance(obj, list) else []
+    for key, value in items:
+        found.append(path + (key,))
+        if key not in hostile_FREE_FORM:
+            found.extend(hostile_paths(value, path + (key,)))
+    return found
+
+
+def hostile_replace(obj: Any, path: Tuple[Any, ...], value: Any) -> Any:
+    copied = copy.deepcopy(obj)
+    target = copied
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return copied
+
+
+def hostile_dotted(root: str, path: Tuple[Any, ...]) -> str:
+    return root + "".join("[%d]" % k if isinstance(k, int) else "." + k for k in path)
+
+
+def hostile_listen(client: Any, run_id: str = "r", **options: Any) -> List[yc_runs.RunStreamEvent]:
+    return list(yc_runs.Run(run_id, _runs=client.runs).listen(**options))
+
+
+class HostileInputTest(EnvTestCase):
+    tried = 0
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        print("\n[hostile] %d cases tried" % cls.tried)
+        super().tearDownClass()
+
+    def case(self, name: str, action: Callable[[], Any], expected: Any, *,
+             contains: Tuple[str, ...] = (), bound: float = 15.0, allow_ok: bool = False) -> Any:
+        """Run one case: it raises ``expected`` (None: nothing; ``allow_ok``: that or nothing)
+        within ``bound`` seconds, never one of hostile_FORBIDDEN, never with the credential in
+        its text. Returns the exception or the action's value."""
+        HostileInputTest.tried += 1
+        started = time.monotonic()
+        try:
+            value = action()
+        except Exception as exc:
+            text = "%s %r" % (exc, exc)
+            self.assertLess(time.monotonic() - started, bound, name)
+            self.assertNotIsInstance(exc, hostile_FORBIDDEN, "%s: %r" % (name, exc))
+            self.assertNotIn(cli_secret, text, name)
+            if expected is None:
+                self.fail("%s: raised %r" % (name, exc))
+            self.assertIsInstance(exc, expected, "%s: %r" % (name, exc))
+            for piece in contains:
+                self.assertIn(piece, str(exc), name)
+            return exc
+        self.assertLess(time.monotonic() - started, bound, name)
+        if expected is not None and not allow_ok:
+            self.fail("%s: no error, got %r" % (name, value))
+        return value
+
+    def raw(self, handler: Callable[[socket.socket, bytes], Any]) -> RawServer:
+        server = RawServer(handler)
+        self.addCleanup(server.close)
+        return server
+
+    def client(self, url: str, **options: Any) -> yc_runs.Client:
+        client = yc_runs.Client(**dict({"base_url": url, "api_key": cli_secret, "timeout": 2,
+                                        "max_retries": 0}, **options))
+        self.addCleanup(client.close)
+        return client
+
+    def test_hostile_ids_reach_the_service_as_data(self) -> None:
+        emu = yc_runs.Emulator(event_delay=0.001).start()
+        self.addCleanup(emu.stop)
+        client = self.client(emu.url)
+        targets: List[bytes] = []
+
+        def record(conn: socket.socket, request: bytes) -> None:
+            targets.append(request.split(b" ", 2)[1])
+            conn.sendall(json_response(404, {"code": 5, "message": "run not found"}))
+
+        raw = self.client(self.raw(record).url)
+        for hostile in hostile_IDS:
+            with self.subTest(id=hostile):
+                if hostile in (".", ".."):  # a dot segment that normalization would remove
+                    sent = len(emu.requests), len(targets)
+                    self.case("get %r" % hostile, lambda h=hostile: client.runs.get(h), ValueError)
+                    self.case("raw get %r" % hostile, lambda h=hostile: raw.runs.get(h), ValueError)
+                    self.assertEqual((len(emu.requests), len(targets)), sent)
+                else:
+                    self.case("get %r" % hostile, lambda h=hostile: client.runs.get(h),
+                              yc_runs.NotFoundError, contains=("not found",))
+                    self.assertEqual((emu.requests[-1].method, emu.requests[-1].path),
+                                     ("GET", "/assistants/v1/runs/" + hostile))
+                    self.case("raw get %r" % hostile, lambda h=hostile: raw.runs.get(h),
+                              yc_runs.NotFoundError)
+                    target = targets[-1].decode("ascii")
+                    prefix = "/assistants/v1/runs/"
+                    self.assertTrue(target.startswith(prefix), target)
+                    segment = target[len(prefix):]
+                    self.assertRegex(segment, r"^[A-Za-z0-9._~%-]+$")  # nothing unescaped
+                    self.assertEqual(unquote(segment), hostile)
+                self.case("last by thread %r" % hostile,
+                          lambda h=hostile: client.runs.get_last_by_thread(h), yc_runs.NotFoundError)
+                self.assertEqual((emu.requests[-1].path, emu.requests[-1].query),
+                                 ("/assistants/v1/runs:getByThread", {"threadId": hostile}))
+                self.case("listen %r" % hostile, lambda h=hostile: hostile_listen(client, h),
+                          yc_runs.NotFoundError)
+                self.assertEqual(emu.requests[-1].query, {"runId": hostile, "eventsStartIdx": "0"})
+                self.case("submit %r" % hostile, lambda h=hostile: yc_runs.Run(
+                    h, _runs=client.runs).submit_tool_results({"name": "f", "content": "1"}),
+                    yc_runs.NotFoundError)
+                self.assertEqual(emu.requests[-1].json["runId"], hostile)
+        self.assertEqual(emu.runs, {})
+        for mistake, kind in (("", ValueError), (None, TypeError), (123, TypeError),
+                              (b"bytes", TypeError)):
+            self.case("get(%r)" % (mistake,), lambda m=mistake: client.runs.get(m), kind)
+
+    def test_hostile_header_values_are_refused_before_sending(self) -> None:
+        server = self.raw(lambda conn, request: conn.sendall(json_response(200, {"id": "r"})))
+        breaks = ["\r\nX-Evil: 1", "\n", "\r", "\x00", "\r\n\r\nGET / HTTP/1.1"]
+        for tail in breaks:
+            token = cli_secret + tail
+            for option in ("api_key", "iam_token"):
+                self.case("%s=...%r" % (option, tail), lambda o=option, t=token: yc_runs.Client(
+                    base_url=server.url, **{o: t}), yc_runs.CredentialsError,
+                    contains=("CR, LF or NUL",))
+                self.case("%s=callable ...%r" % (option, tail), lambda o=option, t=token: self.client(
+                    server.url, **{"api_key": None, o: lambda: t}).runs.get("r"),
+                    yc_runs.CredentialsError)
+            self.case("folder_id ...%r" % tail, lambda t=tail: yc_runs.Client(
+                base_url=server.url, api_key="k", folder_id="b1g" + t), ValueError)
+            for variable in ("YC_API_KEY", "YC_IAM_TOKEN", "YC_TOKEN"):
+                if "\x00" in tail:
+                    continue  # the environment cannot hold a NUL
+                with clean_env(**{variable: token}):
+                    self.case("$%s ...%r" % (variable, tail),
+                              lambda: self.client(server.url, api_key=None).runs.get("r"),
+                              yc_runs.CredentialsError)
+            if "\x00" not in tail:
+                with clean_env(YC_FOLDER_ID="b1g" + tail):
+                    self.case("$YC_FOLDER_ID ...%r" % tail, lambda: yc_runs.Client(
+                        base_url=server.url, api_key="k"), ValueError)
+            self.case("base_url ...%r" % tail, lambda t=tail: yc_runs.Client(
+                base_url=server.url + "/pre" + t + "fix", api_key="k"), ValueError)
+
+            async def async_call(t: str = token) -> None:
+                async with yc_runs.AsyncClient(base_url=server.url, api_key=lambda: t) as client:
+                    await client.runs.get("r")
+
+            self.case("async api_key=callable ...%r" % tail, lambda c=async_call: asyncio.run(c()),
+                      yc_runs.CredentialsError)
+        for url in ("http://127.0.0.1:%d/a b" % server.port, "http://127.0.0.1:%d/\u00fc" % server.port):
+            self.case("base_url %r" % url, lambda u=url: yc_runs.Client(base_url=u, api_key="k"),
+                      ValueError)
+        self.assertEqual((server.connections, server.requests), (0, []))
+
+    def test_hostile_bodies(self) -> None:
+        mode: Dict[str, Any] = {}
+
+        def handler(conn: socket.socket, request: bytes) -> Any:
+            reply = mode["reply"]
+            return reply(conn) if callable(reply) else conn.sendall(reply)
+
+        server = self.raw(handler)
+        client = self.client(server.url)
+        html = (b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                b"Gateway</h1></center><hr><center>nginx</center>" + b"<p>filler</p>" * 5000
+                + b"</body></html>")
+        valid = json.dumps({"id": "fvt-ok", "state": {"status": "COMPLETED"}}).encode()
+
+        def huge(conn: socket.socket) -> bool:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (100 << 20))
+            block = b" " * (1 << 20)
+            with contextlib.suppress(OSError):
+                for _ in range(100):
+                    conn.sendall(block)
+            return False
+
+        def longer_then_silent(conn: socket.socket) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + valid[:20])
+
+        cases: List[Tuple[str, Any, Any, Tuple[str, ...]]] = [
+            ("200 html", http_response(200, html, (("Content-Type", "text/html"),)),
+             yc_runs.MalformedResponseError, ("not JSON", "502 Bad Gateway")),
+            ("200 text", http_response(200, b"all good"), yc_runs.MalformedResponseError,
+             ("all good",)),
+            ("200 empty", http_response(200, b""), yc_runs.MalformedResponseError, ("run id",)),
+            ("200 list", json_response(200, []), yc_runs.MalformedResponseError, ("Run",)),
+            ("200 string", json_response(200, "fvt-ok"), yc_runs.MalformedResponseError, ("Run",)),
+            ("200 null", json_response(200, None), yc_runs.MalformedResponseError, ("run id",)),
+            ("200 NaN", http_response(200, b'{"id": "r", "usage": {"promptTokens": NaN}}'),
+             yc_runs.MalformedResponseError, ("Run.usage.promptTokens",)),
+            ("200 deep nesting", http_response(200, b"[" * 100000 + b"]" * 100000),
+             yc_runs.MalformedResponseError, ()),
+            ("502 html", http_response(502, html, (("Content-Type", "text/html"),), "Bad Gateway"),
+             yc_runs.ServerError, ("502 Bad Gateway", "HTTP 502")),
+            ("500 text", http_response(500, b"Internal error " + cli_secret.encode()),
+             yc_runs.ServerError, ("HTTP 500",)),
+            ("503 empty", http_response(503, b""), yc_runs.ServerError, ("HTTP 503",)),
+            ("404 html", http_response(404, b"<html><title>Not Found</title></html>"),
+             yc_runs.NotFoundError, ("Not Found",)),
+            ("401 echoing the key", json_response(401, {"error": {
+                "grpcCode": 16, "message": "key %s is revoked, Api-Key %s" % (cli_secret, cli_secret)}}),
+             yc_runs.AuthenticationError, ("revoked",)),
+            ("418 json list", json_response(418, [1, 2]), yc_runs.APIError, ("HTTP 418",)),
+            ("200 ends mid-UTF-8", http_response(200, b'{"id": "fvt-\xd0'),
+             yc_runs.MalformedResponseError, ()),
+            ("200 bad UTF-8", http_response(200, b'{"id": "fvt-\xd0\x28"}'),
+             yc_runs.MalformedResponseError, ()),
+            ("500 ends mid-UTF-8", http_response(500, b'{"message": "\xd0'), yc_runs.ServerError, ()),
+            ("Content-Length shorter", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" + valid,
+             yc_runs.MalformedResponseError, ()),
+            ("Content-Length longer, then closed",
+             lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + valid)
+             or False, yc_runs.APIConnectionError, ("closed",)),
+            ("Content-Length longer, then silent", longer_then_silent, yc_runs.APITimeoutError, ()),
+            ("Content-Length not a number", b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
+             yc_runs.APIConnectionError, ("Content-Length",)),
+            ("Content-Length negative", b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n" + valid,
+             yc_runs.APIConnectionError, ("Content-Length",)),
+            ("Content-Length twice, differing",
+             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 9\r\n\r\n" + valid,
+             yc_runs.APIConnectionError, ("Content-Length",)),
+            ("not HTTP", b"SSH-2.0-OpenSSH_9.6\r\n\r\n", yc_runs.APIConnectionError, ("HTTP",)),
+            ("bad status line", b"HTTP/1.1 abc\r\n\r\n", yc_runs.APIConnectionError, ()),
+            ("huge head", b"HTTP/1.1 200 OK\r\nX: " + b"a" * (200 << 10) + b"\r\n\r\n",
+             yc_runs.APIConnectionError, ("head",)),
+            ("bad header line", b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+             yc_runs.APIConnectionError, ()),
+            ("bad chunk size", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+             yc_runs.APIConnectionError, ("chunk",)),
+            ("unknown transfer encoding", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+             yc_runs.APIConnectionError, ("Transfer-Encoding",)),
+            ("closed without answer", lambda conn: False, yc_runs.APIConnectionError, ()),
+            ("a 100 MB body", huge, yc_runs.MalformedResponseError, ("over",)),
+            ("fine again", http_response(200, valid), None, ()),
+        ]
+        for name, reply, expected, contains in cases:
+            mode["reply"] = reply
+            error = self.case(name, lambda: client.runs.get("r"), expected, contains=contains)
+            if isinstance(error, yc_runs.APIError):
+                self.assertLess(len(str(error)), 400, name)  # a snippet, not the whole body
+        lister = self.client(server.url, folder_id="f")
+        for name, page, words in (
+                ("runs an object", {"runs": {}}, "ListRunsResponse.runs"),
+                ("runs of numbers", {"runs": [5]}, "ListRunsResponse.runs[]"),
+                ("token a list", {"nextPageToken": []}, "ListRunsResponse.nextPageToken"),
+                ("the same token forever", {"runs": [], "nextPageToken": "again"}, "twice")):
+            mode["reply"] = json_response(200, page)
+            self.case("list: " + name, lambda: list(lister.runs.list()),
+                      yc_runs.MalformedResponseError, contains=(words,))
+
+    def test_a_redirect_keeps_the_credential_home(self) -> None:
+        elsewhere = self.raw(lambda conn, request: conn.sendall(json_response(200, {"id": "x"})))
+        for status in (301, 302, 307, 308):
+            home = self.raw(lambda conn, request, s=status: conn.sendall(http_response(
+                s, b"", (("Location", "http://localhost:%d/steal" % elsewhere.port),), "Moved")))
+            client = self.client(home.url, max_retries=3)
+            self.case("%d on get" % status, lambda c=client: c.runs.get("r"), yc_runs.APIError,
+                      contains=("redirect", "localhost:%d" % elsewhere.port))
+            self.case("%d on create" % status, lambda c=client: c.runs.create("a", "t"),
+                      yc_runs.APIError, contains=("redirect",))
+
+            async def follow(url: str = home.url) -> None:
+                async with yc_runs.AsyncClient(base_url=url, api_key=cli_secret,
+                                               max_retries=0) as client:
+                    await client.runs.get("r")
+
+            self.case("%d on async get" % status, lambda f=follow: asyncio.run(f()), yc_runs.APIError,
+                      contains=("redirect",))
+            self.assertEqual(len(home.requests), 3)  # not retried, not followed
+        self.assertEqual((elsewhere.connections, elsewhere.requests), (0, []))
+
+    def test_hostile_run_json_at_every_level(self) -> None:
+        current: Dict[str, Any] = {}
+        server = self.raw(lambda conn, request: conn.sendall(json_response(200, current["body"])))
+        client = self.client(server.url)
+        for body in ([], "run", 5, True, None):
+            current["body"] = body
+            self.case("Run is %r" % (body,), lambda: client.runs.get("r"), yc_runs.MalformedResponseError)
+        count = 0
+        for path in hostile_paths(hostile_RUN):
+            for value in hostile_WRONG:
+                current["body"] = hostile_replace(hostile_RUN, path, value)
+                name = "%s = %r" % (hostile_dotted("Run", path), value)
+                if value is None and path != ("id",):
+                    self.case(name, lambda: client.runs.get("r"), None)  # null is the default
+                    continue
+                outcome = self.case(name, lambda: client.runs.get("r"),
+                                    yc_runs.MalformedResponseError, allow_ok=True)
+                if isinstance(outcome, yc_runs.MalformedResponseError):
+                    count += 1
+                    self.assertIn("run id" if value is None else hostile_dotted("Run", path),
+                                  str(outcome), name)
+        self.assertGreater(count, 100)
+        current["body"] = hostile_replace(hostile_RUN, ("labels",), None)
+        run = client.runs.get("r")
+        self.assertEqual((run.labels, run.result.text), ({}, "hi"))
+        current["body"] = {"id": "r", "state": None, "usage": None, "createdAt": None}
+        run = client.runs.get("r")
+        self.assertEqual((run.status, run.usage, run.created_at),
+                         (yc_runs.RunStatus.RUN_STATUS_UNSPECIFIED, None, None))
+
+    def test_hostile_stream_events_at_every_level(self) -> None:
+        current: Dict[str, Any] = {}
+        server = self.raw(lambda conn, request: conn.sendall(
+            stream_head() + chunked([json.dumps({"result": current["event"]}).encode() + b"\n"])))
+        client = self.client(server.url)
+        for path in hostile_paths(hostile_EVENT):
+            for value in hostile_WRONG:
+                current["event"] = hostile_replace(hostile_EVENT, path, value)
+                name = "%s = %r" % (hostile_dotted("StreamEvent", path), value)
+                if value is None and path != ("eventType",):
+                    self.case(name, lambda: hostile_listen(client, resume=False), None)
+                    continue
+                error = self.case(name, lambda: hostile_listen(client, resume=False),
+                                  yc_runs.StreamError, allow_ok=True)
+                if isinstance(error, yc_runs.StreamError) and path != ("eventType",):
+                    self.assertIn(hostile_dotted("StreamEvent", path), str(error), name)
+
+    def test_hostile_streams(self) -> None:
+        mode: Dict[str, Any] = {}
+
+        def handler(conn: socket.socket, request: bytes) -> Any:
+            return mode["reply"](conn)
+
+        server = self.raw(handler)
+        client = self.client(server.url, max_retries=1)
+        text = "\u043f\u0440\u0438\u0432\u0435\u0442 \U0001f30d"
+        final = {"eventType": "DONE", "streamCursor": {"currentEventIdx": "1"},
+                 "completedMessage": {"content": {"content": [{"text": {"content": text}}]}}}
+        done = json.dumps({"result": final}, ensure_ascii=False).encode() + b"\n"
+        bare = json.dumps(final, ensure_ascii=False).encode() + b"\n"
+        cut = done[:-10]  # ends inside the 4-byte emoji
+        self.assertRaises(UnicodeDecodeError, cut.decode)
+        partial = b'{"result": {"eventType": "PARTIAL_MESSAGE", "partialMessage": {"content": [' \
+                  b'{"text": {"content": "a"}}]}}}\n'
+
+        def send(*pieces: bytes, end: bool = True) -> Callable[[socket.socket], Any]:
+            def reply(conn: socket.socket) -> Any:
+                body = chunked(list(pieces)) if end else \
+                    b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
+                conn.sendall(stream_head() + body)
+                return None if end else True  # True: the connection stays open, silent
+            return reply
+
+        def endless_line(conn: socket.socket) -> bool:
+            conn.sendall(stream_head())
+            block = b"%x\r\n%s\r\n" % (1 << 20, b"x" * (1 << 20))
+            with contextlib.suppress(OSError):
+                for _ in range(100):  # ~100 MB, one line, no newline
+                    conn.sendall(block)
+            return False
+
+        def error_line(conn: socket.socket) -> None:
+            conn.sendall(stream_head() + chunked([json.dumps({"error": {
+                "grpcCode": 16, "message": "credential %s expired" % cli_secret}}).encode() + b"\n"]))
+
+        cases: List[Tuple[str, Callable[[socket.socket], Any], Any, Tuple[str, ...]]] = [
+            ("silent after one event", send(partial, end=False), yc_runs.StreamError,
+             ("after event 0", "no answer")),
+            ("silent from the start", send(end=False), yc_runs.StreamError, ("before its first",)),
+            ("a 100 MB line", endless_line, yc_runs.StreamError, ("longer than",)),
+            ("ends mid-UTF-8", send(partial, cut), yc_runs.StreamError, ("malformed",)),
+            ("a line ending mid-UTF-8", send(partial, cut + b"\n"), yc_runs.StreamError,
+             ("malformed",)),
+            ("UTF-8 split across chunks", send(*[done[i:i + 1] for i in range(len(done))]), None, ()),
+            ("ends without a final event", send(partial), yc_runs.StreamError, ("final event",)),
+            ("a line that is a list", send(b"[1, 2]\n"), yc_runs.StreamError, ("a list",)),
+            ("result is a number", send(b'{"result": 5}\n'), yc_runs.StreamError, ("a number",)),
+            ("html", send(b"<html><body>502 Bad Gateway</body></html>\n"), yc_runs.StreamError,
+             ("malformed",)),
+            ("deep nesting", send(b"[" * 100000 + b"]" * 100000 + b"\n"), yc_runs.StreamError, ()),
+            ("blank lines and a bare event", send(b"\n\r\n\n", bare), None, ()),
+            ("an error line echoing the key", error_line, yc_runs.AuthenticationError, ("expired",)),
+            ("unknown event type", send(b'{"result": {"eventType": "NEW_THING"}}\n', done), None, ()),
+        ]
+        for name, reply, expected, contains in cases:
+            mode["reply"] = reply
+            events = self.case(name, lambda: hostile_listen(client, timeout=0.3), expected,
+                               contains=contains)
+            if expected is None:
+                self.assertEqual(events[-1].text, text, name)
+
+        async def async_listen() -> List[yc_runs.RunStreamEvent]:
+            async with yc_runs.AsyncClient(base_url=server.url, api_key=cli_secret,
+                                           max_retries=1) as aclient:
+                run = yc_runs.AsyncRun("r", _runs=aclient.runs)
+                return [event async for event in run.listen(timeout=0.3)]
+
+        for name, reply, expected, contains in cases:
+            mode["reply"] = reply
+            events = self.case("async " + name, lambda: asyncio.run(async_listen()), expected,
+                               contains=contains)
+            if expected is None:
+                self.assertEqual(events[-1].text, text, name)
 
 
 if __name__ == "__main__":
