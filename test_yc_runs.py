@@ -4353,11 +4353,23 @@ class CliErrorTest(CliCase):
     def test_unreachable_server_exits_3(self) -> None:
         started = time.monotonic()
         result = run_cli("get", "r", "--base-url", "http://127.0.0.1:%d" % cli_free_port(),
-                         "--api-key", cli_secret)
+                         "--api-key", cli_secret, "--max-retries", "0")
         line = self.assertErrorLine(result, 3)
         self.assertIn("cannot connect", line)
         self.assertNotIn(cli_secret, result.stderr)
-        self.assertLess(time.monotonic() - started, 45)  # bounded retries with backoff
+        self.assertLess(time.monotonic() - started, 20)  # no retries asked for
+
+    def test_zero_timeout_is_a_usage_error_not_the_default(self) -> None:
+        line = self.assertErrorLine(self.cli("get", "r", "--timeout", "0"), 2)
+        self.assertIn("timeout must be positive", line)
+
+    def test_scripted_replies_are_successive_answers_across_runs(self) -> None:
+        self.emu.script("scripted", replies=["first", ["sec", "ond"], "third"])
+        texts = [self.finished(self.client.runs.create("scripted", "t-%d" % i)).text
+                 for i in range(4)]
+        self.assertEqual(texts, ["first", "second", "third", "third"])
+        self.emu.script("scripted", replies=["again"])  # scripting anew starts over
+        self.assertEqual(self.finished(self.client.runs.create("scripted", "t")).text, "again")
 
     def test_a_request_timeout_exits_4(self) -> None:
         run = self.client.runs.create("asst", "t")

@@ -3214,6 +3214,7 @@ class Emulator:
         self.runs: Dict[str, _EmulatedRun] = {}
         self.threads: Dict[str, List[Dict[str, Any]]] = {}
         self._scripts: Dict[str, _Script] = {}
+        self._answered: Dict[str, int] = {}  # replies given per scripted assistant
         self._faults: List[_Armed] = []
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -3273,6 +3274,7 @@ class Emulator:
                  for c in (tool_calls or [])]
         with self._lock:
             self._scripts[assistant_id] = _Script(pieces, calls, error, delay, tool_rounds)
+            self._answered.pop(assistant_id, None)
 
     def inject(self, fault: Fault, *, on: Optional[str] = None, times: Optional[int] = 1,
                probability: Optional[float] = None) -> None:
@@ -3347,10 +3349,10 @@ class Emulator:
             event = {"eventType": "TOOL_CALLS", "toolCallList": tool_list}
             pieces = []
         else:
-            if script is not None and script.replies:
-                index = min(run.rounds - 1 - (script.tool_rounds if script.tool_calls else 0),
-                            len(script.replies) - 1)
-                pieces = script.replies[max(index, 0)]
+            if script is not None and script.replies:  # successive answers of this assistant
+                answered = self._answered.get(run.body["assistantId"], 0)
+                self._answered[run.body["assistantId"]] = answered + 1
+                pieces = script.replies[min(answered, len(script.replies) - 1)]
             elif submitted:
                 pieces = _chunks("; ".join("%s returned %s" % (r.get("name"), r.get("content"))
                                            for r in submitted))
@@ -3805,7 +3807,8 @@ def _client_from(args: Any) -> Client:
                   folder_id=getattr(args, "folder_id", None),
                   base_url=getattr(args, "base_url", None) or os.environ.get(
                       "YC_RUNS_BASE_URL", DEFAULT_BASE_URL),
-                  timeout=getattr(args, "timeout", None) or 60.0,
+                  timeout=60.0 if getattr(args, "timeout", None) is None else args.timeout,
+                  max_retries=getattr(args, "max_retries", 4),
                   allow_insecure=getattr(args, "allow_insecure", False))
 
 
@@ -3980,6 +3983,8 @@ def _cli_parser() -> Any:
                         help="allow plain http:// to a host that is not loopback")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
                         help="seconds per request (default 60)")
+    common.add_argument("--max-retries", type=int, default=argparse.SUPPRESS,
+                        help="retries of a failed request (default 4)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="one JSON object per line")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
