@@ -5515,5 +5515,103 @@ class HostileInputTest(EnvTestCase):
                 self.assertEqual(events[-1].text, text, name)
 
 
+# ============================================================================
+# Async transport: proxies, TLS, token services
+# ============================================================================
+
+
+class AsyncTransportTest(unittest.IsolatedAsyncioTestCase):
+    """The async transport through CONNECT proxies, over TLS, and to token services."""
+
+    def setUp(self) -> None:
+        patcher = clean_env()
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def serve(self, *responses: Any, context: Optional[ssl.SSLContext] = None) -> RawServer:
+        server = core_server(*responses, context=context)
+        self.addCleanup(server.close)
+        return server
+
+    def proxy(self, refuse: bool = False) -> types.SimpleNamespace:
+        proxy = core_connect_proxy(refuse)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    async def client_for(self, url: str, **kwargs: Any) -> yc_runs.AsyncClient:
+        kwargs.setdefault("api_key", CORE_KEY)
+        client = yc_runs.AsyncClient(base_url=url, timeout=5, max_retries=0, **kwargs)
+        self.addAsyncCleanup(client.close)
+        return client
+
+    async def test_http_proxy_tunnels_with_connect_and_keeps_the_tunnel(self) -> None:
+        proxy, server = self.proxy(), self.serve()
+        os.environ["http_proxy"] = proxy.url
+        client = await self.client_for(server.url)
+        self.assertEqual((await client.runs.get("r")).id, "fvt-run-1")
+        self.assertEqual((await client.runs.get("r")).id, "fvt-run-1")
+        self.assertEqual(len(proxy.requests), 1)
+        self.assertEqual(core_head(proxy.requests[0])[0], "CONNECT 127.0.0.1:%d HTTP/1.1" % server.port)
+        self.assertEqual(len(server.requests), 2)
+
+    async def test_https_proxy_tunnels_tls_with_proxy_credentials(self) -> None:
+        server_context, client_context = tls_server_context()
+        proxy, server = self.proxy(), self.serve(context=server_context)
+        os.environ["HTTPS_PROXY"] = "http://user:pw@127.0.0.1:%d" % proxy.port
+        client = await self.client_for("https://127.0.0.1:%d" % server.port,
+                                       ssl_context=client_context)
+        self.assertEqual((await client.runs.get("r")).id, "fvt-run-1")
+        self.assertEqual(core_header(proxy.requests[0], "Proxy-Authorization"),
+                         "Basic " + base64.b64encode(b"user:pw").decode())
+
+    async def test_proxy_refusing_the_tunnel_raises_connection_error(self) -> None:
+        proxy, server = self.proxy(refuse=True), self.serve()
+        os.environ["http_proxy"] = proxy.url
+        client = await self.client_for(server.url)
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            await client.runs.get("r")
+        self.assertIn("407", str(caught.exception))
+        self.assertEqual(server.requests, [])
+
+    async def test_untrusted_certificate_fails_at_once_without_retries(self) -> None:
+        server_context, _ = tls_server_context()
+        server = self.serve(context=server_context)
+        client = yc_runs.AsyncClient(base_url="https://127.0.0.1:%d" % server.port,
+                                     api_key=CORE_KEY, timeout=5, max_retries=4)
+        self.addAsyncCleanup(client.close)
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            await client.runs.get("r")
+        self.assertIn("certificate", str(caught.exception).lower())
+        self.assertLess(time.monotonic() - started, 3)  # not backed off four times
+        self.assertEqual(server.requests, [])
+
+    async def test_metadata_credentials_fetch_and_cache_the_token(self) -> None:
+        def metadata(conn: socket.socket, request: bytes) -> None:
+            if core_target(request).startswith("/token"):
+                conn.sendall(json_response(200, {"access_token": "iam-from-metadata",
+                                                 "expires_in": 3600}))
+            else:
+                core_fake_api(conn, request)
+
+        server = self.serve(metadata)
+        client = await self.client_for(server.url, api_key=None,
+                                       credentials=yc_runs.MetadataCredentials(server.url + "/token"))
+        await client.runs.get("r")
+        await client.runs.get("r")
+        targets = [core_target(r) for r in server.requests]
+        self.assertEqual(targets.count("/token"), 1)  # cached
+        self.assertEqual(core_header(server.requests[0], "Metadata-Flavor"), "Google")
+        self.assertEqual(core_header(server.requests[-1], "Authorization"), "Bearer iam-from-metadata")
+
+    async def test_token_service_failure_is_a_credentials_error(self) -> None:
+        server = self.serve(core_error(500, {"message": "metadata down"}))
+        client = await self.client_for(server.url, api_key=None,
+                                       credentials=yc_runs.MetadataCredentials(server.url + "/token"))
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            await client.runs.get("r")
+        self.assertIn("HTTP 500", str(caught.exception))
+
+
 if __name__ == "__main__":
     unittest.main()
