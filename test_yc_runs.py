@@ -3735,6 +3735,15 @@ def workflow_search(query: str, limit: int, rows: list,  # type: ignore[type-arg
 
 
 class WorkflowFunctionToolTest(EmulatorTestCase):
+    def test_function_tool_ignores_a_return_annotation_it_cannot_resolve(self) -> None:
+        def lookup(city: str, days: int = 1) -> "NoSuchType":  # type: ignore[name-defined]  # noqa: F821
+            """Look a city up."""
+
+        tool = yc_runs.function_tool(lookup)
+        self.assertEqual(tool["function"]["parameters"]["properties"],
+                         {"city": {"type": "string"}, "days": {"type": "integer"}})
+        self.assertEqual(tool["function"]["parameters"]["required"], ["city"])
+
     def test_function_tool_schema_from_name_docstring_and_hints(self) -> None:
         tool = yc_runs.function_tool(workflow_search)
         self.assertEqual(tool, {"function": {

@@ -29,32 +29,21 @@ import socket
 import sys
 import threading
 import time
+from collections import namedtuple
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    NamedTuple,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-    Type,
-    TypeVar,
-    Union,
-)
 
+# typing, datetime, ssl and asyncio are imported where they are used: `import yc_runs` stays cheap
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import asyncio
     import ssl
+    from datetime import datetime
+    from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple, Type, TypeVar, Union
+
+    T = TypeVar("T")
+    E = TypeVar("E", bound="_Status")
+    RunT = TypeVar("RunT", bound="_RunFields")
 
 __all__ = [
     "Client", "AsyncClient", "Runs", "Run", "AsyncRuns", "AsyncRun",
@@ -80,9 +69,6 @@ METADATA_TOKEN_URL = (
 )
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _USER_AGENT = "yc-runs/%s Python/%d.%d" % (__version__, *sys.version_info[:2])
-
-T = TypeVar("T")
-E = TypeVar("E", bound="_Status")
 
 
 # ============================================================================
@@ -520,11 +506,10 @@ _GRPC_TO_HTTP = {3: 400, 9: 400, 11: 400, 16: 401, 7: 403, 5: 404, 6: 409, 10: 4
 # ============================================================================
 
 _SNAKE: Dict[str, str] = {}
-_TIMESTAMP = re.compile(
+_TIMESTAMP = (
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):?(\d\d))\Z"
 )
 _TERMINAL_EVENTS = frozenset((StreamEvent.DONE, StreamEvent.ERROR, StreamEvent.TOOL_CALLS))
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _snake(name: str) -> str:
@@ -636,16 +621,19 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
 
     Also the proto3 object form {seconds, nanos}; digits past microseconds are dropped.
     """
+    from datetime import datetime, timedelta, timezone
+
     if value is None or value == "":
         return None
     if isinstance(value, dict):
         seconds = _int(_get(value, "seconds"), path + ".seconds") or 0
         nanos = _int(_get(value, "nanos"), path + ".nanos") or 0
         try:
-            return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+            return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(
+                seconds=seconds, microseconds=nanos // 1000)
         except OverflowError:
             raise MalformedResponseError("%s: not a valid time: %r" % (path, value)) from None
-    match = _TIMESTAMP.match(value) if isinstance(value, str) else None
+    match = re.match(_TIMESTAMP, value) if isinstance(value, str) else None
     if match is None:
         raise _malformed(path, "an RFC 3339 timestamp", value)
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
@@ -787,9 +775,6 @@ def _decode_truncation(value: Any, path: str) -> Optional[PromptTruncationOption
                                    strategy)
 
 
-RunT = TypeVar("RunT", bound=_RunFields)
-
-
 def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> RunT:
     """A Run (or AsyncRun) from its JSON, bound to ``runs`` for further calls."""
     obj = _object(value, path)
@@ -900,7 +885,7 @@ def _error_from_body(
 
 
 # a quoted value after "api key"/"token", or a value after an auth scheme, as services echo them
-_ECHOED_KEY = re.compile(
+_ECHOED_KEY = (
     r"""(?i)((?:api[ _-]?key|token)\s*[:=]?\s*['"])[^'"]+(?=['"])|((?:Api-Key|Bearer)\s+)[\w.~+/=-]{8,}""")
 
 
@@ -909,7 +894,7 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return _ECHOED_KEY.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+    return re.sub(_ECHOED_KEY, lambda m: (m.group(1) or m.group(2)) + "***", text)
 
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -929,6 +914,8 @@ def _retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[
     if match is None or match.group(2).lower() not in _MONTHS:
         return None
     day, month, year, hour, minute, second = match.groups()
+    from datetime import datetime, timezone
+
     try:
         when = datetime(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute),
                         int(second), tzinfo=timezone.utc).timestamp()
@@ -1134,11 +1121,14 @@ def _encode_tool_results(tool_results: Any) -> List[Dict[str, Any]]:
 # ============================================================================
 
 
-class _Request(NamedTuple):
-    method: str
-    target: str  # path and query under the base URL
-    body: Optional[bytes]
-    idempotent: bool
+if TYPE_CHECKING:  # pragma: no cover - at run time a collections.namedtuple, cheaper to make
+    class _Request(NamedTuple):
+        method: str
+        target: str  # path and query under the base URL
+        body: Optional[bytes]
+        idempotent: bool
+else:
+    _Request = namedtuple("_Request", "method target body idempotent")
 
 
 _RUNS = "/assistants/v1/runs"
@@ -1450,16 +1440,27 @@ def _coerce_arguments(function: Callable[..., Any], arguments: Dict[str, Any]) -
 
     Also for Optional[int] and List[int], and for hints written as strings.
     """
-    import typing
 
     hints = getattr(function, "__annotations__", None)
     if not isinstance(hints, dict) or not hints:
         return arguments
     try:
-        hints = typing.get_type_hints(function)
+        hints = _parameter_hints(function)
     except Exception:  # an unresolvable forward reference: keep the raw annotations
         pass
     return {name: _coerce_int(hints.get(name), value) for name, value in arguments.items()}
+
+
+def _parameter_hints(function: Callable[..., Any]) -> Dict[str, Any]:
+    """The resolved type hints of the parameters; the return annotation is never evaluated."""
+    import types
+    import typing
+
+    annotations = dict(getattr(function, "__annotations__", None) or {})
+    annotations.pop("return", None)
+    target = getattr(function, "__wrapped__", function)
+    shim = types.SimpleNamespace(__annotations__=annotations)
+    return typing.get_type_hints(shim, globalns=getattr(target, "__globals__", None))
 
 
 def _coerce_int(hint: Any, value: Any) -> Any:
@@ -1482,7 +1483,7 @@ def _is_union(hint: Any) -> bool:
     """Union and Optional, written with typing or as the X | None of Python 3.10+."""
     import typing
 
-    return typing.get_origin(hint) is Union or type(hint).__name__ == "UnionType"
+    return typing.get_origin(hint) is typing.Union or type(hint).__name__ == "UnionType"
 
 
 def _is_awaitable(value: Any) -> bool:
@@ -1542,7 +1543,7 @@ def _json_schema(hint: Any, where: str) -> Dict[str, Any]:
         return schema
     if origin in (dict, Mapping):
         return {"type": "object"}
-    if hint is Any:
+    if hint is typing.Any:
         return {}
     raise TypeError("%s: no JSON Schema for type %r; use str, int, float, bool, list, dict, "
                     "Optional or Literal" % (where, hint))
@@ -1560,7 +1561,7 @@ def function_tool(func: Callable[..., Any], *, name: Optional[str] = None,
     if not tool_name or tool_name == "<lambda>":
         raise ValueError("function_tool needs a named function or name=")
     try:
-        hints = typing.get_type_hints(func)
+        hints = _parameter_hints(func)
     except Exception as exc:  # unresolvable forward references and the like
         raise TypeError("%s: cannot read its type hints: %s" % (tool_name, exc)) from None
     properties: Dict[str, Any] = {}
@@ -1591,17 +1592,30 @@ def function_tool(func: Callable[..., Any], *, name: Optional[str] = None,
 
 _MAX_HEAD_BYTES = 64 * 1024
 _MAX_CHUNK_LINE = 4 * 1024
-_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
 
 
-class _Head(NamedTuple):
-    status: int
-    reason: str
-    headers: Dict[str, str]  # lower-cased names; repeated headers joined with ", "
+def _unsafe(value: str) -> bool:
+    """CR, LF or NUL: a header value with them could split the request."""
+    return "\r" in value or "\n" in value or "\x00" in value
 
 
-class _End(NamedTuple):
-    keep_alive: bool
+if TYPE_CHECKING:  # pragma: no cover
+    class _Head(NamedTuple):
+        status: int
+        reason: str
+        headers: Dict[str, str]  # lower-cased names; repeated headers joined with ", "
+
+    class _End(NamedTuple):
+        keep_alive: bool
+
+    class _OriginFields(NamedTuple):
+        scheme: str
+        host: str
+        port: int
+else:
+    _Head = namedtuple("_Head", "status reason headers")
+    _End = namedtuple("_End", "keep_alive")
+    _OriginFields = namedtuple("_Origin", "scheme host port")
 
 
 class _ProtocolError(Exception):
@@ -1613,7 +1627,7 @@ def _encode_request(method: str, target: str, host: str,
     """Request bytes; refuses a header value that could split the request."""
     lines = ["%s %s HTTP/1.1" % (method, target), "Host: " + host]
     for name, value in headers:
-        if _BAD_HEADER_VALUE.search(value) or _BAD_HEADER_VALUE.search(name):
+        if _unsafe(value) or _unsafe(name):
             raise ValueError("header %s contains CR, LF or NUL" % name)
         lines.append("%s: %s" % (name, value))
     if body is not None:
@@ -1824,10 +1838,8 @@ class _LineSplitter:
         return b"".join(self.pending)
 
 
-class _Origin(NamedTuple):
-    scheme: str
-    host: str
-    port: int
+class _Origin(_OriginFields):
+    __slots__ = ()
 
     @property
     def host_header(self) -> str:
@@ -1938,7 +1950,7 @@ def _check_token(value: Any, what: str) -> str:
     """A credential fit for a header; the message never repeats the value."""
     if not isinstance(value, str):
         raise CredentialsError("%s must be a string, not %s" % (what, type(value).__name__))
-    if _BAD_HEADER_VALUE.search(value):
+    if _unsafe(value):
         raise CredentialsError("%s contains CR, LF or NUL; refusing to send it" % what)
     if not value.isascii():  # a header cannot carry it; encoding it would put it in the exception
         raise CredentialsError("%s contains non-ASCII characters; refusing to send it" % what)
@@ -2083,8 +2095,7 @@ class OAuthCredentials(_FetchedTokenCredentials):
 
     def _parse(self, obj: Dict[str, Any]) -> Tuple[Any, float]:
         expires = _timestamp(_get(obj, "expiresAt"), "expiresAt")
-        lifetime = 3600.0 if expires is None else (
-            expires - datetime.now(timezone.utc)).total_seconds()
+        lifetime = 3600.0 if expires is None else expires.timestamp() - time.time()
         return _get(obj, "iamToken"), lifetime
 
     def _secrets(self) -> List[str]:
@@ -2152,7 +2163,7 @@ class _Config:
         self.base_url = base_url
         self.credentials = _pick_credentials(api_key, iam_token, credentials)
         folder = folder_id if folder_id is not None else os.environ.get("YC_FOLDER_ID") or None
-        if folder is not None and (not isinstance(folder, str) or _BAD_HEADER_VALUE.search(folder)
+        if folder is not None and (not isinstance(folder, str) or _unsafe(folder)
                                    or not folder.strip() or not folder.isascii()):
             raise ValueError("folder_id must be a non-empty ASCII string without CR, LF or NUL")
         self.folder_id = folder
@@ -2796,7 +2807,6 @@ class Runs:
         return run.listen(timeout=create_args.get("timeout"), resume=resume)
 
 
-@dataclass(frozen=True)
 class Run(_RunFields):
     """A run as of one fetch (``status``, ``result``), with the calls that act on it."""
 
@@ -2982,7 +2992,6 @@ class AsyncRuns:
         return run.listen(timeout=create_args.get("timeout"), resume=resume)
 
 
-@dataclass(frozen=True)
 class AsyncRun(_RunFields):
     """A run as of one fetch, with the calls that act on it, awaited."""
 
@@ -3159,12 +3168,15 @@ class _Armed:
         self.fault, self.on, self.times, self.probability = fault, on, times, probability
 
 
-class _Script(NamedTuple):
-    replies: List[List[str]]
-    tool_calls: List[Dict[str, Any]]
-    error: Optional[str]
-    delay: Optional[float]
-    tool_rounds: int = 1
+if TYPE_CHECKING:  # pragma: no cover
+    class _Script(NamedTuple):
+        replies: List[List[str]]
+        tool_calls: List[Dict[str, Any]]
+        error: Optional[str]
+        delay: Optional[float]
+        tool_rounds: int = 1
+else:
+    _Script = namedtuple("_Script", "replies tool_calls error delay tool_rounds", defaults=(1,))
 
 
 class _EmulatedRun:
@@ -3311,6 +3323,8 @@ class Emulator:
         return "fvt%05d%s" % (self._counter, os.urandom(6).hex())
 
     def _create(self, body: Dict[str, Any], folder: str) -> _EmulatedRun:
+        from datetime import datetime, timezone
+
         now = datetime.now(timezone.utc)
         with self._lock:
             run = _EmulatedRun(self._new_id(), body, folder, now)
@@ -3386,7 +3400,7 @@ class Emulator:
 
     def _message(self, run: _EmulatedRun, text: str) -> Dict[str, Any]:
         return {"id": self._new_id(), "threadId": run.body["threadId"], "createdBy": "emulator",
-                "createdAt": _rfc3339(datetime.now(timezone.utc)),
+                "createdAt": _rfc3339(None),
                 "author": {"id": run.body["assistantId"], "role": "ASSISTANT"},
                 "content": {"content": [{"text": {"content": text}}]}, "status": "COMPLETED"}
 
@@ -3411,7 +3425,11 @@ class Emulator:
             self._plan(run, results)
 
 
-def _rfc3339(stamp: datetime) -> str:
+def _rfc3339(stamp: Optional[datetime]) -> str:
+    """RFC 3339 with nine fractional digits, as the service writes it; now when None."""
+    from datetime import datetime, timezone
+
+    stamp = stamp or datetime.now(timezone.utc)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
@@ -3712,6 +3730,8 @@ _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT, _EXIT_INTERRUPTED
 
 def _plain(value: Any) -> Any:
     """Data classes, enums and datetimes as JSON-ready values."""
+    from datetime import datetime
+
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, datetime):

@@ -1,0 +1,224 @@
+"""The benchmark's HTTP/1.1 server: prebuilt response bytes, one asyncio thread, a separate process.
+
+    python bench/server.py --stream big|paced [--events N] [--event-delay S]
+                           [--wait-polls N] [--lifetime S]
+
+Binds 127.0.0.1 on a free port and prints ``PORT <n>``. It answers
+
+- ``GET  /assistants/v1/runs/<id>``       the recorded COMPLETED run; for an id starting
+  with ``wait-`` IN_PROGRESS for the first wait_polls-1 GETs of that id, then COMPLETED
+- ``POST /assistants/v1/runs``            a PENDING run (create)
+- ``GET  /assistants/v1/runs/listen?...`` a chunked NDJSON stream, one chunk per event:
+  ``big`` writes every event at once; ``paced`` writes one event every event_delay s
+
+with keep-alive (``Connection: close`` is honoured). Control goes over stdin/stdout,
+so it opens no connection that would be counted: a line ``stats`` is answered by one
+JSON line of counters, ``reset`` zeroes them, EOF (the parent died or is done) stops
+the server. It also stops by itself after ``lifetime`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import payloads
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.connections = 0
+        self.requests = 0
+        self.gets = 0
+        self.creates = 0
+        self.listens = 0
+        self.open = 0
+        self.peak_open = 0
+        self.wait_counts: Dict[bytes, int] = {}
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"connections": self.connections, "requests": self.requests, "gets": self.gets,
+                "creates": self.creates, "listens": self.listens, "open": self.open,
+                "peak_open": self.peak_open,
+                "wait_gets": {k.decode(): v for k, v in self.wait_counts.items()}}
+
+
+class Responses:
+    def __init__(self, stream: str, events: int, event_delay: float, wait_polls: int) -> None:
+        self.stream = stream
+        self.event_delay = event_delay
+        self.wait_polls = wait_polls
+        self.get = payloads.get_completed()
+        self.create = payloads.create_response()
+        self.not_found = payloads.not_found()
+        chunks = [payloads.chunk(line) for line in payloads.stream_lines(events)]
+        # Paced: head with the first event, one write per later event, DONE with the end.
+        self.paced: List[bytes] = [payloads.STREAM_HEAD + chunks[0], *chunks[1:]]
+        self.paced[-1] += payloads.STREAM_END
+        self.big = b"".join(self.paced)
+        self.stream_bytes = len(self.big)
+        self.wait_answers: Dict[Tuple[bytes, bool], bytes] = {}
+
+    def for_wait(self, run_id: bytes, running: bool) -> bytes:
+        """IN_PROGRESS or COMPLETED with this id, built on first use."""
+        answer = self.wait_answers.get((run_id, running))
+        if answer is None:
+            answer = payloads.run_response(run_id.decode(), "IN_PROGRESS" if running else "COMPLETED")
+            self.wait_answers[(run_id, running)] = answer
+        return answer
+
+
+_GET_RUN = b"GET /assistants/v1/runs/"
+_LISTEN = b"GET /assistants/v1/runs/listen?"
+_CREATE = b"POST /assistants/v1/runs "
+_WAIT = b"GET /assistants/v1/runs/" + payloads.WAIT_PREFIX.encode()
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, stats: Stats, responses: Responses) -> None:
+        self.stats = stats
+        self.responses = responses
+        self.buffer = b""
+        self.transport: Optional[asyncio.Transport] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        stats = self.stats
+        stats.connections += 1
+        stats.open += 1
+        if stats.open > stats.peak_open:
+            stats.peak_open = stats.open
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.stats.open -= 1
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head = buffer[:end].lower()
+            length = 0
+            at = head.find(b"\r\ncontent-length:")
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17:stop if stop >= 0 else len(head)])
+            total = end + 4 + length
+            if len(buffer) < total:
+                break
+            self.respond(buffer[:end], b"\r\nconnection: close" in head)
+            buffer = buffer[total:]
+        self.buffer = buffer
+
+    def respond(self, head: bytes, close: bool) -> None:
+        stats = self.stats
+        responses = self.responses
+        transport = self.transport
+        assert transport is not None
+        stats.requests += 1
+        if head.startswith(_LISTEN):
+            stats.listens += 1
+            if responses.stream == "big":
+                transport.write(responses.big)
+            else:
+                self.pace(0, close)
+                return
+        elif head.startswith(_WAIT):
+            stats.gets += 1
+            run_id = head[len(_GET_RUN):head.find(b" ", len(_GET_RUN))]
+            count = stats.wait_counts.get(run_id, 0) + 1
+            stats.wait_counts[run_id] = count
+            transport.write(responses.for_wait(run_id, count < responses.wait_polls))
+        elif head.startswith(_GET_RUN):
+            stats.gets += 1
+            transport.write(responses.get)
+        elif head.startswith(_CREATE):
+            stats.creates += 1
+            transport.write(responses.create)
+        else:
+            transport.write(responses.not_found)
+        if close:
+            transport.close()
+
+    def pace(self, index: int, close: bool) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        paced = self.responses.paced
+        transport.write(paced[index])
+        if index + 1 < len(paced):
+            asyncio.get_running_loop().call_later(self.responses.event_delay, self.pace,
+                                                  index + 1, close)
+        elif close:
+            transport.close()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    stats = Stats()
+    responses = Responses(args.stream, args.events, args.event_delay, args.wait_polls)
+    server = await loop.create_server(lambda: Connection(stats, responses), "127.0.0.1", 0,
+                                      backlog=4096, reuse_address=True)
+    port = server.sockets[0].getsockname()[1]
+    stopped = loop.create_future()
+
+    pending = bytearray()
+
+    def answer(command: str) -> None:
+        if command == "reset":
+            stats.reset()
+            reply: Dict[str, Any] = {"ok": True}
+        elif command == "stats":
+            reply = stats.as_dict()
+        else:
+            reply = {"error": "unknown command %r" % command}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+    def control() -> None:
+        data = os.read(sys.stdin.fileno(), 4096)
+        if not data:
+            if not stopped.done():
+                stopped.set_result(None)
+            return
+        pending.extend(data)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            answer(line.decode().strip())
+
+    loop.add_reader(sys.stdin.fileno(), control)
+    sys.stdout.write("PORT %d %d\n" % (port, responses.stream_bytes))
+    sys.stdout.flush()
+    try:
+        await asyncio.wait_for(stopped, args.lifetime)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stream", choices=("big", "paced"), default="big")
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--event-delay", type=float, default=0.005)
+    parser.add_argument("--wait-polls", type=int, default=50)
+    parser.add_argument("--lifetime", type=float, default=900.0)
+    asyncio.run(serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
