@@ -155,6 +155,9 @@ class Author:
     role: str = ""
 
 
+_NO_AUTHOR = Author()
+
+
 @dataclass(frozen=True)
 class Source:
     """One source of a citation: a chunk of a file found through a search index."""
@@ -512,6 +515,9 @@ _TIMESTAMP = (
 _TERMINAL_EVENTS = frozenset((StreamEvent.DONE, StreamEvent.ERROR, StreamEvent.TOOL_CALLS))
 
 
+_JSON_DECODE = json.JSONDecoder().decode
+
+
 def _snake(name: str) -> str:
     """snake_case of a lowerCamelCase name; the very same object when there is no hump."""
     snake = _SNAKE.get(name)
@@ -655,6 +661,13 @@ def _labels(value: Any, path: str) -> Dict[str, str]:
 
 def _parts(content: Any, path: str) -> Tuple[str, ...]:
     """Text parts of a MessageContent: {content: [{text: {content}}]}; other parts skipped."""
+    if content.__class__ is dict and content.get("content").__class__ is list:  # the usual shape
+        try:
+            texts = tuple([part["text"]["content"] for part in content["content"]])
+            if all(text.__class__ is str for text in texts):
+                return texts
+        except (KeyError, TypeError):
+            pass
     items = _object(content, path).get("content")
     if items is None:
         return ()
@@ -806,41 +819,63 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
     )
 
 
+def _built(cls: Type[T], fields: Dict[str, Any]) -> T:
+    """A frozen dataclass from all of its fields, without the per-field object.__setattr__
+    of the generated __init__: the listen hot path makes three of these per event."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
+
+
 def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
     """A StreamEvent; ``previous_text`` is the text of the stream's last partial message."""
-    # the hot path of listen: fields are looked up once, paths built only on errors
-    cursor = _object(_get(obj, "streamCursor"), "StreamEvent.streamCursor")
-    index = cursor.get("currentEventIdx")
-    if index is None or index.__class__ is not int:
-        index = _int(_get(cursor, "currentEventIdx"), "StreamEvent.streamCursor.currentEventIdx")
-    users = _get(cursor, "numUserEventsReceived")
-    if users is not None:
-        users = _int(users, "StreamEvent.streamCursor.numUserEventsReceived")
-    partial_json = _get(obj, "partialMessage")
-    partial = None if partial_json is None else Message(
-        parts=_parts(partial_json, "StreamEvent.partialMessage"))
-    completed_json = _get(obj, "completedMessage")
+    # the hot path of listen: one dict lookup per field when the gateway speaks camelCase
+    # (it names eventType); a snake_case event goes through _get for every field
+    get: Callable[[str], Any] = obj.get if "eventType" in obj else (
+        lambda name: _get(obj, name))
+    cursor = get("streamCursor")
+    index: Any = 0
+    users: Any = 0
+    if cursor is not None:
+        cursor = _object(cursor, "StreamEvent.streamCursor")
+        index = cursor.get("currentEventIdx")
+        if index.__class__ is str and index.isdecimal():
+            index = int(index)
+        elif index.__class__ is not int:
+            index = _int(_get(cursor, "currentEventIdx"),
+                         "StreamEvent.streamCursor.currentEventIdx") or 0
+        users = _int(_get(cursor, "numUserEventsReceived"),
+                     "StreamEvent.streamCursor.numUserEventsReceived") or 0
+    partial_json = get("partialMessage")
+    partial = None if partial_json is None else _built(Message, {
+        "id": "", "thread_id": "", "created_by": "", "created_at": None, "author": _NO_AUTHOR,
+        "labels": {}, "parts": _parts(partial_json, "StreamEvent.partialMessage"),
+        "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
+    completed_json = get("completedMessage")
     completed = None if completed_json is None else _decode_message(
         completed_json, "StreamEvent.completedMessage")
     message = completed or partial
     delta, reset = "", False
     if message is not None:
-        text = message.text
+        text = "\n".join(message.parts)
         if text.startswith(previous_text):
             delta = text[len(previous_text):]
         else:
             delta, reset = text, True
-    return RunStreamEvent(
-        _enum(StreamEvent, _get(obj, "eventType"), "StreamEvent.eventType"),
-        _decode_error(obj.get("error"), "StreamEvent.error"),
-        _decode_tool_calls(_get(obj, "toolCallList"), "StreamEvent.toolCallList"),
-        _decode_usage(obj.get("usage"), "StreamEvent.usage"),
-        StreamCursor(index or 0, users or 0),
-        partial,
-        completed,
-        delta,
-        reset,
-    )
+    error, tool_calls, usage = get("error"), get("toolCallList"), get("usage")
+    return _built(RunStreamEvent, {
+        "status": _enum(StreamEvent, get("eventType"), "StreamEvent.eventType"),
+        "error": None if error is None else _decode_error(error, "StreamEvent.error"),
+        "tool_calls": () if tool_calls is None else _decode_tool_calls(
+            tool_calls, "StreamEvent.toolCallList"),
+        "usage": None if usage is None else _decode_usage(usage, "StreamEvent.usage"),
+        "stream_cursor": _built(StreamCursor, {"current_event_idx": index,
+                                               "num_user_events_received": users}),
+        "partial_message": partial,
+        "completed_message": completed,
+        "delta": delta,
+        "delta_reset": reset,
+    })
 
 
 def _error_from_body(
@@ -1307,11 +1342,11 @@ class _ListenState:
             raise APIConnectionError("the stream ended before its final event")
 
     def _event(self, line: bytes) -> Optional[RunStreamEvent]:
-        if not line.strip():
+        if not line or line.isspace():
             return None
         try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
+            obj = _JSON_DECODE(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise StreamError("malformed stream line: %r" % line[:80],
                               last_event_idx=self.last_idx) from None
         if not isinstance(obj, dict):
@@ -1749,22 +1784,33 @@ class _ResponseParser:
         return data
 
     def _chunked_body(self) -> Union[bytes, _End, None]:
+        """Every chunk's data already in the buffer as one piece (a stream sends a chunk per
+        event: joining them saves a trip through every layer above per event)."""
         buffer = self.buffer
+        pieces: List[bytes] = []
         while True:
             pos = self.pos
             if self.remaining > 0:  # inside chunk data
                 available = len(buffer) - pos
                 if available <= 0:
+                    if pieces:
+                        break
                     self._incomplete("inside a chunk")
                     return None
                 take = min(self.remaining, available)
+                pieces.append(buffer[pos:pos + take])
                 self.pos = pos + take
                 self.remaining -= take
-                if self.remaining == 0:
-                    self.remaining = -2  # the CRLF after the chunk data
-                return buffer[pos:pos + take]
+                if self.remaining:
+                    break
+                self.remaining = -2  # the CRLF after the chunk data
+                continue
+            if self.remaining == -1 and pieces:
+                break  # the data first; the trailers and the end on the next call
             if self.remaining == -2:
                 if len(buffer) - pos < 2:
+                    if pieces:
+                        break
                     self._incomplete("after a chunk")
                     return None
                 if buffer[pos:pos + 2] != b"\r\n":
@@ -1775,6 +1821,8 @@ class _ResponseParser:
             if end < 0:
                 if len(buffer) - pos > _MAX_CHUNK_LINE:
                     raise _ProtocolError("chunk size line is too long")
+                if pieces:
+                    break
                 self._incomplete("inside a chunk size line")
                 return None
             self.pos = end + 2
@@ -1791,6 +1839,7 @@ class _ResponseParser:
             if size < 0 or end - pos > _MAX_CHUNK_LINE:
                 raise _ProtocolError("bad chunk size: %r" % size_text[:20])
             self.remaining = size if size else -1
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 class _LineSplitter:
