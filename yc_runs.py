@@ -819,16 +819,14 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
     )
 
 
-def _built(cls: Type[T], fields: Dict[str, Any]) -> T:
-    """A frozen dataclass from all of its fields, without the per-field object.__setattr__
-    of the generated __init__: the listen hot path makes three of these per event."""
-    instance = object.__new__(cls)
-    instance.__dict__.update(fields)
-    return instance
+_STREAM_EVENTS: Dict[str, StreamEvent] = dict(StreamEvent.__members__)
 
 
 def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
     """A StreamEvent; ``previous_text`` is the text of the stream's last partial message."""
+    # The three frozen dataclasses made per event are filled through their __dict__ with
+    # every field: the generated __init__ would call object.__setattr__ once per field.
+    new = object.__new__
     # the hot path of listen: one dict lookup per field when the gateway speaks camelCase
     # (it names eventType); a snake_case event goes through _get for every field
     get: Callable[[str], Any] = obj.get if "eventType" in obj else (
@@ -844,13 +842,19 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
         elif index.__class__ is not int:
             index = _int(_get(cursor, "currentEventIdx"),
                          "StreamEvent.streamCursor.currentEventIdx") or 0
-        users = _int(_get(cursor, "numUserEventsReceived"),
-                     "StreamEvent.streamCursor.numUserEventsReceived") or 0
+        users = cursor.get("numUserEventsReceived")
+        if users.__class__ is not int:
+            users = _int(_get(cursor, "numUserEventsReceived"),
+                         "StreamEvent.streamCursor.numUserEventsReceived") or 0
     partial_json = get("partialMessage")
-    partial = None if partial_json is None else _built(Message, {
-        "id": "", "thread_id": "", "created_by": "", "created_at": None, "author": _NO_AUTHOR,
-        "labels": {}, "parts": _parts(partial_json, "StreamEvent.partialMessage"),
-        "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
+    partial = None
+    if partial_json is not None:
+        partial = new(Message)
+        partial.__dict__.update({
+            "id": "", "thread_id": "", "created_by": "", "created_at": None,
+            "author": _NO_AUTHOR, "labels": {},
+            "parts": _parts(partial_json, "StreamEvent.partialMessage"),
+            "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
     completed_json = get("completedMessage")
     completed = None if completed_json is None else _decode_message(
         completed_json, "StreamEvent.completedMessage")
@@ -863,19 +867,24 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
         else:
             delta, reset = text, True
     error, tool_calls, usage = get("error"), get("toolCallList"), get("usage")
-    return _built(RunStreamEvent, {
-        "status": _enum(StreamEvent, get("eventType"), "StreamEvent.eventType"),
+    status = get("eventType")
+    status = _STREAM_EVENTS.get(status) if status.__class__ is str else None
+    stream_cursor = new(StreamCursor)
+    stream_cursor.__dict__.update({"current_event_idx": index, "num_user_events_received": users})
+    event = new(RunStreamEvent)
+    event.__dict__.update({
+        "status": status or _enum(StreamEvent, get("eventType"), "StreamEvent.eventType"),
         "error": None if error is None else _decode_error(error, "StreamEvent.error"),
         "tool_calls": () if tool_calls is None else _decode_tool_calls(
             tool_calls, "StreamEvent.toolCallList"),
         "usage": None if usage is None else _decode_usage(usage, "StreamEvent.usage"),
-        "stream_cursor": _built(StreamCursor, {"current_event_idx": index,
-                                               "num_user_events_received": users}),
+        "stream_cursor": stream_cursor,
         "partial_message": partial,
         "completed_message": completed,
         "delta": delta,
         "delta_reset": reset,
     })
+    return event
 
 
 def _error_from_body(
