@@ -44,53 +44,55 @@ import yc_runs
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECORDED = os.path.join(HERE, "..", "shared", "api", "examples", "recorded.json")
 
-# A self-signed certificate for localhost and 127.0.0.1, made for these tests only.
+# A self-signed certificate for localhost, 127.0.0.1 and proxied.test (a name only the
+# tests' CONNECT proxy knows), made for these tests only.
 TEST_CERT = """-----BEGIN CERTIFICATE-----
-MIIDJzCCAg+gAwIBAgIUY7Z5TfvaZT9Crq/zZKVXLNJk1swwDQYJKoZIhvcNAQEL
-BQAwFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMzA2MzAwN1oYDzIxMjYx
-MDMwMDYzMDA3WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwggEiMA0GCSqGSIb3DQEB
-AQUAA4IBDwAwggEKAoIBAQC/IqUYGT5wJgy4MsnRUPqFb22wY0u90WjXX4xK0Nfg
-cAwV+PAXtmIpEGDNE+1LETwH9/yymG05rMdcdjftRzwxNaicFishbcffd2jHB9ml
-W7ElZc6ZdLOx14MUaBDpJRG4Nqla6h93c+OTBnpIVginfDPE7qh6GdSrO22t+IEb
-YsxkBzDTLgBbrtcs78Yuh/VZMPcKnQeCqO16P0xbLfSv2EdDYeOEw2qVgHopzw4z
-tzszcI5/ohYPLwBlzsHn16/FGEhDSpKOgHENycMR7VjR16XTNhd0UVP6TOjOaArV
-1oPOc/w3eanLZjKoWAlZIchWpHCYQPnrNhIhmi74jOSdAgMBAAGjbzBtMB0GA1Ud
-DgQWBBQq35PERHqiv19n6p1I36v/szpHTTAfBgNVHSMEGDAWgBQq35PERHqiv19n
-6p1I36v/szpHTTAPBgNVHRMBAf8EBTADAQH/MBoGA1UdEQQTMBGCCWxvY2FsaG9z
-dIcEfwAAATANBgkqhkiG9w0BAQsFAAOCAQEAZbzFAqQBj7FerDYqPKmiE96n9D4J
-U1CMf+6N4taEbatOqIJ6jzmY/2maGK1kwtOkTLuVMpLbZog4Ln1A8eaq1t8gFA6D
-mCyvrTaYZedzWBfHTsjdGd7nZNbabKpQMdpCx7+qZmxxaxZWb87K51Nc517bwLSd
-CHnd/OwjNKeeFNT6BEskgDxz0Im2Lx51/5Pg7JEfB3xKuOnxUFLfW0VqFaldztVP
-JwHPk2GygIyEmkEVu9I1QwDnHZWPPNBlKxaddirkBHcssmQu9yNxg3mVuQAvcLcw
-hdfeDis0HxJ5pxZnSsd/ZD9Wou3aDeKfq8Zj9sD7Ym1TGXjcLGGIbNuzRQ==
+MIIDNTCCAh2gAwIBAgIUD02YUMl0pAARNuDR8OzSqexeEc8wDQYJKoZIhvcNAQEL
+BQAwFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMzA3MzUxMVoYDzIxMjYx
+MDMwMDczNTExWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwggEiMA0GCSqGSIb3DQEB
+AQUAA4IBDwAwggEKAoIBAQC1PlBigNf2t1dS7HG8BzHetT6lzYycF0J116KE80WZ
+/GM2CzNJoWo2p+84SYHrK0Soozy7Y4bCHKOKoF5xo2EU86/sG+ayOlUJeGKOvz8G
+j55ep08crjmWYnmHUx2jLrb/ZBXkl5A6xELH7IvDzePgUGBmUVVF1YziCyA6i9Yz
+dSeHtO3uyaYfo2KS7wXz8ytmwaObhtOQUMNlCBnCPaX2R/3Sm/EcqAJs0Lq6xbjX
+Mv9/pYyRbtNfGLYriX158bUOlgzyfKH0GgyYYJ8RUvv9MNfUvFL3Y1/55oVNNaM9
+0J47qeoZAONC+5BEXG0uzskX/JipSW+PzyGlT56cxjATAgMBAAGjfTB7MB0GA1Ud
+DgQWBBSMiGSvk13XkZ0Q9l8b5Yr9bSHh2DAfBgNVHSMEGDAWgBSMiGSvk13XkZ0Q
+9l8b5Yr9bSHh2DAPBgNVHRMBAf8EBTADAQH/MCgGA1UdEQQhMB+CCWxvY2FsaG9z
+dIIMcHJveGllZC50ZXN0hwR/AAABMA0GCSqGSIb3DQEBCwUAA4IBAQBBg/vD0vK3
+zh9+OewTd/YuKjEFrm3SP7qsnAimnyY986MD9JxhptvyLkXi0L8Vi9o5j1iszqaW
+D7u65zQ+dZIoHNHKaf3BCbgiamEgW4dOHcwI5KrzOfk3eJSIEvg+LAgvja2LqoHu
+hL31W8o5kkKjq69dasy8dRo/V9/kNQe7TRJFXyGh+8cl5RzsGEAalI8S03APBI95
+KvcktHiDgJPwVMErGtAb0htOv549KSEDJ7+95Ostlc1zcTsPyHCy6BVhaBkJyBHv
+NNp9HOs/KqbHwR0WIVJGgJTy2M+DFAeC0LnSx+/9pc2O5tcdTu4f5nw33J/E4fGl
+rDE32XihXqzD
 -----END CERTIFICATE-----"""
 TEST_KEY = """-----BEGIN PRIVATE KEY-----
-MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC/IqUYGT5wJgy4
-MsnRUPqFb22wY0u90WjXX4xK0NfgcAwV+PAXtmIpEGDNE+1LETwH9/yymG05rMdc
-djftRzwxNaicFishbcffd2jHB9mlW7ElZc6ZdLOx14MUaBDpJRG4Nqla6h93c+OT
-BnpIVginfDPE7qh6GdSrO22t+IEbYsxkBzDTLgBbrtcs78Yuh/VZMPcKnQeCqO16
-P0xbLfSv2EdDYeOEw2qVgHopzw4ztzszcI5/ohYPLwBlzsHn16/FGEhDSpKOgHEN
-ycMR7VjR16XTNhd0UVP6TOjOaArV1oPOc/w3eanLZjKoWAlZIchWpHCYQPnrNhIh
-mi74jOSdAgMBAAECggEACQNmuqiyF5LLxcHrX3oMnk8/YnKER1rBMWrZkEuh6n0O
-LNkU5WFd5qbVkcYvSftxk8Sff4KNoAskSZlvkLprvbxUi6vF8+kb5E9auwwFOPWG
-eIeBAx6MPMY3cbZomb38RG4bdWSWAEmQQUYsbQ3VkaRbQp2ohz2BmGOQjAQsfnCI
-zZHsNkV1TDUvlhEpusBC/Oo67avRE1tWVcxZlSftXwMqbtW9WxP+v0u3zr1ZxQSm
-j0y7zTpV0opDnWH0wmIPcK18lDo5ruuumQdmUqiJ3YqPhS+13+wDt/Uhunr7bXdh
-cz5Ocj8tSaHXyyjSV3NkKcUrNGfq2rJ2PjA5SWbbJwKBgQD1ttdqLoOE1Lk6bkKT
-a+x3ot5pkwRxWIcEYjOOyYJNCpnZNLAIwbgVKk80IXVeQIi0vgfn32LpmdfG1u2H
-AueZs6uy8YTwhRNDIm8rAJmkpfjSBZoyrLMVQgQ2aUdaKFp7fpIoiVnFAIVd0SKM
-wB5VmzNlGZx2J6ttHSAgsN7YhwKBgQDHIurK+djdN3solwUFCuwxh//6xoRawgRI
-AtMspkulvsuVnF5spgXsJ0VkzyPYGBdTOsdyUbVVOSd/1L6tIum4+9oRuBa8PenN
-ZlJn2mtPRbiNf2Ti8kl+YWcqH3zkfrLq0AwZIerApqszxM9kos9gk/wgR6v9Wvpv
-SXBy9HX2uwKBgQDoMr0mzoXixNO17/RiNB7mf7cGtbQBGNOexN5MFQlZnKb+p9ei
-rs4y0iS+8s9jHkER7HK0IFnsv0E12m3kpE4Q5cVf+PTUBi3Jx4Secpa/DUkxz7GE
-KceiUxx//sU64d9/zIB6ZjG7BV8C5Vts/zCrXVsYMze0QJCzME7oFbzBiQKBgFz/
-U4NDNyHoXR3RmUiHl1JyXvswZnM0FGfE2fYKG13mQpE2G2rGBhIJLQEtM2IhrhLy
-al5bBkIslOO/6ORWX6xCAc8wl32FtIB1/pn9iQvWVZ/PFMBfwi7BMjqbxem3ubqr
-OlsqWcVqkJ12lhw7ZHmH4sD4d7u0FyyNsXQd8lEtAoGBAJroVXxzd5Q0kQpEmwf1
-Hvps4emiEi+jsMjeAV2cx6IkhID0YC9zx1xAJXCV+4ilrhpjDTL6y7iP3dQFl7/l
-9rNNXrQRWuVr3pSu6Oi7bWRjjquhyV01xTccyUCqKwiBDWhcxlHy6kQoPh1xUmJk
-5PK2NgafiUrLgYm70YQng2Sw
+MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQC1PlBigNf2t1dS
+7HG8BzHetT6lzYycF0J116KE80WZ/GM2CzNJoWo2p+84SYHrK0Soozy7Y4bCHKOK
+oF5xo2EU86/sG+ayOlUJeGKOvz8Gj55ep08crjmWYnmHUx2jLrb/ZBXkl5A6xELH
+7IvDzePgUGBmUVVF1YziCyA6i9YzdSeHtO3uyaYfo2KS7wXz8ytmwaObhtOQUMNl
+CBnCPaX2R/3Sm/EcqAJs0Lq6xbjXMv9/pYyRbtNfGLYriX158bUOlgzyfKH0GgyY
+YJ8RUvv9MNfUvFL3Y1/55oVNNaM90J47qeoZAONC+5BEXG0uzskX/JipSW+PzyGl
+T56cxjATAgMBAAECggEAHQFwVe4EIgeCIdLrT3SLUPa1TvhQD3moI48zWDmiovEs
+Y4LJXiLyCks3/UxuTqzpsQoRdx/cz4X2eldjUKZyrAAP4HvaoMgLF0KSlgEaB2Uc
+AE6gWkOxEwCG2IG/FYAtaJP47lDUk+3C45dXYCpm1LL9qoJLtlW7KpXYk5C7jW0Q
+W0W1CgrWe74+igSKgBFN/NEV8sta5/10sADdyM8a65x/SLIWWKfuzzM9WoTiW/dz
+hI36iB6uIM66588oWkym3nTQQ5jVJ6AaY9/0f9pUdo51AUW0/7ovSc2PSDHZlF+L
+6sgV9DypBegGQ4RypoHqdEYDgxyOQg6cLeK4lwZrgQKBgQD53g3XyuCsFdl3jpH+
+0sZrZkhASqgzCd5Od0c4BnAuaTS83JQ8pQuR8sJ1Sp9FD8VzHziWiroKkLX8AavW
+IYfJ/RfTBXOHHpz9GHOtF2w3Gpst3BTT7s3T3un1RuXD6hDITqmWdKUzN1gG3u6L
+JNDQgiaDN5980frzUMHoEuC9QQKBgQC5sRZjSLZZhD4X9DxfnDqSXz+5vVsqEpCk
+IYBV8sfJWXVNtJt+q4MZvlcXZveK/JGk6i5Jge3ileJpr2J0PW9AWPWjK/DhvYvJ
+T45+PN+LcpHd82ngIFpn+UAMgPFtQTAhTmGbhBNgYUTxcVbampJZQL8WpSOKSuT5
+4arN0m/UUwKBgQCponyJbV3c1rSeO3eYpeY5keYpZ8YLaH65jLcYLR7KE3jPY31s
+MqzJOCOW18OLcmqdfqu/YI1vkNFMNqI/rOHwWthq1j+Zk0oHditKbyVzv6dsmga1
+32Fzntn9QFXLDUS5iNYPpD9npwInIACZDLSLamDVItUvO6uAtun+MZrMQQKBgQCQ
+WNG/cimWIo+mTUyVQjvhxrsh5sm0ReQ8QnKh3W1i3vCp7AioCimKXIUVAwzQ9Q8+
+tHAw4hiK99qeLyEInS0bR0wDgMfqo07Dud1Z0nYvz2sGrw6RlHTSuFYKoj2KoY8J
+hQWpP51UYaiXS3Sp0FiNmyAwOUUMXrXqbXs6LiiSUwKBgQD0HMCsDqGZZFuGamk9
+DHevIjZVCK13sxzNjdmQNdeCYOqho3gq6f+lh76/f7zSTbZ/Quab6bn85Yq4Ycgy
+su97jSxsh6DaVaGzQXwRZxeXhwjSTtCahRmNt65AKqcTzldxM08VoXUbFSJEnzi4
++tWkAEqLY69SuX3j2Jc6Fmo33Q==
 -----END PRIVATE KEY-----"""
 
 _CLEAN_ENV = {k: v for k, v in os.environ.items()
@@ -462,6 +464,12 @@ def core_rfc3339(stamp: datetime) -> str:
     return stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def core_proxied(server: RawServer) -> str:
+    """The server's URL under a name only core_connect_proxy resolves (not loopback, so
+    the client must tunnel)."""
+    return "http://proxied.test:%d" % server.port
+
+
 def core_connect_proxy(refuse: bool = False) -> types.SimpleNamespace:
     """A CONNECT proxy on loopback that tunnels to loopback only; records each CONNECT head."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -492,7 +500,7 @@ def core_connect_proxy(refuse: bool = False) -> types.SimpleNamespace:
                 return
             proxy.requests.append(head)
             host, _, port = core_target(head).rpartition(":")
-            if refuse or host.strip("[]") not in ("127.0.0.1", "localhost"):
+            if refuse or host.strip("[]") not in ("127.0.0.1", "localhost", "proxied.test"):
                 conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
                 return
@@ -1997,9 +2005,11 @@ class CoreRetryTest(unittest.TestCase):
     def test_retry_after_is_honoured_up_to_a_minute(self) -> None:
         self.assertEqual(yc_runs._Retry(3, True).delay(
             yc_runs.ServerError("x", status=503, retry_after=7)), 7.0)
-        delay = yc_runs._Retry(3, True).delay(yc_runs.ServerError("x", status=503, retry_after=3600))
-        assert delay is not None
-        self.assertLessEqual(delay, 8.0)
+        self.assertEqual(yc_runs._Retry(3, True).delay(
+            yc_runs.RateLimitError("x", status=429, retry_after=60)), 60.0)
+        # longer than a minute: raised at once, with retry_after for the caller to act on
+        self.assertIsNone(yc_runs._Retry(3, True).delay(
+            yc_runs.ServerError("x", status=503, retry_after=3600)))
 
     def test_backoff_grows_and_is_capped(self) -> None:
         delays = [yc_runs._backoff(n) for n in range(8)]
@@ -2137,12 +2147,12 @@ class CoreProxyTest(CoreRawTestCase):
     def test_http_proxy_from_the_environment_tunnels_with_connect(self) -> None:
         proxy, server = self.proxy(), self.serve()
         os.environ["http_proxy"] = proxy.url
-        client = self.client_for(server)
+        client = self.client_for(core_proxied(server), allow_insecure=True)
         client.runs.get("r")
         client.runs.get("r")
         self.assertEqual(len(proxy.requests), 1)  # the tunnel is kept alive
         line, headers = core_head(proxy.requests[0])
-        self.assertEqual(line, "CONNECT 127.0.0.1:%d HTTP/1.1" % server.port)
+        self.assertEqual(line, "CONNECT proxied.test:%d HTTP/1.1" % server.port)
         self.assertNotIn("authorization", headers)
         self.assertEqual(len(server.requests), 2)
         self.assertEqual(core_header(server.requests[0], "Authorization"), "Api-Key " + CORE_KEY)
@@ -2150,26 +2160,34 @@ class CoreProxyTest(CoreRawTestCase):
     def test_no_proxy_bypasses_the_proxy(self) -> None:
         proxy, server = self.proxy(), self.serve()
         os.environ["http_proxy"] = proxy.url
-        os.environ["no_proxy"] = "example.com,127.0.0.1"
-        self.client_for(server).runs.get("r")
-        self.assertEqual((proxy.connections, len(server.requests)), (0, 1))
+        origin = yc_runs._Origin("http", "proxied.test", server.port)
+        self.assertIsNotNone(yc_runs._proxy_for(origin))
+        os.environ["no_proxy"] = "example.com,proxied.test"
+        self.assertIsNone(yc_runs._proxy_for(origin))  # no name lookup, no connection here
         del os.environ["no_proxy"]
         os.environ["NO_PROXY"] = "*"
-        self.client_for(server).runs.get("r")
-        self.assertEqual(proxy.connections, 0)
+        self.assertIsNone(yc_runs._proxy_for(origin))
+
+    def test_loopback_and_metadata_addresses_never_go_through_a_proxy(self) -> None:
+        proxy, server = self.proxy(), self.serve()
+        os.environ["http_proxy"] = proxy.url
+        self.client_for(server).runs.get("r")  # http://127.0.0.1: the credential stays here
+        self.assertEqual((proxy.connections, len(server.requests)), (0, 1))
+        origin = yc_runs._Origin("http", "169.254.169.254", 80)
+        self.assertIsNone(yc_runs._proxy_for(origin))
 
     def test_https_proxy_tunnels_tls(self) -> None:
         server_context, client_context = tls_server_context()
         proxy, server = self.proxy(), self.serve(context=server_context)
         os.environ["HTTPS_PROXY"] = "127.0.0.1:%d" % proxy.port
-        client = self.client_for("https://127.0.0.1:%d" % server.port, ssl_context=client_context)
+        client = self.client_for("https://proxied.test:%d" % server.port, ssl_context=client_context)
         self.assertEqual(client.runs.get("r").id, "fvt-run-1")
-        self.assertEqual(core_head(proxy.requests[0])[0], "CONNECT 127.0.0.1:%d HTTP/1.1" % server.port)
+        self.assertEqual(core_head(proxy.requests[0])[0], "CONNECT proxied.test:%d HTTP/1.1" % server.port)
 
     def test_proxy_credentials_go_as_proxy_authorization(self) -> None:
         proxy, server = self.proxy(), self.serve()
         os.environ["http_proxy"] = "http://us%20er:p%40ss@127.0.0.1:" + str(proxy.port)
-        self.client_for(server).runs.get("r")
+        self.client_for(core_proxied(server), allow_insecure=True).runs.get("r")
         expected = "Basic " + base64.b64encode(b"us er:p@ss").decode()
         self.assertEqual(core_header(proxy.requests[0], "Proxy-Authorization"), expected)
         self.assertIsNone(core_header(server.requests[0], "Proxy-Authorization"))
@@ -2178,7 +2196,8 @@ class CoreProxyTest(CoreRawTestCase):
         proxy, server = self.proxy(refuse=True), self.serve()
         os.environ["http_proxy"] = proxy.url
         with self.assertRaises(yc_runs.APIConnectionError) as caught:
-            self.client_for(server).runs.get("r")
+            self.client_for(core_proxied(server), allow_insecure=True, max_retries=3).runs.get("r")
+        self.assertEqual(len(proxy.requests), 1)  # a refusal is final, not retried
         self.assertIn("407", str(caught.exception))
         self.assertEqual(server.requests, [])
 
@@ -5556,18 +5575,18 @@ class AsyncTransportTest(unittest.IsolatedAsyncioTestCase):
     async def test_http_proxy_tunnels_with_connect_and_keeps_the_tunnel(self) -> None:
         proxy, server = self.proxy(), self.serve()
         os.environ["http_proxy"] = proxy.url
-        client = await self.client_for(server.url)
+        client = await self.client_for(core_proxied(server), allow_insecure=True)
         self.assertEqual((await client.runs.get("r")).id, "fvt-run-1")
         self.assertEqual((await client.runs.get("r")).id, "fvt-run-1")
         self.assertEqual(len(proxy.requests), 1)
-        self.assertEqual(core_head(proxy.requests[0])[0], "CONNECT 127.0.0.1:%d HTTP/1.1" % server.port)
+        self.assertEqual(core_head(proxy.requests[0])[0], "CONNECT proxied.test:%d HTTP/1.1" % server.port)
         self.assertEqual(len(server.requests), 2)
 
     async def test_https_proxy_tunnels_tls_with_proxy_credentials(self) -> None:
         server_context, client_context = tls_server_context()
         proxy, server = self.proxy(), self.serve(context=server_context)
         os.environ["HTTPS_PROXY"] = "http://user:pw@127.0.0.1:%d" % proxy.port
-        client = await self.client_for("https://127.0.0.1:%d" % server.port,
+        client = await self.client_for("https://proxied.test:%d" % server.port,
                                        ssl_context=client_context)
         self.assertEqual((await client.runs.get("r")).id, "fvt-run-1")
         self.assertEqual(core_header(proxy.requests[0], "Proxy-Authorization"),
@@ -5576,7 +5595,7 @@ class AsyncTransportTest(unittest.IsolatedAsyncioTestCase):
     async def test_proxy_refusing_the_tunnel_raises_connection_error(self) -> None:
         proxy, server = self.proxy(refuse=True), self.serve()
         os.environ["http_proxy"] = proxy.url
-        client = await self.client_for(server.url)
+        client = await self.client_for(core_proxied(server), allow_insecure=True)
         with self.assertRaises(yc_runs.APIConnectionError) as caught:
             await client.runs.get("r")
         self.assertIn("407", str(caught.exception))
@@ -5620,6 +5639,137 @@ class AsyncTransportTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(yc_runs.CredentialsError) as caught:
             await client.runs.get("r")
         self.assertIn("HTTP 500", str(caught.exception))
+
+
+# ============================================================================
+# Hardening found in review: leaks, floods, loops, mistakes made loud
+# ============================================================================
+
+
+class HardeningTest(CoreRawTestCase):
+    def test_a_non_json_answer_echoing_the_key_is_redacted(self) -> None:
+        server = self.serve(http_response(200, b"Authorization: Api-Key " + CORE_KEY.encode()))
+        with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertNotIn(CORE_KEY, str(caught.exception))
+        self.assertIn("not JSON", str(caught.exception))
+
+    def test_a_malformed_stream_line_echoing_the_key_is_redacted(self) -> None:
+        line = b"garbage Api-Key " + CORE_KEY.encode() + b"\n"
+        server = self.serve(core_stream_handler(core_chunk(line) + b"0\r\n\r\n"))
+        run = yc_runs.Run("r", _runs=self.client_for(server).runs)
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            list(run.listen())
+        self.assertNotIn(CORE_KEY, str(caught.exception))
+
+    def test_an_error_line_carries_both_request_ids(self) -> None:
+        line = json.dumps({"error": {"grpcCode": 3, "httpCode": 400, "message": "bad"}}).encode()
+        head = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                b"x-request-id: srv-42\r\n\r\n")
+        server = self.serve(core_stream_handler(core_chunk(line + b"\n") + b"0\r\n\r\n",
+                                                head=head))
+        run = yc_runs.Run("r", _runs=self.client_for(server).runs)
+        with self.assertRaises(yc_runs.BadRequestError) as caught:
+            list(run.listen())
+        self.assertEqual(caught.exception.request_id, "srv-42")
+        self.assertEqual(caught.exception.client_request_id,
+                         core_header(server.requests[0], "x-client-request-id"))
+
+    def test_a_flood_of_interim_responses_is_a_connection_error(self) -> None:
+        flood = b"HTTP/1.1 100 Continue\r\n\r\n" * 5000 + json_response(200, CORE_RUN)
+        server = self.serve(flood)
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertIn("interim", str(caught.exception))
+
+    def test_a_timestamp_out_of_range_in_utc_is_malformed(self) -> None:
+        for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+            with self.assertRaises(yc_runs.MalformedResponseError):
+                yc_runs._timestamp(stamp, "Run.createdAt")
+
+    def test_sync_run_tools_refuses_an_async_function(self) -> None:
+        async def get_weather(city: str) -> str:
+            return city
+
+        with yc_runs.Emulator(event_delay=0.001) as emu, yc_runs.Client(
+                base_url=emu.url, api_key="k") as client:
+            run = client.runs.create("a", "t", tools=[get_weather], additional_messages=["Oslo"])
+            with self.assertRaises(TypeError) as caught:
+                run.run_tools({"get_weather": get_weather}, poll_interval=0.01)
+            self.assertIn("AsyncClient", str(caught.exception))
+            self.assertEqual([r for r in emu.requests if r.method == "PATCH"], [])  # nothing sent
+
+    def test_sync_listen_with_refuses_an_async_callback(self) -> None:
+        async def on_event(event: Any) -> None:
+            pass
+
+        with yc_runs.Emulator(event_delay=0.001) as emu, yc_runs.Client(
+                base_url=emu.url, api_key="k") as client:
+            run = client.runs.create("a", "t", stream=True, additional_messages=["hi"])
+            with self.assertRaises(TypeError):
+                run.listen_with({"on_event": on_event})
+
+    def test_the_emulator_masks_an_authorization_without_a_scheme(self) -> None:
+        with yc_runs.Emulator() as emu:
+            port = int(emu.url.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), 5) as sock:
+                sock.sendall(b"GET /assistants/v1/runs/x HTTP/1.1\r\nHost: h\r\n"
+                             b"Authorization: RAWSECRETKEY\r\nConnection: close\r\n\r\n")
+                while sock.recv(65536):
+                    pass
+            self.assertEqual(emu.requests[-1].headers["Authorization"], "***")
+
+    def test_a_stream_that_timed_out_exits_4_on_the_command_line(self) -> None:
+        release = self.release_event()
+
+        def stall(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head())
+            release.wait(10)
+            return False
+
+        server = self.serve(stall)
+        result = run_cli("listen", "r", "--base-url", server.url, "--api-key", CORE_KEY,
+                         "--timeout", "0.3", "--max-retries", "0")
+        self.assertEqual(result.returncode, 4, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+
+class AsyncHardeningTest(unittest.IsolatedAsyncioTestCase):
+    def setUp(self) -> None:
+        patcher = clean_env()
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_one_async_client_serves_successive_event_loops(self) -> None:
+        with yc_runs.Emulator() as emu:
+            client = yc_runs.AsyncClient(base_url=emu.url, api_key="k")
+
+            async def one() -> str:
+                run = await client.runs.create("a", "t", additional_messages=["hi"])
+                return (await client.runs.get(run.id)).id
+
+            first = asyncio.run(one())   # a cloud function: asyncio.run per invocation
+            second = asyncio.run(one())  # the pooled streams of the first loop are not reused
+            self.assertNotEqual(first, second)
+            asyncio.run(client.close())
+
+    async def test_concurrent_calls_fetch_one_token(self) -> None:
+        token_requests = []
+
+        def iam(conn: socket.socket, request: bytes) -> None:
+            if core_target(request).startswith("/iam"):
+                token_requests.append(request)
+                conn.sendall(json_response(200, {"iamToken": "t1",
+                                                 "expiresAt": "2099-01-01T00:00:00Z"}))
+            else:
+                core_fake_api(conn, request)
+
+        server = core_server(iam)
+        self.addCleanup(server.close)
+        credentials = yc_runs.OAuthCredentials("y0-oauth", url=server.url + "/iam")
+        async with yc_runs.AsyncClient(base_url=server.url, credentials=credentials) as client:
+            await asyncio.gather(*[client.runs.get("r") for _ in range(10)])
+        self.assertEqual(len(token_requests), 1)
 
 
 if __name__ == "__main__":

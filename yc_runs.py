@@ -651,7 +651,10 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
         raise MalformedResponseError("%s: not a valid date: %r" % (path, value[:40])) from None
     if not zulu:
         offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        stamp -= offset if sign == "+" else -offset
+        try:
+            stamp -= offset if sign == "+" else -offset
+        except OverflowError:
+            raise MalformedResponseError("%s: out of range in UTC: %r" % (path, value[:40])) from None
     return stamp
 
 
@@ -969,12 +972,12 @@ def _retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[
 
 
 def _decode_json_body(status: int, body: bytes, headers: Mapping[str, str],
-                      client_request_id: Optional[str]) -> Any:
+                      client_request_id: Optional[str], secrets: Sequence[str] = ()) -> Any:
     try:
         return json.loads(body) if body.strip() else {}
     except (ValueError, RecursionError):  # deep nesting makes json raise RecursionError
         text = body[:200].decode("utf-8", "replace")
-        snippet = " ".join(re.sub(r"<[^>]*>", " ", text).split())[:80]
+        snippet = _redact(" ".join(re.sub(r"<[^>]*>", " ", text).split())[:80], secrets)
         raise MalformedResponseError(
             "the response is not JSON (%s): %r" % (headers.get("content-type", "no content type"),
                                                    snippet),
@@ -1231,10 +1234,13 @@ def _jitter() -> float:
     return int.from_bytes(os.urandom(2), "big") / 65536.0
 
 
+_MAX_RETRY_AFTER = 60.0  # a server asking for longer gets its error raised at once
+
+
 def _backoff(attempt: int, retry_after: Optional[float] = None) -> float:
-    """Retry-After when the server gives a sane one, else 0.5 s doubling to 8 s, less jitter."""
-    if retry_after is not None and retry_after <= 60:
-        return float(retry_after)
+    """Retry-After when the server gives one, else 0.5 s doubling to 8 s, less jitter."""
+    if retry_after is not None:
+        return float(min(retry_after, _MAX_RETRY_AFTER))
     return float(min(0.5 * 2.0 ** attempt, 8.0) * (1 - 0.25 * _jitter()))
 
 
@@ -1262,6 +1268,8 @@ class _Retry:
             # 429: the service refused the call unprocessed, so even create and submit are safe
             retryable = exc.status == 429 or (self.idempotent and exc.status in _RETRY_STATUSES)
             retry_after = exc.retry_after
+            if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
+                retryable = False  # the caller decides whether to wait that long
         else:
             retryable = False
         if not retryable or self.retries >= self.max_retries:
@@ -1326,6 +1334,11 @@ class _ListenState:
         self.fatal = False
         self.lines = _LineSplitter()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
+        self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
+
+    def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
+        """The ids of the connection now streaming, for errors it sends in-band."""
+        self.request_ids = (client_request_id, request_id)
 
     def request(self) -> _Request:
         self.lines = _LineSplitter()
@@ -1356,7 +1369,8 @@ class _ListenState:
         try:
             obj = _JSON_DECODE(line.decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            raise StreamError("malformed stream line: %r" % line[:80],
+            raise StreamError("malformed stream line: %s"
+                              % _redact(repr(line[:80]), self.secrets()),
                               last_event_idx=self.last_idx) from None
         if not isinstance(obj, dict):
             raise StreamError("stream line is %s, not an object" % _kind(obj),
@@ -1368,7 +1382,9 @@ class _ListenState:
                                   last_event_idx=self.last_idx)
         elif "error" in obj and _get(obj, "eventType") is None:
             self.fatal = True  # the service's own word on this stream: not resumed
-            raise _error_from_body(None, line, {}, self.secrets())
+            client_id, server_id = self.request_ids
+            raise _error_from_body(None, line, {"x-request-id": server_id or ""}, self.secrets(),
+                                   client_id)
         try:
             event = _decode_stream_event(obj, self.text)
         except MalformedResponseError as exc:
@@ -1387,8 +1403,9 @@ class _ListenState:
 
     def delay(self, exc: BaseException) -> float:
         """Seconds before reconnecting after ``exc``; raises when the stream cannot go on."""
-        resumable = isinstance(exc, APIConnectionError) or (
-            isinstance(exc, APIError) and exc.status in _RETRY_STATUSES)
+        resumable = (isinstance(exc, APIConnectionError) and exc.retryable) or (
+            isinstance(exc, APIError) and exc.status in _RETRY_STATUSES
+            and (exc.retry_after or 0) <= _MAX_RETRY_AFTER)
         if not resumable or self.fatal:
             raise exc
         if self.failures >= self.max_retries:
@@ -1532,6 +1549,20 @@ def _is_union(hint: Any) -> bool:
 
 def _is_awaitable(value: Any) -> bool:
     return hasattr(value, "__await__")
+
+
+class _AsyncInSyncError(TypeError):
+    """An async callable given to the sync client: a mistake to raise, not to send the model."""
+
+
+def _not_awaitable(value: Any, name: str) -> Any:
+    if _is_awaitable(value):
+        close = getattr(value, "close", None)
+        if callable(close):
+            close()  # no "never awaited" warning on top of the error
+        raise _AsyncInSyncError("%s is async: use AsyncClient (AsyncRun) for async functions"
+                                % name)
+    return value
 
 
 def _handler_calls(handler: Any, event: RunStreamEvent) -> List[Tuple[Callable[..., Any],
@@ -1698,6 +1729,7 @@ class _ResponseParser:
         self.remaining = 0
         self.keep_alive = True
         self.head: Optional[_Head] = None
+        self.interim = 0  # 1xx responses skipped so far
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -1741,6 +1773,9 @@ class _ResponseParser:
             return None
         raw = self.buffer[self.pos:end].decode("latin-1")
         self.pos = end + 4
+        self.interim += 1
+        if self.interim > 16:
+            raise _ProtocolError("more than 16 interim (1xx) responses")
         lines = raw.split("\r\n")
         match = re.match(r"HTTP/1\.([01]) (\d{3})(?: (.*))?\Z", lines[0])
         if match is None:
@@ -1851,6 +1886,45 @@ class _ResponseParser:
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
+class _Exchange:
+    """One request and its response on one connection: what every read, failure and end
+    means, for both transports (which only move the bytes)."""
+
+    def __init__(self, origin: "_Origin", method: str, reused: bool) -> None:
+        self.origin = origin
+        self.parser = _ResponseParser(method)
+        self.reused = reused  # the connection came from the pool
+        self.received = False
+        self.keep = False  # the connection may go back to the pool
+
+    def next_event(self) -> Union[_Head, bytes, _End, None]:
+        try:
+            event = self.parser.next_event()
+        except _ProtocolError as exc:
+            raise APIConnectionError("broken HTTP response from %s: %s"
+                                     % (self.origin.host, exc)) from None
+        if event.__class__ is _End:
+            self.keep = event.keep_alive
+        return event
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk and self.reused and not self.received:
+            raise APIConnectionError("the server had closed the kept-alive connection",
+                                     reused=True)
+        self.received = True
+        self.parser.feed(chunk)
+
+    def failed(self, reading: bool, exc: BaseException, seconds: float) -> APIConnectionError:
+        """The error for a send (``reading`` False) or a read that raised ``exc``."""
+        host = self.origin.host
+        if isinstance(exc, (socket.timeout, TimeoutError)) or type(exc).__name__ == "TimeoutError":
+            return APITimeoutError("no answer from %s within %.3g s" % (host, seconds) if reading
+                                   else "sending the request to %s timed out" % host)
+        doing = "reading the response from" if reading else "sending the request to"
+        return APIConnectionError("%s %s failed: %s" % (doing, host, exc),
+                                  reused=self.reused and not self.received)
+
+
 class _LineSplitter:
     """NDJSON framing: feed bytes, iterate over complete lines (without the newline)."""
 
@@ -1946,6 +2020,8 @@ def _proxy_for(origin: _Origin) -> Optional[Tuple[_Origin, Optional[str]]]:
     """The proxy for ``origin`` from the environment, as urllib.request sees it, with auth."""
     if not any(name.lower().endswith("_proxy") for name in os.environ):
         return None  # the common case: no urllib.request (and its email package) to import
+    if _is_loopback(origin.host) or origin.host.startswith("169.254."):
+        return None  # this machine, or its metadata service: a proxy would reach another one
     import urllib.request
     from urllib.parse import unquote, urlsplit
 
@@ -1996,7 +2072,7 @@ def _connect_error(origin: _Origin, exc: BaseException) -> APIConnectionError:
 
 def _connect_refused(head: _Head) -> APIConnectionError:
     return APIConnectionError("the proxy refused the tunnel: HTTP %d %s"
-                              % (head.status, head.reason), connected=False)
+                              % (head.status, head.reason), connected=False, retryable=False)
 
 
 # ============================================================================
@@ -2264,7 +2340,8 @@ class _Config:
         """The JSON of a successful response; raises the APIError of any other."""
         if head.status != 200:
             raise self.error(head, body, request_id)
-        return _decode_json_body(head.status, body, head.headers, request_id)
+        return _decode_json_body(head.status, body, head.headers, request_id,
+                                 self.credentials._secrets())
 
     def __repr__(self) -> str:
         return "base_url=%r, folder_id=%r, credentials=%r" % (
@@ -2313,6 +2390,20 @@ _MAX_BODY_BYTES = 64 * 1024 * 1024
 # ============================================================================
 
 
+def _readable(sock: socket.socket) -> bool:
+    """True when the socket has data or EOF waiting (poll: no 1024-descriptor limit)."""
+    import select
+
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 class _SyncTransport:
     """Moves bytes: connects (TLS, CONNECT proxies), pools keep-alive sockets, feeds the parser."""
 
@@ -2358,17 +2449,12 @@ class _SyncTransport:
         return sock
 
     def _acquire(self, origin: _Origin, timeout: float) -> Tuple[socket.socket, bool]:
-        import select
-
         with self._lock:
             idle = self._idle.get(origin)
             while idle:
                 sock = idle.pop()
-                try:  # readable while idle means closed by the server (or garbage): drop it
-                    if not select.select([sock], [], [], 0)[0]:
-                        return sock, True
-                except (OSError, ValueError):
-                    pass
+                if not _readable(sock):  # readable while idle: closed by the server, or garbage
+                    return sock, True
                 sock.close()
         return self._connect(origin, timeout), False
 
@@ -2384,45 +2470,29 @@ class _SyncTransport:
                  timeout: _Timeout) -> Iterator[Union[_Head, bytes]]:
         """Send one request; yield its head, then body pieces. Closing early drops the socket."""
         sock, reused = self._acquire(origin, timeout.seconds)
-        parser = _ResponseParser(method)
-        keep = False
-        received = False
+        exchange = _Exchange(origin, method, reused)
         try:
             try:
                 sock.settimeout(timeout.seconds)
                 sock.sendall(data)
-            except socket.timeout:
-                raise APITimeoutError("sending the request timed out") from None
             except OSError as exc:
-                raise APIConnectionError("sending the request failed: %s" % exc,
-                                         reused=reused) from None
+                raise exchange.failed(False, exc, timeout.seconds) from None
             while True:
-                event = parser.next_event()
+                event = exchange.next_event()
                 if event is None:
                     try:
                         if sock.gettimeout() != timeout.seconds:  # a syscall; skip when unchanged
                             sock.settimeout(timeout.seconds)
                         chunk = sock.recv(65536)
-                    except socket.timeout:
-                        raise APITimeoutError("no answer from %s within %.3g s"
-                                              % (origin.host, timeout.seconds)) from None
                     except OSError as exc:
-                        raise APIConnectionError("reading the response failed: %s" % exc,
-                                                 reused=reused and not received) from None
-                    if not chunk and reused and not received:
-                        raise APIConnectionError("the server had closed the kept-alive connection",
-                                                 reused=True)
-                    received = True
-                    parser.feed(chunk)
-                elif isinstance(event, _End):
-                    keep = event.keep_alive
+                        raise exchange.failed(True, exc, timeout.seconds) from None
+                    exchange.feed(chunk)
+                elif event.__class__ is _End:
                     return
                 else:
-                    yield event
-        except _ProtocolError as exc:
-            raise APIConnectionError("broken HTTP response from %s: %s" % (origin.host, exc)) from None
+                    yield event  # type: ignore[misc]
         finally:
-            if keep:
+            if exchange.keep:
                 self._release(origin, sock)
             else:
                 sock.close()
@@ -2550,13 +2620,16 @@ class Client(_ClientBase):
                     raise
                 time.sleep(delay)
 
-    def _stream(self, request: _Request, timeout: _Timeout) -> Iterator[bytes]:
-        """The body of a streaming response, piece by piece; raises the APIError of an error."""
+    def _stream(self, request: _Request, timeout: _Timeout,
+                answered: Callable[[str, Optional[str]], None]) -> Iterator[bytes]:
+        """The body of a streaming response, piece by piece; raises the APIError of an error.
+        ``answered`` gets the request's ids once the head arrives."""
         data, request_id = self._config.request_bytes(request, self._authorization(timeout.seconds))
         events = self._transport.exchange(self._config.origin, data, request.method, timeout)
         try:
             head = next(events)
             assert isinstance(head, _Head)
+            answered(request_id, head.headers.get("x-request-id"))
             if head.status != 200:
                 body = b"".join(e for e in events if isinstance(e, bytes))
                 raise self._config.error(head, body, request_id)
@@ -2580,7 +2653,10 @@ class _AsyncTransport:
 
     def __init__(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         self._ssl = ssl_context
-        self._idle: Dict[_Origin, List[Tuple["asyncio.StreamReader", "asyncio.StreamWriter"]]] = {}
+        # keyed by loop too: a client reused under a new asyncio.run() must not touch streams
+        # of a loop that is closed
+        self._idle: Dict[Tuple[int, _Origin], List[Tuple[
+            "asyncio.StreamReader", "asyncio.StreamWriter", "asyncio.AbstractEventLoop"]]] = {}
         self.connections_opened = 0
 
     async def _connect(self, origin: _Origin, timeout: float) -> Tuple[
@@ -2637,9 +2713,12 @@ class _AsyncTransport:
 
     async def _acquire(self, origin: _Origin, timeout: float) -> Tuple[
             "asyncio.StreamReader", "asyncio.StreamWriter", bool]:
-        idle = self._idle.get(origin)
+        import asyncio
+
+        self._forget_closed_loops()
+        idle = self._idle.get((id(asyncio.get_running_loop()), origin))
         while idle:
-            reader, writer = idle.pop()
+            reader, writer, _ = idle.pop()
             if not (reader.at_eof() or writer.is_closing() or len(getattr(reader, "_buffer", b""))):
                 return reader, writer, True
             writer.close()
@@ -2652,45 +2731,30 @@ class _AsyncTransport:
         import asyncio
 
         reader, writer, reused = await self._acquire(origin, timeout.seconds)
-        parser = _ResponseParser(method)
-        keep = False
-        received = False
+        exchange = _Exchange(origin, method, reused)
         try:
             try:
                 writer.write(data)
                 await asyncio.wait_for(writer.drain(), timeout.seconds)
-            except asyncio.TimeoutError:
-                raise APITimeoutError("sending the request timed out") from None
-            except OSError as exc:
-                raise APIConnectionError("sending the request failed: %s" % exc,
-                                         reused=reused) from None
+            except (OSError, asyncio.TimeoutError) as exc:
+                raise exchange.failed(False, exc, timeout.seconds) from None
             while True:
-                event = parser.next_event()
+                event = exchange.next_event()
                 if event is None:
                     try:
                         chunk = await asyncio.wait_for(reader.read(65536), timeout.seconds)
-                    except asyncio.TimeoutError:
-                        raise APITimeoutError("no answer from %s within %.3g s"
-                                              % (origin.host, timeout.seconds)) from None
-                    except OSError as exc:
-                        raise APIConnectionError("reading the response failed: %s" % exc,
-                                                 reused=reused and not received) from None
-                    if not chunk and reused and not received:
-                        raise APIConnectionError("the server had closed the kept-alive connection",
-                                                 reused=True)
-                    received = True
-                    parser.feed(chunk)
-                elif isinstance(event, _End):
-                    keep = event.keep_alive
+                    except (OSError, asyncio.TimeoutError) as exc:
+                        raise exchange.failed(True, exc, timeout.seconds) from None
+                    exchange.feed(chunk)
+                elif event.__class__ is _End:
                     return
                 else:
-                    yield event
-        except _ProtocolError as exc:
-            raise APIConnectionError("broken HTTP response from %s: %s" % (origin.host, exc)) from None
+                    yield event  # type: ignore[misc]
         finally:
-            idle = self._idle.setdefault(origin, [])
-            if keep and len(idle) < self.max_idle:
-                idle.append((reader, writer))
+            loop = asyncio.get_running_loop()
+            idle = self._idle.setdefault((id(loop), origin), [])
+            if exchange.keep and len(idle) < self.max_idle:
+                idle.append((reader, writer, loop))
             else:
                 writer.close()
 
@@ -2706,11 +2770,16 @@ class _AsyncTransport:
                 response += event
         return status, bytes(response)
 
+    def _forget_closed_loops(self) -> None:
+        for key in [k for k, conns in self._idle.items() if not conns or conns[0][2].is_closed()]:
+            del self._idle[key]  # their loop is gone, and its sockets with it
+
     async def close(self) -> None:
         idle, self._idle = self._idle, {}
         for connections in idle.values():
-            for _, writer in connections:
-                writer.close()
+            for _, writer, loop in connections:
+                if not loop.is_closed():
+                    writer.close()
 
 
 class AsyncClient(_ClientBase):
@@ -2720,6 +2789,18 @@ class AsyncClient(_ClientBase):
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         self._transport = _AsyncTransport(ssl_context)
         self.runs = AsyncRuns(self)
+        self._locks: Dict[int, "asyncio.Lock"] = {}
+
+    def _token_lock(self) -> "asyncio.Lock":
+        """One token fetch at a time per event loop (the sync client holds a thread lock)."""
+        import asyncio
+
+        loop = id(asyncio.get_running_loop())
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks.clear()  # locks of loops no longer running
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
 
     async def close(self) -> None:
         """Close pooled connections; the client reconnects if used again."""
@@ -2735,14 +2816,17 @@ class AsyncClient(_ClientBase):
         credentials = self._config.credentials
         header = credentials._header(time.monotonic())
         if header is None:
-            method, url, headers, body = credentials._token_request()
-            try:
-                status, answer = await self._transport.fetch(
-                    method, url, headers, body, min(timeout, _token_timeout(credentials)))
-            except APIConnectionError as exc:
-                raise CredentialsError("cannot get an IAM token from %s: %s"
-                                       % (url.split("?")[0], exc)) from None
-            header = credentials._accept(status, answer, time.monotonic())
+            async with self._token_lock():
+                header = credentials._header(time.monotonic())
+                if header is None:
+                    method, url, headers, body = credentials._token_request()
+                    try:
+                        status, answer = await self._transport.fetch(
+                            method, url, headers, body, min(timeout, _token_timeout(credentials)))
+                    except APIConnectionError as exc:
+                        raise CredentialsError("cannot get an IAM token from %s: %s"
+                                               % (url.split("?")[0], exc)) from None
+                    header = credentials._accept(status, answer, time.monotonic())
         if not isinstance(header, str):
             header = credentials._finish(await header)
         return header
@@ -2782,14 +2866,17 @@ class AsyncClient(_ClientBase):
                     raise
                 await asyncio.sleep(delay)
 
-    async def _stream(self, request: _Request, timeout: _Timeout) -> AsyncIterator[bytes]:
-        """The body of a streaming response, piece by piece; raises the APIError of an error."""
+    async def _stream(self, request: _Request, timeout: _Timeout,
+                      answered: Callable[[str, Optional[str]], None]) -> AsyncIterator[bytes]:
+        """The body of a streaming response, piece by piece; raises the APIError of an error.
+        ``answered`` gets the request's ids once the head arrives."""
         data, request_id = self._config.request_bytes(
             request, await self._authorization(timeout.seconds))
         events = self._transport.exchange(self._config.origin, data, request.method, timeout)
         try:
             head = await events.__anext__()
             assert isinstance(head, _Head)
+            answered(request_id, head.headers.get("x-request-id"))
             if head.status != 200:
                 body = b"".join([e async for e in events if isinstance(e, bytes)])
                 raise self._config.error(head, body, request_id)
@@ -2884,7 +2971,7 @@ class Run(_RunFields):
     def _listen(self, state: _ListenState, seconds: float) -> Iterator[RunStreamEvent]:
         while not state.done:
             timer = _Timeout(seconds)
-            body = self._runs._client._stream(state.request(), timer)
+            body = self._runs._client._stream(state.request(), timer, state.answered)
             try:
                 for data in body:
                     for event in state.feed(data):
@@ -2920,7 +3007,7 @@ class Run(_RunFields):
         for event in self.listen(events_start_idx=events_start_idx, timeout=timeout,
                                  resume=resume):
             for function, args in _handler_calls(handler, event):
-                function(*args)
+                _not_awaitable(function(*args), getattr(function, "__name__", "handler"))
             last = event
         return last
 
@@ -2969,7 +3056,9 @@ class Run(_RunFields):
             outputs = []
             for call in loop.calls(result):
                 try:
-                    outputs.append(loop.output(call, loop.start(call)))
+                    outputs.append(loop.output(call, _not_awaitable(loop.start(call), call.name)))
+                except _AsyncInSyncError:
+                    raise
                 except Exception as exc:  # the model gets the error and can recover
                     outputs.append(loop.failure(call, exc))
             result = self.submit_tool_results_and_wait(
@@ -3070,7 +3159,7 @@ class AsyncRun(_RunFields):
 
         while not state.done:
             timer = _Timeout(seconds)
-            body = self._runs._client._stream(state.request(), timer)
+            body = self._runs._client._stream(state.request(), timer, state.answered)
             try:
                 async for data in body:
                     for event in state.feed(data):
@@ -3570,7 +3659,9 @@ def _emulator_server(emu: Emulator) -> Any:
             headers = {k: v for k, v in self.headers.items()}
             for name in list(headers):
                 if name.lower() == "authorization":
-                    headers[name] = headers[name].split(" ")[0] + " ***"
+                    scheme = headers[name].split(" ")[0]
+                    headers[name] = (scheme + " ***" if scheme in ("Api-Key", "Bearer", "Basic")
+                                     else "***")
             with emu._lock:
                 emu.requests.append(RecordedRequest(self.command, path, query, headers, body))
             try:
@@ -4142,7 +4233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             traceback.print_exc()
         code = _EXIT_API
-        if isinstance(exc, (WaitTimeoutError, APITimeoutError)):
+        if isinstance(exc, (WaitTimeoutError, APITimeoutError)) or (
+                isinstance(exc, StreamError) and isinstance(exc.__cause__, APITimeoutError)):
             code = _EXIT_TIMEOUT
         elif isinstance(exc, CredentialsError) or (
                 isinstance(exc, (TypeError, ValueError, OSError)) and
