@@ -505,7 +505,7 @@ _GRPC_TO_HTTP = {3: 400, 9: 400, 11: 400, 16: 401, 7: 403, 5: 404, 6: 409, 10: 4
 
 
 # ============================================================================
-# JSON decoding and encoding (sans-IO)
+# JSON decoding (sans-IO): the API's JSON, every variation, into data classes
 # ============================================================================
 
 _SNAKE: Dict[str, str] = {}
@@ -890,6 +890,11 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
     return event
 
 
+# ============================================================================
+# Error answers (sans-IO): three body shapes, Retry-After, credentials redacted
+# ============================================================================
+
+
 def _error_from_body(
     status: Optional[int], body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
     client_request_id: Optional[str] = None,
@@ -985,7 +990,9 @@ def _decode_json_body(status: int, body: bytes, headers: Mapping[str, str],
             client_request_id=client_request_id) from None
 
 
-# --- encoding requests -------------------------------------------------------
+# ============================================================================
+# JSON encoding (sans-IO): the caller's arguments into request bodies
+# ============================================================================
 
 
 def _id_of(value: Any, what: str) -> str:
@@ -1164,7 +1171,7 @@ def _encode_tool_results(tool_results: Any) -> List[Dict[str, Any]]:
 
 
 # ============================================================================
-# API calls and workflows (sans-IO): what to send, and what to do with the answer
+# API calls (sans-IO): what each call sends, and when to try it again
 # ============================================================================
 
 
@@ -1310,6 +1317,11 @@ class _Pager:
         self.seen.add(token)
         self.token = token or None
         return _list(_get(obj, "runs"), "ListRunsResponse.runs")
+
+
+# ============================================================================
+# Workflows (sans-IO): a resumable stream, waiting, tool rounds, callbacks
+# ============================================================================
 
 
 class _ListenState:
@@ -1968,6 +1980,11 @@ class _LineSplitter:
 
     def tail(self) -> bytes:
         return b"".join(self.pending)
+
+
+# ============================================================================
+# URLs and proxies (sans-IO): where a request goes, and through what
+# ============================================================================
 
 
 class _Origin(_OriginFields):
@@ -3620,6 +3637,11 @@ def _api_error_body(status: int, grpc: int, message: str) -> Dict[str, Any]:
                503: "Service Unavailable", 504: "Gateway Timeout"}
     return {"error": {"grpcCode": grpc, "httpCode": status, "message": message,
                       "httpStatus": reasons.get(status, "Error"), "details": []}}
+
+
+# ============================================================================
+# Emulator: the HTTP face (http.server, imported only here)
+# ============================================================================
 
 
 def _emulator_server(emu: Emulator) -> Any:
