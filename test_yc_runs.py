@@ -415,6 +415,16 @@ def core_stream_handler(*pieces: bytes, head: Optional[bytes] = None) -> Callabl
     return handler
 
 
+def core_stalling_stream(line: bytes, release: threading.Event) -> Callable[..., Any]:
+    """A handler that sends a stream head and one event line, then goes silent until released."""
+    def handler(conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(stream_head() + core_chunk(line + b"\n"))
+        release.wait(10)
+        return False
+
+    return handler
+
+
 def core_parse(data: bytes, method: str = "GET", step: int = 1, eof: bool = True) -> Tuple[
         Optional["yc_runs._Head"], bytes, Optional["yc_runs._End"]]:
     """Feed ``data`` to a _ResponseParser ``step`` bytes at a time; (head, body, end)."""
@@ -1709,14 +1719,8 @@ class CoreHTTPCodecTest(CoreRawTestCase):
         self.assertEqual([core_target(r).rsplit("=", 1)[1] for r in server.requests], ["0", "1"])
 
     def test_listen_on_a_stalled_server_raises_within_the_timeout(self) -> None:
-        release = self.release_event()
-
-        def handler(conn: socket.socket, request: bytes) -> bool:
-            conn.sendall(stream_head() + core_chunk(core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n"))
-            release.wait(10)
-            return False
-
-        client = self.client_for(self.serve(handler))
+        line = core_event_line("PARTIAL_MESSAGE", 0, "a")
+        client = self.client_for(self.serve(core_stalling_stream(line, self.release_event())))
         events: List[yc_runs.RunStreamEvent] = []
         started = time.monotonic()
         with self.assertRaises(yc_runs.StreamError) as caught:
@@ -1773,14 +1777,8 @@ class CoreHTTPCodecTest(CoreRawTestCase):
         self.assertEqual([e.text for e in events], ["a", "ab"])
 
     def test_stream_ends_after_the_final_event_even_if_the_server_keeps_it_open(self) -> None:
-        release = self.release_event()
-
-        def handler(conn: socket.socket, request: bytes) -> bool:
-            conn.sendall(stream_head() + core_chunk(core_event_line("DONE", 0, "x") + b"\n"))
-            release.wait(10)
-            return False
-
-        client = self.client_for(self.serve(handler))
+        line = core_event_line("DONE", 0, "x")
+        client = self.client_for(self.serve(core_stalling_stream(line, self.release_event())))
         started = time.monotonic()
         events = list(yc_runs.Run("run-1", _runs=client.runs).listen(timeout=10))
         self.assertLess(time.monotonic() - started, 2.0)
