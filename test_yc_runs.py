@@ -42,7 +42,11 @@ from urllib.parse import urlsplit
 import yc_runs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Responses recorded from the real service: the project's shared copy when it sits beside
+# this checkout (it may have grown), else the copy kept in testdata/.
 RECORDED = os.path.join(HERE, "..", "shared", "api", "examples", "recorded.json")
+if not os.path.exists(RECORDED):
+    RECORDED = os.path.join(HERE, "testdata", "recorded.json")
 
 # A self-signed certificate for localhost, 127.0.0.1 and proxied.test (a name only the
 # tests' CONNECT proxy knows), made for these tests only.
