@@ -2390,6 +2390,20 @@ class CoreCredentialsTest(CoreRawTestCase):
         self.assertEqual(len(metadata.requests), 2)
         self.assertEqual(self.auths(api), ["Bearer meta-1", "Bearer meta-2"])
 
+    def test_listen_after_a_401_refreshes_the_token_once_and_streams(self) -> None:
+        metadata = self.token_server({"access_token": "meta-1", "expires_in": 3600},
+                                     {"access_token": "meta-2", "expires_in": 3600})
+        unauthorized = core_error(401, {"error": {"grpcCode": 16, "httpCode": 401,
+                                                  "message": "token expired"}})
+        done = core_stream_handler(core_chunk(core_event_line("DONE", 0, "ok") + b"\n")
+                                   + b"0\r\n\r\n")
+        api = self.serve(unauthorized, done)
+        client = self.client_for(api, api_key=None,
+                                 credentials=yc_runs.MetadataCredentials(metadata.url + "/token"))
+        events = list(yc_runs.Run("r", _runs=client.runs).listen())
+        self.assertEqual([e.text for e in events], ["ok"])
+        self.assertEqual(self.auths(api), ["Bearer meta-1", "Bearer meta-2"])
+
     def test_persistent_401_with_refreshing_credentials_retries_only_once(self) -> None:
         metadata = self.token_server({"access_token": "meta-1", "expires_in": 3600},
                                      {"access_token": "meta-2", "expires_in": 3600})

@@ -1346,6 +1346,7 @@ class _ListenState:
         self.fatal = False
         self.lines = _LineSplitter()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
+        self.refresh: Optional[Callable[[], None]] = None  # forgets a token that got a 401
         self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
 
     def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
@@ -1415,6 +1416,10 @@ class _ListenState:
 
     def delay(self, exc: BaseException) -> float:
         """Seconds before reconnecting after ``exc``; raises when the stream cannot go on."""
+        if isinstance(exc, AuthenticationError) and self.refresh is not None:
+            self.refresh()  # one new token, as for the other calls
+            self.refresh = None
+            return 0.0
         resumable = (isinstance(exc, APIConnectionError) and exc.retryable) or (
             isinstance(exc, APIError) and exc.status in _RETRY_STATUSES
             and (exc.retry_after or 0) <= _MAX_RETRY_AFTER)
@@ -2982,6 +2987,8 @@ class Run(_RunFields):
         state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
                              resume)
         state.secrets = self._runs._client._config.credentials._secrets
+        if self._runs._client._config.credentials.refreshes:
+            state.refresh = self._runs._client._config.credentials._invalidate
         seconds = self._runs._client._config.timeout if timeout is None else timeout
         return self._listen(state, _check_timeout(seconds))
 
@@ -3168,6 +3175,8 @@ class AsyncRun(_RunFields):
         state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
                              resume)
         state.secrets = self._runs._client._config.credentials._secrets
+        if self._runs._client._config.credentials.refreshes:
+            state.refresh = self._runs._client._config.credentials._invalidate
         seconds = self._runs._client._config.timeout if timeout is None else timeout
         return self._listen(state, _check_timeout(seconds))
 
