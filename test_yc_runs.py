@@ -4345,6 +4345,15 @@ class CliErrorTest(CliCase):
         self.assertExit(listened, 1)
         self.assertEqual(cli_json_lines(self, listened.stdout)[-1]["event"], "ERROR")
 
+    def test_a_bad_json_file_is_named_in_the_error(self) -> None:
+        bad_json = cli_write_json(self, {})
+        with open(bad_json, "w") as handle:
+            handle.write("[not json")
+        line = self.assertErrorLine(self.cli("create", "a", "t", "--tools", bad_json), 2)
+        self.assertIn("--tools %s is not valid JSON" % bad_json, line)
+        line = self.assertErrorLine(self.cli("submit", "r", "--results", "/nonexistent.json"), 2)
+        self.assertIn("--results /nonexistent.json", line)
+
     def test_usage_errors_exit_2(self) -> None:
         bad_json = cli_write_json(self, {})
         with open(bad_json, "w") as handle:

@@ -4016,11 +4016,19 @@ def _exit_for(result: Union[RunResult, RunStreamEvent, None]) -> int:
     return _EXIT_FAILED if result is not None and result.is_failed else _EXIT_OK
 
 
+def _json_file(path: str, flag: str) -> Any:
+    """The JSON in a file named on the command line; ValueError naming the flag and file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise ValueError("%s %s: %s" % (flag, path, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise ValueError("%s %s is not valid JSON: %s" % (flag, path, exc)) from None
+
+
 def _cmd_create(args: Any, printer: _Printer) -> int:
-    tools = None
-    if args.tools:
-        with open(args.tools, encoding="utf-8") as handle:
-            tools = json.load(handle)
+    tools = _json_file(args.tools, "--tools") if args.tools else None
     labels = {}
     for pair in args.label or []:
         key, sep, value = pair.partition("=")
@@ -4103,8 +4111,7 @@ def _cmd_wait(args: Any, printer: _Printer) -> int:
 def _cmd_submit(args: Any, printer: _Printer) -> int:
     results: List[Dict[str, Any]] = []
     if args.results:
-        with open(args.results, encoding="utf-8") as handle:
-            loaded = json.load(handle)
+        loaded = _json_file(args.results, "--results")
         results.extend(loaded if isinstance(loaded, list) else [loaded])
     for pair in args.pairs:
         name, sep, content = pair.partition("=")
