@@ -5759,6 +5759,79 @@ class HardeningTest(CoreRawTestCase):
         self.assertNotIn("Traceback", result.stderr)
 
 
+class HardeningSecondPassTest(CoreRawTestCase):
+    def test_an_error_line_401_ends_the_stream_without_a_new_token(self) -> None:
+        tokens: List[bytes] = []
+
+        def api(conn: socket.socket, request: bytes) -> bool:
+            if core_target(request).startswith("/token"):
+                tokens.append(request)
+                conn.sendall(json_response(200, {"access_token": "t%d" % len(tokens),
+                                                 "expires_in": 3600}))
+                return True
+            line = json.dumps({"error": {"grpcCode": 16, "httpCode": 401, "message": "expired"}})
+            conn.sendall(stream_head() + core_chunk(core_event_line("PARTIAL_MESSAGE", 0, "hi")
+                                                    + b"\n" + line.encode() + b"\n")
+                         + b"0\r\n\r\n")
+            return False
+
+        server = self.serve(api)
+        client = self.client_for(server, api_key=None,
+                                 credentials=yc_runs.MetadataCredentials(server.url + "/token"))
+        events: List[yc_runs.RunStreamEvent] = []
+        with self.assertRaises(yc_runs.AuthenticationError):
+            for event in yc_runs.Run("r", _runs=client.runs).listen():
+                events.append(event)
+        self.assertEqual([e.text for e in events], ["hi"])
+        self.assertEqual(len(tokens), 1)  # no refetch, no reconnection
+
+    def test_a_huge_decimal_index_is_decoded_or_a_stream_error_never_a_bare_value_error(self) -> None:
+        line = core_event_line("DONE", None, "x", streamCursor={"currentEventIdx": "9" * 5000})
+        try:
+            events = core_decode_lines([line + b"\n"])
+        except yc_runs.StreamError as exc:  # Python 3.11+ refuses ints of over 4300 digits
+            self.assertIn("currentEventIdx", str(exc))
+        else:  # older Pythons have no such limit
+            self.assertEqual(events[0].stream_cursor.current_event_idx, int("9" * 5000))
+
+    def test_sixteen_interim_responses_are_skipped_seventeen_are_refused(self) -> None:
+        interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+        ok = self.serve(interim * 16 + json_response(200, CORE_RUN))
+        self.assertEqual(self.client_for(ok).runs.get("r").id, "fvt-run-1")
+        flood = self.serve(interim * 17 + json_response(200, CORE_RUN))
+        with self.assertRaises(yc_runs.APIConnectionError):
+            self.client_for(flood).runs.get("r")
+
+    def test_a_byte_order_mark_before_a_line_is_accepted(self) -> None:
+        events = core_decode_lines([b"\xef\xbb\xbf" + core_event_line("DONE", 0, "ok") + b"\n"])
+        self.assertEqual([e.text for e in events], ["ok"])
+
+    def test_an_event_mixing_camel_and_snake_case_loses_no_field(self) -> None:
+        line = json.dumps({"result": {"eventType": "PARTIAL_MESSAGE",
+                                      "stream_cursor": {"current_event_idx": "4"},
+                                      "partial_message": {"content": [{"text": {"content": "hi"}}]}}})
+        event = core_decode_lines([line.encode() + b"\n"])[0]
+        self.assertEqual((event.stream_cursor.current_event_idx, event.text), (4, "hi"))
+
+    def test_chunk_sizes_must_be_plain_hex(self) -> None:
+        for size in (b"0x3", b"+3", b"0_3", b"-0", b""):
+            data = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size
+                    + b"\r\nabc\r\n0\r\n\r\n")
+            parser = yc_runs._ResponseParser()
+            parser.feed(data)
+            with self.subTest(size=size), self.assertRaises(yc_runs._ProtocolError):
+                while parser.next_event() is not None:
+                    pass
+
+    def test_every_spelling_of_loopback_stays_off_the_proxy(self) -> None:
+        os.environ["http_proxy"] = "http://127.0.0.1:9"
+        for host in ("LOCALHOST.", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "127.1", "::1",
+                     "169.254.169.254"):
+            with self.subTest(host=host):
+                self.assertIsNone(yc_runs._proxy_for(yc_runs._Origin("http", host, 80)))
+        self.assertIsNotNone(yc_runs._proxy_for(yc_runs._Origin("http", "example.com", 80)))
+
+
 class AsyncHardeningTest(unittest.IsolatedAsyncioTestCase):
     def setUp(self) -> None:
         patcher = clean_env()

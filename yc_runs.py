@@ -832,7 +832,7 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
     new = object.__new__
     # the hot path of listen: one dict lookup per field when the gateway speaks camelCase
     # (it names eventType); a snake_case event goes through _get for every field
-    get: Callable[[str], Any] = obj.get if "eventType" in obj else (
+    get: Callable[[str], Any] = obj.get if "eventType" in obj and "_" not in "".join(obj) else (
         lambda name: _get(obj, name))
     cursor = get("streamCursor")
     index: Any = 0
@@ -840,7 +840,7 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
     if cursor is not None:
         cursor = _object(cursor, "StreamEvent.streamCursor")
         index = cursor.get("currentEventIdx")
-        if index.__class__ is str and index.isdecimal():
+        if index.__class__ is str and len(index) < 19 and index.isascii() and index.isdigit():
             index = int(index)
         elif index.__class__ is not int:
             index = _int(_get(cursor, "currentEventIdx"),
@@ -1379,6 +1379,8 @@ class _ListenState:
     def _event(self, line: bytes) -> Optional[RunStreamEvent]:
         if not line or line.isspace():
             return None
+        if line.startswith(b"\xef\xbb\xbf"):  # a BOM, as json.loads of bytes would allow
+            line = line[3:]
         try:
             obj = _JSON_DECODE(line.decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
@@ -1416,7 +1418,7 @@ class _ListenState:
 
     def delay(self, exc: BaseException) -> float:
         """Seconds before reconnecting after ``exc``; raises when the stream cannot go on."""
-        if isinstance(exc, AuthenticationError) and self.refresh is not None:
+        if isinstance(exc, AuthenticationError) and self.refresh is not None and not self.fatal:
             self.refresh()  # one new token, as for the other calls
             self.refresh = None
             return 0.0
@@ -1790,9 +1792,6 @@ class _ResponseParser:
             return None
         raw = self.buffer[self.pos:end].decode("latin-1")
         self.pos = end + 4
-        self.interim += 1
-        if self.interim > 16:
-            raise _ProtocolError("more than 16 interim (1xx) responses")
         lines = raw.split("\r\n")
         match = re.match(r"HTTP/1\.([01]) (\d{3})(?: (.*))?\Z", lines[0])
         if match is None:
@@ -1807,6 +1806,9 @@ class _ResponseParser:
             value = value.strip()
             headers[name] = headers[name] + ", " + value if name in headers else value
         if 100 <= status < 200:  # 100 Continue and friends precede the real response
+            self.interim += 1
+            if self.interim > 16:
+                raise _ProtocolError("more than 16 interim (1xx) responses")
             return self._head()
         connection = headers.get("connection", "").lower()
         self.keep_alive = ("close" not in connection) and (
@@ -1892,12 +1894,11 @@ class _ResponseParser:
                     self.state = "done"
                     return _End(self.keep_alive)
                 continue
-            size_text = buffer[pos:end].split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _ProtocolError("bad chunk size: %r" % size_text[:20]) from None
-            if size < 0 or end - pos > _MAX_CHUNK_LINE:
+            size_text = buffer[pos:end].split(b";", 1)[0].strip(b" \t")
+            if not size_text or size_text.translate(None, b"0123456789abcdefABCDEF"):
+                raise _ProtocolError("bad chunk size: %r" % size_text[:20])
+            size = int(size_text, 16)
+            if end - pos > _MAX_CHUNK_LINE:
                 raise _ProtocolError("bad chunk size: %r" % size_text[:20])
             self.remaining = size if size else -1
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
@@ -2030,19 +2031,33 @@ def _split_url(url: str, allow_insecure: bool, what: str = "base_url") -> Tuple[
 
 
 def _is_loopback(host: str) -> bool:
-    host = host.lower().strip("[]")
-    if host in ("localhost", "::1") or host.endswith(".localhost"):
+    """localhost, 127/8 (also as 127.1) and ::1 (also spelt out, or IPv4-mapped)."""
+    host = host.lower().strip("[]").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
         return True
-    octets = host.split(".")
-    return len(octets) == 4 and octets[0] == "127" and all(
-        o.isdigit() and int(o) < 256 for o in octets)
+    return _address_is(host, "is_loopback")
+
+
+def _address_is(host: str, kind: str) -> bool:
+    """An ipaddress property (is_loopback, is_link_local) of a literal address; False for names."""
+    import ipaddress
+
+    try:
+        address: Any = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the short IPv4 forms inet_aton accepts, such as 127.1
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(getattr(mapped or address, kind))
 
 
 def _proxy_for(origin: _Origin) -> Optional[Tuple[_Origin, Optional[str]]]:
     """The proxy for ``origin`` from the environment, as urllib.request sees it, with auth."""
     if not any(name.lower().endswith("_proxy") for name in os.environ):
         return None  # the common case: no urllib.request (and its email package) to import
-    if _is_loopback(origin.host) or origin.host.startswith("169.254."):
+    if _is_loopback(origin.host) or _address_is(origin.host.strip("[]"), "is_link_local"):
         return None  # this machine, or its metadata service: a proxy would reach another one
     import urllib.request
     from urllib.parse import unquote, urlsplit
