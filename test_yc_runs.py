@@ -5813,6 +5813,15 @@ class HardeningSecondPassTest(CoreRawTestCase):
         event = core_decode_lines([line.encode() + b"\n"])[0]
         self.assertEqual((event.stream_cursor.current_event_idx, event.text), (4, "hi"))
 
+    def test_good_lines_before_a_bad_one_in_the_same_piece_are_delivered_first(self) -> None:
+        state = yc_runs._ListenState("r", 0, 0, resume=False)
+        piece = (core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n"
+                 + core_event_line("PARTIAL_MESSAGE", 1, "ab") + b"\n" + b"{not json\n")
+        self.assertEqual([e.text for e in state.feed(piece)], ["a", "ab"])
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            list(state.end())
+        self.assertEqual(caught.exception.last_event_idx, 1)
+
     def test_chunk_sizes_must_be_plain_hex(self) -> None:
         for size in (b"0x3", b"+3", b"0_3", b"-0", b""):
             data = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size

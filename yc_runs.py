@@ -515,7 +515,20 @@ _TIMESTAMP = (
 _TERMINAL_EVENTS = frozenset((StreamEvent.DONE, StreamEvent.ERROR, StreamEvent.TOOL_CALLS))
 
 
-_JSON_DECODE = json.JSONDecoder().decode
+_JSON_DECODER = json.JSONDecoder()
+# the C scanner that json.loads wraps in two whitespace regexes per call
+_JSON_SCAN: Callable[[str, int], Tuple[Any, int]] = _JSON_DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def _json_line(text: str) -> Any:
+    """One JSON value that fills the whole line (json.loads, minus two regex calls per line)."""
+    try:
+        value, end = _JSON_SCAN(text, 0)
+    except StopIteration:  # leading whitespace, or not JSON: the full decoder says which
+        return _JSON_DECODER.decode(text)
+    if end != len(text) and text[end:].strip():
+        return _JSON_DECODER.decode(text)  # raises "Extra data" with its position
+    return value
 
 
 def _snake(name: str) -> str:
@@ -667,7 +680,8 @@ def _parts(content: Any, path: str) -> Tuple[str, ...]:
     if content.__class__ is dict and content.get("content").__class__ is list:  # the usual shape
         try:
             texts = tuple([part["text"]["content"] for part in content["content"]])
-            if all(text.__class__ is str for text in texts):
+            if (len(texts) == 1 and texts[0].__class__ is str) or all(
+                    text.__class__ is str for text in texts):
                 return texts
         except (KeyError, TypeError):
             pass
@@ -823,6 +837,8 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
 
 
 _STREAM_EVENTS: Dict[str, StreamEvent] = dict(StreamEvent.__members__)
+_CAMEL_EVENT_KEYS = frozenset(("eventType", "streamCursor", "partialMessage", "completedMessage",
+                               "error", "toolCallList", "usage"))
 
 
 def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
@@ -832,7 +848,7 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
     new = object.__new__
     # the hot path of listen: one dict lookup per field when the gateway speaks camelCase
     # (it names eventType); a snake_case event goes through _get for every field
-    get: Callable[[str], Any] = obj.get if "eventType" in obj and "_" not in "".join(obj) else (
+    get: Callable[[str], Any] = obj.get if obj.keys() <= _CAMEL_EVENT_KEYS else (
         lambda name: _get(obj, name))
     cursor = get("streamCursor")
     index: Any = 0
@@ -846,7 +862,9 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
             index = _int(_get(cursor, "currentEventIdx"),
                          "StreamEvent.streamCursor.currentEventIdx") or 0
         users = cursor.get("numUserEventsReceived")
-        if users.__class__ is not int:
+        if users.__class__ is str and len(users) < 19 and users.isascii() and users.isdigit():
+            users = int(users)
+        elif users.__class__ is not int:
             users = _int(_get(cursor, "numUserEventsReceived"),
                          "StreamEvent.streamCursor.numUserEventsReceived") or 0
     partial_json = get("partialMessage")
@@ -1344,6 +1362,7 @@ class _ListenState:
         self.text = ""
         self.done = False
         self.fatal = False
+        self.failed: Optional[YCRunsError] = None  # raised once the events before it are out
         self.lines = _LineSplitter()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
         self.refresh: Optional[Callable[[], None]] = None  # forgets a token that got a 401
@@ -1357,18 +1376,37 @@ class _ListenState:
         self.lines = _LineSplitter()
         return _listen_request(self.run_id, self.next_idx)
 
-    def feed(self, data: bytes) -> Iterator[RunStreamEvent]:
-        """Events whose lines ``data`` completes; decoded one at a time, as they are taken."""
+    def feed(self, data: bytes) -> List[RunStreamEvent]:
+        """The events whose lines ``data`` completes. A line that cannot be decoded after
+        good ones is raised by the next call, so the events before it are delivered first."""
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
+        events: List[RunStreamEvent] = []
+        if self.done:
+            return events
         self.lines.feed(data)
-        for line in self.lines:
-            event = self._event(line)
-            if event is not None:
-                yield event
-                if self.done:
-                    return
+        try:
+            lines = self.lines.take()
+            while lines and not self.done:
+                for line in lines:
+                    event = self._event(line)
+                    if event is not None:
+                        events.append(event)
+                        if self.done:
+                            break
+                lines = self.lines.take()
+        except YCRunsError as exc:
+            if not events:
+                raise
+            self.failed = exc
+        return events
 
     def end(self) -> Iterator[RunStreamEvent]:
         """The body ended cleanly: a last line without a newline still counts."""
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
         tail = self.lines.tail()
         event = self._event(tail) if tail else None
         if event is not None:
@@ -1382,7 +1420,7 @@ class _ListenState:
         if line.startswith(b"\xef\xbb\xbf"):  # a BOM, as json.loads of bytes would allow
             line = line[3:]
         try:
-            obj = _JSON_DECODE(line.decode("utf-8"))
+            obj = _json_line(line.decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise StreamError("malformed stream line: %s"
                               % _redact(repr(line[:80]), self.secrets()),
@@ -1848,59 +1886,62 @@ class _ResponseParser:
 
     def _chunked_body(self) -> Union[bytes, _End, None]:
         """Every chunk's data already in the buffer as one piece (a stream sends a chunk per
-        event: joining them saves a trip through every layer above per event)."""
-        buffer = self.buffer
+        event: joining them saves a trip through every layer above per event). Runs on
+        locals: this loop is per event on a stream."""
+        buffer, pos, remaining = self.buffer, self.pos, self.remaining
+        size_limit = len(buffer)
         pieces: List[bytes] = []
-        while True:
-            pos = self.pos
-            if self.remaining > 0:  # inside chunk data
-                available = len(buffer) - pos
-                if available <= 0:
-                    if pieces:
+        try:
+            while True:
+                if remaining > 0:  # inside chunk data
+                    available = size_limit - pos
+                    if available <= 0:
+                        if not pieces:
+                            self._incomplete("inside a chunk")
                         break
-                    self._incomplete("inside a chunk")
-                    return None
-                take = min(self.remaining, available)
-                pieces.append(buffer[pos:pos + take])
-                self.pos = pos + take
-                self.remaining -= take
-                if self.remaining:
+                    take = remaining if remaining < available else available
+                    pieces.append(buffer[pos:pos + take])
+                    pos += take
+                    remaining -= take
+                    if remaining:
+                        break
+                    remaining = -2  # the CRLF after the chunk data
+                if remaining == -2:
+                    if size_limit - pos < 2:
+                        if not pieces:
+                            self._incomplete("after a chunk")
+                        break
+                    if buffer[pos] != 13 or buffer[pos + 1] != 10:
+                        raise _ProtocolError("chunk data not followed by CRLF")
+                    pos += 2
+                    remaining = 0
+                elif remaining == -1 and pieces:
+                    break  # the data first; the trailers and the end on the next call
+                end = buffer.find(b"\r\n", pos)
+                if end < 0:
+                    if size_limit - pos > _MAX_CHUNK_LINE:
+                        raise _ProtocolError("chunk size line is too long")
+                    if not pieces:
+                        self._incomplete("inside a chunk size line")
                     break
-                self.remaining = -2  # the CRLF after the chunk data
-                continue
-            if self.remaining == -1 and pieces:
-                break  # the data first; the trailers and the end on the next call
-            if self.remaining == -2:
-                if len(buffer) - pos < 2:
-                    if pieces:
-                        break
-                    self._incomplete("after a chunk")
-                    return None
-                if buffer[pos:pos + 2] != b"\r\n":
-                    raise _ProtocolError("chunk data not followed by CRLF")
-                self.pos = pos = pos + 2
-                self.remaining = 0
-            end = buffer.find(b"\r\n", pos)
-            if end < 0:
-                if len(buffer) - pos > _MAX_CHUNK_LINE:
+                line = buffer[pos:end]
+                pos = end + 2
+                if remaining == -1:  # trailers: header lines until an empty one
+                    if not line:
+                        self.state = "done"
+                        return _End(self.keep_alive)
+                    continue
+                if len(line) > _MAX_CHUNK_LINE:
                     raise _ProtocolError("chunk size line is too long")
-                if pieces:
-                    break
-                self._incomplete("inside a chunk size line")
-                return None
-            self.pos = end + 2
-            if self.remaining == -1:  # trailers: header lines until an empty one
-                if end == pos:
-                    self.state = "done"
-                    return _End(self.keep_alive)
-                continue
-            size_text = buffer[pos:end].split(b";", 1)[0].strip(b" \t")
-            if not size_text or size_text.translate(None, b"0123456789abcdefABCDEF"):
-                raise _ProtocolError("bad chunk size: %r" % size_text[:20])
-            size = int(size_text, 16)
-            if end - pos > _MAX_CHUNK_LINE:
-                raise _ProtocolError("bad chunk size: %r" % size_text[:20])
-            self.remaining = size if size else -1
+                semicolon = line.find(b";")
+                size_text = (line if semicolon < 0 else line[:semicolon]).strip(b" \t")
+                if not size_text or size_text.translate(None, b"0123456789abcdefABCDEF"):
+                    raise _ProtocolError("bad chunk size: %r" % size_text[:20])
+                remaining = int(size_text, 16) or -1
+        finally:
+            self.pos, self.remaining = pos, remaining
+        if not pieces:
+            return None
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
@@ -1969,6 +2010,23 @@ class _LineSplitter:
         if self.index < len(self.lines):
             lines = self.lines[self.index:] + lines
         self.lines, self.index = lines, 0
+
+    def take(self) -> List[bytes]:
+        """All complete lines at once (the listen hot path); an over-long line is raised by
+        the call after the one returning the lines before it."""
+        lines = self.lines[self.index:] if self.index else self.lines
+        self.lines, self.index = [], 0
+        if not lines:
+            if self.pending_size > self.max_line:
+                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+            return lines
+        if max(map(len, lines)) > self.max_line:
+            good = next(i for i, line in enumerate(lines) if len(line) > self.max_line)
+            if good == 0:
+                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+            self.lines = lines[good:]
+            return lines[:good]
+        return lines
 
     def __iter__(self) -> Iterator[bytes]:
         return self
