@@ -841,6 +841,17 @@ _CAMEL_EVENT_KEYS = frozenset(("eventType", "streamCursor", "partialMessage", "c
                                "error", "toolCallList", "usage"))
 
 
+def _cursor_int(cursor: Dict[str, Any], name: str) -> int:
+    """A stream cursor's int64: the plain decimal string the service sends, taken directly;
+    anything else through _int, which names the field when it is wrong."""
+    value = cursor.get(name)
+    if value.__class__ is str and len(value) < 19 and value.isascii() and value.isdigit():
+        return int(value)
+    if value.__class__ is int:
+        return value
+    return _int(_get(cursor, name), "StreamEvent.streamCursor." + name) or 0
+
+
 def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
     """A StreamEvent; ``previous_text`` is the text of the stream's last partial message."""
     # The three frozen dataclasses made per event are filled through their __dict__ with
@@ -855,18 +866,8 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
     users: Any = 0
     if cursor is not None:
         cursor = _object(cursor, "StreamEvent.streamCursor")
-        index = cursor.get("currentEventIdx")
-        if index.__class__ is str and len(index) < 19 and index.isascii() and index.isdigit():
-            index = int(index)
-        elif index.__class__ is not int:
-            index = _int(_get(cursor, "currentEventIdx"),
-                         "StreamEvent.streamCursor.currentEventIdx") or 0
-        users = cursor.get("numUserEventsReceived")
-        if users.__class__ is str and len(users) < 19 and users.isascii() and users.isdigit():
-            users = int(users)
-        elif users.__class__ is not int:
-            users = _int(_get(cursor, "numUserEventsReceived"),
-                         "StreamEvent.streamCursor.numUserEventsReceived") or 0
+        index = _cursor_int(cursor, "currentEventIdx")
+        users = _cursor_int(cursor, "numUserEventsReceived")
     partial_json = get("partialMessage")
     partial = None
     if partial_json is not None:
