@@ -4815,7 +4815,7 @@ class EmulatorFaultTest(EmulatorTestCase):
         run = self.client.runs.create("a", "t", additional_messages=["hi"], stream=True)
         self.emu.inject(yc_runs.Fault.http_status(503), on="listen", times=None)
         self.client.runs.get(run.id)
-        with self.assertRaises(yc_runs.StreamError):
+        with self.assertRaises(yc_runs.ServerError):  # its own class, as around get
             list(self.client_with(max_retries=1).runs.get(run.id).listen())
         with self.assertRaises(ValueError):
             self.emu.inject(yc_runs.Fault.cut(), on="delete")

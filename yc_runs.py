@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import os
 import re
 import socket
@@ -1248,12 +1249,39 @@ def _submit_request(run_id: str, tool_results: Any) -> _Request:
     return _Request("PATCH", _RUNS + "/submit", _json_bytes(body, "tool_results"), False)
 
 
+_MAX_TIMEOUT = 1e7  # seconds (116 days): beyond it a socket timeout overflows on some systems
+
+
 def _check_timeout(timeout: Any, what: str = "timeout") -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError("%s must be a number of seconds, not %s" % (what, type(timeout).__name__))
     if not timeout > 0:
         raise ValueError("%s must be positive, got %r" % (what, timeout))
+    if not timeout <= _MAX_TIMEOUT:  # inf and nan too
+        raise ValueError("%s must be at most %g seconds, got %r" % (what, _MAX_TIMEOUT, timeout))
     return float(timeout)
+
+
+def _log(level: int, message: str, *args: Any) -> None:
+    """A record on the ``yc_runs`` logger. An application that has not imported logging has
+    configured no handler, so until it does, nothing is imported or formatted here."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logger = logging.getLogger("yc_runs")
+        if logger.isEnabledFor(level):
+            logger.log(level, message, *args)
+
+
+def _log_debug(message: str, *args: Any) -> None:
+    _log(10, message, *args)
+
+
+def _log_info(message: str, *args: Any) -> None:
+    _log(20, message, *args)
+
+
+def _log_warning(message: str, *args: Any) -> None:
+    _log(30, message, *args)
 
 
 def _jitter() -> float:
@@ -1346,8 +1374,9 @@ class _Pager:
 class _ListenState:
     """One logical Listen stream across reconnections.
 
-    Feeds body bytes in, gives events out exactly once and in order, keeps the
-    cursor to resume from, and decides whether a fault is resumable.
+    Feeds body bytes in, gives events out exactly once and in order (whatever cursors the
+    server repeats, on one connection or after a reconnection), keeps the cursor to resume
+    from, and decides whether a fault is resumable.
     """
 
     def __init__(self, run_id: str, events_start_idx: int, max_retries: int, resume: bool) -> None:
@@ -1357,6 +1386,7 @@ class _ListenState:
         self.run_id = run_id
         self.next_idx = events_start_idx
         self.last_idx: Optional[int] = None
+        self.last_status: Optional[StreamEvent] = None
         self.max_retries = max_retries if resume else 0
         self.failures = 0
         self.reconnected = False
@@ -1403,17 +1433,19 @@ class _ListenState:
             self.failed = exc
         return events
 
-    def end(self) -> Iterator[RunStreamEvent]:
-        """The body ended cleanly: a last line without a newline still counts."""
+    def end(self) -> List[RunStreamEvent]:
+        """The body ended cleanly: a last line without a newline still counts, and a stream
+        whose last event is of a type this client does not know (one the service added
+        later) is over: a clean end is the server's word, not a broken connection."""
         if self.failed is not None:
             failed, self.failed = self.failed, None
             raise failed
         tail = self.lines.tail()
+        self.lines = _LineSplitter()
         event = self._event(tail) if tail else None
-        if event is not None:
-            yield event
-        if not self.done:
-            raise APIConnectionError("the stream ended before its final event")
+        if self.last_status is StreamEvent.UNKNOWN:
+            self.done = True
+        return [] if event is None else [event]
 
     def _event(self, line: bytes) -> Optional[RunStreamEvent]:
         if not line or line.isspace():
@@ -1423,9 +1455,11 @@ class _ListenState:
         try:
             obj = _json_line(line.decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            obj = _MALFORMED
+        if obj is _MALFORMED:  # raised outside the except: no JSONDecodeError (with the body) chained
             raise StreamError("malformed stream line: %s"
                               % _redact(repr(line[:80]), self.secrets()),
-                              last_event_idx=self.last_idx) from None
+                              last_event_idx=self.last_idx)
         if not isinstance(obj, dict):
             raise StreamError("stream line is %s, not an object" % _kind(obj),
                               last_event_idx=self.last_idx)
@@ -1442,21 +1476,29 @@ class _ListenState:
         try:
             event = _decode_stream_event(obj, self.text)
         except MalformedResponseError as exc:
-            raise StreamError(str(exc), last_event_idx=self.last_idx) from None
+            message = str(exc)
+        else:
+            return self._accept(event)
+        raise StreamError(message, last_event_idx=self.last_idx)
+
+    def _accept(self, event: RunStreamEvent) -> Optional[RunStreamEvent]:
         idx = event.stream_cursor.current_event_idx
-        if self.reconnected and self.last_idx is not None and idx <= self.last_idx:
-            return None  # replayed after a reconnection: delivered already
+        if idx < self.next_idx and (self.last_idx is not None or self.reconnected):
+            return None  # a cursor already delivered, repeated on this connection or replayed
         message = event.completed_message or event.partial_message
         if message is not None:
             self.text = message.text
         self.last_idx = idx if self.last_idx is None else max(idx, self.last_idx)
         self.next_idx = self.last_idx + 1
+        self.last_status = event.status
         self.failures = 0
         self.done = event.status in _TERMINAL_EVENTS
         return event
 
     def delay(self, exc: BaseException) -> float:
-        """Seconds before reconnecting after ``exc``; raises when the stream cannot go on."""
+        """Seconds before reconnecting after ``exc``; raises when the stream cannot go on:
+        the error itself for an HTTP error answer (so ``except ServerError`` works around
+        listen as around get), StreamError when the connection kept breaking."""
         if isinstance(exc, AuthenticationError) and self.refresh is not None and not self.fatal:
             self.refresh()  # one new token, as for the other calls
             self.refresh = None
@@ -1467,6 +1509,8 @@ class _ListenState:
         if not resumable or self.fatal:
             raise exc
         if self.failures >= self.max_retries:
+            if isinstance(exc, APIError):
+                raise exc
             where = ("after event %d" % self.last_idx) if self.last_idx is not None \
                 else "before its first event"
             raise StreamError("the stream of run %s broke %s: %s"
@@ -1474,36 +1518,280 @@ class _ListenState:
         self.failures += 1
         self.reconnected = True
         retry_after = exc.retry_after if isinstance(exc, APIError) else None
+        _log_warning("listen of run %s: %s; resuming from event %d (attempt %d of %d)",
+                     self.run_id, exc, self.next_idx, self.failures, self.max_retries)
         if self.failures == 1 and retry_after is None and self.last_idx is not None:
             return 0.0  # the first reconnection after progress is immediate
         return _backoff(self.failures - 1, retry_after)
 
 
+_MALFORMED = object()
+
+
 class _Waiter:
-    """Polling for ``wait``: when to stop, how long to sleep, when to give up."""
+    """Polling for ``wait``: when to stop, how long to sleep, when to give up.
+
+    ``answered`` is the TOOL_CALLS result whose tool results were just submitted: a
+    service whose reads lag its writes may show it again, and it is not a new round until
+    the run has been seen in another state or asks something else.
+    """
 
     def __init__(self, run_id: str, poll_timeout: Optional[float],
-                 poll_interval: Optional[float]) -> None:
+                 poll_interval: Optional[float], now: float,
+                 answered: Optional[RunResult] = None) -> None:
         self.run_id = run_id
         self.poll_timeout = 300.0 if poll_timeout is None else _check_timeout(
             poll_timeout, "poll_timeout")
         self.poll_interval = 0.5 if poll_interval is None else _check_timeout(
             poll_interval, "poll_interval")
-        self.deadline = time.monotonic() + self.poll_timeout
+        self.deadline = now + self.poll_timeout
         self.status = RunStatus.RUN_STATUS_UNSPECIFIED
+        self.answered = answered
 
     def result(self, run: _RunFields) -> Optional[RunResult]:
         self.status = run.status
+        answered = self.answered
+        if answered is not None:
+            if run.status != RunStatus.TOOL_CALLS:
+                self.answered = None  # moved on: any later TOOL_CALLS is a new round
+            elif run.result.tool_calls == answered.tool_calls \
+                    and run.result.usage == answered.usage:
+                return None  # still the round just answered
         return run.result if run.status.is_finished else None
 
-    def sleep_time(self) -> float:
-        remaining = self.deadline - time.monotonic()
+    def timed_out(self) -> WaitTimeoutError:
+        return WaitTimeoutError("run %s is still %s after %.1f s of waiting"
+                                % (self.run_id, self.status.name, self.poll_timeout),
+                                run_id=self.run_id, status=self.status)
+
+    def sleep_time(self, now: float) -> float:
+        remaining = self.deadline - now
         if remaining <= 0:
-            raise WaitTimeoutError(
-                "run %s is still %s after %.1f s of waiting"
-                % (self.run_id, self.status.name, self.poll_timeout),
-                run_id=self.run_id, status=self.status)
+            raise self.timed_out()
         return min(self.poll_interval, remaining)
+
+
+# The plans: each workflow is a generator that yields what it needs from its driver (an
+# exchange opened, a body read, a sleep, a tool called, events handed to the caller) and
+# is sent the outcome, or has the failure thrown into it. Every decision is here; the
+# drivers (Client._drive, AsyncClient._drive) only perform.
+
+if TYPE_CHECKING:  # pragma: no cover
+    class _Open(NamedTuple):  # send request; answered with (its _Head, its x-client-request-id)
+        request: _Request
+        deadline: float  # time.monotonic() by which the head must be in
+
+    class _Read(NamedTuple):  # answered with the next body piece (b"" at the end), or with
+        deadline: float       # `limit` the rest of the body, more than `limit` bytes meaning
+        limit: Optional[int]  # it was over (the connection is then dropped)
+
+    class _Sleep(NamedTuple):
+        seconds: float
+
+    class _Emit(NamedTuple):  # events for the caller of listen
+        events: List[RunStreamEvent]
+
+    class _Invoke(NamedTuple):  # call a tool's function; answered with its value
+        function: Callable[..., Any]
+        arguments: Dict[str, Any]
+        name: str
+
+    from typing import Generator
+    Plan = Generator[Any, Any, T]
+else:
+    _Open = namedtuple("_Open", "request deadline")
+    _Read = namedtuple("_Read", "deadline limit")
+    _Sleep = namedtuple("_Sleep", "seconds")
+    _Emit = namedtuple("_Emit", "events")
+    _Invoke = namedtuple("_Invoke", "function arguments name")
+
+_LINGER = 0.25  # seconds a stream gets to end after its final event
+
+
+class _Stepper:
+    """A plan as its driver runs it: the next need, then its value or its error."""
+
+    __slots__ = ("error", "plan", "value")
+
+    def __init__(self, plan: "Plan[Any]") -> None:
+        self.plan = plan
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+
+    def send(self, answer: Any) -> Any:
+        """What the plan needs next after ``answer``; None once it has ended."""
+        try:
+            return self.plan.send(answer)
+        except StopIteration as stop:
+            self.value = stop.value
+        except Exception as exc:
+            self.error = exc
+        return None
+
+    def throw(self, failure: BaseException) -> Any:
+        """What the plan needs next after ``failure`` of what it asked for."""
+        try:
+            return self.plan.throw(failure)
+        except StopIteration as stop:
+            self.value = stop.value
+        except Exception as exc:
+            self.error = exc
+        return None
+
+    def outcome(self) -> Any:
+        error, self.error = self.error, None
+        if error is not None:
+            _scrub(error)
+            raise error
+        return self.value
+
+
+def _scrub(exc: BaseException) -> None:
+    """Nothing a credential could hide in leaves with an exception: suppressed contexts are
+    dropped (a JSONDecodeError keeps the whole body) and the finished frames of its traceback
+    lose their locals (request bytes, token answers), for tracebacks printed with locals and
+    error trackers that capture them."""
+    seen: Set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__suppress_context__:
+            current.__context__ = None
+        tb = current.__traceback__
+        while tb is not None:
+            try:
+                tb.tb_frame.clear()
+            except RuntimeError:  # still running: a driver or the caller, holding no secret
+                pass
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+
+
+def _call_plan(config: "_Config", request: _Request, timeout: Optional[float],
+               until: Optional[float] = None) -> "Plan[Any]":
+    """The JSON answer to ``request``. Each attempt has ``timeout`` seconds from connect to
+    its last body byte; retried as its kind allows, after one token refresh for a 401;
+    the whole call, retries included, ends by ``until`` or the client's total_timeout."""
+    clock = config.clock
+    seconds = config.seconds(timeout)
+    started = clock()
+    if config.total_timeout is not None:
+        until = min(until or math.inf, started + config.total_timeout)
+    retry = _Retry(config.max_retries, request.idempotent)
+    refreshed = False
+    while True:
+        begun = clock()
+        deadline = begun + seconds if until is None else min(begun + seconds, until)
+        try:
+            head, request_id = yield _Open(request, deadline)
+            body = yield _Read(deadline, _MAX_BODY_BYTES)
+            _log_debug("%s %s: HTTP %d in %.3f s (x-client-request-id %s, x-request-id %s)",
+                       request.method, request.target.split("?")[0], head.status,
+                       clock() - begun, request_id, head.headers.get("x-request-id"))
+            return config.decode(head, body, request_id)
+        except AuthenticationError:
+            if refreshed or not config.credentials.refreshes:
+                raise
+            refreshed = True
+            config.credentials._invalidate()
+        except (APIError, APIConnectionError) as exc:
+            delay = retry.delay(exc)
+            if delay is None or (until is not None and clock() + delay >= until):
+                raise
+            _log_info("%s %s failed: %s; retrying in %.2f s (retry %d of %d)",
+                      request.method, request.target.split("?")[0], exc, delay,
+                      retry.retries, retry.max_retries)
+            yield _Sleep(delay)
+
+
+def _listen_plan(config: "_Config", state: _ListenState, seconds: float) -> "Plan[None]":
+    """Listen's events, each exactly once across reconnections. ``seconds`` is the longest
+    wait for the next event: a stall is a drop, resumed like one. After the final event the
+    stream has _LINGER seconds to end, whatever the server goes on sending."""
+    clock = config.clock
+    while not state.done:
+        deadline = clock() + seconds
+        try:
+            head, request_id = yield _Open(state.request(), deadline)
+            state.answered(request_id, head.headers.get("x-request-id"))
+            if not 200 <= head.status < 300:
+                body = yield _Read(deadline, _MAX_BODY_BYTES)
+                raise config.error(head, body[:_MAX_BODY_BYTES], request_id)
+            while True:
+                piece = yield _Read(deadline, None)
+                if not piece:
+                    break
+                events = state.feed(piece)
+                if events:
+                    yield _Emit(events)
+                    deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
+            if not state.done:
+                events = state.end()
+                if events:
+                    yield _Emit(events)
+                if not state.done:
+                    raise APIConnectionError("the stream ended before its final event")
+        except (APIError, APIConnectionError) as exc:
+            if state.done:
+                return
+            yield _Sleep(state.delay(exc))
+
+
+def _new_listen(config: "_Config", run_id: str, events_start_idx: int, timeout: Optional[float],
+                resume: bool) -> "Plan[None]":
+    """The listen plan, its arguments checked now rather than at the first event."""
+    state = _ListenState(run_id, events_start_idx, config.max_retries, resume)
+    state.secrets = config.credentials._secrets
+    if config.credentials.refreshes:
+        state.refresh = config.credentials._invalidate
+    return _listen_plan(config, state, config.seconds(timeout))
+
+
+def _wait_plan(config: "_Config", run_id: str, timeout: Optional[float],
+               poll_timeout: Optional[float], poll_interval: Optional[float],
+               answered: Optional[RunResult] = None) -> "Plan[RunResult]":
+    """Poll until the run is finished. ``poll_timeout`` bounds the whole wait, a poll in
+    flight included: past it, WaitTimeoutError."""
+    waiter = _Waiter(run_id, poll_timeout, poll_interval, config.clock(), answered)
+    request = _get_request(run_id)
+    while True:
+        try:
+            obj = yield from _call_plan(config, request, timeout, waiter.deadline)
+        except APIConnectionError:
+            if config.clock() < waiter.deadline:
+                raise
+            timed_out = True
+        else:
+            timed_out = False
+            result = waiter.result(_decode_run(obj, _RunFields, None))
+            if result is not None:
+                return result
+        if timed_out:  # raised outside the except: the poll's own timeout is not the story
+            raise waiter.timed_out()
+        yield _Sleep(waiter.sleep_time(config.clock()))
+
+
+def _tools_plan(config: "_Config", run_id: str, functions: Any, max_rounds: int,
+                timeout: Optional[float], poll_timeout: Optional[float],
+                poll_interval: Optional[float]) -> "Plan[RunResult]":
+    """``run_tools``: wait, answer each round's calls once, submit, until the run finishes."""
+    loop = _ToolLoop(functions, max_rounds)
+    result = yield from _wait_plan(config, run_id, timeout, poll_timeout, poll_interval)
+    while result.status == RunStatus.TOOL_CALLS:
+        outputs = []
+        for call in loop.calls(result):
+            try:
+                function, arguments = loop.target(call)
+                value = yield _Invoke(function, arguments, call.name)
+                outputs.append(loop.output(call, value))
+            except _AsyncInSyncError:
+                raise
+            except Exception as exc:  # the model gets the error and can recover
+                outputs.append(loop.failure(call, exc))
+        yield from _call_plan(config, _submit_request(run_id, outputs), timeout)
+        result = yield from _wait_plan(config, run_id, timeout, poll_timeout, poll_interval,
+                                       answered=result)
+    return result
 
 
 class _ToolLoop:
@@ -1533,13 +1821,13 @@ class _ToolLoop:
         self.rounds += 1
         return result.tool_calls
 
-    def start(self, call: ToolCall) -> Any:
-        """Call the function for ``call``; its value, or an awaitable for an async function."""
+    def target(self, call: ToolCall) -> Tuple[Callable[..., Any], Dict[str, Any]]:
+        """The function for ``call`` and its keyword arguments."""
         function = self.functions.get(call.name)
         if function is None:
             raise LookupError("no function named %r; known: %s"
                               % (call.name, ", ".join(sorted(self.functions)) or "none"))
-        return function(**_coerce_arguments(function, call.arguments))
+        return function, _coerce_arguments(function, call.arguments)
 
     @staticmethod
     def output(call: ToolCall, value: Any) -> Dict[str, Any]:
@@ -1950,8 +2238,9 @@ class _Exchange:
     """One request and its response on one connection: what every read, failure and end
     means, for both transports (which only move the bytes)."""
 
-    def __init__(self, origin: "_Origin", method: str, reused: bool) -> None:
+    def __init__(self, origin: "_Origin", method: str, reused: bool, seconds: float) -> None:
         self.origin = origin
+        self.seconds = seconds  # the timeout, for messages
         self.parser = _ResponseParser(method)
         self.reused = reused  # the connection came from the pool
         self.received = False
@@ -1974,12 +2263,15 @@ class _Exchange:
         self.received = True
         self.parser.feed(chunk)
 
-    def failed(self, reading: bool, exc: BaseException, seconds: float) -> APIConnectionError:
+    def timed_out(self) -> APITimeoutError:
+        return APITimeoutError("no answer from %s within %.3g s" % (self.origin.host, self.seconds))
+
+    def failed(self, reading: bool, exc: BaseException, deadline: float) -> APIConnectionError:
         """The error for a send (``reading`` False) or a read that raised ``exc``."""
         host = self.origin.host
         if isinstance(exc, (socket.timeout, TimeoutError)) or type(exc).__name__ == "TimeoutError":
-            return APITimeoutError("no answer from %s within %.3g s" % (host, seconds) if reading
-                                   else "sending the request to %s timed out" % host)
+            return self.timed_out() if reading else APITimeoutError(
+                "sending the request to %s timed out" % host)
         doing = "reading the response from" if reading else "sending the request to"
         return APIConnectionError("%s %s failed: %s" % (doing, host, exc),
                                   reused=self.reused and not self.received)
@@ -2388,7 +2680,8 @@ class _Config:
 
     def __init__(self, api_key: Any, iam_token: Any, folder_id: Optional[str], base_url: str,
                  timeout: float, max_retries: int, ssl_context: Optional["ssl.SSLContext"],
-                 credentials: Any, allow_insecure: bool) -> None:
+                 credentials: Any, allow_insecure: bool,
+                 total_timeout: Optional[float] = None) -> None:
         self.origin, self.prefix = _split_url(base_url, bool(allow_insecure))
         self.base_url = base_url
         self.credentials = _pick_credentials(api_key, iam_token, credentials)
@@ -2398,6 +2691,9 @@ class _Config:
             raise ValueError("folder_id must be a non-empty ASCII string without CR, LF or NUL")
         self.folder_id = folder
         self.timeout = _check_timeout(timeout)
+        self.total_timeout = None if total_timeout is None else _check_timeout(
+            total_timeout, "total_timeout")
+        self.clock: Callable[[], float] = time.monotonic  # the plans' clock
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError("max_retries must be an int >= 0, got %r" % (max_retries,))
         self.max_retries = max_retries
@@ -2432,10 +2728,20 @@ class _Config:
         return _error_from_body(head.status, body, head.headers, self.credentials._secrets(),
                                 request_id)
 
+    def seconds(self, timeout: Optional[float]) -> float:
+        """A call's timeout: its own, else the client's."""
+        return self.timeout if timeout is None else _check_timeout(timeout)
+
     def decode(self, head: _Head, body: bytes, request_id: str) -> Any:
-        """The JSON of a successful response; raises the APIError of any other."""
-        if head.status != 200:
-            raise self.error(head, body, request_id)
+        """The JSON of a successful (2xx) response; raises the APIError of any other. A body
+        over _MAX_BODY_BYTES is malformed when successful, and an error's is cut there."""
+        if not 200 <= head.status < 300:
+            raise self.error(head, body[:_MAX_BODY_BYTES], request_id)
+        if len(body) > _MAX_BODY_BYTES:
+            raise MalformedResponseError("the response is over %d bytes" % _MAX_BODY_BYTES,
+                                         status=head.status,
+                                         request_id=head.headers.get("x-request-id"),
+                                         client_request_id=request_id)
         return _decode_json_body(head.status, body, head.headers, request_id,
                                  self.credentials._secrets())
 
@@ -2465,17 +2771,9 @@ def _ssl_context(custom: Optional["ssl.SSLContext"]) -> "ssl.SSLContext":
     return _DEFAULT_SSL[0]  # type: ignore[no-any-return]
 
 
-def _token_timeout(credentials: Credentials) -> float:
-    return float(getattr(credentials, "timeout", 10.0))
-
-
-class _Timeout:
-    """Seconds allowed for each socket operation; a stream shortens it once its end is due."""
-
-    __slots__ = ("seconds",)
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+def _token_timeout(credentials: Credentials, deadline: float) -> float:
+    """A token fetch's timeout: the credential's own, within the call's deadline."""
+    return min(float(getattr(credentials, "timeout", 10.0)), _remaining(deadline))
 
 
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -2501,7 +2799,8 @@ def _readable(sock: socket.socket) -> bool:
 
 
 class _SyncTransport:
-    """Moves bytes: connects (TLS, CONNECT proxies), pools keep-alive sockets, feeds the parser."""
+    """Moves bytes: connects (TLS, CONNECT proxies), pools keep-alive sockets per process,
+    feeds the parser."""
 
     max_idle = 16  # per origin
 
@@ -2509,11 +2808,13 @@ class _SyncTransport:
         self._ssl = ssl_context
         self._idle: Dict[_Origin, List[socket.socket]] = {}
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self.connections_opened = 0
 
-    def _connect(self, origin: _Origin, timeout: float) -> socket.socket:
+    def _connect(self, origin: _Origin, deadline: float) -> socket.socket:
         proxy = _proxy_for(origin)
         address = (proxy[0].host, proxy[0].port) if proxy else (origin.host, origin.port)
+        timeout = _remaining(deadline)
         try:
             sock = socket.create_connection(address, timeout)
         except socket.timeout:
@@ -2529,11 +2830,13 @@ class _SyncTransport:
                 parser = _ResponseParser("CONNECT")
                 event = parser.next_event()
                 while event is None:
+                    sock.settimeout(_remaining(deadline))
                     parser.feed(sock.recv(4096))
                     event = parser.next_event()
                 if not isinstance(event, _Head) or event.status != 200:
                     raise _connect_refused(event)  # type: ignore[arg-type]
             if origin.scheme == "https":
+                sock.settimeout(_remaining(deadline))
                 sock = _ssl_context(self._ssl).wrap_socket(sock, server_hostname=origin.host)
         except YCRunsError:
             sock.close()
@@ -2544,7 +2847,19 @@ class _SyncTransport:
         self.connections_opened += 1
         return sock
 
-    def _acquire(self, origin: _Origin, timeout: float) -> Tuple[socket.socket, bool]:
+    def _forked(self) -> None:
+        """In a child process: the pooled sockets are the parent's connections, whose
+        answers would reach whichever process reads first. Forget them (closing a copy
+        leaves the parent's open) and the lock, which a parent thread may have held."""
+        self._lock = threading.Lock()
+        idle, self._idle, self._pid = self._idle, {}, os.getpid()
+        for socks in idle.values():
+            for sock in socks:
+                sock.close()
+
+    def _acquire(self, origin: _Origin, deadline: float) -> Tuple[socket.socket, bool]:
+        if self._pid != os.getpid():
+            self._forked()
         with self._lock:
             idle = self._idle.get(origin)
             while idle:
@@ -2552,64 +2867,124 @@ class _SyncTransport:
                 if not _readable(sock):  # readable while idle: closed by the server, or garbage
                     return sock, True
                 sock.close()
-        return self._connect(origin, timeout), False
+        return self._connect(origin, deadline), False
 
     def _release(self, origin: _Origin, sock: socket.socket) -> None:
-        with self._lock:
-            idle = self._idle.setdefault(origin, [])
-            if len(idle) < self.max_idle:
-                idle.append(sock)
-                return
+        if self._pid == os.getpid():
+            with self._lock:
+                idle = self._idle.setdefault(origin, [])
+                if len(idle) < self.max_idle:
+                    idle.append(sock)
+                    return
         sock.close()
 
-    def exchange(self, origin: _Origin, data: bytes, method: str,
-                 timeout: _Timeout) -> Iterator[Union[_Head, bytes]]:
-        """Send one request; yield its head, then body pieces. Closing early drops the socket."""
-        sock, reused = self._acquire(origin, timeout.seconds)
-        exchange = _Exchange(origin, method, reused)
+    def open(self, origin: _Origin, data: bytes, method: str, deadline: float) -> "_SyncStream":
+        """Send one request; its response is read from the stream this returns."""
+        seconds = deadline - time.monotonic()
+        sock, reused = self._acquire(origin, deadline)
+        stream = _SyncStream(self, origin, sock, _Exchange(origin, method, reused, seconds))
         try:
-            try:
-                sock.settimeout(timeout.seconds)
-                sock.sendall(data)
-            except OSError as exc:
-                raise exchange.failed(False, exc, timeout.seconds) from None
-            while True:
-                event = exchange.next_event()
-                if event is None:
-                    try:
-                        if sock.gettimeout() != timeout.seconds:  # a syscall; skip when unchanged
-                            sock.settimeout(timeout.seconds)
-                        chunk = sock.recv(65536)
-                    except OSError as exc:
-                        raise exchange.failed(True, exc, timeout.seconds) from None
-                    exchange.feed(chunk)
-                elif event.__class__ is _End:
-                    return
-                else:
-                    yield event  # type: ignore[misc]
-        finally:
-            if exchange.keep:
-                self._release(origin, sock)
-            else:
-                sock.close()
+            sock.settimeout(_remaining(deadline))
+            sock.sendall(data)
+        except OSError as exc:
+            stream.close()
+            raise stream.exchange.failed(False, exc, deadline) from None
+        except BaseException:
+            stream.close()
+            raise
+        return stream
 
     def fetch(self, method: str, url: str, headers: List[Tuple[str, str]], body: Optional[bytes],
               timeout: float) -> Tuple[int, bytes]:
-        """A one-off request to another service (token endpoints)."""
+        """A one-off request to another service (token endpoints); the body is cut at
+        _MAX_BODY_BYTES."""
+        deadline = time.monotonic() + timeout
         origin, data = _one_off_request(method, url, headers, body)
-        status, response = 0, bytearray()
-        for event in self.exchange(origin, data, method, _Timeout(timeout)):
-            if isinstance(event, _Head):
-                status = event.status
-            else:
-                response += event
-        return status, bytes(response)
+        stream = self.open(origin, data, method, deadline)
+        try:
+            head = stream.read(deadline, None)
+            return head.status, stream.read(deadline, _MAX_BODY_BYTES)[:_MAX_BODY_BYTES]
+        finally:
+            stream.close()
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, {}
         for socks in idle.values():
             for sock in socks:
+                sock.close()
+
+    def __del__(self) -> None:  # an unclosed client: its sockets go with it, without a warning
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline``, at least a millisecond (0 would mean non-blocking)."""
+    return max(deadline - time.monotonic(), 0.001)
+
+
+class _SyncStream:
+    """One response, read from one socket by deadlines; the socket goes back to the pool
+    when the response was read to its end and the server keeps the connection."""
+
+    __slots__ = ("exchange", "origin", "sock", "timeout", "transport")
+
+    def __init__(self, transport: _SyncTransport, origin: _Origin, sock: socket.socket,
+                 exchange: _Exchange) -> None:
+        self.transport = transport
+        self.origin = origin
+        self.sock: Optional[socket.socket] = sock
+        self.exchange = exchange
+        self.timeout = -1.0  # what the socket is set to
+
+    def read(self, deadline: float, limit: Optional[int]) -> Any:
+        """The head, then the next body piece (b"" at the end); with ``limit``, the rest of the
+        body, reading at most ``limit`` + 1 bytes. APITimeoutError at ``deadline``."""
+        if limit is not None:
+            body = bytearray()
+            while len(body) <= limit:
+                piece = self.read(deadline, None)
+                if not piece:
+                    break
+                body += piece
+            return bytes(body)
+        exchange = self.exchange
+        while True:
+            event = exchange.next_event()
+            if event is None:
+                exchange.feed(self._recv(deadline))
+            elif event.__class__ is _End:
+                return b""
+            else:
+                return event
+
+    def _recv(self, deadline: float) -> bytes:
+        sock = self.sock
+        assert sock is not None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self.exchange.timed_out()
+            try:
+                # a syscall: only when the socket would otherwise wait past the deadline
+                if remaining < self.timeout - 0.02 or self.timeout < 0:
+                    sock.settimeout(remaining)
+                    self.timeout = remaining
+                return sock.recv(65536)
+            except socket.timeout:
+                self.timeout = -1.0  # woke early for a later deadline: look again
+            except OSError as exc:
+                raise self.exchange.failed(True, exc, deadline) from None
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            if self.exchange.keep:
+                self.transport._release(self.origin, sock)
+            else:
                 sock.close()
 
 
@@ -2628,13 +3003,30 @@ class _ClientBase:
         ssl_context: Optional["ssl.SSLContext"] = None,
         credentials: Optional[Credentials] = None,
         allow_insecure: bool = False,
+        total_timeout: Optional[float] = None,
     ) -> None:
         self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
-                               ssl_context, credentials, allow_insecure)
+                               ssl_context, credentials, allow_insecure, total_timeout)
         self._setup(ssl_context)
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         raise NotImplementedError
+
+    def _run(self, plan: "Plan[Any]") -> Any:
+        raise NotImplementedError
+
+    def _drive(self, step: _Stepper) -> Any:
+        raise NotImplementedError
+
+    def _call(self, request: _Request, timeout: Optional[float]) -> Any:
+        """The JSON answer to ``request`` (awaitable on AsyncClient)."""
+        return self._run(_call_plan(self._config, request, timeout))
+
+    def _listen(self, run_id: str, events_start_idx: int, timeout: Optional[float],
+                resume: bool) -> Any:
+        """The run's events (an async iterator on AsyncClient)."""
+        return self._drive(_Stepper(_new_listen(self._config, run_id, events_start_idx, timeout,
+                                                resume)))
 
     @property
     def folder_id(self) -> Optional[str]:
@@ -2645,11 +3037,16 @@ class _ClientBase:
 
 
 class Client(_ClientBase):
-    """A synchronous client of the Runs API; safe to share between threads."""
+    """A synchronous client of the Runs API; safe to share between threads and to create
+    before forking worker processes."""
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         self._transport = _SyncTransport(ssl_context)
-        self.runs = Runs(self)
+
+    @property
+    def runs(self) -> "Runs":
+        """Create runs, fetch them, list them."""
+        return Runs(self)
 
     def close(self) -> None:
         """Close pooled connections; the client reconnects if used again."""
@@ -2661,7 +3058,53 @@ class Client(_ClientBase):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _authorization(self, timeout: float) -> str:
+    def _run(self, plan: "Plan[Any]") -> Any:
+        """What ``plan`` returns, once the driver has performed all it asked for."""
+        step = _Stepper(plan)
+        for _ in self._drive(step):
+            pass
+        return step.value
+
+    def _drive(self, step: _Stepper) -> Iterator[RunStreamEvent]:
+        """Performs what the plan yields and hands on the events it emits."""
+        streams: List[_SyncStream] = []
+        try:
+            need = step.send(None)
+            while need is not None:
+                if need.__class__ is _Emit:
+                    yield from need.events
+                    need = step.send(None)
+                    continue
+                try:
+                    need = step.send(self._perform(need, streams))
+                except Exception as exc:
+                    need = step.throw(exc)
+        finally:
+            for stream in streams:
+                stream.close()
+            step.plan.close()
+        step.outcome()
+
+    def _perform(self, need: Any, streams: List[_SyncStream]) -> Any:
+        kind = need.__class__
+        if kind is _Read:
+            return streams[0].read(need.deadline, need.limit)
+        if kind is _Open:
+            for stream in streams:
+                stream.close()
+            streams.clear()
+            config = self._config
+            data, request_id = config.request_bytes(need.request,
+                                                    self._authorization(need.deadline))
+            stream = self._transport.open(config.origin, data, need.request.method, need.deadline)
+            streams.append(stream)
+            return stream.read(need.deadline, None), request_id
+        if kind is _Sleep:
+            time.sleep(need.seconds)
+            return None
+        return _not_awaitable(need.function(**need.arguments), need.name)  # _Invoke
+
+    def _authorization(self, deadline: float) -> str:
         credentials = self._config.credentials
         header = credentials._header(time.monotonic())
         if header is None:
@@ -2671,7 +3114,7 @@ class Client(_ClientBase):
                     method, url, headers, body = credentials._token_request()
                     try:
                         status, answer = self._transport.fetch(
-                            method, url, headers, body, min(timeout, _token_timeout(credentials)))
+                            method, url, headers, body, _token_timeout(credentials, deadline))
                     except APIConnectionError as exc:
                         raise CredentialsError("cannot get an IAM token from %s: %s"
                                                % (url.split("?")[0], exc)) from None
@@ -2684,58 +3127,6 @@ class Client(_ClientBase):
                                    "for async providers")
         return header
 
-    def _call(self, request: _Request, timeout: Optional[float]) -> Any:
-        """The JSON answer to ``request``, retried as its kind allows."""
-        seconds = self._config.timeout if timeout is None else _check_timeout(timeout)
-        retry = _Retry(self._config.max_retries, request.idempotent)
-        refreshed = False
-        while True:
-            try:
-                data, request_id = self._config.request_bytes(request, self._authorization(seconds))
-                head: Optional[_Head] = None
-                body = bytearray()
-                for event in self._transport.exchange(self._config.origin, data, request.method,
-                                                      _Timeout(seconds)):
-                    if isinstance(event, _Head):
-                        head = event
-                    else:
-                        body += event
-                        if len(body) > _MAX_BODY_BYTES:
-                            raise MalformedResponseError("the response is over %d bytes"
-                                                         % _MAX_BODY_BYTES)
-                assert head is not None
-                return self._config.decode(head, bytes(body), request_id)
-            except AuthenticationError:
-                if refreshed or not self._config.credentials.refreshes:
-                    raise
-                refreshed = True
-                self._config.credentials._invalidate()
-            except (APIError, APIConnectionError) as exc:
-                delay = retry.delay(exc)
-                if delay is None:
-                    raise
-                time.sleep(delay)
-
-    def _stream(self, request: _Request, timeout: _Timeout,
-                answered: Callable[[str, Optional[str]], None]) -> Iterator[bytes]:
-        """The body of a streaming response, piece by piece; raises the APIError of an error.
-        ``answered`` gets the request's ids once the head arrives."""
-        data, request_id = self._config.request_bytes(request, self._authorization(timeout.seconds))
-        events = self._transport.exchange(self._config.origin, data, request.method, timeout)
-        try:
-            head = next(events)
-            assert isinstance(head, _Head)
-            answered(request_id, head.headers.get("x-request-id"))
-            if head.status != 200:
-                body = b"".join(e for e in events if isinstance(e, bytes))
-                raise self._config.error(head, body, request_id)
-            for event in events:
-                yield event  # type: ignore[misc]
-        finally:
-            events.close()  # type: ignore[attr-defined]
-
-
-
 
 # ============================================================================
 # Async transport: asyncio streams feeding the same codec, a keep-alive pool
@@ -2743,7 +3134,9 @@ class Client(_ClientBase):
 
 
 class _AsyncTransport:
-    """The async twin of _SyncTransport: no threads, asyncio timeouts, the same parser."""
+    """The async twin of _SyncTransport: no threads of its own, asyncio timeouts, the same
+    parser. Pools are per event loop; a thread lock keeps them whole when threads each run
+    their own loop, and a loop's pool closes while that loop shuts down (asyncio.run)."""
 
     max_idle = 64  # per origin
 
@@ -2753,9 +3146,12 @@ class _AsyncTransport:
         # of a loop that is closed
         self._idle: Dict[Tuple[int, _Origin], List[Tuple[
             "asyncio.StreamReader", "asyncio.StreamWriter", "asyncio.AbstractEventLoop"]]] = {}
+        self._guards: Dict[int, Tuple["asyncio.AbstractEventLoop", AsyncIterator[None]]] = {}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
         self.connections_opened = 0
 
-    async def _connect(self, origin: _Origin, timeout: float) -> Tuple[
+    async def _connect(self, origin: _Origin, deadline: float) -> Tuple[
             "asyncio.StreamReader", "asyncio.StreamWriter"]:
         import asyncio
 
@@ -2765,11 +3161,12 @@ class _AsyncTransport:
         try:
             if proxy is None:
                 streams = await asyncio.wait_for(asyncio.open_connection(
-                    origin.host, origin.port, ssl=context, server_hostname=hostname), timeout)
+                    origin.host, origin.port, ssl=context, server_hostname=hostname),
+                    _remaining(deadline))
             else:
-                sock = await asyncio.wait_for(self._tunnel(origin, proxy), timeout)
+                sock = await asyncio.wait_for(self._tunnel(origin, proxy), _remaining(deadline))
                 streams = await asyncio.wait_for(asyncio.open_connection(
-                    sock=sock, ssl=context, server_hostname=hostname), timeout)
+                    sock=sock, ssl=context, server_hostname=hostname), _remaining(deadline))
         except asyncio.TimeoutError:
             raise APITimeoutError("connecting to %s timed out" % origin.host,
                                   connected=False) from None
@@ -2807,75 +3204,172 @@ class _AsyncTransport:
                 error = exc
         raise error or OSError("the proxy has no address")
 
-    async def _acquire(self, origin: _Origin, timeout: float) -> Tuple[
+    async def _acquire(self, origin: _Origin, deadline: float) -> Tuple[
             "asyncio.StreamReader", "asyncio.StreamWriter", bool]:
         import asyncio
 
-        self._forget_closed_loops()
-        idle = self._idle.get((id(asyncio.get_running_loop()), origin))
-        while idle:
-            reader, writer, _ = idle.pop()
-            if not (reader.at_eof() or writer.is_closing() or len(getattr(reader, "_buffer", b""))):
-                return reader, writer, True
-            writer.close()
-        reader, writer = await self._connect(origin, timeout)
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's connections, not ours
+                self._idle, self._guards, self._pid = {}, {}, os.getpid()
+            self._forget_closed_loops()
+            guard = None if self._guards.get(id(loop), (None,))[0] is loop \
+                else self._pool_guard(loop)
+            if guard is not None:
+                self._guards[id(loop)] = (loop, guard)
+            idle = self._idle.get((id(loop), origin))
+            while idle:
+                reader, writer, _ = idle.pop()
+                if not (reader.at_eof() or writer.is_closing()
+                        or len(getattr(reader, "_buffer", b""))):
+                    break
+                writer.close()
+            else:
+                reader = writer = None  # type: ignore[assignment]
+        if guard is not None:
+            await guard.__anext__()  # started in this loop: its shutdown_asyncgens closes it
+        if reader is not None and writer is not None:
+            return reader, writer, True
+        reader, writer = await self._connect(origin, deadline)
         return reader, writer, False
 
-    async def exchange(self, origin: _Origin, data: bytes, method: str,
-                       timeout: _Timeout) -> AsyncIterator[Union[_Head, bytes]]:
-        """Send one request; yield its head, then body pieces. Closing early drops the connection."""
+    async def _pool_guard(self, loop: "asyncio.AbstractEventLoop") -> AsyncIterator[None]:
+        """Suspended for the loop's life; when asyncio.run() ends the loop, it closes the
+        loop's pooled connections while the loop can still close them cleanly."""
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._guards.pop(id(loop), None)
+                closing = [writer for key in [k for k in self._idle if k[0] == id(loop)]
+                           for _, writer, _ in self._idle.pop(key)]
+            for writer in closing:
+                writer.close()
+            for writer in closing:
+                try:
+                    await writer.wait_closed()
+                except (OSError, RuntimeError):  # pragma: no cover - already gone
+                    pass
+
+    def _release(self, origin: _Origin, reader: "asyncio.StreamReader",
+                 writer: "asyncio.StreamWriter", loop: "asyncio.AbstractEventLoop") -> None:
+        with self._lock:
+            if self._pid == os.getpid() and self._guards.get(id(loop), (None,))[0] is loop:
+                idle = self._idle.setdefault((id(loop), origin), [])
+                if len(idle) < self.max_idle:
+                    idle.append((reader, writer, loop))
+                    return
+        writer.close()
+
+    async def open(self, origin: _Origin, data: bytes, method: str,
+                   deadline: float) -> "_AsyncStream":
+        """Send one request; its response is read from the stream this returns."""
         import asyncio
 
-        reader, writer, reused = await self._acquire(origin, timeout.seconds)
-        exchange = _Exchange(origin, method, reused)
+        seconds = deadline - time.monotonic()
+        reader, writer, reused = await self._acquire(origin, deadline)
+        stream = _AsyncStream(self, origin, reader, writer,
+                              _Exchange(origin, method, reused, seconds))
         try:
-            try:
-                writer.write(data)
-                await asyncio.wait_for(writer.drain(), timeout.seconds)
-            except (OSError, asyncio.TimeoutError) as exc:
-                raise exchange.failed(False, exc, timeout.seconds) from None
-            while True:
-                event = exchange.next_event()
-                if event is None:
-                    try:
-                        chunk = await asyncio.wait_for(reader.read(65536), timeout.seconds)
-                    except (OSError, asyncio.TimeoutError) as exc:
-                        raise exchange.failed(True, exc, timeout.seconds) from None
-                    exchange.feed(chunk)
-                elif event.__class__ is _End:
-                    return
-                else:
-                    yield event  # type: ignore[misc]
-        finally:
-            loop = asyncio.get_running_loop()
-            idle = self._idle.setdefault((id(loop), origin), [])
-            if exchange.keep and len(idle) < self.max_idle:
-                idle.append((reader, writer, loop))
-            else:
-                writer.close()
+            writer.write(data)
+            await asyncio.wait_for(writer.drain(), _remaining(deadline))
+        except (OSError, asyncio.TimeoutError) as exc:
+            stream.close()
+            raise stream.exchange.failed(False, exc, deadline) from None
+        except BaseException:
+            stream.close()
+            raise
+        return stream
 
     async def fetch(self, method: str, url: str, headers: List[Tuple[str, str]],
                     body: Optional[bytes], timeout: float) -> Tuple[int, bytes]:
-        """A one-off request to another service (token endpoints)."""
+        """A one-off request to another service (token endpoints); the body is cut at
+        _MAX_BODY_BYTES."""
+        deadline = time.monotonic() + timeout
         origin, data = _one_off_request(method, url, headers, body)
-        status, response = 0, bytearray()
-        async for event in self.exchange(origin, data, method, _Timeout(timeout)):
-            if isinstance(event, _Head):
-                status = event.status
-            else:
-                response += event
-        return status, bytes(response)
+        stream = await self.open(origin, data, method, deadline)
+        try:
+            head = await stream.read(deadline, None)
+            return head.status, (await stream.read(deadline, _MAX_BODY_BYTES))[:_MAX_BODY_BYTES]
+        finally:
+            stream.close()
 
     def _forget_closed_loops(self) -> None:
         for key in [k for k, conns in self._idle.items() if not conns or conns[0][2].is_closed()]:
             del self._idle[key]  # their loop is gone, and its sockets with it
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, {}
-        for connections in idle.values():
-            for _, writer, loop in connections:
-                if not loop.is_closed():
-                    writer.close()
+        import asyncio
+
+        loop = id(asyncio.get_running_loop())
+        with self._lock:
+            keys = [k for k in self._idle if k[0] == loop]
+            closing = [writer for key in keys for _, writer, _ in self._idle.pop(key)]
+        for writer in closing:
+            writer.close()
+        for writer in closing:
+            try:
+                await writer.wait_closed()
+            except (OSError, RuntimeError):  # pragma: no cover - already gone
+                pass
+
+
+class _AsyncStream:
+    """The async twin of _SyncStream."""
+
+    __slots__ = ("exchange", "origin", "reader", "transport", "writer")
+
+    def __init__(self, transport: _AsyncTransport, origin: _Origin,
+                 reader: "asyncio.StreamReader", writer: "asyncio.StreamWriter",
+                 exchange: _Exchange) -> None:
+        self.transport = transport
+        self.origin = origin
+        self.reader = reader
+        self.writer: Optional["asyncio.StreamWriter"] = writer
+        self.exchange = exchange
+
+    async def read(self, deadline: float, limit: Optional[int]) -> Any:
+        """The head, then the next body piece (b"" at the end); with ``limit``, the rest of the
+        body, reading at most ``limit`` + 1 bytes. APITimeoutError at ``deadline``."""
+        if limit is not None:
+            body = bytearray()
+            while len(body) <= limit:
+                piece = await self.read(deadline, None)
+                if not piece:
+                    break
+                body += piece
+            return bytes(body)
+        exchange = self.exchange
+        while True:
+            event = exchange.next_event()
+            if event is None:
+                exchange.feed(await self._recv(deadline))
+            elif event.__class__ is _End:
+                return b""
+            else:
+                return event
+
+    async def _recv(self, deadline: float) -> bytes:
+        import asyncio
+
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self.exchange.timed_out()
+        try:
+            return await asyncio.wait_for(self.reader.read(65536), remaining)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise self.exchange.failed(True, exc, deadline) from None
+
+    def close(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            if self.exchange.keep:
+                import asyncio
+
+                self.transport._release(self.origin, self.reader, writer,
+                                        asyncio.get_running_loop())
+            else:
+                writer.close()
 
 
 class AsyncClient(_ClientBase):
@@ -2883,23 +3377,31 @@ class AsyncClient(_ClientBase):
     an ``api_key``/``iam_token`` callable may be a coroutine function."""
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        import weakref
+
         self._transport = _AsyncTransport(ssl_context)
-        self.runs = AsyncRuns(self)
-        self._locks: Dict[int, "asyncio.Lock"] = {}
+        self._locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = \
+            weakref.WeakKeyDictionary()
+        self._locks_lock = threading.Lock()
+
+    @property
+    def runs(self) -> "AsyncRuns":
+        """Create runs, fetch them, list them, awaited."""
+        return AsyncRuns(self)
 
     def _token_lock(self) -> "asyncio.Lock":
         """One token fetch at a time per event loop (the sync client holds a thread lock)."""
         import asyncio
 
-        loop = id(asyncio.get_running_loop())
-        lock = self._locks.get(loop)
-        if lock is None:
-            self._locks.clear()  # locks of loops no longer running
-            lock = self._locks[loop] = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        with self._locks_lock:
+            lock = self._locks.get(loop)
+            if lock is None:
+                lock = self._locks[loop] = asyncio.Lock()
         return lock
 
     async def close(self) -> None:
-        """Close pooled connections; the client reconnects if used again."""
+        """Close this event loop's pooled connections; the client reconnects if used again."""
         await self._transport.close()
 
     async def __aenter__(self) -> "AsyncClient":
@@ -2908,7 +3410,58 @@ class AsyncClient(_ClientBase):
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    async def _authorization(self, timeout: float) -> str:
+    async def _run(self, plan: "Plan[Any]") -> Any:
+        """What ``plan`` returns, once the driver has performed all it asked for."""
+        step = _Stepper(plan)
+        async for _ in self._drive(step):
+            pass
+        return step.value
+
+    async def _drive(self, step: _Stepper) -> AsyncIterator[RunStreamEvent]:
+        """Performs what the plan yields and hands on the events it emits."""
+        streams: List[_AsyncStream] = []
+        try:
+            need = step.send(None)
+            while need is not None:
+                if need.__class__ is _Emit:
+                    for event in need.events:
+                        yield event
+                    need = step.send(None)
+                    continue
+                try:
+                    need = step.send(await self._perform(need, streams))
+                except Exception as exc:
+                    need = step.throw(exc)
+        finally:
+            for stream in streams:
+                stream.close()
+            step.plan.close()
+        step.outcome()
+
+    async def _perform(self, need: Any, streams: List[_AsyncStream]) -> Any:
+        kind = need.__class__
+        if kind is _Read:
+            return await streams[0].read(need.deadline, need.limit)
+        if kind is _Open:
+            for stream in streams:
+                stream.close()
+            streams.clear()
+            config = self._config
+            data, request_id = config.request_bytes(need.request,
+                                                    await self._authorization(need.deadline))
+            stream = await self._transport.open(config.origin, data, need.request.method,
+                                                need.deadline)
+            streams.append(stream)
+            return await stream.read(need.deadline, None), request_id
+        if kind is _Sleep:
+            import asyncio
+
+            await asyncio.sleep(need.seconds)
+            return None
+        value = need.function(**need.arguments)  # _Invoke
+        return await value if _is_awaitable(value) else value
+
+    async def _authorization(self, deadline: float) -> str:
         credentials = self._config.credentials
         header = credentials._header(time.monotonic())
         if header is None:
@@ -2918,7 +3471,7 @@ class AsyncClient(_ClientBase):
                     method, url, headers, body = credentials._token_request()
                     try:
                         status, answer = await self._transport.fetch(
-                            method, url, headers, body, min(timeout, _token_timeout(credentials)))
+                            method, url, headers, body, _token_timeout(credentials, deadline))
                     except APIConnectionError as exc:
                         raise CredentialsError("cannot get an IAM token from %s: %s"
                                                % (url.split("?")[0], exc)) from None
@@ -2927,66 +3480,11 @@ class AsyncClient(_ClientBase):
             header = credentials._finish(await header)
         return header
 
-    async def _call(self, request: _Request, timeout: Optional[float]) -> Any:
-        """The JSON answer to ``request``, retried as its kind allows."""
-        import asyncio
-
-        seconds = self._config.timeout if timeout is None else _check_timeout(timeout)
-        retry = _Retry(self._config.max_retries, request.idempotent)
-        refreshed = False
-        while True:
-            try:
-                data, request_id = self._config.request_bytes(
-                    request, await self._authorization(seconds))
-                head: Optional[_Head] = None
-                body = bytearray()
-                async for event in self._transport.exchange(self._config.origin, data,
-                                                            request.method, _Timeout(seconds)):
-                    if isinstance(event, _Head):
-                        head = event
-                    else:
-                        body += event
-                        if len(body) > _MAX_BODY_BYTES:
-                            raise MalformedResponseError("the response is over %d bytes"
-                                                         % _MAX_BODY_BYTES)
-                assert head is not None
-                return self._config.decode(head, bytes(body), request_id)
-            except AuthenticationError:
-                if refreshed or not self._config.credentials.refreshes:
-                    raise
-                refreshed = True
-                self._config.credentials._invalidate()
-            except (APIError, APIConnectionError) as exc:
-                delay = retry.delay(exc)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
-
-    async def _stream(self, request: _Request, timeout: _Timeout,
-                      answered: Callable[[str, Optional[str]], None]) -> AsyncIterator[bytes]:
-        """The body of a streaming response, piece by piece; raises the APIError of an error.
-        ``answered`` gets the request's ids once the head arrives."""
-        data, request_id = self._config.request_bytes(
-            request, await self._authorization(timeout.seconds))
-        events = self._transport.exchange(self._config.origin, data, request.method, timeout)
-        try:
-            head = await events.__anext__()
-            assert isinstance(head, _Head)
-            answered(request_id, head.headers.get("x-request-id"))
-            if head.status != 200:
-                body = b"".join([e async for e in events if isinstance(e, bytes)])
-                raise self._config.error(head, body, request_id)
-            async for event in events:
-                yield event  # type: ignore[misc]
-        finally:
-            await events.aclose()  # type: ignore[attr-defined]
-
 
 # ============================================================================
 # Runs and Run
 # ============================================================================
 
-_LINGER = 0.25  # seconds to wait for a stream's end after its final event
 
 
 class Runs:
@@ -3055,36 +3553,11 @@ class Run(_RunFields):
                resume: bool = True) -> Iterator[RunStreamEvent]:
         """Events as each line completes; reconnects after drops unless ``resume=False``.
 
-        ``timeout`` bounds each wait for data. Raises StreamError when the stream is
-        malformed or could not be resumed, and the APIError of an error line.
+        ``timeout`` is the longest wait for the next event (a stall is resumed like a drop).
+        Raises StreamError when the stream is malformed or could not be resumed, and the
+        APIError of an error answer or an error line.
         """
-        state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
-                             resume)
-        state.secrets = self._runs._client._config.credentials._secrets
-        if self._runs._client._config.credentials.refreshes:
-            state.refresh = self._runs._client._config.credentials._invalidate
-        seconds = self._runs._client._config.timeout if timeout is None else timeout
-        return self._listen(state, _check_timeout(seconds))
-
-    def _listen(self, state: _ListenState, seconds: float) -> Iterator[RunStreamEvent]:
-        while not state.done:
-            timer = _Timeout(seconds)
-            body = self._runs._client._stream(state.request(), timer, state.answered)
-            try:
-                for data in body:
-                    for event in state.feed(data):
-                        yield event
-                    if state.done:
-                        timer.seconds = min(seconds, _LINGER)
-                if not state.done:
-                    for event in state.end():
-                        yield event
-            except (APIError, APIConnectionError) as exc:
-                if state.done:
-                    return
-                time.sleep(state.delay(exc))
-            finally:
-                body.close()
+        return self._runs._client._listen(self.id, events_start_idx, timeout, resume)  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[RunStreamEvent]:
         return self.listen()
@@ -3121,14 +3594,11 @@ class Run(_RunFields):
 
     def wait(self, *, timeout: Optional[float] = None, poll_timeout: Optional[float] = None,
              poll_interval: Optional[float] = None) -> RunResult:
-        """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError after
-        ``poll_timeout`` (300 s)."""
-        waiter = _Waiter(self.id, poll_timeout, poll_interval)
-        while True:
-            result = waiter.result(self.refresh(timeout=timeout))
-            if result is not None:
-                return result
-            time.sleep(waiter.sleep_time())
+        """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError once
+        ``poll_timeout`` (300 s) has passed, a poll in flight included."""
+        client = self._runs._client
+        return client._run(_wait_plan(client._config, self.id, timeout, poll_timeout,  # type: ignore[no-any-return]
+                                      poll_interval))
 
     def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
         """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
@@ -3146,22 +3616,12 @@ class Run(_RunFields):
         """Answer tool calls with ``functions`` (name -> callable) until the run finishes.
 
         A function's exception, or a call to an unknown name, is sent to the model as
-        {"error": ...}. ToolLoopError after ``max_rounds`` rounds.
+        {"error": ...}; each round's calls run once, however late the service shows the
+        submit. ToolLoopError after ``max_rounds`` rounds.
         """
-        loop = _ToolLoop(functions, max_rounds)
-        result = self.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
-        while result.status == RunStatus.TOOL_CALLS:
-            outputs = []
-            for call in loop.calls(result):
-                try:
-                    outputs.append(loop.output(call, _not_awaitable(loop.start(call), call.name)))
-                except _AsyncInSyncError:
-                    raise
-                except Exception as exc:  # the model gets the error and can recover
-                    outputs.append(loop.failure(call, exc))
-            result = self.submit_tool_results_and_wait(
-                outputs, timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
-        return result
+        client = self._runs._client
+        return client._run(_tools_plan(client._config, self.id, functions, max_rounds,  # type: ignore[no-any-return]
+                                       timeout, poll_timeout, poll_interval))
 
     def cancel(self, *, timeout: Optional[float] = None) -> None:
         """Always raises UnsupportedOperationError: the Runs API has no cancel."""
@@ -3244,37 +3704,12 @@ class AsyncRun(_RunFields):
                resume: bool = True) -> AsyncIterator[RunStreamEvent]:
         """Events as each line completes; reconnects after drops unless ``resume=False``.
 
-        Cancelling the task or leaving ``async for`` closes the connection at once.
+        ``timeout`` is the longest wait for the next event (a stall is resumed like a drop).
+        Raises StreamError when the stream is malformed or could not be resumed, and the
+        APIError of an error answer or an error line. Cancelling the task or leaving
+        ``async for`` closes the connection at once.
         """
-        state = _ListenState(self.id, events_start_idx, self._runs._client._config.max_retries,
-                             resume)
-        state.secrets = self._runs._client._config.credentials._secrets
-        if self._runs._client._config.credentials.refreshes:
-            state.refresh = self._runs._client._config.credentials._invalidate
-        seconds = self._runs._client._config.timeout if timeout is None else timeout
-        return self._listen(state, _check_timeout(seconds))
-
-    async def _listen(self, state: _ListenState, seconds: float) -> AsyncIterator[RunStreamEvent]:
-        import asyncio
-
-        while not state.done:
-            timer = _Timeout(seconds)
-            body = self._runs._client._stream(state.request(), timer, state.answered)
-            try:
-                async for data in body:
-                    for event in state.feed(data):
-                        yield event
-                    if state.done:
-                        timer.seconds = min(seconds, _LINGER)
-                if not state.done:
-                    for event in state.end():
-                        yield event
-            except (APIError, APIConnectionError) as exc:
-                if state.done:
-                    return
-                await asyncio.sleep(state.delay(exc))
-            finally:
-                await body.aclose()
+        return self._runs._client._listen(self.id, events_start_idx, timeout, resume)  # type: ignore[no-any-return]
 
     def __aiter__(self) -> AsyncIterator[RunStreamEvent]:
         return self.listen()
@@ -3312,16 +3747,11 @@ class AsyncRun(_RunFields):
 
     async def wait(self, *, timeout: Optional[float] = None, poll_timeout: Optional[float] = None,
                    poll_interval: Optional[float] = None) -> RunResult:
-        """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError after
-        ``poll_timeout`` (300 s)."""
-        import asyncio
-
-        waiter = _Waiter(self.id, poll_timeout, poll_interval)
-        while True:
-            result = waiter.result(await self.refresh(timeout=timeout))
-            if result is not None:
-                return result
-            await asyncio.sleep(waiter.sleep_time())
+        """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError once
+        ``poll_timeout`` (300 s) has passed, a poll in flight included."""
+        client = self._runs._client
+        return await client._run(_wait_plan(client._config, self.id, timeout,  # type: ignore[no-any-return]
+                                            poll_timeout, poll_interval))
 
     async def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
         """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
@@ -3337,21 +3767,11 @@ class AsyncRun(_RunFields):
     async def run_tools(self, functions: Any, *, max_rounds: int = 8, timeout: Optional[float] = None,
                         poll_timeout: Optional[float] = None,
                         poll_interval: Optional[float] = None) -> RunResult:
-        """Answer tool calls with ``functions`` (sync or async callables) until the run finishes."""
-        loop = _ToolLoop(functions, max_rounds)
-        result = await self.wait(timeout=timeout, poll_timeout=poll_timeout,
-                                 poll_interval=poll_interval)
-        while result.status == RunStatus.TOOL_CALLS:
-            outputs = []
-            for call in loop.calls(result):
-                try:
-                    value = loop.start(call)
-                    outputs.append(loop.output(call, await value if _is_awaitable(value) else value))
-                except Exception as exc:  # the model gets the error and can recover
-                    outputs.append(loop.failure(call, exc))
-            result = await self.submit_tool_results_and_wait(
-                outputs, timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
-        return result
+        """Answer tool calls with ``functions`` (sync or async callables) until the run
+        finishes; as Run.run_tools."""
+        client = self._runs._client
+        return await client._run(_tools_plan(client._config, self.id, functions,  # type: ignore[no-any-return]
+                                             max_rounds, timeout, poll_timeout, poll_interval))
 
     async def cancel(self, *, timeout: Optional[float] = None) -> None:
         """Always raises UnsupportedOperationError: the Runs API has no cancel."""
@@ -4166,7 +4586,7 @@ def _cmd_listen(args: Any, printer: _Printer) -> int:
 def _cmd_wait(args: Any, printer: _Printer) -> int:
     live = sys.stderr.isatty() and not printer.as_json
     with _client_from(args) as client:
-        waiter = _Waiter(args.run_id, args.poll_timeout, args.poll_interval)
+        waiter = _Waiter(args.run_id, args.poll_timeout, args.poll_interval, time.monotonic())
         started = time.monotonic()
         while True:
             run = client.runs.get(args.run_id)
@@ -4179,7 +4599,7 @@ def _cmd_wait(args: Any, printer: _Printer) -> int:
                     sys.stderr.write("\n")
                 printer.run(run)
                 return _exit_for(result)
-            time.sleep(waiter.sleep_time())
+            time.sleep(waiter.sleep_time(time.monotonic()))
 
 
 def _cmd_submit(args: Any, printer: _Printer) -> int:
