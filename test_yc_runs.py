@@ -5879,5 +5879,464 @@ class AsyncHardeningTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(len(token_requests), 1)
 
 
+# ============================================================================
+# Hardening (issue 11): deadlines, exactly-once, fork safety, secrets, caps, resources
+# ============================================================================
+
+
+def hard_run(run_id: str, status: str = "COMPLETED", **state: Any) -> Dict[str, Any]:
+    return {"id": run_id, "assistantId": "a", "threadId": "t", "state": dict(state, status=status)}
+
+
+def hard_trickle(head: bytes, body: bytes, pause: float, release: threading.Event) -> Callable[..., Any]:
+    """A handler that sends ``head`` and then ``body`` one byte per ``pause`` until released."""
+    def handler(conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(head)
+        for byte in body:
+            if release.wait(pause):
+                break
+            conn.sendall(bytes([byte]))
+        return False
+
+    return handler
+
+
+def hard_done_then(extra: bytes, pause: float, release: threading.Event) -> Callable[..., Any]:
+    """A stream whose final event is followed by ``extra`` every ``pause`` s until released."""
+    def handler(conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(stream_head() + core_chunk(core_event_line("PARTIAL_MESSAGE", 0, "Hel") + b"\n")
+                     + core_chunk(core_event_line("DONE", 1, "Hello") + b"\n"))
+        while not release.wait(pause):
+            conn.sendall(core_chunk(extra))
+        return False
+
+    return handler
+
+
+def hard_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+
+
+def hard_secret_leaks(exc: BaseException, secret: str) -> List[str]:
+    """Where ``secret`` can be found from ``exc``: its text, its chain and the locals of the
+    frames of every traceback in the chain, as traceback's capture_locals shows them."""
+    import traceback
+
+    found = []
+    text = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+    if secret in text:
+        found.append("a traceback printed with locals")
+    seen: Set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for name, value in vars(current).items():
+            if secret in repr(value) or (isinstance(value, (str, bytes)) and secret in str(value)):
+                found.append("%s.%s" % (type(current).__name__, name))
+        tb = current.__traceback__
+        while tb is not None:
+            for name, value in tb.tb_frame.f_locals.items():
+                raw = value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else value
+                if secret in repr(value) or (isinstance(raw, str) and secret in raw):
+                    found.append("%s() local %s" % (tb.tb_frame.f_code.co_name, name))
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return found
+
+
+class HardDeadlineTest(CoreRawTestCase):
+    """timeout, listen's timeout, poll_timeout and total_timeout as the README's table says."""
+
+    def test_get_timeout_is_a_deadline_for_a_trickling_body(self) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n"
+        server = self.serve(hard_trickle(head, b"{" + b" " * 9999, 0.1, self.release_event()))
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.APITimeoutError):
+            self.client_for(server, timeout=0.8, max_retries=3).runs.get("r")
+        self.assertLess(time.monotonic() - started, 3.0)  # a byte per 0.1 s: 1000 s otherwise
+
+    def test_listen_timeout_is_the_longest_wait_for_an_event_blank_lines_included(self) -> None:
+        release = self.release_event()
+
+        def blank_lines(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head())
+            while not release.wait(0.05):
+                conn.sendall(core_chunk(b"\n"))
+            return False
+
+        run = yc_runs.Run("r", _runs=self.client_for(self.serve(blank_lines)).runs)
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            list(run.listen(timeout=0.5, resume=False))
+        self.assertLess(time.monotonic() - started, 2.5)
+        self.assertIn("before its first event", str(caught.exception))
+
+    def test_wait_poll_timeout_bounds_a_poll_in_flight(self) -> None:
+        release = self.release_event()
+
+        def stall(conn: socket.socket, request: bytes) -> bool:
+            release.wait(30)
+            return False
+
+        client = self.client_for(self.serve(stall), timeout=20, max_retries=3)
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
+            yc_runs.Run("r", _runs=client.runs).wait(poll_timeout=0.6)
+        self.assertLess(time.monotonic() - started, 2.5)
+        self.assertEqual(caught.exception.run_id, "r")
+
+    def test_total_timeout_bounds_a_call_with_its_retries(self) -> None:
+        busy = core_error(503, {"code": 14, "message": "busy"}, ("Retry-After", "0.3"))
+        server = self.serve(busy)
+        client = self.client_for(server, max_retries=50, total_timeout=1.0)
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.ServerError):
+            client.runs.get("r")
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertLess(len(server.requests), 6)
+        with self.assertRaises(ValueError):
+            yc_runs.Client(base_url=server.url, api_key="k", total_timeout=0)
+
+    def test_listen_ends_after_the_final_event_whatever_follows(self) -> None:
+        for extra in (b"\n", core_event_line("PARTIAL_MESSAGE", 5, "more") + b"\n"):
+            server = self.serve(hard_done_then(extra, 0.05, self.release_event()))
+            run = yc_runs.Run("r", _runs=self.client_for(server).runs)
+            started = time.monotonic()
+            self.assertEqual("".join(run.text_stream(timeout=5)), "Hello")
+            self.assertLess(time.monotonic() - started, 2.0)
+            self.assertEqual(len(server.requests), 1)
+
+    def test_a_clean_end_after_an_unknown_event_type_ends_the_stream(self) -> None:
+        unknown = json.dumps({"result": {"eventType": "BRAND_NEW_FINAL",
+                                         "streamCursor": {"currentEventIdx": "1"}}}).encode()
+        body = (core_chunk(core_event_line("PARTIAL_MESSAGE", 0, "Hi") + b"\n")
+                + core_chunk(unknown + b"\n") + b"0\r\n\r\n")
+        server = self.serve(core_stream_handler(body))
+        run = yc_runs.Run("r", _runs=self.client_for(server, max_retries=5).runs)
+        events = list(run.listen())
+        self.assertEqual([e.status for e in events],
+                         [yc_runs.StreamEvent.PARTIAL_MESSAGE, yc_runs.StreamEvent.UNKNOWN])
+        self.assertEqual(len(server.requests), 1)  # no reconnection
+
+    def test_infinite_or_huge_timeouts_are_refused_at_construction(self) -> None:
+        for cls in (yc_runs.Client, yc_runs.AsyncClient):
+            for value in (float("inf"), 1e10, float("nan")):
+                with self.subTest(cls=cls.__name__, value=value), self.assertRaises(ValueError) as caught:
+                    cls(base_url="http://127.0.0.1:9", api_key="k", timeout=value)
+                self.assertIn("timeout", str(caught.exception))
+        client = self.client_for("http://127.0.0.1:9")
+        with self.assertRaises(ValueError):
+            client.runs.get("r", timeout=float("inf"))
+
+
+class HardExactlyOnceTest(CoreRawTestCase):
+    def test_repeated_and_decreasing_cursors_on_one_connection_are_delivered_once(self) -> None:
+        lines = [core_event_line("PARTIAL_MESSAGE", 0, "Hello"),
+                 core_event_line("PARTIAL_MESSAGE", 1, "Hello!"),
+                 core_event_line("PARTIAL_MESSAGE", 1, "Hello!"),
+                 core_event_line("PARTIAL_MESSAGE", 0, "Hello"),
+                 core_event_line("DONE", 2, "Hello!")]
+        body = b"".join(core_chunk(line + b"\n") for line in lines) + b"0\r\n\r\n"
+        run = yc_runs.Run("r", _runs=self.client_for(self.serve(core_stream_handler(body))).runs)
+        events = list(run.listen())
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], [0, 1, 2])
+        self.assertEqual("".join(e.delta for e in events), "Hello!")
+
+
+class hard_LaggingService:
+    """A Runs API whose Get shows the old TOOL_CALLS state for ``lag`` s after a submit."""
+
+    def __init__(self, lag: float) -> None:
+        self.lag = lag
+        self.submitted_at: Optional[float] = None
+        self.submits = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, conn: socket.socket, request: bytes) -> None:
+        target = core_target(request)
+        with self.lock:
+            if target.endswith("/submit"):
+                self.submits += 1
+                self.submitted_at = time.monotonic()
+                conn.sendall(json_response(200, {}))
+                return
+            calls = {"toolCalls": [{"functionCall": {"name": "add", "arguments": {"a": 2.0, "b": 3.0}}}]}
+            lagging = self.submitted_at is not None and time.monotonic() - self.submitted_at < self.lag
+            if self.submitted_at is None or lagging:
+                run = hard_run("r", "TOOL_CALLS", toolCallList=calls)
+            else:
+                run = hard_run("r", completedMessage={"content": {"content": [{"text": {"content": "5"}}]}})
+        conn.sendall(json_response(200, run))
+
+
+class HardToolRoundTest(CoreRawTestCase):
+    def test_run_tools_runs_each_call_once_against_a_lagging_service(self) -> None:
+        service = hard_LaggingService(lag=0.3)
+        client = self.client_for(self.serve(service))
+        ran: List[Tuple[int, int]] = []
+
+        def add(a: int, b: int) -> int:
+            ran.append((a, b))
+            return a + b
+
+        result = yc_runs.Run("r", _runs=client.runs).run_tools({"add": add}, poll_interval=0.05)
+        self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "5"))
+        self.assertEqual((ran, service.submits), ([(2, 3)], 1))
+
+    def test_async_run_tools_runs_each_call_once_against_a_lagging_service(self) -> None:
+        service = hard_LaggingService(lag=0.3)
+        server = self.serve(service)
+        ran: List[int] = []
+
+        async def add(a: int, b: int) -> int:
+            ran.append(a + b)
+            return a + b
+
+        async def main() -> yc_runs.RunResult:
+            async with yc_runs.AsyncClient(base_url=server.url, api_key=CORE_KEY) as client:
+                return await yc_runs.AsyncRun("r", _runs=client.runs).run_tools(
+                    {"add": add}, poll_interval=0.05)
+
+        result = asyncio.run(main())
+        self.assertEqual((result.text, ran, service.submits), ("5", [5], 1))
+
+
+class HardStatusTest(CoreRawTestCase):
+    def test_every_2xx_is_success(self) -> None:
+        created = json_response(201, CORE_RUN)
+        accepted = json_response(202, CORE_RUN)
+        no_content = b"HTTP/1.1 204 No Content\r\n\r\n"
+        client = self.client_for(self.serve(created, accepted, no_content))
+        run = client.runs.create("fvt-asst", "fvt-thread")
+        self.assertEqual(run.id, "fvt-run-1")  # the run exists: its body is not thrown away
+        self.assertEqual(client.runs.get(run.id).id, "fvt-run-1")
+        self.assertIsNone(run.submit_tool_results({"name": "f", "content": "1"}))
+
+    def test_a_non_ascii_digit_in_content_length_is_a_broken_response(self) -> None:
+        bad = "HTTP/1.1 200 OK\r\nContent-Length: 1\u00b2\r\n\r\n{}".encode("utf-8")
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            self.client_for(self.serve(bad)).runs.get("r")
+        self.assertIn("Content-Length", str(caught.exception))
+
+    def test_a_head_with_bare_lf_line_ends_is_read(self) -> None:
+        body = json.dumps(CORE_RUN).encode()
+        bare = b"HTTP/1.1 200 OK\nContent-Type: application/json\nContent-Length: %d\n\n%s" % (
+            len(body), body)
+        client = self.client_for(self.serve(bare))
+        self.assertEqual(client.runs.get("r").id, "fvt-run-1")
+
+        async def main() -> str:
+            async with yc_runs.AsyncClient(base_url=client._config.base_url, api_key="k") as aclient:
+                return (await aclient.runs.get("r")).id
+
+        self.assertEqual(asyncio.run(main()), "fvt-run-1")
+
+    def test_an_http_error_on_listen_after_the_retries_is_raised_as_its_own_class(self) -> None:
+        html = http_response(502, b"<html><title>502 Bad Gateway</title></html>",
+                             (("Content-Type", "text/html"),), reason="Bad Gateway")
+        server = self.serve(html)
+        run = yc_runs.Run("r", _runs=self.client_for(server, max_retries=2).runs)
+        with self.assertRaises(yc_runs.ServerError) as caught:
+            list(run.listen())
+        self.assertEqual(caught.exception.status, 502)
+        self.assertEqual(len(server.requests), 3)
+
+        async def main() -> None:
+            async with yc_runs.AsyncClient(base_url=server.url, api_key="k", max_retries=1) as client:
+                async for _ in yc_runs.AsyncRun("r", _runs=client.runs).listen():
+                    pass
+
+        with self.assertRaises(yc_runs.ServerError):
+            asyncio.run(main())
+
+
+class HardSecretsTest(CoreRawTestCase):
+    """No credential is reachable from a raised exception, its chain or its frames' locals."""
+
+    def assert_clean(self, exc: BaseException, *secrets: str) -> None:
+        for secret in secrets:
+            self.assertEqual(hard_secret_leaks(exc, secret), [], secret)
+
+    def failures(self, client: Any) -> List[BaseException]:
+        caught: List[BaseException] = []
+        run = yc_runs.Run("r", _runs=client.runs)
+        for action in (lambda: client.runs.get("r"), lambda: list(run.listen())):
+            try:
+                action()
+            except yc_runs.YCRunsError as exc:
+                caught.append(exc)
+        return caught
+
+    def test_errors_of_unary_calls_and_streams_hold_no_key(self) -> None:
+        echo = b"not json: Api-Key " + CORE_KEY.encode()
+        stream = core_stream_handler(core_chunk(b"{bad Api-Key " + CORE_KEY.encode() + b"\n") + b"0\r\n\r\n")
+        unauthorized = core_error(401, {"error": {"grpcCode": 16, "httpCode": 401,
+                                                  "message": "Unknown api key '%s'" % CORE_KEY}})
+        cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"
+        for name, answer in (("malformed", http_response(200, echo)), ("stream", stream),
+                             ("401", unauthorized), ("cut", cut)):
+            with self.subTest(name):
+                client = self.client_for(self.serve(answer))
+                caught = self.failures(client)
+                self.assertTrue(caught)
+                for exc in caught:
+                    self.assert_clean(exc, CORE_KEY)
+
+    def test_a_token_answer_that_fails_to_parse_holds_no_token(self) -> None:
+        iam_token = "t1.IAMTOKEN-SECRET-VALUE-12345"
+        oauth = "y0_OAUTH-SECRET-VALUE-67890"
+        answer = b'{"iamToken": "' + iam_token.encode() + b'", "expiresAt": 5}'
+        server = self.serve(http_response(200, answer))
+        credentials = yc_runs.OAuthCredentials(oauth, url=server.url + "/iam")
+        client = self.client_for(server, api_key=None, credentials=credentials)
+        with self.assertRaises(yc_runs.YCRunsError) as caught:
+            client.runs.get("r")
+        self.assert_clean(caught.exception, iam_token, oauth)
+
+    def test_async_errors_hold_no_key(self) -> None:
+        server = self.serve(http_response(200, b"not json: Api-Key " + CORE_KEY.encode()))
+
+        async def main() -> BaseException:
+            async with yc_runs.AsyncClient(base_url=server.url, api_key=CORE_KEY) as client:
+                try:
+                    await client.runs.get("r")
+                except yc_runs.YCRunsError as exc:
+                    return exc
+            raise AssertionError("no error")
+
+        self.assert_clean(asyncio.run(main()), CORE_KEY)
+
+
+class HardCapsTest(CoreRawTestCase):
+    """Error bodies on listen and token answers are read up to the unary cap, no further."""
+
+    def huge(self, status: int, release: threading.Event) -> Callable[..., Any]:
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(b"HTTP/1.1 %d Oops\r\nContent-Length: 400000000\r\n\r\n" % status)
+            block = b"x" * 65536
+            with contextlib.suppress(OSError):
+                while not release.is_set():
+                    conn.sendall(block)
+            return False
+
+        return handler
+
+    def test_an_endless_5xx_body_on_listen_is_still_a_retried_server_error(self) -> None:
+        server = self.serve(self.huge(503, self.release_event()))
+        run = yc_runs.Run("r", _runs=self.client_for(server, max_retries=1).runs)
+        with mock.patch.object(yc_runs, "_MAX_BODY_BYTES", 256 * 1024), \
+                self.assertRaises(yc_runs.ServerError) as caught:
+            list(run.listen())
+        self.assertEqual(caught.exception.status, 503)
+        self.assertEqual(len(server.requests), 2)  # retried
+
+    def test_an_endless_token_answer_is_cut(self) -> None:
+        server = self.serve(self.huge(200, self.release_event()))
+        credentials = yc_runs.MetadataCredentials(server.url + "/token")
+        client = self.client_for(server, api_key=None, credentials=credentials)
+        with mock.patch.object(yc_runs, "_MAX_BODY_BYTES", 256 * 1024), \
+                self.assertRaises(yc_runs.CredentialsError):
+            client.runs.get("r")
+
+
+def hard_echo_id(conn: socket.socket, request: bytes) -> None:
+    """A Get answered with the run id it asked for (keep-alive)."""
+    run_id = unquote(core_target(request).rsplit("/", 1)[1])
+    conn.sendall(json_response(200, hard_run(run_id)))
+
+
+@unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+class HardForkTest(CoreRawTestCase):
+    """A client made before forking workers: no process reads another's answers."""
+
+    def forked(self, work: Callable[[int], int], workers: int = 4) -> List[int]:
+        pids = []
+        for n in range(workers):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 1
+                try:
+                    code = work(n)
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        work(-1)  # the parent goes on using the client meanwhile
+        return [os.waitpid(pid, 0)[1] for pid in pids]
+
+    def test_forked_workers_never_share_a_pooled_socket(self) -> None:
+        client = self.client_for(self.serve(hard_echo_id))
+        self.assertEqual(client.runs.get("warm").id, "warm")  # one socket in the pool now
+
+        def work(n: int) -> int:
+            wrong = sum(client.runs.get("w%d-%d" % (n, i)).id != "w%d-%d" % (n, i)
+                        for i in range(30))
+            return min(wrong, 100)
+
+        self.assertEqual(self.forked(work), [0, 0, 0, 0])
+
+    def test_forked_workers_with_an_async_client(self) -> None:
+        server = self.serve(hard_echo_id)
+        client = yc_runs.AsyncClient(base_url=server.url, api_key="k")
+
+        async def gets(n: int) -> int:
+            ids = ["a%d-%d" % (n, i) for i in range(20)]
+            runs = await asyncio.gather(*[client.runs.get(i) for i in ids])
+            return sum(run.id != i for run, i in zip(runs, ids))
+
+        asyncio.run(gets(-2))
+        self.assertEqual(self.forked(lambda n: min(asyncio.run(gets(n)), 100)), [0, 0, 0, 0])
+
+
+class HardResourcesTest(CoreRawTestCase):
+    @unittest.skipUnless(os.path.isdir("/proc/self/fd"), "needs /proc/self/fd")
+    def test_an_unclosed_client_frees_its_sockets_without_the_cycle_collector(self) -> None:
+        server = self.serve(hard_echo_id)
+        baseline = hard_fds()
+        gc.disable()
+        self.addCleanup(gc.enable)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            for _ in range(5):
+                client = yc_runs.Client(base_url=server.url, api_key="k")
+                client.runs.get("r")
+                del client
+        self.assertEqual(hard_fds(), baseline)
+        self.assertEqual([w for w in caught if issubclass(w.category, ResourceWarning)], [])
+
+    @unittest.skipUnless(os.path.isdir("/proc/self/fd"), "needs /proc/self/fd")
+    def test_one_async_client_over_many_asyncio_runs_leaves_no_socket(self) -> None:
+        server = self.serve(hard_echo_id)
+        client = yc_runs.AsyncClient(base_url=server.url, api_key="k")
+        baseline = hard_fds()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            for i in range(50):
+                self.assertEqual(asyncio.run(client.runs.get("r%d" % i)).id, "r%d" % i)
+            gc.collect()
+        self.assertEqual(hard_fds(), baseline)
+        self.assertEqual([str(w.message) for w in caught if issubclass(w.category, ResourceWarning)], [])
+
+    def test_one_async_client_shared_by_threads_with_their_own_loops(self) -> None:
+        server = self.serve(hard_echo_id)
+        client = yc_runs.AsyncClient(base_url=server.url, api_key="k")
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        self.addCleanup(sys.setswitchinterval, interval)
+
+        def worker(n: int) -> int:
+            async def main() -> int:
+                ids = ["t%d-%d" % (n, i) for i in range(10)]
+                wrong = 0
+                for _ in range(3):
+                    runs = await asyncio.gather(*[client.runs.get(i) for i in ids])
+                    wrong += sum(run.id != i for run, i in zip(runs, ids))
+                return wrong
+
+            return asyncio.run(main())
+
+        with ThreadPoolExecutor(8) as pool:
+            self.assertEqual(list(pool.map(worker, range(8))), [0] * 8)
+
+
 if __name__ == "__main__":
     unittest.main()

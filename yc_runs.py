@@ -1268,8 +1268,14 @@ def _log(level: int, message: str, *args: Any) -> None:
     logging = sys.modules.get("logging")
     if logging is not None:
         logger = logging.getLogger("yc_runs")
+        if not _LOGGER_READY:  # a library's logger: nothing reaches logging's last resort
+            logger.addHandler(logging.NullHandler())
+            _LOGGER_READY.append(True)
         if logger.isEnabledFor(level):
             logger.log(level, message, *args)
+
+
+_LOGGER_READY: List[bool] = []
 
 
 def _log_debug(message: str, *args: Any) -> None:
@@ -1278,10 +1284,6 @@ def _log_debug(message: str, *args: Any) -> None:
 
 def _log_info(message: str, *args: Any) -> None:
     _log(20, message, *args)
-
-
-def _log_warning(message: str, *args: Any) -> None:
-    _log(30, message, *args)
 
 
 def _jitter() -> float:
@@ -1518,7 +1520,7 @@ class _ListenState:
         self.failures += 1
         self.reconnected = True
         retry_after = exc.retry_after if isinstance(exc, APIError) else None
-        _log_warning("listen of run %s: %s; resuming from event %d (attempt %d of %d)",
+        _log_info("listen of run %s: %s; resuming from event %d (attempt %d of %d)",
                      self.run_id, exc, self.next_idx, self.failures, self.max_retries)
         if self.failures == 1 and retry_after is None and self.last_idx is not None:
             return 0.0  # the first reconnection after progress is immediate
@@ -2110,7 +2112,11 @@ class _ResponseParser:
             raise _ProtocolError("connection closed %s" % what)
 
     def _head(self) -> Optional[_Head]:
-        end = self.buffer.find(b"\r\n\r\n", self.pos)
+        # the blank line that ends the head; bare LF line ends are taken too (RFC 9112 2.2)
+        end, size = self.buffer.find(b"\n\r\n", self.pos), 3
+        bare = self.buffer.find(b"\n\n", self.pos, None if end < 0 else end)
+        if bare >= 0:
+            end, size = bare, 2
         if end < 0:
             if len(self.buffer) - self.pos > _MAX_HEAD_BYTES:
                 raise _ProtocolError("response head is over %d bytes" % _MAX_HEAD_BYTES)
@@ -2118,8 +2124,8 @@ class _ResponseParser:
                              else "inside the response head")
             return None
         raw = self.buffer[self.pos:end].decode("latin-1")
-        self.pos = end + 4
-        lines = raw.split("\r\n")
+        self.pos = end + size
+        lines = [line[:-1] if line.endswith("\r") else line for line in raw.split("\n")]
         match = re.match(r"HTTP/1\.([01]) (\d{3})(?: (.*))?\Z", lines[0])
         if match is None:
             raise _ProtocolError("not an HTTP/1.x status line: %r" % lines[0][:60])
@@ -2151,7 +2157,8 @@ class _ResponseParser:
             self.state = "chunked"
         elif "content-length" in headers:
             lengths = {v.strip() for v in headers["content-length"].split(",")}
-            if len(lengths) != 1 or not lengths.pop().isdigit():
+            length = lengths.pop() if len(lengths) == 1 else ""
+            if not (length.isascii() and length.isdigit()):  # "1²" passes isdigit alone
                 raise _ProtocolError("bad Content-Length: %r" % headers["content-length"][:40])
             self.state, self.remaining = "length", int(headers["content-length"].split(",")[0])
         else:
