@@ -1806,7 +1806,7 @@ def _conversation_items_request(conversation_id: Any, *, after: Optional[str] = 
 
 
 # ============================================================================
-# Error answers (sans-IO): three body shapes, Retry-After, credentials redacted
+# Error answers (sans-IO): every body shape, Retry-After, credentials redacted
 # ============================================================================
 
 
@@ -1814,7 +1814,7 @@ def _error_from_body(
     status: Optional[int], body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
     client_request_id: Optional[str] = None,
 ) -> APIError:
-    """An APIError from any of the three error shapes, with credentials redacted."""
+    """An APIError from any of the error body shapes, with credentials redacted."""
     message, grpc_code, http_code = "", None, None
     try:
         obj: Any = json.loads(body) if body.strip() else None
@@ -1828,6 +1828,11 @@ def _error_from_body(
                 grpc_code = inner[key]
                 break
         code = inner.get("httpCode", inner.get("http_code"))
+        if code is None and "title" in inner:  # RFC 7807: {type, title, status, detail}
+            code = inner.get("status")
+            for key in ("detail", "title"):
+                if not message and isinstance(inner.get(key), str):
+                    message = inner[key]
         http_code = code if isinstance(code, int) and not isinstance(code, bool) else None
         if not message and isinstance(obj.get("error"), str):
             message = obj["error"]
