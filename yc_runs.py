@@ -1007,10 +1007,11 @@ class _SSEDecoder:
             lines = block.split(b"\n")
             good = next((i for i, line in enumerate(lines) if len(line) > self.max_line),
                         len(lines))
-            block = b"\n".join(lines[:good])
-            self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
-            if good == 0:
-                raise self.failed
+            if good < len(lines) or self.pending_size > self.max_line:
+                block = b"\n".join(lines[:good])
+                self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
+                if good == 0:
+                    raise self.failed
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError as exc:
