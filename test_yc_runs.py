@@ -1896,6 +1896,11 @@ class ResponsesStreamStateTest(unittest.TestCase):
         self.assertEqual(str(event.error), "slow down (rate_limit_exceeded)")
         self.assertTrue(state.done)
         self.assertEqual(state.end(), [])
+        state = yc_runs._ResponsesStreamState()
+        state.secrets = lambda: ["AQVNsecret42"]
+        leaky = dict(error, message="bad key AQVNsecret42, header Api-Key AQVNother123456")
+        (event,) = state.feed(responses_sse(leaky))
+        self.assertEqual(str(event.error), "bad key ***, header Api-Key *** (rate_limit_exceeded)")
 
     def test_incomplete_is_done_with_a_truncated_or_filtered_message(self) -> None:
         for reason, status in (("max_output_tokens", yc_runs.MessageStatus.TRUNCATED),

@@ -1434,6 +1434,11 @@ class _ResponsesStreamState:
             self.last_sequence_number = number
         return event
 
+    def _redacted(self, error: RunError) -> RunError:
+        """The server's message without a credential it echoes, as for error answers."""
+        message = _redact(error.message, self.secrets())
+        return error if message == error.message else RunError(message, error.code)
+
     def _decode(self, kind: str, obj: Dict[str, Any], index: int) -> Optional[RunStreamEvent]:
         if kind == "response.output_text.delta":
             delta = obj.get("delta")
@@ -1447,14 +1452,17 @@ class _ResponsesStreamState:
             slot = self.part_index.get(key)
             reset = False
             if slot is None:
-                self.part_index[key] = len(self.parts)
+                slot = self.part_index[key] = len(self.parts)
                 self.parts.append(delta)
-                if len(self.parts) > 1:
+                if slot:
                     delta = "\n" + delta  # a new part: Message.text joins parts with "\n"
-                self.text += delta
+                    self.text += delta
+                else:
+                    self.text = delta
             elif slot == len(self.parts) - 1:
                 self.parts[slot] += delta
-                self.text += delta
+                # one part (the usual answer): its text is the text so far, not a second copy
+                self.text = self.parts[0] if slot == 0 else self.text + delta
             else:  # more text for an earlier part: the text so far does not just grow
                 self.parts[slot] += delta
                 self.text = delta = "\n".join(self.parts)
@@ -1466,13 +1474,13 @@ class _ResponsesStreamState:
             fields = _decode_response(obj.get("response"), kind + ".response")
             if fields.id and self.response_id is None:
                 self.response_id = fields.id
-            self.response = fields
             self.done = True
             result = fields.result
             if kind == "response.failed":
                 status = StreamEvent.ERROR
-                if result.error is None:
-                    result = dataclasses.replace(result, error=RunError("the response failed"))
+                result = dataclasses.replace(result, error=self._redacted(
+                    result.error or RunError("the response failed")))
+                fields = fields._replace(result=result)
             elif result.tool_calls and kind == "response.completed":
                 status = StreamEvent.TOOL_CALLS
             else:
@@ -1485,10 +1493,11 @@ class _ResponsesStreamState:
                 else:
                     delta, reset = text, True
                 self.text = text
+            self.response = fields
             return _run_stream_event(status, index, result, None, delta, reset)
         if kind == "error":
             self.done = True
-            error = _response_error(obj, "error") or RunError("the stream failed")
+            error = self._redacted(_response_error(obj, "error") or RunError("the stream failed"))
             return _run_stream_event(StreamEvent.ERROR, index, RunResult(RunStatus.FAILED, error))
         expected = _RESPONSE_EVENT_FIELDS.get(kind)
         if expected is not None:
