@@ -1781,9 +1781,13 @@ class ResponsesSSEDecoderTest(unittest.TestCase):
         with self.assertRaisesRegex(yc_runs.StreamError, "event is longer"):
             many.feed(b"data:" + b"y" * 40 + b"\n" + b"data:" + b"y" * 40 + b"\n\n")
 
-    def test_bytes_that_are_not_utf8_are_a_stream_error(self) -> None:
+    def test_bytes_that_are_not_utf8_are_a_stream_error_after_the_messages_before(self) -> None:
         with self.assertRaisesRegex(yc_runs.StreamError, "not UTF-8"):
             yc_runs._SSEDecoder().feed(b"data:\xff\xfe\n\n")
+        decoder = yc_runs._SSEDecoder()
+        self.assertEqual([m.data for m in decoder.feed(b"data:ok\n\ndata:\xff\n\n")], ["ok"])
+        with self.assertRaisesRegex(yc_runs.StreamError, "not UTF-8"):
+            decoder.feed(b"data:more\n\n")
 
 
 class ResponsesStreamStateTest(unittest.TestCase):
@@ -1821,6 +1825,15 @@ class ResponsesStreamStateTest(unittest.TestCase):
         state = yc_runs._ResponsesStreamState("resp-1", offset=100, starting_after=2)
         events = state.feed(responses_sse(self.CREATED, self.delta(2, "a"), self.delta(3, "b")))
         self.assertEqual([(e.stream_cursor.current_event_idx, e.delta) for e in events], [(103, "b")])
+
+    def test_an_over_long_line_at_the_end_is_a_stream_error_not_a_cut(self) -> None:
+        state = yc_runs._ResponsesStreamState()
+        state.sse = yc_runs._SSEDecoder(max_line=300)
+        events = state.feed(responses_sse(self.delta(1, "a")) + b"data:" + b"x" * 400 + b"\n")
+        self.assertEqual([e.delta for e in events], ["a"])
+        with self.assertRaisesRegex(yc_runs.StreamError, "longer than 300 bytes") as caught:
+            state.end()
+        self.assertEqual(caught.exception.last_event_idx, 1)
 
     def test_the_stream_ending_early_is_a_resumable_connection_error(self) -> None:
         state = yc_runs._ResponsesStreamState()
@@ -2143,6 +2156,9 @@ class ResponsesRequestTest(unittest.TestCase):
             yc_runs._encode_tool_outputs({"name": "nope", "content": "x"}, [weather])
         with self.assertRaisesRegex(ValueError, "no pending call has call_id 'call-z'"):
             yc_runs._encode_tool_outputs({"call_id": "call-z", "content": "x"}, [time_a])
+        with self.assertRaisesRegex(ValueError, "call_id 'call-a' is a call of 'get_time'"):
+            yc_runs._encode_tool_outputs({"call_id": "call-a", "name": "get_weather",
+                                          "content": "x"}, [time_a, weather])
         shared = [yc_runs.ToolCall(yc_runs.FunctionCall("f", {"n": n}), call_id="f") for n in (1, 2)]
         outputs = yc_runs._encode_tool_outputs([{"call_id": "f", "content": "1"},
                                                 {"call_id": "f", "content": "2"}], shared)

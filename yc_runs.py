@@ -1015,9 +1015,12 @@ class _SSEDecoder:
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.failed = StreamError("the stream is not UTF-8 text (byte %d of a block): %s"
-                                      % (exc.start, exc.reason))
-            raise self.failed from None
+            self.failed = StreamError("the stream is not UTF-8 text: %r"
+                                      % block[max(0, exc.start - 20):exc.end + 20])
+            good = block.rfind(b"\n", 0, exc.start)  # the lines before it are still good
+            if good < 0:
+                raise self.failed from None
+            text = block[:good].decode("utf-8")
         if not self.started:
             self.started = True
             if text[:1] == "\ufeff":
@@ -1313,7 +1316,7 @@ def _run_stream_event(status: StreamEvent, index: int, result: Optional[RunResul
 
 _TERMINAL_RESPONSE_EVENTS = frozenset(("response.completed", "response.incomplete",
                                        "response.failed"))
-_RESPONSE_EVENT_FIELDS = {  # the object or text each passed-over event must carry
+_RESPONSE_EVENT_FIELDS = {  # the object or text each passed-over event carries, when it does
     "response.created": ("response", dict), "response.in_progress": ("response", dict),
     "response.queued": ("response", dict),
     "response.output_item.added": ("item", dict), "response.output_item.done": ("item", dict),
@@ -1396,6 +1399,10 @@ class _ResponsesStreamState:
         if self.failed is not None:
             failed, self.failed = self.failed, None
             raise failed
+        if not self.done and self.sse.failed is not None:
+            if self.sse.failed.last_event_idx is None:
+                self.sse.failed.last_event_idx = self.last_event_idx
+            raise self.sse.failed
         if not self.done:
             raise APIConnectionError("the stream of response %s ended before its final event"
                                      % (self.response_id or "(unnamed)"))
@@ -1503,10 +1510,10 @@ class _ResponsesStreamState:
         if expected is not None:
             name, kind_of = expected
             value = obj.get(name)
-            if value.__class__ is not kind_of:
+            if value is not None and value.__class__ is not kind_of:
                 raise _malformed("%s.%s" % (kind, name), "an object" if kind_of is dict
                                  else "a string", value)
-            if name == "response" and self.response_id is None:
+            if name == "response" and self.response_id is None and value is not None:
                 self.response_id = _str(value.get("id"), kind + ".response.id") or None
         return None  # a step the Runs model has no event for, or a type this client does not know
 
@@ -1567,6 +1574,8 @@ def _response_item(message: Any, where: str) -> Dict[str, Any]:
         content = "\n".join(_parts(content, where + ".content"))
     elif not isinstance(content, (str, list)):
         raise ValueError("%s needs a 'content' string" % where)
+    if message.get("labels"):
+        raise UnsupportedOperationError("%s: the Responses API has no labels on messages" % where)
     item = {k: v for k, v in message.items() if k not in ("author", "labels")}
     item.update(role=role.lower(), content=content)
     return item
@@ -1712,6 +1721,9 @@ def _encode_tool_outputs(tool_results: Any, pending: Sequence[ToolCall]) -> List
             if not matches:
                 raise ValueError("tool_results[%d]: no pending call has call_id %r; pending: %s"
                                  % (i, call_id, known))
+            if isinstance(name, str) and matches[0].name != name:
+                raise ValueError("tool_results[%d]: call_id %r is a call of %r, not of %r"
+                                 % (i, call_id, matches[0].name, name))
         elif isinstance(name, str):
             matches = [c for c in unanswered if c.name == name]
             if len(matches) > 1:
