@@ -1546,6 +1546,679 @@ class CoreRunsTest(EmulatorTestCase):
             run.status = yc_runs.RunStatus.COMPLETED  # type: ignore[misc]
 
 
+# === Responses dialect (sans-IO) ===
+# Bytes in, Runs-model events out: the two streams captured from the live service, every
+# SSE spelling, exactly-once sequence numbers, Response objects, request bodies, errors.
+
+# The captures from the live Responses API: the shared copy beside this checkout, else ours.
+RESPONSES_EXAMPLES = os.path.join(HERE, "..", "shared", "api", "examples", "responses")
+if not os.path.exists(RESPONSES_EXAMPLES):
+    RESPONSES_EXAMPLES = os.path.join(HERE, "testdata", "responses")
+
+
+def responses_capture(name: str) -> bytes:
+    with open(os.path.join(RESPONSES_EXAMPLES, name), "rb") as handle:
+        return handle.read()
+
+
+def responses_events(pieces: List[bytes], offset: int = 0
+                     ) -> Tuple[List[yc_runs.RunStreamEvent], "yc_runs._ResponsesStreamState"]:
+    state = yc_runs._ResponsesStreamState(offset=offset)
+    events: List[yc_runs.RunStreamEvent] = []
+    for piece in pieces:
+        events.extend(state.feed(piece))
+    events.extend(state.end())
+    return events, state
+
+
+def responses_sse(*events: Dict[str, Any]) -> bytes:
+    """Events framed as the service frames them: data line first, no space, LF."""
+    return b"".join(b"data:" + json.dumps(e, ensure_ascii=False).encode() + b"\nevent:"
+                    + e["type"].encode() + b"\n\n" for e in events)
+
+
+def responses_object(**fields: Any) -> Dict[str, Any]:
+    obj: Dict[str, Any] = {"id": "resp-1", "object": "response", "created_at": 1.790262606E9,
+                           "status": "completed", "model": "gpt://b1g/yandexgpt/latest",
+                           "output": [], "usage": None, "error": None, "conversation": None}
+    obj.update(fields)
+    return obj
+
+
+def responses_text_item(*texts: str, annotations: Any = ()) -> Dict[str, Any]:
+    return {"type": "message", "id": "msg-1", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": t, "annotations": list(annotations)}
+                        for t in texts]}
+
+
+def responses_call_item(name: str, arguments: str, call_id: Optional[str] = None) -> Dict[str, Any]:
+    return {"type": "function_call", "id": "fc-" + name, "name": name, "arguments": arguments,
+            "call_id": call_id or name, "status": "completed"}
+
+
+def responses_render(data: bytes, rng: random.Random) -> bytes:
+    """The capture's events re-spelled: field order, spaces, line ends, comments, ids, retry,
+    multi-line data, a BOM, all chosen by ``rng``; the JSON values stay the same."""
+    blocks = [b for b in data.decode("utf-8").split("\n\n") if b.strip()]
+    out = ["\ufeff"] if rng.random() < 0.5 else []
+    for block in blocks:
+        fields = dict(line.split(":", 1) for line in block.split("\n"))
+        obj = json.loads(fields["data"])
+        if rng.random() < 0.3:
+            data_lines = json.dumps(obj, ensure_ascii=False, indent=1).split("\n")
+        else:
+            data_lines = [fields["data"]]
+        sep = rng.choice([":", ": "])
+        lines = ["data" + sep + part for part in data_lines]
+        event_line = "event" + rng.choice([":", ": "]) + fields["event"]
+        lines.insert(rng.choice([0, len(lines)]), event_line)
+        if rng.random() < 0.3:
+            lines.insert(rng.randrange(len(lines) + 1), ": keep-alive")
+        if rng.random() < 0.2:
+            lines.insert(rng.randrange(len(lines) + 1), "id: %d" % rng.randrange(1000))
+        if rng.random() < 0.2:
+            lines.insert(rng.randrange(len(lines) + 1), "retry: 3000")
+        if rng.random() < 0.2:
+            lines.insert(0, ":")
+        eol = rng.choice(["\n", "\r\n", "\r"])
+        out.append(eol.join(lines) + eol + eol)
+    return "".join(out).encode("utf-8")
+
+
+def responses_split(data: bytes, rng: random.Random, cuts: int) -> List[bytes]:
+    points = sorted(rng.sample(range(1, len(data)), min(cuts, len(data) - 1)))
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
+
+
+class ResponsesCapturedStreamTest(unittest.TestCase):
+    def assert_plain(self, events: List[yc_runs.RunStreamEvent]) -> None:
+        self.assertEqual([e.status for e in events],
+                         [yc_runs.StreamEvent.PARTIAL_MESSAGE] * 2 + [yc_runs.StreamEvent.DONE])
+        self.assertEqual([e.text for e in events], ["Привет", "Привет, мир!", "Привет, мир!"])
+        self.assertEqual([e.delta for e in events], ["Привет", ", мир!", ""])
+        self.assertEqual([e.stream_cursor.current_event_idx for e in events], [5, 6, 10])
+        done = events[-1]
+        self.assertEqual(done.usage, yc_runs.Usage(15, 4, 19))
+        assert done.completed_message is not None
+        self.assertIs(done.completed_message.status, yc_runs.MessageStatus.COMPLETED)
+        self.assertEqual(done.completed_message.id, "01fdcf10-0f44-47fc-a098-c9533af6e822")
+
+    def assert_func(self, events: List[yc_runs.RunStreamEvent]) -> None:
+        self.assertEqual([e.status for e in events], [yc_runs.StreamEvent.TOOL_CALLS])
+        (call,) = events[0].tool_calls
+        self.assertEqual((call.name, call.arguments, call.call_id),
+                         ("get_weather", {"city": "Казань"}, "get_weather"))
+        self.assertEqual(events[0].usage, yc_runs.Usage(86, 13, 99))
+        self.assertEqual(events[0].stream_cursor.current_event_idx, 7)
+
+    def test_plain_capture_decodes_to_partial_messages_and_done(self) -> None:
+        events, state = responses_events([responses_capture("plain.sse")])
+        self.assert_plain(events)
+        self.assertEqual(state.response_id, "ff635965-2c99-44f5-aa1e-2d84ffc68733")
+        assert state.response is not None
+        result = state.response.result
+        self.assertIs(result.status, yc_runs.RunStatus.COMPLETED)
+        self.assertEqual(result.text, "Привет, мир!")
+        self.assertEqual(state.response.created_at,
+                         datetime(2026, 9, 24, 15, 10, 6, tzinfo=timezone.utc))
+        self.assertEqual(state.response.assistant_id,
+                         "gpt://b1gxxxxxxxxxxxxxxxxx/yandexgpt-5-lite/latest")
+
+    def test_function_call_capture_decodes_to_tool_calls(self) -> None:
+        events, state = responses_events([responses_capture("func.sse")])
+        self.assert_func(events)
+        assert state.response is not None
+        self.assertIs(state.response.status, yc_runs.RunStatus.TOOL_CALLS)
+        self.assertEqual(state.response.result.tool_calls, events[0].tool_calls)
+
+    def test_captures_decode_the_same_at_every_two_piece_split(self) -> None:
+        for name, check in (("plain.sse", self.assert_plain), ("func.sse", self.assert_func)):
+            data = responses_capture(name)
+            whole, _ = responses_events([data])
+            check(whole)
+            for cut in range(len(data) + 1):  # inside CRLF, UTF-8 characters, the blank line
+                events, state = responses_events([data[:cut], data[cut:]])
+                if events != whole:
+                    self.fail("%s split at byte %d: %r" % (name, cut, events))
+                assert state.response is not None
+
+    def test_captures_decode_the_same_in_random_many_piece_splits(self) -> None:
+        rng = random.Random(12)
+        for name in ("plain.sse", "func.sse"):
+            data = responses_capture(name)
+            whole, _ = responses_events([data])
+            for _ in range(300):
+                pieces = responses_split(data, rng, rng.choice([2, 5, 20, 200]))
+                self.assertEqual(responses_events(pieces)[0], whole)
+            self.assertEqual(responses_events([bytes([b]) for b in data])[0], whole)
+
+    def test_capture_spellings_decode_to_identical_events(self) -> None:
+        rng = random.Random(2026)
+        for name in ("plain.sse", "func.sse"):
+            data = responses_capture(name)
+            whole, _ = responses_events([data])
+            for _ in range(150):
+                variant = responses_render(data, rng)
+                pieces = responses_split(variant, rng, rng.choice([1, 3, 30]))
+                self.assertEqual(responses_events(pieces)[0], whole,
+                                 "variant %r" % variant[:300])
+
+    def test_cursor_adds_the_offset_of_the_rounds_before(self) -> None:
+        first, state = responses_events([responses_capture("func.sse")], offset=0)
+        self.assertEqual(state.next_offset, 7)
+        second, after = responses_events([responses_capture("plain.sse")], offset=state.next_offset)
+        indexes = [e.stream_cursor.current_event_idx for e in first + second]
+        self.assertEqual(indexes, [7, 12, 13, 17])
+        self.assertEqual(after.next_offset, 17)
+        self.assertEqual(after.last_event_idx, 17)
+
+
+class ResponsesSSEDecoderTest(unittest.TestCase):
+    def messages(self, *pieces: bytes) -> List[Tuple[str, str, str]]:
+        decoder = yc_runs._SSEDecoder()
+        out = []
+        for piece in pieces:
+            out.extend(tuple(m) for m in decoder.feed(piece))
+        return out
+
+    def test_data_before_or_after_event_with_or_without_a_space(self) -> None:
+        for text in (b"data:{}\nevent:x\n\n", b"event:x\ndata:{}\n\n", b"data: {}\nevent: x\n\n",
+                     b"event: x\ndata:{}\n\n"):
+            with self.subTest(text=text):
+                self.assertEqual(self.messages(text), [("x", "{}", "")])
+
+    def test_only_one_space_after_the_colon_is_dropped(self) -> None:
+        self.assertEqual(self.messages(b"data:  two\n\n"), [("message", " two", "")])
+
+    def test_crlf_lf_and_lone_cr_end_lines(self) -> None:
+        for eol in (b"\n", b"\r\n", b"\r"):
+            text = b"data:a" + eol + b"event:e" + eol + eol + b"data:b" + eol + eol
+            with self.subTest(eol=eol):
+                self.assertEqual(self.messages(text), [("e", "a", ""), ("message", "b", "")])
+                for cut in range(len(text) + 1):
+                    self.assertEqual(self.messages(text[:cut], text[cut:]),
+                                     [("e", "a", ""), ("message", "b", "")])
+
+    def test_comments_id_and_retry_lines(self) -> None:
+        decoder = yc_runs._SSEDecoder()
+        out = decoder.feed(b": hello\n:\nid: 7\nretry: 2500\ndata:a\n\ndata:b\n\n")
+        self.assertEqual([tuple(m) for m in out], [("message", "a", "7"), ("message", "b", "7")])
+        self.assertEqual(decoder.retry, 2500)
+        decoder.feed(b"retry: soon\nid: bad\0id\n\n")
+        self.assertEqual((decoder.retry, decoder.last_event_id), (2500, "7"))
+
+    def test_multi_line_data_joins_with_newlines(self) -> None:
+        self.assertEqual(self.messages(b'data:{"a":\ndata: 1}\n\n'), [("message", '{"a":\n1}', "")])
+        self.assertEqual(self.messages(b"data\n\n"), [("message", "", "")])
+
+    def test_a_blank_line_without_data_dispatches_nothing(self) -> None:
+        self.assertEqual(self.messages(b"event:x\n\n\n\ndata:y\n\n"), [("message", "y", "")])
+
+    def test_a_bom_at_the_start_is_dropped_even_when_split(self) -> None:
+        text = "\ufeffdata:a\n\n".encode()
+        for cut in range(len(text) + 1):
+            self.assertEqual(self.messages(text[:cut], text[cut:]), [("message", "a", "")])
+        # later on, a BOM is part of a field name, and a field this decoder does not know
+        self.assertEqual(self.messages(b"data:a\n\n", "\ufeffdata:b\n\n".encode()),
+                         [("message", "a", "")])
+
+    def test_a_message_the_body_ends_in_is_dropped(self) -> None:
+        decoder = yc_runs._SSEDecoder()
+        self.assertEqual(decoder.feed(b"data:a\n\ndata:b\n"), [("message", "a", "")])
+        self.assertEqual(decoder.feed(b""), [])
+
+    def test_an_over_long_line_is_a_stream_error_after_the_messages_before(self) -> None:
+        decoder = yc_runs._SSEDecoder(max_line=64)
+        out = decoder.feed(b"data:ok\n\ndata:" + b"x" * 100 + b"\n\n")
+        self.assertEqual([m.data for m in out], ["ok"])
+        with self.assertRaises(yc_runs.StreamError):
+            decoder.feed(b"data:more\n\n")
+        unterminated = yc_runs._SSEDecoder(max_line=64)
+        unterminated.feed(b"data:" + b"x" * 40)
+        with self.assertRaisesRegex(yc_runs.StreamError, "longer than 64 bytes"):
+            unterminated.feed(b"x" * 40)
+        many = yc_runs._SSEDecoder(max_line=64)
+        with self.assertRaisesRegex(yc_runs.StreamError, "event is longer"):
+            many.feed(b"data:" + b"y" * 40 + b"\n" + b"data:" + b"y" * 40 + b"\n\n")
+
+    def test_bytes_that_are_not_utf8_are_a_stream_error_after_the_messages_before(self) -> None:
+        with self.assertRaisesRegex(yc_runs.StreamError, "not UTF-8"):
+            yc_runs._SSEDecoder().feed(b"data:\xff\xfe\n\n")
+        decoder = yc_runs._SSEDecoder()
+        self.assertEqual([m.data for m in decoder.feed(b"data:ok\n\ndata:\xff\n\n")], ["ok"])
+        with self.assertRaisesRegex(yc_runs.StreamError, "not UTF-8"):
+            decoder.feed(b"data:more\n\n")
+
+
+class ResponsesStreamStateTest(unittest.TestCase):
+    CREATED = {"type": "response.created", "sequence_number": 1,
+               "response": responses_object(status="queued")}
+
+    @staticmethod
+    def delta(number: int, text: str, content_index: int = 0) -> Dict[str, Any]:
+        return {"type": "response.output_text.delta", "sequence_number": number,
+                "item_id": "msg-1", "output_index": 0, "content_index": content_index,
+                "delta": text}
+
+    def completed(self, number: int, *texts: str) -> Dict[str, Any]:
+        return {"type": "response.completed", "sequence_number": number,
+                "response": responses_object(output=[responses_text_item(*texts)],
+                                             usage={"input_tokens": 1, "output_tokens": 2,
+                                                    "total_tokens": 3})}
+
+    def test_repeated_and_decreasing_sequence_numbers_are_dropped_on_any_connection(self) -> None:
+        state = yc_runs._ResponsesStreamState()
+        first = state.feed(responses_sse(self.CREATED, self.delta(2, "a"), self.delta(3, "b")))
+        self.assertEqual([e.delta for e in first], ["a", "b"])
+        self.assertEqual(state.last_sequence_number, 3)
+        request = state.request()  # the connection broke: resume after 3
+        self.assertEqual((request.method, request.target),
+                         ("GET", "/v1/responses/resp-1?stream=true&starting_after=3"))
+        replay = state.feed(responses_sse(self.delta(2, "a"), self.delta(3, "b"), self.delta(4, "c"),
+                                          self.delta(3, "b"), self.completed(5, "abc")))
+        self.assertEqual([(e.delta, e.text) for e in replay], [("c", "abc"), ("", "abc")])
+        self.assertEqual([e.stream_cursor.current_event_idx for e in first + replay], [2, 3, 4, 5])
+        self.assertTrue(state.done)
+        self.assertEqual(state.feed(responses_sse(self.delta(6, "late"))), [])
+
+    def test_a_resumed_state_starts_after_the_given_sequence_number(self) -> None:
+        state = yc_runs._ResponsesStreamState("resp-1", offset=100, starting_after=2)
+        events = state.feed(responses_sse(self.CREATED, self.delta(2, "a"), self.delta(3, "b")))
+        self.assertEqual([(e.stream_cursor.current_event_idx, e.delta) for e in events], [(103, "b")])
+
+    def test_an_over_long_line_at_the_end_is_a_stream_error_not_a_cut(self) -> None:
+        state = yc_runs._ResponsesStreamState()
+        state.sse = yc_runs._SSEDecoder(max_line=300)
+        events = state.feed(responses_sse(self.delta(1, "a")) + b"data:" + b"x" * 400 + b"\n")
+        self.assertEqual([e.delta for e in events], ["a"])
+        with self.assertRaisesRegex(yc_runs.StreamError, "longer than 300 bytes") as caught:
+            state.end()
+        self.assertEqual(caught.exception.last_event_idx, 1)
+
+    def test_the_stream_ending_early_is_a_resumable_connection_error(self) -> None:
+        state = yc_runs._ResponsesStreamState()
+        events = state.feed(responses_sse(self.CREATED, self.delta(2, "a"))[:-1])
+        self.assertEqual(events, [])  # the blank line that ends event 2 never came
+        with self.assertRaises(yc_runs.APIConnectionError):
+            state.end()
+        self.assertEqual(state.request().target, "/v1/responses/resp-1?stream=true&starting_after=1")
+        self.assertEqual([e.delta for e in state.feed(responses_sse(self.delta(2, "a")))], ["a"])
+
+    def test_a_stream_broken_before_naming_its_response_cannot_resume(self) -> None:
+        with self.assertRaises(yc_runs.StreamError):
+            yc_runs._ResponsesStreamState().request()
+
+    def test_malformed_json_comes_after_the_events_before_it(self) -> None:
+        state = yc_runs._ResponsesStreamState()
+        events = state.feed(responses_sse(self.CREATED, self.delta(2, "a")) + b"data:{oops\n\n")
+        self.assertEqual([e.delta for e in events], ["a"])
+        with self.assertRaisesRegex(yc_runs.StreamError, "malformed event data") as caught:
+            state.feed(b"")
+        self.assertEqual(caught.exception.last_event_idx, 2)
+        with self.assertRaisesRegex(yc_runs.StreamError, "not an object"):
+            yc_runs._ResponsesStreamState().feed(b"data:[1]\n\n")
+
+    def test_a_malformed_field_is_a_stream_error_naming_it(self) -> None:
+        bad = dict(self.delta(2, "a"), delta=[5])
+        for event, field_name in ((bad, "response.output_text.delta.delta"),
+                                  ({"type": "response.output_item.added", "sequence_number": 2,
+                                    "item": "x"}, "response.output_item.added.item"),
+                                  ({"type": "response.completed", "sequence_number": 2,
+                                    "response": responses_object(output={})},
+                                   "response.completed.response.output")):
+            with self.subTest(field=field_name), \
+                    self.assertRaisesRegex(yc_runs.StreamError, re.escape(field_name)):
+                yc_runs._ResponsesStreamState().feed(responses_sse(event))
+
+    def test_unknown_types_done_markers_and_duplicate_keys_are_passed_over(self) -> None:
+        data = (responses_sse(self.CREATED, {"type": "response.reasoning.delta", "sequence_number": 2},
+                              {"type": "response.web_search_call.searching", "sequence_number": 3})
+                + b'data:{"type":"response.output_text.delta","sequence_number":4,"output_index":0,'
+                  b'"content_index":0,"delta":"x","delta":"y","valid":true,"valid":true}\n\n'
+                + b"data:[DONE]\n\n")
+        events = yc_runs._ResponsesStreamState().feed(data)
+        self.assertEqual([(e.delta, e.stream_cursor.current_event_idx) for e in events], [("y", 4)])
+
+    def test_the_type_may_come_from_the_event_field_alone(self) -> None:
+        data = b'event:response.output_text.delta\ndata:{"sequence_number":2,"delta":"hi"}\n\n'
+        self.assertEqual([e.delta for e in yc_runs._ResponsesStreamState().feed(data)], ["hi"])
+        with self.assertRaisesRegex(yc_runs.StreamError, "no type"):
+            yc_runs._ResponsesStreamState().feed(b'data:{"sequence_number":2}\n\n')
+
+    def test_two_text_parts_read_as_the_final_message_does(self) -> None:
+        state = yc_runs._ResponsesStreamState()
+        events = state.feed(responses_sse(self.delta(1, "one"), self.delta(2, "two", 1),
+                                          self.completed(3, "one", "two")))
+        self.assertEqual([e.text for e in events], ["one", "one\ntwo", "one\ntwo"])
+        self.assertEqual("".join(e.delta for e in events), "one\ntwo")
+        assert events[1].partial_message is not None
+        self.assertEqual(events[1].partial_message.parts, ("one", "two"))
+
+    def test_failed_and_error_events_end_the_stream_as_error_events(self) -> None:
+        failed = {"type": "response.failed", "sequence_number": 2, "response": responses_object(
+            status="failed", error={"code": "server_error", "message": "boom"})}
+        (event,) = yc_runs._ResponsesStreamState().feed(responses_sse(self.CREATED, failed))
+        self.assertIs(event.status, yc_runs.StreamEvent.ERROR)
+        self.assertEqual(str(event.error), "boom (server_error)")
+        self.assertTrue(event.is_failed)
+        error = {"type": "error", "sequence_number": 2, "code": "rate_limit_exceeded",
+                 "message": "slow down", "param": None}
+        state = yc_runs._ResponsesStreamState()
+        (event,) = state.feed(responses_sse(self.CREATED, error))
+        self.assertIs(event.status, yc_runs.StreamEvent.ERROR)
+        self.assertEqual(str(event.error), "slow down (rate_limit_exceeded)")
+        self.assertTrue(state.done)
+        self.assertEqual(state.end(), [])
+        state = yc_runs._ResponsesStreamState()
+        state.secrets = lambda: ["AQVNsecret42"]
+        leaky = dict(error, message="bad key AQVNsecret42, header Api-Key AQVNother123456")
+        (event,) = state.feed(responses_sse(leaky))
+        self.assertEqual(str(event.error), "bad key ***, header Api-Key *** (rate_limit_exceeded)")
+
+    def test_incomplete_is_done_with_a_truncated_or_filtered_message(self) -> None:
+        for reason, status in (("max_output_tokens", yc_runs.MessageStatus.TRUNCATED),
+                               ("content_filter", yc_runs.MessageStatus.FILTERED_CONTENT)):
+            with self.subTest(reason=reason):
+                incomplete = {"type": "response.incomplete", "sequence_number": 3,
+                              "response": responses_object(
+                                  status="incomplete", incomplete_details={"reason": reason},
+                                  output=[responses_text_item("Прив")])}
+                events = yc_runs._ResponsesStreamState().feed(
+                    responses_sse(self.delta(2, "Прив"), incomplete))
+                self.assertIs(events[-1].status, yc_runs.StreamEvent.DONE)
+                assert events[-1].completed_message is not None
+                self.assertIs(events[-1].completed_message.status, status)
+                self.assertEqual(events[-1].text, "Прив")
+
+
+class ResponsesDecodeTest(unittest.TestCase):
+    def test_statuses_map_to_run_statuses(self) -> None:
+        cases = {"queued": yc_runs.RunStatus.PENDING, "in_progress": yc_runs.RunStatus.IN_PROGRESS,
+                 "completed": yc_runs.RunStatus.COMPLETED, "failed": yc_runs.RunStatus.FAILED,
+                 "cancelled": yc_runs.RunStatus.FAILED, "incomplete": yc_runs.RunStatus.COMPLETED,
+                 "paused": yc_runs.RunStatus.UNKNOWN}
+        for name, status in cases.items():
+            with self.subTest(status=name):
+                fields = yc_runs._decode_response(responses_object(status=name))
+                self.assertIs(fields.status, status)
+                self.assertIs(fields.result.status, status)
+        cancelled = yc_runs._decode_response(responses_object(status="cancelled"))
+        self.assertEqual(str(cancelled.result.error), "the response was cancelled")
+        calls = yc_runs._decode_response(responses_object(
+            output=[responses_call_item("f", '{"x": 1}')]))
+        self.assertIs(calls.status, yc_runs.RunStatus.TOOL_CALLS)
+
+    def test_a_response_becomes_a_run(self) -> None:
+        obj = responses_object(conversation={"id": "conv-1"}, temperature=0.3, max_output_tokens=50,
+                               text={"format": {"type": "json_object"}},
+                               output=[responses_text_item("hi")],
+                               tools=[{"type": "function", "name": "f", "parameters": {}}])
+        run = yc_runs._decode_response_run(obj, yc_runs.Run, None)
+        self.assertEqual((run.id, run.thread_id, run.assistant_id), ("resp-1", "conv-1",
+                                                                     "gpt://b1g/yandexgpt/latest"))
+        self.assertEqual((run.custom_temperature, run.custom_max_tokens), (0.3, 50))
+        self.assertEqual(run.custom_response_format, {"type": "json_object"})
+        self.assertEqual(run.tools[0]["name"], "f")
+        self.assertEqual(run.result.text, "hi")
+        assert run.result.completed_message is not None
+        self.assertEqual(run.result.completed_message.thread_id, "conv-1")
+        agent = yc_runs._decode_response(responses_object(model=None, prompt={"id": "fvt-agent"}))
+        self.assertEqual(agent.assistant_id, "fvt-agent")
+
+    def test_created_at_in_seconds_or_milliseconds(self) -> None:
+        expected = datetime(2025, 9, 22, 15, 49, 17, 206000, tzinfo=timezone.utc)
+        for value in (1758556157.206, 1758556157206.0, 1.758556157206E9, "1758556157.206"):
+            with self.subTest(value=value):
+                self.assertEqual(yc_runs._decode_response(
+                    responses_object(created_at=value)).created_at, expected)
+        with self.assertRaisesRegex(yc_runs.MalformedResponseError, r"Response\.created_at"):
+            yc_runs._decode_response(responses_object(created_at=[1]))
+
+    def test_citations_refusals_and_usage(self) -> None:
+        notes = [{"type": "url_citation", "url": "https://ya.ru", "title": "Яндекс",
+                  "start_index": 0, "end_index": 0},
+                 {"type": "file_citation", "file_id": "file-1", "filename": "a.pdf", "index": 3},
+                 {"type": "container_file_citation"}]
+        obj = responses_object(output=[
+            {"type": "web_search_call", "id": "ws", "status": "completed"},
+            responses_text_item("answer", annotations=notes)],
+            usage={"input_tokens": 5, "input_tokens_details": {"tool_tokens": 1},
+                   "output_tokens": 6, "total_tokens": 12})
+        result = yc_runs._decode_response(obj).result
+        self.assertEqual(result.citations, (
+            yc_runs.Citation((yc_runs.Source(url="https://ya.ru", title="Яндекс"),)),
+            yc_runs.Citation((yc_runs.Source(file_id="file-1", file_name="a.pdf"),))))
+        self.assertEqual(result.usage, yc_runs.Usage(5, 6, 12))
+        refusal = {"type": "message", "id": "m", "role": "assistant",
+                   "content": [{"type": "refusal", "refusal": "I can't help with that."}]}
+        refused = yc_runs._decode_response(responses_object(output=[refusal])).result
+        self.assertEqual(refused.text, "I can't help with that.")
+        assert refused.completed_message is not None
+        self.assertIs(refused.completed_message.status, yc_runs.MessageStatus.FILTERED_CONTENT)
+
+    def test_malformed_fields_are_named_by_their_path(self) -> None:
+        cases = ((responses_object(id=None), "Response: the response has no id"),
+                 (responses_object(output=[responses_call_item("f", "{not json")]),
+                  r"Response\.output\[0\]\.arguments"),
+                 (responses_object(output=[responses_call_item("f", "[1]")]),
+                  r"Response\.output\[0\]\.arguments"),
+                 (responses_object(usage={"input_tokens": "many"}), r"Response\.usage\.input_tokens"),
+                 (responses_object(output=[{"type": "message", "content": [{"type": "output_text",
+                                                                            "text": 5.5j}]}]),
+                  r"Response\.output\[0\]\.content\[0\]\.text"),
+                 (responses_object(conversation=[]), r"Response\.conversation"),
+                 ([], "Response: expected an object"))
+        for obj, pattern in cases:
+            with self.subTest(pattern=pattern), \
+                    self.assertRaisesRegex(yc_runs.MalformedResponseError, pattern):
+                yc_runs._decode_response(obj)
+
+    def test_an_incomplete_response_drops_a_call_cut_short(self) -> None:
+        fields = yc_runs._decode_response(responses_object(
+            status="incomplete", incomplete_details={"reason": "max_output_tokens"},
+            output=[responses_call_item("f", '{"city": "Каз')]))
+        self.assertIs(fields.status, yc_runs.RunStatus.COMPLETED)
+        self.assertEqual(fields.result.tool_calls, ())
+
+    def test_conversations_and_item_lists_decode(self) -> None:
+        conversation = yc_runs._decode_conversation(
+            {"id": "conv-1", "object": "conversation", "metadata": {"name": "t"},
+             "created_at": 1790262606})
+        self.assertEqual((conversation.id, conversation.metadata), ("conv-1", {"name": "t"}))
+        self.assertEqual(conversation.created_at,
+                         datetime(2026, 9, 24, 15, 10, 6, tzinfo=timezone.utc))
+        page = yc_runs._decode_items({
+            "object": "list", "has_more": True, "first_id": "i1", "last_id": "i3",
+            "data": [{"type": "message", "id": "i1", "role": "user",
+                      "content": [{"type": "input_text", "text": "Погода?"}]},
+                     {"type": "function_call", "id": "i2", "name": "f", "arguments": "{}"},
+                     {"type": "message", "id": "i3", "role": "assistant", "status": "completed",
+                      "content": [{"type": "output_text", "text": "Солнце", "annotations": []}]}]},
+            "conv-1")
+        self.assertEqual([(m.id, m.author.role, m.text, m.thread_id) for m in page.messages],
+                         [("i1", "USER", "Погода?", "conv-1"), ("i3", "ASSISTANT", "Солнце", "conv-1")])
+        self.assertEqual((page.has_more, page.last_id), (True, "i3"))
+        with self.assertRaisesRegex(yc_runs.MalformedResponseError, r"Conversation: .*no id"):
+            yc_runs._decode_conversation({"object": "conversation"})
+        with self.assertRaisesRegex(yc_runs.MalformedResponseError, r"ConversationItemList\.data"):
+            yc_runs._decode_items({"data": {}})
+
+
+class ResponsesRequestTest(unittest.TestCase):
+    @staticmethod
+    def body(request: "yc_runs._Request") -> Any:
+        assert request.body is not None
+        return json.loads(request.body)
+
+    def test_the_assistant_is_a_model_uri_a_short_model_name_or_a_saved_agent(self) -> None:
+        create = yc_runs._encode_response_create
+        self.assertEqual(create("gpt://b1g/yandexgpt/latest"), {"model": "gpt://b1g/yandexgpt/latest"})
+        self.assertEqual(create("yandexgpt/latest", folder_id="b1gfolder"),
+                         {"model": "gpt://b1gfolder/yandexgpt/latest"})
+        self.assertEqual(create("fvt-agent-1"), {"prompt": {"id": "fvt-agent-1"}})
+        self.assertEqual(create({"id": "fvt-agent-1", "version": "2"}),
+                         {"prompt": {"id": "fvt-agent-1", "version": "2"}})
+        with self.assertRaisesRegex(yc_runs.CredentialsError, "folder"):
+            create("yandexgpt/latest")
+
+    def test_create_maps_every_run_argument_the_api_has(self) -> None:
+        def get_weather(city: str) -> str:
+            """Узнать погоду."""
+            return city
+
+        body = yc_runs._encode_response_create(
+            "yandexgpt/latest", "conv-1", folder_id="b1g", stream=True,
+            additional_messages=["Привет", {"role": "system", "content": "Будь краток"},
+                                 {"content": {"content": [{"text": {"content": "MessageData"}}]},
+                                  "author": {"role": "ASSISTANT"}},
+                                 yc_runs.Message(parts=("старое",), author=yc_runs.Author(role="USER"))],
+            instructions="Ты — Джарвис.", custom_temperature=0.2, custom_max_tokens=300,
+            custom_response_format={"json_schema": {"type": "object", "properties": {}}},
+            tools=[get_weather, {"function": {"name": "f", "parameters": {"type": "object"}}},
+                   {"name": "g"}, {"type": "web_search"}],
+            background=True, store=False, previous_response_id=None, extra_body={"top_p": 0.5})
+        self.assertEqual(body["model"], "gpt://b1g/yandexgpt/latest")
+        self.assertEqual(body["conversation"], "conv-1")
+        self.assertEqual(body["input"], [
+            {"role": "user", "content": "Привет"}, {"role": "system", "content": "Будь краток"},
+            {"role": "assistant", "content": "MessageData"}, {"role": "user", "content": "старое"}])
+        self.assertEqual((body["instructions"], body["temperature"], body["max_output_tokens"]),
+                         ("Ты — Джарвис.", 0.2, 300))
+        self.assertEqual(body["text"], {"format": {"type": "json_schema", "name": "response",
+                                                   "schema": {"type": "object", "properties": {}}}})
+        self.assertEqual(body["tools"][0], {
+            "type": "function", "name": "get_weather", "description": "Узнать погоду.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}})
+        self.assertEqual(body["tools"][1:], [
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+            {"type": "function", "name": "g", "parameters": {"type": "object", "properties": {}}},
+            {"type": "web_search"}])
+        self.assertEqual((body["stream"], body["background"], body["store"], body["top_p"]),
+                         (True, True, False, 0.5))
+        self.assertNotIn("previous_response_id", body)
+        request = yc_runs._response_create_request(body)
+        self.assertEqual((request.method, request.target, request.idempotent),
+                         ("POST", "/v1/responses", False))
+        self.assertEqual(self.body(request), body)
+        self.assertEqual(yc_runs._encode_response_create("m/x", folder_id="f", custom_response_format="json",
+                                                         previous_response_id="resp-0"),
+                         {"model": "gpt://f/m/x", "text": {"format": {"type": "json_object"}},
+                          "previous_response_id": "resp-0"})
+
+    def test_arguments_the_api_lacks_are_refused_by_name(self) -> None:
+        cases = ({"labels": {"a": "b"}}, {"custom_max_prompt_tokens": 100},
+                 {"custom_prompt_truncation_strategy": "auto"})
+        for kwargs in cases:
+            (name,) = kwargs
+            with self.subTest(argument=name), \
+                    self.assertRaisesRegex(yc_runs.UnsupportedOperationError, name):
+                yc_runs._encode_response_create("gpt://f/m", **kwargs)  # type: ignore[arg-type]
+        with self.assertRaisesRegex(yc_runs.UnsupportedOperationError, "searchIndex"):
+            yc_runs._encode_response_create("gpt://f/m", tools=[{"searchIndex": {}}])
+        self.assertNotIn("labels", yc_runs._encode_response_create("gpt://f/m", labels={}))
+
+    def test_get_stream_and_cancel_requests(self) -> None:
+        get = yc_runs._response_get_request("ff63/5965")
+        self.assertEqual((get.method, get.target, get.body, get.idempotent),
+                         ("GET", "/v1/responses/ff63%2F5965", None, True))
+        self.assertEqual(yc_runs._response_get_request("r", stream=True).target,
+                         "/v1/responses/r?stream=true")
+        self.assertEqual(yc_runs._response_get_request("r", stream=True, starting_after=9).target,
+                         "/v1/responses/r?stream=true&starting_after=9")
+        cancel = yc_runs._response_cancel_request("r")
+        self.assertEqual((cancel.method, cancel.target), ("POST", "/v1/responses/r/cancel"))
+        with self.assertRaises(ValueError):
+            yc_runs._response_get_request("..")
+
+    def test_follow_up_outputs_match_pending_calls_by_name_or_call_id(self) -> None:
+        weather = yc_runs.ToolCall(yc_runs.FunctionCall("get_weather", {"city": "Казань"}),
+                                   call_id="get_weather")
+        time_a = yc_runs.ToolCall(yc_runs.FunctionCall("get_time", {}), call_id="call-a")
+        time_b = yc_runs.ToolCall(yc_runs.FunctionCall("get_time", {}), call_id="call-b")
+        create = yc_runs._encode_response_create("gpt://f/m", additional_messages="Погода?",
+                                                 tools=[{"name": "get_weather"}], stream=True)
+        body = yc_runs._encode_response_followup(
+            create, "resp-1", [{"name": "get_weather", "content": {"t": 21}},
+                               {"call_id": "call-b", "content": "12:00"}], [weather, time_a, time_b])
+        self.assertEqual(body["input"], [
+            {"type": "function_call_output", "call_id": "get_weather", "output": '{"t": 21}'},
+            {"type": "function_call_output", "call_id": "call-b", "output": "12:00"}])
+        self.assertEqual((body["previous_response_id"], body["tools"], body["stream"]),
+                         ("resp-1", create["tools"], True))
+        in_conversation = yc_runs._encode_response_followup(
+            dict(create, conversation="conv-1"), "resp-1", {"name": "get_weather", "content": "x"},
+            [weather])
+        self.assertNotIn("previous_response_id", in_conversation)
+        with self.assertRaisesRegex(ValueError, "2 pending calls are named 'get_time'"):
+            yc_runs._encode_tool_outputs([{"name": "get_time", "content": "x"}], [time_a, time_b])
+        with self.assertRaisesRegex(ValueError, "no pending call named 'nope'"):
+            yc_runs._encode_tool_outputs({"name": "nope", "content": "x"}, [weather])
+        with self.assertRaisesRegex(ValueError, "no pending call has call_id 'call-z'"):
+            yc_runs._encode_tool_outputs({"call_id": "call-z", "content": "x"}, [time_a])
+        with self.assertRaisesRegex(ValueError, "call_id 'call-a' is a call of 'get_time'"):
+            yc_runs._encode_tool_outputs({"call_id": "call-a", "name": "get_weather",
+                                          "content": "x"}, [time_a, weather])
+        shared = [yc_runs.ToolCall(yc_runs.FunctionCall("f", {"n": n}), call_id="f") for n in (1, 2)]
+        outputs = yc_runs._encode_tool_outputs([{"call_id": "f", "content": "1"},
+                                                {"call_id": "f", "content": "2"}], shared)
+        self.assertEqual([o["output"] for o in outputs], ["1", "2"])
+
+    def test_conversation_requests(self) -> None:
+        create = yc_runs._conversation_create_request(["Привет"], {"name": "support"})
+        self.assertEqual((create.method, create.target), ("POST", "/v1/conversations"))
+        self.assertEqual(self.body(create), {"items": [{"role": "user", "content": "Привет"}],
+                                             "metadata": {"name": "support"}})
+        self.assertEqual(self.body(yc_runs._conversation_create_request()), {})
+        get = yc_runs._conversation_get_request("conv-1")
+        self.assertEqual((get.method, get.target), ("GET", "/v1/conversations/conv-1"))
+        add = yc_runs._conversation_add_items_request("conv-1", "Ещё")
+        self.assertEqual((add.method, add.target, self.body(add)),
+                         ("POST", "/v1/conversations/conv-1/items",
+                          {"items": [{"role": "user", "content": "Ещё"}]}))
+        items = yc_runs._conversation_items_request("conv-1", after="item 9", limit=50, order="asc")
+        self.assertEqual((items.method, items.target),
+                         ("GET", "/v1/conversations/conv-1/items?limit=50&order=asc&after=item%209"))
+        self.assertEqual(yc_runs._conversation_items_request("c").target, "/v1/conversations/c/items")
+        with self.assertRaises(ValueError):
+            yc_runs._conversation_items_request("c", limit=101)
+
+
+class ResponsesErrorBodyTest(unittest.TestCase):
+    SECRET = "AQVNsecretsecret42"
+
+    def decode(self, status: Optional[int], body: Dict[str, Any]) -> yc_runs.APIError:
+        return yc_runs._error_from_body(status, json.dumps(body).encode(),
+                                        {"x-request-id": "req-7"}, [self.SECRET], "client-7")
+
+    def test_each_error_shape_becomes_its_error_class_with_message_and_request_id(self) -> None:
+        leak = "Unknown api key %s" % self.SECRET
+        cases = (
+            (404, {"code": "not_found", "message": "Response r not found", "param": None,
+                   "type": "invalid_request_error"}, yc_runs.NotFoundError, "Response r not found"),
+            (401, {"error": {"message": leak, "type": "invalid_request_error",
+                             "code": "invalid_api_key", "param": None}},
+             yc_runs.AuthenticationError, "Unknown api key ***"),
+            (429, {"error": {"grpcCode": 8, "httpCode": 429, "message": "quota exceeded",
+                             "httpStatus": "Too Many Requests", "details": []}},
+             yc_runs.RateLimitError, "quota exceeded"),
+            (400, {"type": "about:blank", "title": "Bad Request", "status": 400,
+                   "detail": "Failed to parse model URI"}, yc_runs.BadRequestError,
+             "Failed to parse model URI"),
+            (None, {"type": "about:blank", "title": "Unauthorized", "status": 401,
+                    "detail": "Api-Key %s is wrong" % self.SECRET}, yc_runs.AuthenticationError,
+             "Api-Key *** is wrong"),
+        )
+        for status, body, cls, message in cases:
+            with self.subTest(body=body):
+                exc = self.decode(status, body)
+                self.assertIs(type(exc), cls)
+                self.assertEqual(exc.message, message)
+                self.assertEqual((exc.request_id, exc.client_request_id), ("req-7", "client-7"))
+                self.assertNotIn(self.SECRET, str(exc))
+                self.assertIn("req-7", str(exc))
+
+
 # ============================================================================
 # The HTTP codec, live: framing, streaming, timeouts
 # ============================================================================

@@ -169,6 +169,8 @@ class Source:
     mime_type: str = ""
     search_index_id: str = ""
     search_index_name: str = ""
+    url: str = ""  # a web page found by search (Responses' url_citation)
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ class FunctionCall:
 @dataclass(frozen=True)
 class ToolCall:
     function: FunctionCall
+    call_id: Optional[str] = None  # Responses: what a function_call_output answers
 
     @property
     def name(self) -> str:
@@ -911,7 +914,922 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
 
 
 # ============================================================================
-# Error answers (sans-IO): three body shapes, Retry-After, credentials redacted
+# Responses dialect (sans-IO): request builders, Response and Conversation decoders, SSE
+# ============================================================================
+
+_RESPONSES = "/v1/responses"
+_CONVERSATIONS = "/v1/conversations"
+
+if TYPE_CHECKING:  # pragma: no cover - at run time collections.namedtuple, cheaper to make
+    class _SSEMessage(NamedTuple):
+        event: str  # the event type: the `event:` field, "message" without one
+        data: str  # the `data:` lines joined with "\n"
+        id: str  # the last event id seen on the connection
+
+    class _ResponseFields(NamedTuple):
+        id: str
+        status: RunStatus
+        result: RunResult
+        created_at: Optional[datetime]
+        thread_id: str  # the conversation's id, "" for a stateless response
+        assistant_id: str  # the model URI, or the saved agent's id
+        instructions: Optional[str]
+        temperature: Optional[float]
+        max_output_tokens: Optional[int]
+        response_format: Optional[Dict[str, Any]]  # text.format
+        tools: Tuple[Dict[str, Any], ...]
+        previous_response_id: Optional[str]
+
+    class _ConversationFields(NamedTuple):
+        id: str
+        created_at: Optional[datetime]
+        metadata: Dict[str, str]
+
+    class _ItemPage(NamedTuple):
+        messages: Tuple[Message, ...]  # the message items; other item types are passed over
+        has_more: bool
+        last_id: Optional[str]  # the `after` for the next page
+else:
+    _SSEMessage = namedtuple("_SSEMessage", "event data id")
+    _ResponseFields = namedtuple("_ResponseFields", "id status result created_at thread_id "
+                                 "assistant_id instructions temperature max_output_tokens "
+                                 "response_format tools previous_response_id")
+    _ConversationFields = namedtuple("_ConversationFields", "id created_at metadata")
+    _ItemPage = namedtuple("_ItemPage", "messages has_more last_id")
+
+
+class _SSEDecoder:
+    """Server-sent events by the WHATWG rules: bytes cut anywhere in, whole messages out.
+
+    An over-long line or bytes that are not UTF-8 raise StreamError, after the messages
+    before them have been returned; a message the body ends in the middle of is dropped.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.max_line = max_line
+        self.pending: List[bytes] = []  # pieces of a line whose end has not come yet
+        self.pending_size = 0
+        self.skip_lf = False  # the last piece ended in CR: an LF opening the next is its pair
+        self.started = False  # past the first line, where a BOM may sit
+        self.event = ""
+        self.data: List[str] = []
+        self.data_size = 0
+        self.last_event_id = ""
+        self.retry: Optional[int] = None  # milliseconds, as the server asked
+        self.failed: Optional[StreamError] = None
+
+    def feed(self, data: bytes) -> List[_SSEMessage]:
+        if self.failed is not None:
+            raise self.failed  # the framing is lost: nothing after it can be trusted
+        if self.skip_lf:
+            self.skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if b"\r" in data:
+            self.skip_lf = data[-1:] == b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = data.rfind(b"\n")
+        if end < 0:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size > self.max_line:
+                self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
+                raise self.failed
+            return []
+        block = data[:end]
+        if self.pending:
+            block = b"".join(self.pending) + block
+            self.pending.clear()
+        tail = data[end + 1:]
+        self.pending_size = len(tail)
+        if tail:
+            self.pending.append(tail)
+        if len(block) > self.max_line or self.pending_size > self.max_line:
+            lines = block.split(b"\n")
+            good = next((i for i, line in enumerate(lines) if len(line) > self.max_line),
+                        len(lines))
+            if good < len(lines) or self.pending_size > self.max_line:
+                block = b"\n".join(lines[:good])
+                self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
+                if good == 0:
+                    raise self.failed
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.failed = StreamError("the stream is not UTF-8 text: %r"
+                                      % block[max(0, exc.start - 20):exc.end + 20])
+            good = block.rfind(b"\n", 0, exc.start)  # the lines before it are still good
+            if good < 0:
+                raise self.failed from None
+            text = block[:good].decode("utf-8")
+        if not self.started:
+            self.started = True
+            if text[:1] == "\ufeff":
+                text = text[1:]
+        messages = self._lines(text.split("\n"))
+        if self.failed is not None and not messages:
+            raise self.failed
+        return messages
+
+    def _lines(self, lines: List[str]) -> List[_SSEMessage]:
+        messages: List[_SSEMessage] = []
+        data = self.data
+        for line in lines:
+            if not line:  # a blank line dispatches the message collected so far
+                if data:
+                    messages.append(_SSEMessage(self.event or "message", "\n".join(data),
+                                                self.last_event_id))
+                    data = self.data = []
+                    self.data_size = 0
+                self.event = ""
+                continue
+            colon = line.find(":")
+            if colon == 0:
+                continue  # a comment, or a keep-alive
+            if colon < 0:
+                name, value = line, ""
+            else:
+                name, value = line[:colon], line[colon + 1:]
+                if value[:1] == " ":
+                    value = value[1:]
+            if name == "data":
+                data.append(value)
+                self.data_size += len(value) + 1
+                if self.data_size > self.max_line and self.failed is None:
+                    self.failed = StreamError("a stream event is longer than %d bytes"
+                                              % self.max_line)
+                    break
+            elif name == "event":
+                self.event = value
+            elif name == "id":
+                if "\0" not in value:
+                    self.last_event_id = value
+            elif name == "retry":
+                if value.isascii() and value.isdigit():
+                    self.retry = int(value)
+        return messages
+
+
+_RESPONSE_STATUSES = {"queued": RunStatus.PENDING, "in_progress": RunStatus.IN_PROGRESS,
+                      "completed": RunStatus.COMPLETED, "incomplete": RunStatus.COMPLETED,
+                      "failed": RunStatus.FAILED, "cancelled": RunStatus.FAILED}
+_INCOMPLETE_REASONS = {"max_output_tokens": MessageStatus.TRUNCATED,
+                       "content_filter": MessageStatus.FILTERED_CONTENT}
+
+
+def _epoch(value: Any, path: str) -> Optional[datetime]:
+    """Seconds since 1970 as a number (1.790262606E9), or milliseconds when over 1e11."""
+    from datetime import datetime, timezone
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return _timestamp(value, path)  # RFC 3339, in case a gateway rewrites it
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _malformed(path, "seconds since 1970", value)
+    try:
+        return datetime.fromtimestamp(value / 1000.0 if value > 1e11 else value, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise MalformedResponseError("%s: not a valid time: %r" % (path, value)) from None
+
+
+def _response_error(value: Any, path: str) -> Optional[RunError]:
+    """{code, message}: the code is a word ("server_error"), kept in the message."""
+    if value is None:
+        return None
+    obj = _object(value, path)
+    message = _str(obj.get("message"), path + ".message")
+    code = obj.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return RunError(message, code)
+    code = _str(code, path + ".code")
+    if code and code not in message:
+        message = "%s (%s)" % (message, code) if message else code
+    return RunError(message or "the response failed")
+
+
+def _response_arguments(value: Any, path: str) -> Dict[str, Any]:
+    if isinstance(value, str):  # the API's own form: JSON text
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except (ValueError, RecursionError):
+            raise _malformed(path, "a JSON object", value) from None
+    if not isinstance(value, dict):
+        raise _malformed(path, "a JSON object", value)
+    return value
+
+
+def _response_citation(value: Any, path: str) -> Optional[Citation]:
+    obj = _object(value, path)
+    kind = obj.get("type")
+    if kind == "url_citation":
+        source = Source(url=_str(obj.get("url"), path + ".url"),
+                        title=_str(obj.get("title"), path + ".title"))
+    elif kind == "file_citation":
+        source = Source(file_id=_str(obj.get("file_id"), path + ".file_id"),
+                        file_name=_str(obj.get("filename"), path + ".filename"))
+    else:
+        return None
+    return Citation((source,))
+
+
+def _response_content(value: Any, path: str, citations: Optional[List[Citation]] = None
+                      ) -> Tuple[List[str], bool]:
+    """The texts of a message item's content (a string or parts) and whether it refused."""
+    if isinstance(value, str):
+        return [value], False
+    texts, refused = [], False
+    for i, part in enumerate(_list(value, path)):
+        where = "%s[%d]" % (path, i)
+        part = _object(part, where)
+        kind = part.get("type")
+        if kind in ("output_text", "input_text", "text"):
+            texts.append(_str(part.get("text"), where + ".text"))
+            if citations is not None:
+                for j, note in enumerate(_list(part.get("annotations"), where + ".annotations")):
+                    citation = _response_citation(note, "%s.annotations[%d]" % (where, j))
+                    if citation is not None:
+                        citations.append(citation)
+        elif kind == "refusal":
+            texts.append(_str(part.get("refusal"), where + ".refusal"))
+            refused = True
+    return texts, refused
+
+
+def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
+    """A Response object (a Get's answer, or inside a terminal event) in the Runs model."""
+    obj = _object(value, path)
+    response_id = _str(obj.get("id"), path + ".id")
+    if not response_id:
+        raise MalformedResponseError("%s: the response has no id" % path)
+    name = obj.get("status")
+    status = RunStatus.RUN_STATUS_UNSPECIFIED if name is None else _RESPONSE_STATUSES.get(
+        _str(name, path + ".status"), RunStatus.UNKNOWN)
+    conversation = obj.get("conversation")
+    thread_id = conversation if isinstance(conversation, str) else _str(
+        _object(conversation, path + ".conversation").get("id"), path + ".conversation.id")
+    prompt = _object(obj.get("prompt"), path + ".prompt")
+    assistant_id = _str(obj.get("model"), path + ".model") or _str(prompt.get("id"),
+                                                                    path + ".prompt.id")
+    created_at = _epoch(obj.get("created_at"), path + ".created_at")
+    incomplete = name == "incomplete"
+    parts: List[str] = []
+    citations: List[Citation] = []
+    calls: List[ToolCall] = []
+    message_id, refused, has_message = "", False, False
+    for i, item in enumerate(_list(obj.get("output"), path + ".output")):
+        where = "%s.output[%d]" % (path, i)
+        item = _object(item, where)
+        kind = item.get("type")
+        if kind == "message":
+            has_message = True
+            message_id = message_id or _str(item.get("id"), where + ".id")
+            texts, refusal = _response_content(item.get("content"), where + ".content", citations)
+            parts.extend(texts)
+            refused = refused or refusal
+        elif kind == "function_call":
+            try:
+                arguments = _response_arguments(item.get("arguments"), where + ".arguments")
+            except MalformedResponseError:
+                if incomplete:  # cut off by max_output_tokens: no call to make
+                    continue
+                raise
+            call_id = _str(item.get("call_id"), where + ".call_id")
+            calls.append(ToolCall(FunctionCall(_str(item.get("name"), where + ".name"), arguments),
+                                  call_id=call_id or None))
+    if status == RunStatus.COMPLETED and calls and not incomplete:
+        status = RunStatus.TOOL_CALLS
+    message = None
+    if status == RunStatus.COMPLETED or (status == RunStatus.TOOL_CALLS and has_message):
+        message_status = MessageStatus.COMPLETED
+        if incomplete:
+            reason = _object(obj.get("incomplete_details"), path + ".incomplete_details").get("reason")
+            message_status = _INCOMPLETE_REASONS.get(str(reason), MessageStatus.TRUNCATED)
+        elif refused:
+            message_status = MessageStatus.FILTERED_CONTENT
+        message = Message(id=message_id, thread_id=thread_id, created_at=created_at,
+                          author=Author(assistant_id, "ASSISTANT"), parts=tuple(parts),
+                          status=message_status, citations=tuple(citations))
+    error = _response_error(obj.get("error"), path + ".error")
+    if status == RunStatus.FAILED and error is None:
+        error = RunError("the response was %s" % name)
+    usage_json = obj.get("usage")
+    usage = None
+    if usage_json is not None:
+        counts = _object(usage_json, path + ".usage")
+        usage = Usage(_int(counts.get("input_tokens"), path + ".usage.input_tokens") or 0,
+                      _int(counts.get("output_tokens"), path + ".usage.output_tokens") or 0,
+                      _int(counts.get("total_tokens"), path + ".usage.total_tokens") or 0)
+    text = _object(obj.get("text"), path + ".text")
+    response_format = text.get("format")
+    previous = obj.get("previous_response_id")
+    instructions = obj.get("instructions")
+    return _ResponseFields(
+        id=response_id, status=status,
+        result=RunResult(status, error, tuple(calls), usage, message),
+        created_at=created_at, thread_id=thread_id, assistant_id=assistant_id,
+        instructions=None if instructions is None else _str(instructions, path + ".instructions"),
+        temperature=_float(obj.get("temperature"), path + ".temperature"),
+        max_output_tokens=_int(obj.get("max_output_tokens"), path + ".max_output_tokens"),
+        response_format=_object(response_format, path + ".text.format") or None,
+        tools=tuple(_object(t, "%s.tools[%d]" % (path, i))
+                    for i, t in enumerate(_list(obj.get("tools"), path + ".tools"))),
+        previous_response_id=None if previous is None else _str(
+            previous, path + ".previous_response_id"),
+    )
+
+
+def _decode_response_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Response") -> RunT:
+    """A Run (or AsyncRun) from a Response object, bound to ``runs`` for further calls."""
+    fields = _decode_response(value, path)
+    return cls(id=fields.id, assistant_id=fields.assistant_id, thread_id=fields.thread_id,
+               created_at=fields.created_at, custom_temperature=fields.temperature,
+               custom_max_tokens=fields.max_output_tokens,
+               custom_response_format=fields.response_format, tools=fields.tools,
+               status=fields.status, result=fields.result, _runs=runs)
+
+
+def _decode_conversation(value: Any, path: str = "Conversation") -> _ConversationFields:
+    obj = _object(value, path)
+    conversation_id = _str(obj.get("id"), path + ".id")
+    if not conversation_id:
+        raise MalformedResponseError("%s: the conversation has no id" % path)
+    return _ConversationFields(conversation_id, _epoch(obj.get("created_at"), path + ".created_at"),
+                               _labels(obj.get("metadata"), path + ".metadata"))
+
+
+_ITEM_STATUSES = {"completed": MessageStatus.COMPLETED, "incomplete": MessageStatus.TRUNCATED}
+
+
+def _decode_items(value: Any, conversation_id: str = "", path: str = "ConversationItemList"
+                  ) -> _ItemPage:
+    """A list of conversation items: its messages as Messages, and where the next page starts."""
+    obj = _object(value, path)
+    messages = []
+    for i, item in enumerate(_list(obj.get("data"), path + ".data")):
+        where = "%s.data[%d]" % (path, i)
+        item = _object(item, where)
+        if item.get("type", "message") != "message":
+            continue  # function calls and their outputs, searches: not messages of a thread
+        citations: List[Citation] = []
+        texts, refused = _response_content(item.get("content"), where + ".content", citations)
+        status = _ITEM_STATUSES.get(str(item.get("status")), MessageStatus.MESSAGE_STATUS_UNSPECIFIED)
+        messages.append(Message(
+            id=_str(item.get("id"), where + ".id"), thread_id=conversation_id,
+            created_at=_epoch(item.get("created_at"), where + ".created_at"),
+            author=Author(role=_str(item.get("role"), where + ".role").upper()),
+            parts=tuple(texts), citations=tuple(citations),
+            status=MessageStatus.FILTERED_CONTENT if refused else status))
+    has_more = obj.get("has_more")
+    if has_more is not None and not isinstance(has_more, bool):
+        raise _malformed(path + ".has_more", "a boolean", has_more)
+    last_id = _str(obj.get("last_id"), path + ".last_id") or None
+    return _ItemPage(tuple(messages), bool(has_more) and last_id is not None, last_id)
+
+
+def _partial_message(item_id: str, parts: Tuple[str, ...]) -> Message:
+    message = object.__new__(Message)  # as in _decode_stream_event: no per-field __setattr__
+    message.__dict__.update({
+        "id": item_id, "thread_id": "", "created_by": "", "created_at": None,
+        "author": _NO_AUTHOR, "labels": {}, "parts": parts,
+        "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
+    return message
+
+
+def _run_stream_event(status: StreamEvent, index: int, result: Optional[RunResult] = None,
+                      partial: Optional[Message] = None, delta: str = "",
+                      reset: bool = False) -> RunStreamEvent:
+    cursor = object.__new__(StreamCursor)
+    cursor.__dict__.update({"current_event_idx": index, "num_user_events_received": 0})
+    event = object.__new__(RunStreamEvent)
+    event.__dict__.update({
+        "status": status, "error": None if result is None else result.error,
+        "tool_calls": () if result is None else result.tool_calls,
+        "usage": None if result is None else result.usage, "stream_cursor": cursor,
+        "partial_message": partial,
+        "completed_message": None if result is None else result.completed_message,
+        "delta": delta, "delta_reset": reset})
+    return event
+
+
+_TERMINAL_RESPONSE_EVENTS = frozenset(("response.completed", "response.incomplete",
+                                       "response.failed"))
+_RESPONSE_EVENT_FIELDS = {  # the object or text each passed-over event carries, when it does
+    "response.created": ("response", dict), "response.in_progress": ("response", dict),
+    "response.queued": ("response", dict),
+    "response.output_item.added": ("item", dict), "response.output_item.done": ("item", dict),
+    "response.content_part.added": ("part", dict), "response.content_part.done": ("part", dict),
+    "response.output_text.done": ("text", str),
+    "response.function_call_arguments.delta": ("delta", str),
+    "response.function_call_arguments.done": ("arguments", str),
+}
+
+
+class _ResponsesStreamState:
+    """One response's SSE stream across reconnections, as the Runs model's events.
+
+    Feed body bytes in; get RunStreamEvents out once each, in order, with
+    ``current_event_idx`` = ``offset`` + the event's ``sequence_number``. Events at or
+    below ``last_sequence_number`` (``starting_after`` at first) are dropped as repeats.
+    Undecodable data raises StreamError once the events before it are out.
+    """
+
+    def __init__(self, response_id: Optional[str] = None, *, offset: int = 0,
+                 starting_after: int = 0) -> None:
+        self.response_id = response_id  # learned from response.created when None
+        self.offset = offset  # events of the run before this response
+        self.last_sequence_number = starting_after
+        self.text = ""  # the text so far: the output_text parts joined with "\n"
+        self.parts: List[str] = []
+        self.part_index: Dict[Tuple[int, int], int] = {}  # (output_index, content_index)
+        self.done = False
+        self.response: Optional[_ResponseFields] = None  # from the terminal event
+        self.failed: Optional[YCRunsError] = None  # raised once the events before it are out
+        self.sse = _SSEDecoder()
+        self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error text
+
+    @property
+    def last_event_idx(self) -> Optional[int]:
+        return self.offset + self.last_sequence_number if self.last_sequence_number else None
+
+    @property
+    def next_offset(self) -> int:
+        """The ``offset`` for the stream of the follow-up response that answers this one."""
+        return self.offset + self.last_sequence_number
+
+    def request(self) -> _Request:
+        """The streaming Get that goes on after the last event delivered, on a new connection."""
+        if not self.response_id:
+            raise StreamError("the stream broke before it named its response: it cannot be "
+                              "resumed")
+        self.new_connection()
+        return _response_get_request(self.response_id, stream=True,
+                                     starting_after=self.last_sequence_number)
+
+    def new_connection(self) -> None:
+        """A new body begins: SSE framing starts afresh; the sequence numbers carry on."""
+        self.sse = _SSEDecoder()
+
+    def feed(self, data: bytes) -> List[RunStreamEvent]:
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
+        events: List[RunStreamEvent] = []
+        if self.done:
+            return events
+        try:
+            for message in self.sse.feed(data):
+                event = self._event(message)
+                if event is not None:
+                    events.append(event)
+                if self.done:
+                    break
+        except YCRunsError as exc:
+            if isinstance(exc, StreamError) and exc.last_event_idx is None:
+                exc.last_event_idx = self.last_event_idx
+            if not events:
+                raise
+            self.failed = exc
+        return events
+
+    def end(self) -> List[RunStreamEvent]:
+        """The body ended cleanly; raises APIConnectionError (resumable) before the final event."""
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
+        if not self.done and self.sse.failed is not None:
+            if self.sse.failed.last_event_idx is None:
+                self.sse.failed.last_event_idx = self.last_event_idx
+            raise self.sse.failed
+        if not self.done:
+            raise APIConnectionError("the stream of response %s ended before its final event"
+                                     % (self.response_id or "(unnamed)"))
+        return []
+
+    def _event(self, message: _SSEMessage) -> Optional[RunStreamEvent]:
+        data = message.data
+        if data == "[DONE]" or not data or data.isspace():
+            return None
+        try:
+            obj = _json_line(data)
+        except (ValueError, RecursionError):
+            raise StreamError("malformed event data: %s" % _redact(repr(data[:80]), self.secrets()),
+                              last_event_idx=self.last_event_idx) from None
+        if obj.__class__ is not dict:
+            raise StreamError("event data is %s, not an object" % _kind(obj),
+                              last_event_idx=self.last_event_idx)
+        kind = obj.get("type")
+        if kind.__class__ is not str:
+            kind = message.event
+            if kind == "message":
+                raise StreamError("an event with no type: %s" % _redact(repr(data[:80]),
+                                                                       self.secrets()),
+                                  last_event_idx=self.last_event_idx)
+        number = obj.get("sequence_number")
+        try:
+            if number is not None:
+                if number.__class__ is not int:
+                    number = _int(number, kind + ".sequence_number") or 0
+                if number <= self.last_sequence_number:
+                    return None  # sent before: a replay after a reconnection
+            event = self._decode(kind, obj, self.offset + (number or self.last_sequence_number))
+        except MalformedResponseError as exc:
+            raise StreamError(str(exc), last_event_idx=self.last_event_idx) from None
+        if number is not None:
+            self.last_sequence_number = number
+        return event
+
+    def _redacted(self, error: RunError) -> RunError:
+        """The server's message without a credential it echoes, as for error answers."""
+        message = _redact(error.message, self.secrets())
+        return error if message == error.message else RunError(message, error.code)
+
+    def _decode(self, kind: str, obj: Dict[str, Any], index: int) -> Optional[RunStreamEvent]:
+        if kind == "response.output_text.delta":
+            delta = obj.get("delta")
+            if delta.__class__ is not str:
+                delta = _str(delta, kind + ".delta")
+            output_index, content_index = obj.get("output_index"), obj.get("content_index")
+            if output_index.__class__ is not int or content_index.__class__ is not int:
+                output_index = _int(output_index, kind + ".output_index") or 0
+                content_index = _int(content_index, kind + ".content_index") or 0
+            key = (output_index, content_index)
+            slot = self.part_index.get(key)
+            reset = False
+            if slot is None:
+                slot = self.part_index[key] = len(self.parts)
+                self.parts.append(delta)
+                if slot:
+                    delta = "\n" + delta  # a new part: Message.text joins parts with "\n"
+                    self.text += delta
+                else:
+                    self.text = delta
+            elif slot == len(self.parts) - 1:
+                self.parts[slot] += delta
+                # one part (the usual answer): its text is the text so far, not a second copy
+                self.text = self.parts[0] if slot == 0 else self.text + delta
+            else:  # more text for an earlier part: the text so far does not just grow
+                self.parts[slot] += delta
+                self.text = delta = "\n".join(self.parts)
+                reset = True
+            item_id = obj.get("item_id")
+            return _run_stream_event(StreamEvent.PARTIAL_MESSAGE, index, None, _partial_message(
+                item_id if item_id.__class__ is str else "", tuple(self.parts)), delta, reset)
+        if kind in _TERMINAL_RESPONSE_EVENTS:
+            fields = _decode_response(obj.get("response"), kind + ".response")
+            if fields.id and self.response_id is None:
+                self.response_id = fields.id
+            self.done = True
+            result = fields.result
+            if kind == "response.failed":
+                status = StreamEvent.ERROR
+                result = dataclasses.replace(result, error=self._redacted(
+                    result.error or RunError("the response failed")))
+                fields = fields._replace(result=result)
+            elif result.tool_calls and kind == "response.completed":
+                status = StreamEvent.TOOL_CALLS
+            else:
+                status = StreamEvent.DONE
+            delta, reset = "", False
+            if result.completed_message is not None and status != StreamEvent.ERROR:
+                text = result.completed_message.text
+                if text.startswith(self.text):
+                    delta = text[len(self.text):]
+                else:
+                    delta, reset = text, True
+                self.text = text
+            self.response = fields
+            return _run_stream_event(status, index, result, None, delta, reset)
+        if kind == "error":
+            self.done = True
+            error = self._redacted(_response_error(obj, "error") or RunError("the stream failed"))
+            return _run_stream_event(StreamEvent.ERROR, index, RunResult(RunStatus.FAILED, error))
+        expected = _RESPONSE_EVENT_FIELDS.get(kind)
+        if expected is not None:
+            name, kind_of = expected
+            value = obj.get(name)
+            if value is not None and value.__class__ is not kind_of:
+                raise _malformed("%s.%s" % (kind, name), "an object" if kind_of is dict
+                                 else "a string", value)
+            if name == "response" and self.response_id is None and value is not None:
+                self.response_id = _str(value.get("id"), kind + ".response.id") or None
+        return None  # a step the Runs model has no event for, or a type this client does not know
+
+
+# -- requests ------------------------------------------------------------------
+
+
+def _path_id(value: Any, what: str) -> str:
+    ident = _id_of(value, what)
+    if ident in (".", ".."):  # a dot segment: URL normalization would make it another path
+        raise ValueError("%s id %r is not an id; it would change the request path" % (what, ident))
+    return _quote(ident)
+
+
+def _response_model(assistant: Any, folder_id: Optional[str]) -> Dict[str, Any]:
+    """``model`` for a model URI or a short model name, ``prompt`` for a saved agent."""
+    if isinstance(assistant, Mapping):  # a prompt object: {id, version?, variables?}
+        if not isinstance(assistant.get("id"), str) or not assistant["id"]:
+            raise ValueError("assistant as a prompt dict needs an 'id' string")
+        return {"prompt": dict(assistant)}
+    name = _id_of(assistant, "assistant")
+    if "://" in name:
+        return {"model": name}
+    if "/" in name:  # "yandexgpt/latest": a model of the folder
+        if not folder_id:
+            raise CredentialsError("the model name %r needs a folder: pass folder_id= or set "
+                                   "YC_FOLDER_ID, or give the whole URI gpt://<folder>/%s"
+                                   % (name, name))
+        return {"model": "gpt://%s/%s" % (folder_id, name.strip("/"))}
+    return {"prompt": {"id": name}}  # an agent saved in the console
+
+
+_INPUT_ROLES = frozenset(("user", "assistant", "system", "developer"))
+
+
+def _response_item(message: Any, where: str) -> Dict[str, Any]:
+    """An input item from a string (a user message), a Message, or a message dict of either API."""
+    if isinstance(message, str):
+        return {"role": "user", "content": message}
+    if isinstance(message, Message):
+        author_role = (message.author.role or "user").lower()
+        return {"role": author_role if author_role in _INPUT_ROLES else "user",
+                "content": message.text}
+    if not isinstance(message, Mapping):
+        raise TypeError("%s must be a str, a Message or a message dict, not %s"
+                        % (where, type(message).__name__))
+    if "type" in message and message.get("type") != "message":
+        return dict(message)  # a Responses item as it is: function_call_output and the like
+    role: Any = message.get("role")
+    if role is None:
+        author = message.get("author")
+        role = author.get("role") if isinstance(author, Mapping) else "user"
+    if not isinstance(role, str) or role.lower() not in _INPUT_ROLES:
+        raise ValueError("%s: role must be one of %s, got %r"
+                         % (where, ", ".join(sorted(_INPUT_ROLES)), role))
+    content = message.get("content")
+    if isinstance(content, Mapping):  # the Assistant API's MessageContent
+        content = "\n".join(_parts(content, where + ".content"))
+    elif not isinstance(content, (str, list)):
+        raise ValueError("%s needs a 'content' string" % where)
+    if message.get("labels"):
+        raise UnsupportedOperationError("%s: the Responses API has no labels on messages" % where)
+    item = {k: v for k, v in message.items() if k not in ("author", "labels")}
+    item.update(role=role.lower(), content=content)
+    return item
+
+
+def _response_input(messages: Any, what: str) -> List[Dict[str, Any]]:
+    if isinstance(messages, (str, Mapping, Message)):
+        messages = [messages]
+    elif not isinstance(messages, Iterable):
+        raise TypeError("%s must be a message or an iterable of them, not %s"
+                        % (what, type(messages).__name__))
+    return [_response_item(m, "%s[%d]" % (what, i)) for i, m in enumerate(messages)]
+
+
+def _response_tool(tool: Any, index: int) -> Dict[str, Any]:
+    """A flat Responses tool from a Python function, the Assistant API's shape, or a flat dict."""
+    if callable(tool) and not isinstance(tool, Mapping):
+        tool = function_tool(tool)
+    if not isinstance(tool, Mapping):
+        raise TypeError("tools[%d] must be a dict or a function, not %s"
+                        % (index, type(tool).__name__))
+    if isinstance(tool.get("type"), str):
+        return dict(tool)  # already the Responses shape: function, web_search, file_search
+    if isinstance(tool.get("function"), Mapping):
+        tool = tool["function"]
+    for kind in ("searchIndex", "genSearch", "search_index", "gen_search"):
+        if kind in tool:
+            raise UnsupportedOperationError(
+                "tools[%d]: the Responses API has no %s tool; send {\"type\": \"file_search\", "
+                "...} or {\"type\": \"web_search\", ...} instead" % (index, kind))
+    if not isinstance(tool.get("name"), str):
+        raise ValueError("tools[%d] needs a 'name' (a function tool) or a 'type'" % index)
+    flat: Dict[str, Any] = {"type": "function", "name": tool["name"]}
+    if tool.get("description") is not None:
+        flat["description"] = str(tool["description"])
+    flat["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
+    if tool.get("strict") is not None:
+        flat["strict"] = bool(tool["strict"])
+    return flat
+
+
+def _response_text_format(value: Any) -> Dict[str, Any]:
+    """text.format from the response format argument: "json", {"json_schema": ...} or the API's."""
+    if value in ("text", "json"):
+        return {"type": "text" if value == "text" else "json_object"}
+    if isinstance(value, Mapping):
+        if value.get("type") in ("text", "json_object", "json_schema"):
+            return dict(value)
+        if value.get("jsonObject"):
+            return {"type": "json_object"}
+        schema = value.get("json_schema", value.get("jsonSchema"))
+        if isinstance(schema, Mapping):
+            named = "schema" in schema and "properties" not in schema
+            name = str(schema.get("name") or "response") if named else "response"
+            body: Dict[str, Any] = {"type": "json_schema", "name": name,
+                                    "schema": dict(schema["schema"] if named else schema)}
+            if named and schema.get("strict") is not None:
+                body["strict"] = bool(schema["strict"])
+            return body
+    raise ValueError('custom_response_format must be "json" or {"json_schema": {...}}, got %r'
+                     % (value,))
+
+
+def _encode_response_create(
+    assistant: Any, thread: Any = None, *, folder_id: Optional[str] = None, stream: bool = False,
+    additional_messages: Any = None, instructions: Optional[str] = None,
+    custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+    custom_response_format: Any = None, tools: Optional[Iterable[Any]] = None,
+    background: Optional[bool] = None, store: Optional[bool] = None,
+    previous_response_id: Any = None, extra_body: Optional[Mapping[str, Any]] = None,
+    labels: Optional[Mapping[str, str]] = None, custom_max_prompt_tokens: Optional[int] = None,
+    custom_prompt_truncation_strategy: Any = None,
+) -> Dict[str, Any]:
+    """The POST /v1/responses body; what the API has no field for raises UnsupportedOperationError."""
+    lacking = [name for name, given in (
+        ("labels", bool(labels)), ("custom_max_prompt_tokens", custom_max_prompt_tokens is not None),
+        ("custom_prompt_truncation_strategy", custom_prompt_truncation_strategy is not None))
+        if given]
+    if lacking:
+        raise UnsupportedOperationError("the Responses API has nothing for %s: a response has "
+                                        "no labels and no prompt truncation options"
+                                        % ", ".join(lacking))
+    body = _response_model(assistant, folder_id)
+    if thread is not None:
+        body["conversation"] = _id_of(thread, "thread")
+    if additional_messages is not None:
+        body["input"] = _response_input(additional_messages, "additional_messages")
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise TypeError("instructions must be a str, not %s" % type(instructions).__name__)
+        body["instructions"] = instructions
+    if custom_temperature is not None:
+        if isinstance(custom_temperature, bool) or not isinstance(custom_temperature,
+                                                                  (int, float)):
+            raise TypeError("custom_temperature must be a number, not %s"
+                            % type(custom_temperature).__name__)
+        body["temperature"] = float(custom_temperature)
+    if custom_max_tokens is not None:
+        body["max_output_tokens"] = int(_int64(custom_max_tokens, "custom_max_tokens"))
+    if tools is not None:
+        if isinstance(tools, Mapping) or callable(tools):
+            tools = [tools]
+        body["tools"] = [_response_tool(t, i) for i, t in enumerate(tools)]
+    if custom_response_format is not None:
+        body["text"] = {"format": _response_text_format(custom_response_format)}
+    if stream:
+        body["stream"] = True
+    for name, flag in (("background", background), ("store", store)):
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise TypeError("%s must be a bool, not %s" % (name, type(flag).__name__))
+            body[name] = flag
+    if previous_response_id is not None:
+        body["previous_response_id"] = _id_of(previous_response_id, "previous_response_id")
+    if extra_body is not None:
+        if not isinstance(extra_body, Mapping):
+            raise TypeError("extra_body must be a dict, not %s" % type(extra_body).__name__)
+        body.update(extra_body)
+    return body
+
+
+def _encode_tool_outputs(tool_results: Any, pending: Sequence[ToolCall]) -> List[Dict[str, Any]]:
+    """function_call_output items, each matched to a pending call by call_id or by name."""
+    if isinstance(tool_results, Mapping):
+        tool_results = [tool_results]
+    elif isinstance(tool_results, (str, bytes)) or not isinstance(tool_results, Iterable):
+        raise TypeError('tool_results must be a {"name": ..., "content": ...} dict or an '
+                        "iterable of them, not %s" % type(tool_results).__name__)
+    unanswered = list(pending)
+    known = ", ".join("%s (call_id %s)" % (c.name, c.call_id or c.name) for c in pending) or "none"
+    items = []
+    for i, result in enumerate(tool_results):
+        if isinstance(result, Mapping) and isinstance(result.get("functionResult"), Mapping):
+            result = result["functionResult"]
+        if not isinstance(result, Mapping):
+            raise TypeError("tool_results[%d] must be a dict, not %s" % (i, type(result).__name__))
+        call_id, name = result.get("call_id"), result.get("name")
+        if call_id is not None:
+            if not isinstance(call_id, str):
+                raise TypeError("tool_results[%d]: call_id must be a str" % i)
+            # a shared call_id (Yandex sets it to the function's name) is answered in order
+            matches = [c for c in unanswered if (c.call_id or c.name) == call_id]
+            if not matches:
+                raise ValueError("tool_results[%d]: no pending call has call_id %r; pending: %s"
+                                 % (i, call_id, known))
+            if isinstance(name, str) and matches[0].name != name:
+                raise ValueError("tool_results[%d]: call_id %r is a call of %r, not of %r"
+                                 % (i, call_id, matches[0].name, name))
+        elif isinstance(name, str):
+            matches = [c for c in unanswered if c.name == name]
+            if len(matches) > 1:
+                raise ValueError("tool_results[%d]: %d pending calls are named %r; give each "
+                                 "result the call_id of its call" % (i, len(matches), name))
+            if not matches:
+                raise ValueError("tool_results[%d]: no pending call named %r; pending: %s"
+                                 % (i, name, known))
+            call_id = matches[0].call_id or matches[0].name
+        else:
+            raise TypeError('tool_results[%d] needs a "name" or a "call_id" string' % i)
+        unanswered.remove(matches[0])
+        if "content" in result:
+            content = result["content"]
+        elif "output" in result:
+            content = result["output"]
+        else:
+            raise ValueError('tool_results[%d] (%s) has no "content"' % (i, name or call_id))
+        if not isinstance(content, str):
+            try:
+                content = json.dumps(content, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError("tool_results[%d] (%s): content is not JSON-serializable: %s"
+                                % (i, name or call_id, exc)) from None
+        items.append({"type": "function_call_output", "call_id": call_id, "output": content})
+    if not items:
+        raise ValueError("tool_results is empty")
+    return items
+
+
+def _encode_response_followup(create_body: Mapping[str, Any], response_id: str,
+                              tool_results: Any, pending: Sequence[ToolCall]) -> Dict[str, Any]:
+    """The next POST /v1/responses of a tool round: the run's settings sent again, the outputs,
+    and the link: its conversation, or else ``previous_response_id``."""
+    body = {k: v for k, v in create_body.items() if k not in ("input", "previous_response_id")}
+    body["input"] = _encode_tool_outputs(tool_results, pending)
+    if "conversation" not in body:
+        body["previous_response_id"] = response_id
+    return body
+
+
+def _response_create_request(body: Dict[str, Any]) -> _Request:
+    return _Request("POST", _RESPONSES, _json_bytes(body, "the create request"), False)
+
+
+def _response_get_request(response_id: Any, *, stream: bool = False,
+                          starting_after: Optional[int] = None) -> _Request:
+    """GET /v1/responses/{id}; with ``stream``, its events after ``starting_after`` as SSE."""
+    target = "%s/%s" % (_RESPONSES, _path_id(response_id, "response"))
+    if stream:
+        target += "?stream=true"
+        if starting_after:
+            target += "&starting_after=%s" % _int64(starting_after, "starting_after")
+    return _Request("GET", target, None, True)
+
+
+def _response_cancel_request(response_id: Any) -> _Request:
+    # cancelling twice leaves the response as cancelling once does: safe to retry
+    return _Request("POST", "%s/%s/cancel" % (_RESPONSES, _path_id(response_id, "response")),
+                    None, True)
+
+
+def _conversation_create_request(messages: Any = None,
+                                 metadata: Optional[Mapping[str, str]] = None) -> _Request:
+    body: Dict[str, Any] = {}
+    if messages is not None:
+        body["items"] = _response_input(messages, "messages")
+    if metadata:
+        body["metadata"] = _str_map(metadata, "metadata")
+    return _Request("POST", _CONVERSATIONS, _json_bytes(body, "the conversation"), False)
+
+
+def _conversation_get_request(conversation_id: Any) -> _Request:
+    return _Request("GET", "%s/%s" % (_CONVERSATIONS, _path_id(conversation_id, "conversation")),
+                    None, True)
+
+
+def _conversation_add_items_request(conversation_id: Any, messages: Any) -> _Request:
+    body = {"items": _response_input(messages, "messages")}
+    return _Request("POST", "%s/%s/items" % (_CONVERSATIONS, _path_id(conversation_id,
+                                                                      "conversation")),
+                    _json_bytes(body, "the items"), False)
+
+
+def _conversation_items_request(conversation_id: Any, *, after: Optional[str] = None,
+                                limit: Optional[int] = None,
+                                order: Optional[str] = None) -> _Request:
+    """GET /v1/conversations/{id}/items; ``after`` is the last id of the page before."""
+    query = []
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise ValueError("limit must be an int from 1 to 100, got %r" % (limit,))
+        query.append("limit=%d" % limit)
+    if order is not None:
+        if order not in ("asc", "desc"):
+            raise ValueError('order must be "asc" or "desc", got %r' % (order,))
+        query.append("order=" + order)
+    if after is not None:
+        query.append("after=" + _quote(_id_of(after, "after")))
+    target = "%s/%s/items" % (_CONVERSATIONS, _path_id(conversation_id, "conversation"))
+    return _Request("GET", target + ("?" + "&".join(query) if query else ""), None, True)
+
+
+# ============================================================================
+# Error answers (sans-IO): every body shape, Retry-After, credentials redacted
 # ============================================================================
 
 
@@ -919,7 +1837,7 @@ def _error_from_body(
     status: Optional[int], body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
     client_request_id: Optional[str] = None,
 ) -> APIError:
-    """An APIError from any of the three error shapes, with credentials redacted."""
+    """An APIError from any of the error body shapes, with credentials redacted."""
     message, grpc_code, http_code = "", None, None
     try:
         obj: Any = json.loads(body) if body.strip() else None
@@ -933,6 +1851,11 @@ def _error_from_body(
                 grpc_code = inner[key]
                 break
         code = inner.get("httpCode", inner.get("http_code"))
+        if code is None and "title" in inner:  # RFC 7807: {type, title, status, detail}
+            code = inner.get("status")
+            for key in ("detail", "title"):
+                if not message and isinstance(inner.get(key), str):
+                    message = inner[key]
         http_code = code if isinstance(code, int) and not isinstance(code, bool) else None
         if not message and isinstance(obj.get("error"), str):
             message = obj["error"]
