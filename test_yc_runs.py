@@ -5604,7 +5604,7 @@ class EmulatorFaultTest(EmulatorTestCase):
 # ============================================================================
 
 soak_RUNS = 500 if os.environ.get("YC_RUNS_SOAK") == "full" else 100
-soak_SEED = int(os.environ.get("YC_RUNS_SOAK_SEED") or random.SystemRandom().randrange(1, 1 << 31))
+soak_SEED = int(os.environ.get("YC_RUNS_SOAK_SEED") or 1560392229)  # fixed unless given
 soak_LISTEN_TIMEOUT = 0.2
 soak_BATCH = 25
 soak_SCRIPTS: Dict[str, List[List[str]]] = {
@@ -5791,6 +5791,103 @@ class SoakTest(EnvTestCase):
         asyncio.run(main())
         records.sort(key=lambda record: record[0])
         self.check("async", emu, log, time.monotonic() - started, records, surfaced)
+
+    @unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+    def test_forked_workers_soak(self) -> None:
+        """A client made (and used) before forking, as gunicorn --preload does; each worker
+        runs its share of runs through the faults: 0 events lost, duplicated or misdelivered."""
+        expected = soak_reference()
+        emu = soak_emulator(soak_SEED)
+        self.addCleanup(emu.stop)
+        soak_arm(emu)
+        client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10)
+        self.addCleanup(client.close)
+        client.runs.create(soak_assistant(0), "warm")  # a pooled socket before the fork
+
+        def work(worker: int) -> int:
+            wrong = 0
+            for i in range(worker, soak_RUNS // 2, 4):
+                run = client.runs.create(soak_assistant(i), "fork-%d" % i,
+                                         additional_messages=["m%d" % i], stream=True)
+                events: List[yc_runs.RunStreamEvent] = []
+                for _ in range(20):
+                    start = events[-1].stream_cursor.current_event_idx + 1 if events else 0
+                    try:
+                        events.extend(run.listen(events_start_idx=start, timeout=soak_LISTEN_TIMEOUT))
+                    except yc_runs.StreamError:  # a malformed line: listen again from there
+                        continue
+                    break
+                got = [(e.stream_cursor.current_event_idx, e.status.name, e.text or "") for e in events]
+                wrong += got != expected[soak_assistant(i)] or run.id != client.runs.get(run.id).id
+            return wrong
+
+        started = time.monotonic()
+        pids = []
+        for worker in range(1, 4):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 100
+                try:
+                    code = min(work(worker), 99)
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        wrong = [work(0)] + [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                             if hasattr(os, "waitstatus_to_exitcode")
+                             else os.waitpid(pid, 0)[1] >> 8 for pid in pids]
+        print("\n[soak forked] seed %d: 4 processes, %d runs, %.1f s, runs with wrong events: %s"
+              % (soak_SEED, soak_RUNS // 2, time.monotonic() - started, wrong))
+        self.assertEqual(wrong, [0, 0, 0, 0])
+
+    def test_trickling_server_soak(self) -> None:
+        """Streams whose bytes arrive in pieces of 1 to 7 bytes, some events slower than
+        listen's timeout (a stall, resumed): every event once, every text exact."""
+        rng = random.Random(soak_SEED)
+        release = threading.Event()
+        self.addCleanup(release.set)
+        lines = [core_event_line("PARTIAL_MESSAGE", i, "Привет " * (i + 1)) for i in range(12)]
+        lines.append(core_event_line("DONE", 12, "Привет " * 13))
+        plan_lock = threading.Lock()
+        stats = {"stalls": 0, "connections": 0}
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            start = int(core_target(request).split("eventsStartIdx=")[1])
+            with plan_lock:
+                stats["connections"] += 1
+                seed = rng.random()
+            local = random.Random(seed)
+            conn.sendall(stream_head())
+            for line in lines[start:]:
+                data = core_chunk(line + b"\n")
+                if local.random() < 0.04:  # this event stalls past listen's timeout
+                    stats["stalls"] += 1
+                    conn.sendall(data[:len(data) // 2])
+                    release.wait(0.15)
+                    return False
+                pos = 0
+                while pos < len(data):
+                    size = local.randint(1, 7)
+                    conn.sendall(data[pos:pos + size])
+                    pos += size
+                    if local.random() < 0.02:
+                        release.wait(0.001)
+            conn.sendall(b"0\r\n\r\n")
+            return False
+
+        server = RawServer(handler)
+        self.addCleanup(server.close)
+        client = yc_runs.Client(base_url=server.url, api_key="k", timeout=5, max_retries=20)
+        self.addCleanup(client.close)
+        started = time.monotonic()
+        runs = 25
+        for i in range(runs):
+            events = list(yc_runs.Run("r%d" % i, _runs=client.runs).listen(timeout=0.1))
+            with self.subTest(run=i):
+                self.assertEqual([e.stream_cursor.current_event_idx for e in events], list(range(13)))
+                self.assertEqual("".join(e.delta for e in events), "Привет " * 13)
+        print("\n[soak trickling] seed %d: %d listens, %d connections, %d stalls resumed, %.1f s"
+              % (soak_SEED, runs, stats["connections"], stats["stalls"], time.monotonic() - started))
+        self.assertGreater(stats["stalls"], 0)
 
 
 # ============================================================================
