@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 yc-runs contributors. The licence text: LICENSE, or https://spdx.org/licenses/MIT
 """yc_runs: a one-file client for the Runs API of Yandex Cloud AI assistants.
 
 Standard library only, Python 3.9+. Copy this file next to your code, or

@@ -1,0 +1,24 @@
+"""Build glue: the wheel installs yc_runs.py as the package ``yc_runs`` (``__init__.py``,
+``py.typed``, ``__main__.py``), because PEP 561 gives a single-module distribution no way
+to say it is typed. The repository keeps the one file people copy; the metadata is in
+pyproject.toml."""
+
+import os
+import shutil
+
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STAGE = os.path.join("build", "package")  # relative: setuptools wants package_dir relative
+
+package = os.path.join(HERE, STAGE, "yc_runs")
+os.makedirs(package, exist_ok=True)
+shutil.copyfile(os.path.join(HERE, "yc_runs.py"), os.path.join(package, "__init__.py"))
+with open(os.path.join(package, "py.typed"), "w", encoding="utf-8"):
+    pass  # PEP 561: an empty marker file
+with open(os.path.join(package, "__main__.py"), "w", encoding="utf-8") as handle:
+    handle.write('"""python -m yc_runs"""\n\nimport sys\n\nfrom yc_runs import main\n\n'
+                 'sys.exit(main())\n')
+
+setup(packages=["yc_runs"], package_dir={"": STAGE.replace(os.sep, "/")},
+      package_data={"yc_runs": ["py.typed"]})
