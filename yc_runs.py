@@ -81,6 +81,15 @@ _USER_AGENT = "yc-runs/%s Python/%d.%d" % (__version__, *sys.version_info[:2])
 class _Status(enum.IntEnum):
     """Status values with the official SDK's helpers; unknown values become UNKNOWN."""
 
+    def __str__(self) -> str:
+        """The name (``COMPLETED``), the same on every Python version; ``int()`` gives the number."""
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        if spec and spec[-1] in "bcdoxXneEfFgG%":  # a number format asks for the number
+            return format(int(self), spec)
+        return format(self.name, spec)
+
     @property
     def status_name(self) -> str:
         """ "running", "success", "failed", or "unknown"."""
@@ -88,10 +97,12 @@ class _Status(enum.IntEnum):
 
     @property
     def is_running(self) -> bool:
+        """Not finished yet."""
         return self.status_name == "running"
 
     @property
     def is_succeeded(self) -> bool:
+        """Finished well (TOOL_CALLS included: the run asks for tool results)."""
         return self.status_name == "success"
 
     @property
@@ -100,10 +111,15 @@ class _Status(enum.IntEnum):
 
     @property
     def is_finished(self) -> bool:
+        """Succeeded or failed: nothing more happens without the caller."""
         return self.is_succeeded or self.is_failed
 
 
 class RunStatus(_Status):
+    """Where a run is: PENDING and IN_PROGRESS are running; COMPLETED, and TOOL_CALLS (the
+    run waits for ``submit_tool_results``), succeeded; FAILED failed (``result.error``).
+    UNKNOWN stands for a value this version does not know."""
+
     UNKNOWN = -1
     RUN_STATUS_UNSPECIFIED = 0
     PENDING = 1
@@ -114,6 +130,9 @@ class RunStatus(_Status):
 
 
 class StreamEvent(_Status):
+    """The type of a Listen event: PARTIAL_MESSAGE while the reply grows; DONE, TOOL_CALLS
+    or ERROR ends the stream. UNKNOWN stands for a type this version does not know."""
+
     UNKNOWN = -1
     EVENT_TYPE_UNSPECIFIED = 0
     PARTIAL_MESSAGE = 1
@@ -123,6 +142,8 @@ class StreamEvent(_Status):
 
 
 class MessageStatus(_Status):
+    """How a message ended: COMPLETED, TRUNCATED (the token limit) or FILTERED_CONTENT."""
+
     UNKNOWN = -1
     MESSAGE_STATUS_UNSPECIFIED = 0
     COMPLETED = 1
@@ -414,6 +435,12 @@ class APIError(YCRunsError):
         elif self.client_request_id:
             facts.append("client request id %s" % self.client_request_id)
         return "%s (%s)" % (self.message, ", ".join(facts)) if facts else self.message
+
+    def __repr__(self) -> str:
+        fields = ", ".join("%s=%r" % (name, getattr(self, name)) for name in (
+            "status", "grpc_code", "request_id", "client_request_id", "retry_after")
+            if getattr(self, name) is not None)
+        return "%s(%r%s)" % (type(self).__name__, self.message, ", " + fields if fields else "")
 
 
 class BadRequestError(APIError):
@@ -1056,8 +1083,8 @@ def _message_data(message: Any, index: int) -> Dict[str, Any]:
     if isinstance(content, str):  # {"content": "text"} is accepted as a shorthand
         data["content"] = {"content": [{"text": {"content": content}}]}
     elif not isinstance(content, Mapping):
-        raise ValueError("additional_messages[%d] needs a 'content' string or MessageContent"
-                         % index)
+        raise ValueError("additional_messages[%d] needs a 'content' string or MessageContent, "
+                         "not %s" % (index, "nothing" if content is None else _kind(content)))
     if isinstance(data.get("role"), str):  # {"role": "user", ...} shorthand for author.role
         data.setdefault("author", {"role": data.pop("role").upper()})
     return data
@@ -1094,8 +1121,8 @@ def _response_format(value: Any) -> Dict[str, Any]:
             if "schema" in schema and "properties" not in schema:
                 return {"jsonSchema": dict(schema)}
             return {"jsonSchema": {"schema": dict(schema)}}
-    raise ValueError('custom_response_format must be "json" or {"json_schema": {...}}, got %r'
-                     % (value,))
+    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
+        'custom_response_format must be "json" or {"json_schema": {...}}, got %r' % (value,))
 
 
 def _truncation_strategy(value: Any) -> Dict[str, Any]:
@@ -1105,10 +1132,12 @@ def _truncation_strategy(value: Any) -> Dict[str, Any]:
         if "autoStrategy" in value or "lastMessagesStrategy" in value:
             return dict(value)
         if "last_messages" in value:
-            count = _int64(value["last_messages"], "last_messages")
+            count = _int64(value["last_messages"],
+                           "custom_prompt_truncation_strategy's last_messages")
             return {"lastMessagesStrategy": {"numMessages": count}}
-    raise ValueError('custom_prompt_truncation_strategy must be "auto" or '
-                     '{"last_messages": N}, got %r' % (value,))
+    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
+        'custom_prompt_truncation_strategy must be "auto" or {"last_messages": N}, got %r'
+        % (value,))
 
 
 def _encode_create(
@@ -1126,6 +1155,9 @@ def _encode_create(
     if additional_messages is not None:
         if isinstance(additional_messages, (str, Mapping)):
             additional_messages = [additional_messages]
+        elif isinstance(additional_messages, bytes) or not isinstance(additional_messages, Iterable):
+            raise TypeError("additional_messages must be a str, a MessageData dict or a list of "
+                            "them, not %s" % type(additional_messages).__name__)
         body["additionalMessages"] = [_message_data(m, i)
                                       for i, m in enumerate(additional_messages)]
     completion: Dict[str, Any] = {}
@@ -1151,9 +1183,14 @@ def _encode_create(
         body["customResponseFormat"] = _response_format(custom_response_format)
     if stream:
         body["stream"] = True
+    if not isinstance(stream, bool):
+        raise TypeError("stream must be True or False, not %s" % type(stream).__name__)
     if tools is not None:
         if isinstance(tools, Mapping) or callable(tools):
             tools = [tools]
+        elif isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+            raise TypeError("tools must be a list of tool dicts or functions, not %s"
+                            % type(tools).__name__)
         body["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
     if extra_body is not None:
         if not isinstance(extra_body, Mapping):
@@ -1310,11 +1347,11 @@ class _Pager:
     """List pages: follow nextPageToken, stop at the first empty one."""
 
     def __init__(self, folder_id: Optional[str], page_size: Optional[int]) -> None:
-        if not folder_id:
-            raise CredentialsError("listing runs needs a folder: pass folder_id= or set "
-                                   "YC_FOLDER_ID")
-        if page_size is not None:
+        if page_size is not None:  # the caller's arguments first, then the configuration
             _int64(page_size, "page_size")
+        if not folder_id:  # a missing folder is a missing argument, not a credential problem
+            raise ValueError("listing runs needs a folder: pass folder_id= to the client or "
+                             "set YC_FOLDER_ID")
         self.folder_id = folder_id
         self.page_size = page_size
         self.token: Optional[str] = ""
@@ -2064,31 +2101,55 @@ class _Origin(_OriginFields):
         return host if self.port == default else "%s:%d" % (host, self.port)
 
 
+def _userinfo(url: str) -> str:
+    """The ``user:password`` of a URL, or ""; never to be shown."""
+    match = re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@", url)
+    return match.group(1) if match else ""
+
+
+def _shown_url(url: str) -> str:
+    """The URL as an error message may show it: any ``user:password@`` replaced by ``***@``."""
+    userinfo = _userinfo(url)
+    return url.replace(userinfo + "@", "***@", 1) if userinfo else url
+
+
+# What a base_url may end with that is the API's own path, and so not part of the base.
+_API_PATHS = ("/assistants/v1",)
+
+
 def _split_url(url: str, allow_insecure: bool, what: str = "base_url") -> Tuple[_Origin, str]:
-    """(origin, path prefix); refuses plain http:// beyond loopback unless allowed."""
+    """(origin, path prefix); refuses plain http:// beyond loopback unless allowed. For a
+    base_url, a trailing API path (``/assistants/v1``) is dropped: it is the same base."""
     from urllib.parse import urlsplit
 
     if not isinstance(url, str):
         raise TypeError("%s must be a str, not %s" % (what, type(url).__name__))
+    shown = _shown_url(url)  # a password in the URL is never echoed
     if re.search(r"[^\x21-\x7e]", url.strip()):  # urlsplit would drop CR/LF; spaces split the request line
         raise ValueError("%s contains whitespace, control or non-ASCII characters; "
                          "percent-encode them" % what)
+    if _userinfo(url):
+        raise ValueError("%s must not carry credentials in the URL (%s); pass the credential "
+                         "as api_key/iam_token" % (what, shown))
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise ValueError("%s %r is not a valid URL: %s" % (what, url, exc)) from None
+        raise ValueError("%s %r is not a valid URL: %s" % (what, shown, exc)) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("%s must be an http:// or https:// URL, got %r" % (what, url))
-    if parts.username or parts.password:
-        raise ValueError("%s must not carry credentials in the URL" % what)
+        raise ValueError("%s must be an http:// or https:// URL, got %r" % (what, shown))
     host = parts.hostname
     if scheme == "http" and not allow_insecure and not _is_loopback(host):
         raise ValueError("%s %r is plain http:// to a host that is not loopback; use https:// "
-                         "or pass allow_insecure=True" % (what, url))
+                         "or pass allow_insecure=True" % (what, shown))
     origin = _Origin(scheme, host, port or (443 if scheme == "https" else 80))
-    return origin, parts.path.rstrip("/")
+    path = parts.path.rstrip("/")
+    if what == "base_url":
+        for api_path in _API_PATHS:
+            if path.lower().endswith(api_path):
+                path = path[:-len(api_path)].rstrip("/")
+    return origin, path
 
 
 def _is_loopback(host: str) -> bool:
@@ -2624,13 +2685,15 @@ class _ClientBase:
         api_key: Union[str, Callable[[], Any], None] = None,
         iam_token: Union[str, Callable[[], Any], None] = None,
         folder_id: Optional[str] = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: Optional[str] = None,
         timeout: float = 60.0,
         max_retries: int = 4,
         ssl_context: Optional["ssl.SSLContext"] = None,
         credentials: Optional[Credentials] = None,
         allow_insecure: bool = False,
     ) -> None:
+        if base_url is None:  # as openai-python reads OPENAI_BASE_URL
+            base_url = os.environ.get("YC_RUNS_BASE_URL") or DEFAULT_BASE_URL
         self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
                                ssl_context, credentials, allow_insecure)
         self._setup(ssl_context)
@@ -2647,7 +2710,23 @@ class _ClientBase:
 
 
 class Client(_ClientBase):
-    """A synchronous client of the Runs API; safe to share between threads."""
+    """A synchronous client of the Runs API; safe to share between threads. Close it (or use
+    ``with``) to close its pooled connections.
+
+    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
+    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
+    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
+    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
+    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
+    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
+    base. ``timeout``: seconds per request (60). ``max_retries``: retries of a failed
+    idempotent call (4). ``ssl_context``: TLS settings (default: verified, system CAs).
+    ``allow_insecure``: allow plain http:// to a host that is not loopback.
+
+    ``client.runs`` holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
+    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
+    given or found, ValueError or TypeError naming a bad argument.
+    """
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         self._transport = _SyncTransport(ssl_context)
@@ -2882,7 +2961,23 @@ class _AsyncTransport:
 
 class AsyncClient(_ClientBase):
     """The asyncio client of the Runs API: the same surface as Client, with ``await``;
-    an ``api_key``/``iam_token`` callable may be a coroutine function."""
+    an ``api_key``/``iam_token`` callable may be a coroutine function. Close it with
+    ``await client.close()`` or ``async with``.
+
+    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
+    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
+    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
+    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
+    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
+    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
+    base. ``timeout``: seconds per request (60). ``max_retries``: retries of a failed
+    idempotent call (4). ``ssl_context``: TLS settings (default: verified, system CAs).
+    ``allow_insecure``: allow plain http:// to a host that is not loopback.
+
+    ``client.runs`` (AsyncRuns) holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
+    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
+    given or found, ValueError or TypeError naming a bad argument.
+    """
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         self._transport = _AsyncTransport(ssl_context)
@@ -3036,18 +3131,50 @@ class Runs:
                 yield _decode_run(obj, Run, self, "ListRunsResponse.runs[]")
             request = pager.request()
 
-    def create_and_wait(self, assistant: Any, thread: Any, *, poll_timeout: Optional[float] = None,
-                        poll_interval: Optional[float] = None, **create_args: Any) -> RunResult:
-        """``create`` (same arguments) then ``wait``: the finished run's result."""
-        run = self.create(assistant, thread, **create_args)
-        return run.wait(timeout=create_args.get("timeout"), poll_timeout=poll_timeout,
-                        poll_interval=poll_interval)
+    def create_and_wait(
+        self, assistant: Any, thread: Any, *,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        poll_timeout: Optional[float] = None, poll_interval: Optional[float] = None,
+    ) -> RunResult:
+        """``create`` (same arguments) then ``wait``: the finished run's result;
+        WaitTimeoutError after ``poll_timeout``."""
+        run = self.create(
+            assistant, thread, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return run.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
 
-    def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
-                          **create_args: Any) -> Iterator[RunStreamEvent]:
+    def create_and_stream(
+        self, assistant: Any, thread: Any, *,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        resume: bool = True,
+    ) -> Iterator[RunStreamEvent]:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
-        run = self.create(assistant, thread, **dict(create_args, stream=True))
-        return run.listen(timeout=create_args.get("timeout"), resume=resume)
+        run = self.create(
+            assistant, thread, stream=True, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return run.listen(timeout=timeout, resume=resume)
 
 
 class Run(_RunFields):
@@ -3139,6 +3266,8 @@ class Run(_RunFields):
     def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                      poll_timeout: Optional[float] = None,
                                      poll_interval: Optional[float] = None) -> RunResult:
+        """``submit_tool_results`` then ``wait``: the result of the run's next stop (finished,
+        or TOOL_CALLS again); BadRequestError when the run is not waiting for tool results."""
         self.submit_tool_results(tool_results, timeout=timeout)
         return self.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
 
@@ -3223,20 +3352,51 @@ class AsyncRuns:
                 yield _decode_run(obj, AsyncRun, self, "ListRunsResponse.runs[]")
             request = pager.request()
 
-    async def create_and_wait(self, assistant: Any, thread: Any, *,
-                              poll_timeout: Optional[float] = None,
-                              poll_interval: Optional[float] = None,
-                              **create_args: Any) -> RunResult:
-        """``create`` (same arguments) then ``wait``: the finished run's result."""
-        run = await self.create(assistant, thread, **create_args)
-        return await run.wait(timeout=create_args.get("timeout"), poll_timeout=poll_timeout,
+    async def create_and_wait(
+        self, assistant: Any, thread: Any, *,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        poll_timeout: Optional[float] = None, poll_interval: Optional[float] = None,
+    ) -> RunResult:
+        """``create`` (same arguments) then ``wait``: the finished run's result;
+        WaitTimeoutError after ``poll_timeout``."""
+        run = await self.create(
+            assistant, thread, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return await run.wait(timeout=timeout, poll_timeout=poll_timeout,
                               poll_interval=poll_interval)
 
-    async def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
-                                **create_args: Any) -> AsyncIterator[RunStreamEvent]:
+    async def create_and_stream(
+        self, assistant: Any, thread: Any, *,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        resume: bool = True,
+    ) -> AsyncIterator[RunStreamEvent]:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
-        run = await self.create(assistant, thread, **dict(create_args, stream=True))
-        return run.listen(timeout=create_args.get("timeout"), resume=resume)
+        run = await self.create(
+            assistant, thread, stream=True, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return run.listen(timeout=timeout, resume=resume)
 
 
 class AsyncRun(_RunFields):
@@ -3332,6 +3492,7 @@ class AsyncRun(_RunFields):
     async def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                            poll_timeout: Optional[float] = None,
                                            poll_interval: Optional[float] = None) -> RunResult:
+        """``submit_tool_results`` then ``wait``, awaited: the result of the run's next stop."""
         await self.submit_tool_results(tool_results, timeout=timeout)
         return await self.wait(timeout=timeout, poll_timeout=poll_timeout,
                                poll_interval=poll_interval)
@@ -3485,8 +3646,14 @@ class Emulator:
 
     # --- control ------------------------------------------------------------
 
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not running"
+        return "<yc_runs.Emulator %s, %d runs, %d requests>" % (where, len(self.runs),
+                                                                 len(self.requests))
+
     @property
     def url(self) -> str:
+        """``http://host:port`` to pass as a client's base_url; RuntimeError before start()."""
         if self._server is None:
             raise RuntimeError("the emulator is not running; use start() or a with block")
         host = "[%s]" % self.host if ":" in self.host else self.host
