@@ -3132,7 +3132,7 @@ class Runs:
             request = pager.request()
 
     def create_and_wait(
-        self, assistant: Any, thread: Any, *,
+        self, assistant: Any, thread: Any, *, stream: bool = False,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
@@ -3146,7 +3146,7 @@ class Runs:
         """``create`` (same arguments) then ``wait``: the finished run's result;
         WaitTimeoutError after ``poll_timeout``."""
         run = self.create(
-            assistant, thread, labels=labels, additional_messages=additional_messages,
+            assistant, thread, stream=stream, labels=labels, additional_messages=additional_messages,
             custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
             custom_max_prompt_tokens=custom_max_prompt_tokens,
             custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
@@ -3353,7 +3353,7 @@ class AsyncRuns:
             request = pager.request()
 
     async def create_and_wait(
-        self, assistant: Any, thread: Any, *,
+        self, assistant: Any, thread: Any, *, stream: bool = False,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
@@ -3367,7 +3367,7 @@ class AsyncRuns:
         """``create`` (same arguments) then ``wait``: the finished run's result;
         WaitTimeoutError after ``poll_timeout``."""
         run = await self.create(
-            assistant, thread, labels=labels, additional_messages=additional_messages,
+            assistant, thread, stream=stream, labels=labels, additional_messages=additional_messages,
             custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
             custom_max_prompt_tokens=custom_max_prompt_tokens,
             custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
@@ -3647,7 +3647,8 @@ class Emulator:
     # --- control ------------------------------------------------------------
 
     def __repr__(self) -> str:
-        where = self.url if self._server is not None else "not running"
+        running = self._server is not None and (self._thread is None or self._thread.is_alive())
+        where = self.url if running else "not running"
         return "<yc_runs.Emulator %s, %d runs, %d requests>" % (where, len(self.runs),
                                                                  len(self.requests))
 
@@ -4148,11 +4149,31 @@ def _emulator_server(emu: Emulator) -> Any:
 # Command line: python -m yc_runs
 # ============================================================================
 
-_EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT, _EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+_EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT = 0, 1, 2, 3, 4
+_EXIT_OUTPUT = 5  # stdout could not be written (a full disk, /dev/full)
+_EXIT_CLOSED = 141  # stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell shows
+_EXIT_INTERRUPTED = 130
+
+_TOOLS_HELP = """\
+--tools FILE.json holds a JSON list of tools (one object is taken as a list of one). A
+function tool is {"name": ..., "description": ..., "parameters": JSON Schema}; the API's
+own Tool objects ({"function": {...}}, {"searchIndex": {...}}, {"genSearch": {...}}) pass
+as they are. --tools-from MODULE:FUNCTION builds a function tool from a Python function's
+signature, type hints and docstring (MODULE is imported from the current directory, or is
+a path to a .py file); it may be repeated, and may name a list of functions."""
+
+
+class _OutputClosed(Exception):
+    """The reader of stdout went away (a closed pipe)."""
+
+
+class _OutputFailed(Exception):
+    """stdout could not be written."""
 
 
 def _plain(value: Any) -> Any:
-    """Data classes, enums and datetimes as JSON-ready values."""
+    """Data classes, enums and datetimes as JSON-ready values; the JSON the API sent (dicts,
+    lists: labels, tool arguments) as it is, so any depth json can print is printed."""
     from datetime import datetime
 
     if isinstance(value, enum.Enum):
@@ -4162,10 +4183,8 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if not f.name.startswith("_")}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):  # the data classes' sequences of data classes
         return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
     return value
 
 
@@ -4204,19 +4223,37 @@ def _describe(run: _RunFields) -> str:
 
 
 class _Printer:
-    """Prints events as a person reads them, or one JSON object per line."""
+    """Prints events as a person reads them, or one JSON object per line (JSON Lines)."""
 
     def __init__(self, out: Any, as_json: bool) -> None:
         self.out = out
         self.as_json = as_json
         self.mid_line = False
 
+    def write(self, text: str) -> None:
+        """Write and flush; a closed pipe and a failed write become the CLI's own errors."""
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            raise _OutputClosed() from None
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.EPIPE:
+                raise _OutputClosed() from None
+            raise _OutputFailed("cannot write the output: %s" % (exc.strerror or exc)) from None
+
     def line(self, text: str) -> None:
         if self.mid_line:
-            self.out.write("\n")
             self.mid_line = False
-        self.out.write(text + "\n")
-        self.out.flush()
+            self.write("\n")
+        self.write(text + "\n")
+
+    def text(self, text: str) -> None:
+        """A line for a person; nothing in --json mode, where stdout holds only JSON."""
+        if not self.as_json:
+            self.line(text)
 
     def json(self, obj: Any) -> None:
         self.line(json.dumps(obj, ensure_ascii=False))
@@ -4229,8 +4266,7 @@ class _Printer:
             if event.delta_reset:
                 self.line("")
             self.mid_line = not event.delta.endswith("\n")  # before the write: a Ctrl-C may follow it
-            self.out.write(event.delta)
-            self.out.flush()
+            self.write(event.delta)
         for call in event.tool_calls:
             self.line("-> tool call: %s(%s)" % (call.name, json.dumps(call.arguments,
                                                                        ensure_ascii=False)))
@@ -4244,12 +4280,20 @@ class _Printer:
         else:
             self.line(_describe(run))
 
+    def end_line(self) -> None:
+        """Finish a reply cut short, so the shell prompt starts on a line of its own."""
+        if self.mid_line:
+            self.mid_line = False
+            try:
+                self.write("\n")
+            except (_OutputClosed, _OutputFailed):
+                pass
+
 
 def _client_from(args: Any) -> Client:
     return Client(api_key=getattr(args, "api_key", None), iam_token=getattr(args, "iam_token", None),
                   folder_id=getattr(args, "folder_id", None),
-                  base_url=getattr(args, "base_url", None) or os.environ.get(
-                      "YC_RUNS_BASE_URL", DEFAULT_BASE_URL),
+                  base_url=getattr(args, "base_url", None),
                   timeout=60.0 if getattr(args, "timeout", None) is None else args.timeout,
                   max_retries=getattr(args, "max_retries", 4),
                   allow_insecure=getattr(args, "allow_insecure", False))
@@ -4270,8 +4314,68 @@ def _json_file(path: str, flag: str) -> Any:
         raise ValueError("%s %s is not valid JSON: %s" % (flag, path, exc)) from None
 
 
+def _tools_from(spec: str) -> List[Any]:
+    """The function tools ``--tools-from MODULE:FUNCTION`` names; ValueError saying what is
+    wrong with it."""
+    import importlib
+    import importlib.util
+
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name.isidentifier():
+        raise ValueError("--tools-from takes MODULE:FUNCTION or FILE.py:FUNCTION, got %r" % spec)
+    try:
+        if where.endswith(".py") or os.sep in where or "/" in where:
+            loaded = importlib.util.spec_from_file_location("_yc_runs_tools", where)
+            if loaded is None or loaded.loader is None or not os.path.isfile(where):
+                raise ValueError("--tools-from %s: no such file" % where)
+            module = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(module)
+        else:
+            sys.path.insert(0, os.getcwd())
+            try:
+                module = importlib.import_module(where)
+            finally:
+                sys.path.remove(os.getcwd())
+    except ValueError:
+        raise
+    except Exception as exc:  # the user's module failed to import: say which and why
+        raise ValueError("--tools-from %s: cannot import %s: %s: %s"
+                         % (spec, where, type(exc).__name__, exc)) from None
+    found = getattr(module, name, None)
+    functions: List[Any] = list(found) if isinstance(found, (list, tuple)) else [found]
+    if not functions or not all(callable(f) for f in functions):
+        raise ValueError("--tools-from %s: %s has no function %s" % (spec, where, name))
+    try:
+        return [function_tool(f) for f in functions]
+    except (TypeError, ValueError) as exc:
+        raise ValueError("--tools-from %s: %s" % (spec, exc)) from None
+
+
+def _listen_and_print(run: Run, start: int, printer: _Printer, follow: bool) -> int:
+    """Print the run's events from ``start``; after a TOOL_CALLS event, carry on when the
+    run has moved past it (its tool results were submitted), else stop there."""
+    last = None
+    while True:
+        for event in run.listen(events_start_idx=start):
+            printer.event(event)
+            last = event
+        if not follow or last is None or last.status != StreamEvent.TOOL_CALLS:
+            return _exit_for(last)
+        if run.refresh().status == RunStatus.TOOL_CALLS:
+            return _EXIT_OK  # waiting for tool results: nothing more to print yet
+        start = last.stream_cursor.current_event_idx + 1
+
+
 def _cmd_create(args: Any, printer: _Printer) -> int:
-    tools = _json_file(args.tools, "--tools") if args.tools else None
+    tools: Optional[List[Any]] = None
+    if args.tools:
+        loaded = _json_file(args.tools, "--tools")
+        tools = list(loaded) if isinstance(loaded, list) else [loaded]
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise ValueError("--tools %s: item %d is not a JSON object" % (args.tools, i))
+    for spec in args.tools_from or []:
+        tools = (tools or []) + _tools_from(spec)
     labels = {}
     for pair in args.label or []:
         key, sep, value = pair.partition("=")
@@ -4285,13 +4389,11 @@ def _cmd_create(args: Any, printer: _Printer) -> int:
                                  custom_max_tokens=args.max_tokens, labels=labels or None,
                                  tools=tools)
         if args.stream:
-            if not printer.as_json:
+            if printer.as_json:
+                printer.run(run)  # first, so a script has the id to submit tool results to
+            else:
                 printer.line("run %s" % run.id)
-            last = None
-            for event in run.listen():
-                printer.event(event)
-                last = event
-            return _exit_for(last)
+            return _listen_and_print(run, 0, printer, follow=False)
         if args.wait:
             result = run.wait()
             run = client.runs.get(run.id)
@@ -4310,6 +4412,8 @@ def _cmd_get(args: Any, printer: _Printer) -> int:
 
 
 def _cmd_list(args: Any, printer: _Printer) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise ValueError("--limit must not be negative, got %d" % args.limit)
     with _client_from(args) as client:
         for count, run in enumerate(client.runs.list(page_size=args.page_size)):
             if args.limit is not None and count >= args.limit:
@@ -4325,11 +4429,8 @@ def _cmd_list(args: Any, printer: _Printer) -> int:
 
 def _cmd_listen(args: Any, printer: _Printer) -> int:
     with _client_from(args) as client:
-        last = None
-        for event in Run(args.run_id, _runs=client.runs).listen(events_start_idx=args.start):
-            printer.event(event)
-            last = event
-        return _exit_for(last)
+        return _listen_and_print(Run(args.run_id, _runs=client.runs), args.start, printer,
+                                 follow=args.follow)
 
 
 def _cmd_wait(args: Any, printer: _Printer) -> int:
@@ -4376,11 +4477,17 @@ def _cmd_serve(args: Any, printer: _Printer) -> int:
     emulator = Emulator(args.host, args.port, log=sys.stderr, event_delay=args.event_delay)
     server = _emulator_server(emulator)
     emulator._server = server
-    printer.line("yc_runs emulator on %s (Ctrl-C stops it)" % emulator.url)
+    if printer.as_json:
+        printer.json({"url": emulator.url})
+    else:
+        printer.line("yc_runs emulator on %s (Ctrl-C stops it)" % emulator.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        printer.line("stopped")
+        if printer.as_json:
+            printer.json({"stopped": True})
+        else:
+            printer.line("stopped")
     finally:
         server.server_close()
     return _EXIT_OK
@@ -4396,12 +4503,12 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
         emu.script("demo-assistant", tool_calls=[
             {"name": "get_weather", "arguments": {"city": "Moscow"}}],
             replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
-        printer.line("emulator at %s (no credentials, no network)" % emu.url)
+        printer.text("emulator at %s (no credentials, no network)" % emu.url)
         with Client(base_url=emu.url, api_key="demo", folder_id="demo-folder") as client:
             run = client.runs.create("demo-assistant", "demo-thread", stream=True,
                                      additional_messages=["What is the weather in Moscow?"],
                                      tools=[get_weather])
-            printer.line("created run %s (%s); listening" % (run.id, run.status.name))
+            printer.text("created run %s (%s); listening" % (run.id, run.status.name))
             last = None
             for event in run.listen():
                 printer.event(event)
@@ -4409,7 +4516,10 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
             if last is not None and last.status == StreamEvent.TOOL_CALLS:
                 outputs = [{"name": c.name, "content": get_weather(**c.arguments)}
                            for c in last.tool_calls]
-                printer.line("submitting %s" % json.dumps(outputs, ensure_ascii=False))
+                if printer.as_json:
+                    printer.json({"submitted": outputs, "run_id": run.id})
+                else:
+                    printer.line("submitting %s" % json.dumps(outputs, ensure_ascii=False))
                 run.submit_tool_results(outputs)
                 for event in run.listen(events_start_idx=last.stream_cursor.current_event_idx + 1):
                     printer.event(event)
@@ -4418,82 +4528,141 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
             return _exit_for(result)
 
 
+def _prog() -> str:
+    """The name the user typed: ``yc-runs`` for the console script, else ``python -m yc_runs``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not name or name.endswith((".py", ".pyc")) or name in ("-c", "-m"):
+        return "python -m yc_runs"
+    return name
+
+
 def _cli_parser() -> Any:
     import argparse
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--api-key", default=argparse.SUPPRESS,
-                        help="API key (default: $YC_API_KEY, then the other YC_* variables)")
-    common.add_argument("--iam-token", default=argparse.SUPPRESS, help="IAM token")
-    common.add_argument("--folder-id", default=argparse.SUPPRESS,
-                        help="folder (default: $YC_FOLDER_ID)")
-    common.add_argument("--base-url", default=argparse.SUPPRESS,
-                        help="service URL (default: $YC_RUNS_BASE_URL or %s)" % DEFAULT_BASE_URL)
-    common.add_argument("--allow-insecure", action="store_true", default=argparse.SUPPRESS,
-                        help="allow plain http:// to a host that is not loopback")
-    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
-                        help="seconds per request (default 60)")
-    common.add_argument("--max-retries", type=int, default=argparse.SUPPRESS,
-                        help="retries of a failed request (default 4)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="one JSON object per line")
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON Lines: one JSON object per line on stdout")
+    output.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="tracebacks on errors")
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--api-key", default=argparse.SUPPRESS,
+                        help="API key (default: $YC_API_KEY, then the other YC_* variables)")
+    client.add_argument("--iam-token", default=argparse.SUPPRESS, help="IAM token")
+    client.add_argument("--folder-id", default=argparse.SUPPRESS,
+                        help="folder (default: $YC_FOLDER_ID)")
+    client.add_argument("--base-url", default=argparse.SUPPRESS,
+                        help="service URL (default: $YC_RUNS_BASE_URL or %s)" % DEFAULT_BASE_URL)
+    client.add_argument("--allow-insecure", action="store_true", default=argparse.SUPPRESS,
+                        help="allow plain http:// to a host that is not loopback")
+    client.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
+                        help="seconds per request (default 60)")
+    client.add_argument("--max-retries", type=int, default=argparse.SUPPRESS,
+                        help="retries of a failed request (default 4)")
     parser = argparse.ArgumentParser(
-        prog="python -m yc_runs", parents=[common],
-        description="Runs of Yandex Cloud AI assistants from the shell. "
-                    "Start with: python -m yc_runs demo")
+        prog=_prog(), parents=[output, client],
+        description="Runs of Yandex Cloud AI assistants from the shell. Start with: %s demo"
+                    % _prog(),
+        epilog="Exit codes: 0 ok, 1 the run failed, 2 usage error, 3 API or network error, "
+               "4 timed out, 5 stdout could not be written, 130 interrupted, 141 stdout closed "
+               "by its reader (| head).")
     parser.add_argument("--version", action="version", version="yc_runs " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    def command(name: str, handler: Callable[[Any, _Printer], int], text: str) -> Any:
-        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+    def command(name: str, handler: Callable[[Any, _Printer], int], text: str,
+                uses_client: bool = True, **extra: Any) -> Any:
+        sub = commands.add_parser(name, parents=[output, client] if uses_client else [output],
+                                  help=text, description=text, **extra)
         sub.set_defaults(handler=handler)
         return sub
 
-    sub = command("create", _cmd_create, "start a run")
-    sub.add_argument("assistant")
-    sub.add_argument("thread")
+    sub = command("create", _cmd_create, "start a run", epilog=_TOOLS_HELP,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("assistant", help="assistant id")
+    sub.add_argument("thread", help="thread id")
     sub.add_argument("--message", "-m", action="append", help="a user message (repeatable)")
-    sub.add_argument("--stream", action="store_true", help="print the reply as it is generated")
-    sub.add_argument("--temperature", type=float)
-    sub.add_argument("--max-tokens", type=int)
-    sub.add_argument("--label", action="append", metavar="K=V")
-    sub.add_argument("--tools", metavar="FILE.json", help="a JSON list of tools")
+    sub.add_argument("--stream", action="store_true",
+                     help="print the reply as it is generated (with --json: the run, then "
+                          "one object per event)")
+    sub.add_argument("--temperature", type=float, help="sampling temperature, 0 to 1")
+    sub.add_argument("--max-tokens", type=int, help="the most tokens the reply may have")
+    sub.add_argument("--label", action="append", metavar="K=V",
+                     help="a label on the run (repeatable)")
+    sub.add_argument("--tools", metavar="FILE.json", help="a JSON list of tools (format below)")
+    sub.add_argument("--tools-from", action="append", metavar="MODULE:FUNCTION",
+                     help="a function tool from a Python function (repeatable)")
     sub.add_argument("--wait", action="store_true", help="wait for the run to finish")
     sub = command("get", _cmd_get, "show a run")
-    sub.add_argument("run_id")
+    sub.add_argument("run_id", help="the run's id")
     sub = command("last", _cmd_get, "show the thread's last run")
-    sub.add_argument("thread_id")
+    sub.add_argument("thread_id", help="the thread's id")
     sub = command("list", _cmd_list, "runs in the folder, one per line")
-    sub.add_argument("--page-size", type=int)
+    sub.add_argument("--page-size", type=int, help="runs per request to the service")
     sub.add_argument("--limit", type=int, help="stop after N runs")
-    sub = command("listen", _cmd_listen, "print a run's events as they arrive")
-    sub.add_argument("run_id")
+    sub = command("listen", _cmd_listen,
+                  "print a run's events as they arrive; a run that stopped for tool calls is "
+                  "followed once its tool results are submitted")
+    sub.add_argument("run_id", help="the run's id")
     sub.add_argument("--from", dest="start", type=int, default=0, metavar="IDX",
-                     help="first event index")
+                     help="first event index (default 0: the run's first event)")
+    sub.add_argument("--no-follow", dest="follow", action="store_false",
+                     help="stop at a TOOL_CALLS event even when the run has moved on")
     sub = command("wait", _cmd_wait, "block until the run is finished")
-    sub.add_argument("run_id")
-    sub.add_argument("--poll-timeout", type=float)
-    sub.add_argument("--poll-interval", type=float)
+    sub.add_argument("run_id", help="the run's id")
+    sub.add_argument("--poll-timeout", type=float,
+                     help="give up after this many seconds (default 300; exit code 4)")
+    sub.add_argument("--poll-interval", type=float,
+                     help="seconds between polls (default 0.5)")
     sub = command("submit", _cmd_submit, "submit tool results")
-    sub.add_argument("run_id")
-    sub.add_argument("pairs", nargs="*", metavar="NAME=CONTENT")
+    sub.add_argument("run_id", help="the run's id (a run in TOOL_CALLS)")
+    sub.add_argument("pairs", nargs="*", metavar="NAME=CONTENT",
+                     help="a tool's result: the function's name and its output (repeatable)")
     sub.add_argument("--results", metavar="FILE.json",
                      help='a JSON list of {"name", "content"} objects')
-    sub = command("serve", _cmd_serve, "run the emulator in the foreground")
-    sub.add_argument("--host", default="127.0.0.1")
-    sub.add_argument("--port", type=int, default=8080)
+    sub = command("serve", _cmd_serve, "run the emulator in the foreground", uses_client=False)
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sub.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     sub.add_argument("--event-delay", type=float, default=0.05,
                      help="seconds between stream events")
-    command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator")
+    command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
+            uses_client=False)
     return parser
+
+
+# Library argument names in usage errors, as the command line spells them.
+_CLI_FLAGS = (("allow_insecure=True", "--allow-insecure"), ("api_key=", "--api-key"),
+              ("iam_token=", "--iam-token"), ("folder_id=", "--folder-id"),
+              ("base_url", "--base-url"), ("folder_id", "--folder-id"), ("page_size", "--page-size"),
+              ("max_retries", "--max-retries"), ("poll_timeout", "--poll-timeout"),
+              ("poll_interval", "--poll-interval"), ("events_start_idx", "--from"),
+              ("custom_temperature", "--temperature"), ("custom_max_tokens", "--max-tokens"),
+              ("labels", "--label"), ("timeout", "--timeout"))
+
+
+def _in_cli_words(message: str) -> str:
+    """A usage error as the command line says it: its flags, not the library's arguments."""
+    if message == _NO_CREDENTIALS:
+        return ("no credential: pass --api-key or --iam-token, or set YC_API_KEY, YC_IAM_TOKEN, "
+                "YC_TOKEN, YC_OAUTH_TOKEN, or YC_METADATA_CREDENTIALS=1")
+    for python, flag in _CLI_FLAGS:
+        message = re.sub(r"(?<![\w-])%s(?!\w)" % re.escape(python), flag, message)
+    return message
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at os.devnull, so the interpreter's flush at exit finds nothing to fail on
+    (the way the Python docs handle SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind sys.stdout
+        pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command line; returns the exit code (0 ok, 1 run failed, 2 usage, 3 API or
-    network error, 4 timed out, 130 interrupted)."""
+    network error, 4 timed out, 5 stdout not writable, 130 interrupted, 141 stdout closed)."""
     parser = _cli_parser()
     try:
         args = parser.parse_args(argv)
@@ -4503,9 +4672,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     debug = getattr(args, "debug", False)
     try:
         return args.handler(args, printer)  # type: ignore[no-any-return]
+    except _OutputClosed:
+        _quiet_stdout()
+        return _EXIT_CLOSED
     except KeyboardInterrupt:
-        if printer.mid_line:
-            sys.stdout.write("\n")
+        printer.end_line()
         sys.stderr.write("interrupted\n")
         return _EXIT_INTERRUPTED
     except BaseException as exc:
@@ -4514,25 +4685,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             traceback.print_exc()
         code = _EXIT_API
-        if isinstance(exc, (WaitTimeoutError, APITimeoutError)) or (
+        message = str(exc)
+        if isinstance(exc, _OutputFailed):
+            _quiet_stdout()  # what is still buffered cannot be written either
+            code = _EXIT_OUTPUT
+        elif isinstance(exc, (WaitTimeoutError, APITimeoutError)) or (
                 isinstance(exc, StreamError) and isinstance(exc.__cause__, APITimeoutError)):
             code = _EXIT_TIMEOUT
         elif isinstance(exc, CredentialsError) or (
                 isinstance(exc, (TypeError, ValueError, OSError)) and
                 not isinstance(exc, YCRunsError)):
             code = _EXIT_USAGE
+            message = _in_cli_words(message)
         elif not isinstance(exc, Exception):
             raise
-        if printer.mid_line:
-            sys.stdout.write("\n")
-        sys.stderr.write("error: %s\n" % _redact(str(exc), _cli_secrets(args)))
+        printer.end_line()
+        sys.stderr.write("error: %s\n" % _redact(message, _cli_secrets(args)))
         return code
 
 
 def _cli_secrets(args: Any) -> List[str]:
     names = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_TOKEN", "YC_OAUTH_TOKEN")
-    return [s for s in [getattr(args, "api_key", None), getattr(args, "iam_token", None)]
-            + [os.environ.get(n) for n in names] if s]
+    secrets = [s for s in [getattr(args, "api_key", None), getattr(args, "iam_token", None)]
+               + [os.environ.get(n) for n in names] if s]
+    for url in (getattr(args, "base_url", None), os.environ.get("YC_RUNS_BASE_URL")):
+        userinfo = _userinfo(url or "")
+        if userinfo:
+            secrets.append(userinfo)
+            secrets.extend(part for part in userinfo.split(":", 1) if len(part) >= 3)
+    return secrets
 
 
 if __name__ == "__main__":
