@@ -13,7 +13,13 @@ STAGE = os.path.join("build", "package")  # relative: setuptools wants package_d
 
 package = os.path.join(HERE, STAGE, "yc_runs")
 os.makedirs(package, exist_ok=True)
-shutil.copyfile(os.path.join(HERE, "yc_runs.py"), os.path.join(package, "__init__.py"))
+init = os.path.join(package, "__init__.py")
+if os.path.lexists(init):
+    os.remove(init)
+try:  # a link keeps `pip install -e .` live; the wheel gets the file's contents either way
+    os.symlink(os.path.join(os.pardir, os.pardir, os.pardir, "yc_runs.py"), init)
+except (OSError, NotImplementedError):  # no symlinks here (Windows without the privilege)
+    shutil.copyfile(os.path.join(HERE, "yc_runs.py"), init)
 with open(os.path.join(package, "py.typed"), "w", encoding="utf-8"):
     pass  # PEP 561: an empty marker file
 with open(os.path.join(package, "__main__.py"), "w", encoding="utf-8") as handle:

@@ -4323,11 +4323,12 @@ def _tools_from(spec: str) -> List[Any]:
     where, sep, name = spec.rpartition(":")
     if not sep or not where or not name.isidentifier():
         raise ValueError("--tools-from takes MODULE:FUNCTION or FILE.py:FUNCTION, got %r" % spec)
+    is_file = where.endswith(".py") or os.sep in where or "/" in where
+    loaded = importlib.util.spec_from_file_location("_yc_runs_tools", where) if is_file else None
+    if is_file and (loaded is None or loaded.loader is None or not os.path.isfile(where)):
+        raise ValueError("--tools-from %s: no such file" % where)
     try:
-        if where.endswith(".py") or os.sep in where or "/" in where:
-            loaded = importlib.util.spec_from_file_location("_yc_runs_tools", where)
-            if loaded is None or loaded.loader is None or not os.path.isfile(where):
-                raise ValueError("--tools-from %s: no such file" % where)
+        if loaded is not None and loaded.loader is not None:
             module = importlib.util.module_from_spec(loaded)
             loaded.loader.exec_module(module)
         else:
@@ -4336,8 +4337,6 @@ def _tools_from(spec: str) -> List[Any]:
                 module = importlib.import_module(where)
             finally:
                 sys.path.remove(os.getcwd())
-    except ValueError:
-        raise
     except Exception as exc:  # the user's module failed to import: say which and why
         raise ValueError("--tools-from %s: cannot import %s: %s: %s"
                          % (spec, where, type(exc).__name__, exc)) from None
@@ -4632,6 +4631,7 @@ def _cli_parser() -> Any:
 # Library argument names in usage errors, as the command line spells them.
 _CLI_FLAGS = (("allow_insecure=True", "--allow-insecure"), ("api_key=", "--api-key"),
               ("iam_token=", "--iam-token"), ("folder_id=", "--folder-id"),
+              ("api_key", "--api-key"), ("iam_token", "--iam-token"),
               ("base_url", "--base-url"), ("folder_id", "--folder-id"), ("page_size", "--page-size"),
               ("max_retries", "--max-retries"), ("poll_timeout", "--poll-timeout"),
               ("poll_interval", "--poll-interval"), ("events_start_idx", "--from"),
