@@ -1273,7 +1273,7 @@ class CoreCreateRequestTest(EmulatorTestCase):
             (ValueError, "max_retries", {"max_retries": -1}),
             (ValueError, "max_retries", {"max_retries": 1.5}),
             (ValueError, "base_url", {"base_url": "ftp://127.0.0.1/"}),
-            (TypeError, "base_url", {"base_url": None}),
+            (TypeError, "base_url", {"base_url": 5}),  # None: $YC_RUNS_BASE_URL or the default
             (ValueError, "base_url", {"base_url": "http://user:pw@127.0.0.1:1"}),
             (ValueError, "folder_id", {"folder_id": "a\nb"}),
             (ValueError, "folder_id", {"folder_id": ""}),
@@ -1430,9 +1430,9 @@ class CoreRunsTest(EmulatorTestCase):
         self.assertEqual(len(self.emu.requests), before + 1)
         runs.close()
 
-    def test_list_without_a_folder_raises_credentials_error(self) -> None:
+    def test_list_without_a_folder_raises_value_error(self) -> None:
         with yc_runs.Client(base_url=self.emu.url, api_key=CORE_KEY) as client, \
-                self.assertRaises(yc_runs.CredentialsError) as caught:
+                self.assertRaises(ValueError) as caught:  # a missing argument, not a credential
             client.runs.list()
         self.assertIn("YC_FOLDER_ID", str(caught.exception))
 
@@ -3398,6 +3398,511 @@ class CoreErrorsTest(CoreRawTestCase):
 # ============================================================================
 
 
+# === Surface: packaging, CLI, library surface (issue 14) ===
+
+
+surface_PLANTED = '''\
+import yc_runs
+
+client = yc_runs.Client(api_key="k", folder_id="f", timeout="slow")  # planted: timeout is a float
+run = client.runs.create("a", "t", stream="yes")  # planted: stream is a bool
+result = client.runs.create_and_wait("a", "t", custom_temperature="hot")  # planted: spelled out
+count: int = result.text  # planted: text is Optional[str]
+run.no_such_method()  # planted: Run has no such attribute
+status: yc_runs.RunStatus = yc_runs.StreamEvent.DONE  # planted: another enum
+fine: str = yc_runs.__version__
+'''
+
+
+def surface_tool_missing(*modules: str) -> Optional[str]:
+    """Why the packaging test cannot run here (a module it needs is missing), or None."""
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            return "%s is not importable in %s (.ci/run installs it)" % (module, sys.executable)
+    return None
+
+
+def surface_subprocess_env() -> Dict[str, str]:
+    """The environment without anything that would make a subprocess find this checkout."""
+    return {k: v for k, v in cli_env().items() if k not in ("PYTHONPATH", "MYPYPATH")}
+
+
+class SurfaceWheelTest(unittest.TestCase):
+    """``pip install`` gives a typed package; ``python -m yc_runs`` and ``yc-runs`` work."""
+
+    def setUp(self) -> None:
+        missing = surface_tool_missing("mypy", "setuptools", "wheel")
+        if missing:
+            self.skipTest(missing)
+        self.tmp = tempfile.mkdtemp(prefix="yc-runs-wheel-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.tmp, ignore_errors=True))
+
+    def run_ok(self, *argv: str, cwd: Optional[str] = None, timeout: float = 300
+               ) -> "subprocess.CompletedProcess[str]":
+        done = subprocess.run(list(argv), capture_output=True, text=True, cwd=cwd or self.tmp,
+                              env=surface_subprocess_env(), timeout=timeout)
+        self.assertEqual(done.returncode, 0, "%s\n%s\n%s" % (argv, done.stdout, done.stderr))
+        return done
+
+    def build_and_install(self) -> str:
+        """The python of a fresh venv with the wheel built from this checkout installed."""
+        import shutil
+
+        source = os.path.join(self.tmp, "source")
+        os.mkdir(source)
+        for name in ("yc_runs.py", "setup.py", "pyproject.toml", "README.md", "LICENSE",
+                     "MANIFEST.in", "CHANGELOG.md"):
+            shutil.copy(os.path.join(HERE, name), source)
+        wheels = os.path.join(self.tmp, "wheels")
+        self.run_ok(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--no-index", "--disable-pip-version-check",
+                    "-w", wheels, source)
+        [wheel] = os.listdir(wheels)
+        venv = os.path.join(self.tmp, "venv")
+        self.run_ok(sys.executable, "-m", "venv", venv)
+        python = os.path.join(venv, "Scripts" if os.name == "nt" else "bin", "python")
+        self.run_ok(python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+                    "--disable-pip-version-check", os.path.join(wheels, wheel))
+        return python
+
+    def test_installed_wheel_is_typed_and_runnable(self) -> None:
+        python = self.build_and_install()
+        where = self.run_ok(python, "-c", "import os, yc_runs; d = os.path.dirname(yc_runs.__file__); "
+                            "print(os.path.basename(yc_runs.__file__), sorted(os.listdir(d)))")
+        self.assertIn("__init__.py", where.stdout)
+        for name in ("py.typed", "__main__.py"):
+            self.assertIn(name, where.stdout)
+
+        version = self.run_ok(python, "-m", "yc_runs", "--version")
+        self.assertEqual(version.stdout.strip(), "yc_runs %s" % yc_runs.__version__)
+        script = os.path.join(os.path.dirname(python), "yc-runs")
+        helped = self.run_ok(script, "--help")
+        self.assertTrue(helped.stdout.startswith("usage: yc-runs "), helped.stdout[:200])
+
+        user_script = os.path.join(self.tmp, "user_script.py")
+        with open(user_script, "w", encoding="utf-8") as handle:
+            handle.write(surface_PLANTED)
+        planted = {i for i, line in enumerate(surface_PLANTED.splitlines(), 1) if "# planted" in line}
+        checked = subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--python-executable",
+             python, user_script], capture_output=True, text=True, cwd=self.tmp,
+            env=surface_subprocess_env(), timeout=600)
+        self.assertNotIn("missing library stubs or py.typed", checked.stdout)
+        self.assertNotIn("Cannot find implementation", checked.stdout)
+        reported = {int(m.group(1)) for m in re.finditer(r"user_script\.py:(\d+): error", checked.stdout)}
+        self.assertEqual(reported, planted, checked.stdout)
+        self.assertEqual(checked.returncode, 1, checked.stdout + checked.stderr)
+
+
+class SurfaceOneFileTest(unittest.TestCase):
+    def test_the_copied_file_alone_is_the_command_line(self) -> None:
+        import shutil
+
+        folder = tempfile.mkdtemp(prefix="yc-runs-copy-")
+        self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+        shutil.copy(os.path.join(HERE, "yc_runs.py"), folder)
+        done = subprocess.run([sys.executable, "-m", "yc_runs", "--version"], capture_output=True,
+                              text=True, cwd=folder, env=surface_subprocess_env(), timeout=60)
+        self.assertEqual((done.returncode, done.stdout.strip()), (0, "yc_runs " + yc_runs.__version__))
+        with open(os.path.join(folder, "yc_runs.py"), encoding="utf-8") as handle:
+            header = handle.read(4000)
+        self.assertIn("SPDX-License-Identifier: MIT", header)
+
+
+surface_SECRET = "hunter2-Pa55word"
+
+
+def surface_cli(*args: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                timeout: float = 60, **popen: Any) -> "subprocess.CompletedProcess[str]":
+    """``python -m yc_runs ARGS`` in a clean environment (no YC_* variables, no proxies)."""
+    full_env = dict(_CLEAN_ENV, PYTHONPATH=HERE, **(env or {}))
+    if "stdout" not in popen:
+        popen["stdout"] = subprocess.PIPE
+    return subprocess.run([sys.executable, "-m", "yc_runs", *args], stderr=subprocess.PIPE,
+                          text=True, env=full_env, cwd=cwd or HERE, timeout=timeout, **popen)
+
+
+def surface_nested(depth: int) -> Dict[str, Any]:
+    nested: Dict[str, Any] = {"leaf": True}
+    for _ in range(depth - 1):
+        nested = {"a": nested}
+    return nested
+
+
+def surface_depth(value: Any) -> int:
+    depth = 0
+    while isinstance(value, dict) and value:
+        value = next(iter(value.values()))
+        depth += 1
+    return depth
+
+
+class SurfaceCliCase(EmulatorTestCase):
+    def cli(self, *args: str, **options: Any) -> "subprocess.CompletedProcess[str]":
+        return surface_cli(*args, "--base-url", self.emu.url, "--api-key", "k",
+                           "--folder-id", "folder-1", **options)
+
+    def assertQuiet(self, result: "subprocess.CompletedProcess[str]", code: int) -> None:
+        self.assertEqual(result.returncode, code, "stdout: %s\nstderr: %s"
+                         % (result.stdout, result.stderr))
+        self.assertNotIn("Traceback", result.stderr)
+
+    def closed_stdout(self, *args: str) -> "subprocess.CompletedProcess[str]":
+        """The command with a stdout whose reader is already gone (as after ``| head``)."""
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            return self.cli(*args, stdout=write_end)
+        finally:
+            os.close(write_end)
+
+
+class SurfaceCliOutputTest(SurfaceCliCase):
+    """Issue 11 item 16: a closed or failing stdout, passwords in URLs, deep JSON."""
+
+    def test_a_closed_stdout_ends_quietly_with_141(self) -> None:
+        for i in range(3):
+            self.emu.script("asst-%d" % i, replies=["r%d" % i])
+            self.client.runs.create("asst-%d" % i, "t").wait(poll_interval=0.01)
+        run = self.client.runs.create("asst-0", "t")
+        for args in (("list",), ("list", "--json"), ("get", run.id),
+                     ("create", "asst", "t", "-m", "a long reply " * 20, "--stream"),
+                     ("create", "asst", "t", "-m", "hi", "--stream", "--json")):
+            with self.subTest(args=args):
+                result = self.closed_stdout(*args)
+                self.assertQuiet(result, 141)
+                self.assertEqual(result.stderr, "")
+        helped = self.closed_stdout("create", "--help")  # argparse itself ignores the closed pipe
+        self.assertEqual((helped.returncode, helped.stderr), (0, ""))
+
+    def test_list_and_stream_into_head_end_quietly(self) -> None:
+        for _ in range(3):
+            self.client.runs.create("asst", "t", additional_messages=["x"]).wait(poll_interval=0.01)
+        self.emu.script("long", replies=[["piece %d " % i for i in range(40)]], delay=0.05)
+        cli = "%s -m yc_runs --base-url %s --api-key k --folder-id folder-1" % (
+            sys.executable, self.emu.url)
+        # list may finish before head closes the pipe (0); the 2 s stream cannot (141)
+        for command, output, codes in (("%s list | head -1", 1, ("0", "141")),
+                                       ("%s create long t -m x --stream | head -c 5", 0, ("141",))):
+            with self.subTest(command=command):
+                script = command % cli + '; echo "exit=${PIPESTATUS[0]}" >&2'
+                done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                                      env=dict(_CLEAN_ENV, PYTHONPATH=HERE), cwd=HERE, timeout=60)
+                self.assertIn(done.stderr, ["exit=%s\n" % code for code in codes])  # nothing else
+                if output:
+                    self.assertEqual(len(done.stdout.splitlines()), 1, done.stdout)
+                else:
+                    self.assertEqual(done.stdout, "run f")
+
+    @unittest.skipUnless(os.path.exists("/dev/full"), "needs /dev/full")
+    def test_a_failed_write_is_an_output_error_not_a_usage_error(self) -> None:
+        run = self.client.runs.create("asst", "t", additional_messages=["x"])
+        run.wait(poll_interval=0.01)
+        for args in (("get", run.id), ("get", run.id, "--json"), ("list",)):
+            with self.subTest(args=args), open("/dev/full", "w") as full:
+                result = self.cli(*args, stdout=full)
+                self.assertQuiet(result, 5)
+                self.assertEqual(result.stderr, "error: cannot write the output: No space left on device\n")
+
+    def test_a_password_in_the_base_url_is_never_echoed(self) -> None:
+        urls = ["https://user:%s@rest.example:notaport" % surface_SECRET,
+                "http://user:%s@example.invalid/" % surface_SECRET,
+                "https://user:%s@127.0.0.1:1/" % surface_SECRET,
+                "https://%s@127.0.0.1:99999" % surface_SECRET,
+                "ftp://user:%s@example.invalid" % surface_SECRET]
+        for url in urls:
+            for debug in ((), ("--debug",)):
+                with self.subTest(url=url, debug=debug):
+                    result = surface_cli("get", "r", "--base-url", url, "--api-key", "k", *debug)
+                    self.assertEqual(result.returncode, 2, result.stderr)
+                    self.assertNotIn(surface_SECRET, result.stdout + result.stderr)
+                    self.assertIn("--base-url", result.stderr)
+            with self.subTest(url=url, env=True):
+                result = surface_cli("get", "r", "--api-key", "k", env={"YC_RUNS_BASE_URL": url})
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertNotIn(surface_SECRET, result.stdout + result.stderr)
+        with self.assertRaises(ValueError) as caught:
+            yc_runs.Client(base_url=urls[0], api_key="k")
+        self.assertNotIn(surface_SECRET, str(caught.exception))
+        self.assertIn("***@", str(caught.exception))
+
+    def test_get_json_of_tool_arguments_nested_900_deep(self) -> None:
+        self.emu.script("deep", tool_calls=[{"name": "f", "arguments": surface_nested(900)}])
+        run = self.client.runs.create("deep", "t", tools=[{"name": "f"}])
+        self.assertEqual(run.wait(poll_interval=0.01).status, yc_runs.RunStatus.TOOL_CALLS)
+        as_json = self.cli("get", run.id, "--json")
+        self.assertQuiet(as_json, 0)
+        [obj] = [json.loads(line) for line in as_json.stdout.splitlines()]
+        self.assertEqual(surface_depth(obj["result"]["tool_calls"][0]["function"]["arguments"]), 900)
+        as_text = self.cli("get", run.id)
+        self.assertQuiet(as_text, 0)
+        self.assertIn('  tool call  f({"a": {"a": ', as_text.stdout)
+
+
+class SurfaceCliTest(SurfaceCliCase):
+    """Issue 14, the command line."""
+
+    def test_errors_name_the_command_line_flags(self) -> None:
+        no_folder = surface_cli("list", "--base-url", self.emu.url, "--api-key", "k")
+        no_credential = surface_cli("get", "r", "--base-url", self.emu.url)
+        insecure = surface_cli("get", "r", "--base-url", "http://example.invalid", "--api-key", "k")
+        for result, flag in ((no_folder, "--folder-id"), (no_credential, "--api-key"),
+                             (insecure, "--allow-insecure")):
+            with self.subTest(flag=flag):
+                self.assertQuiet(result, 2)
+                self.assertIn(flag, result.stderr)
+                self.assertNotRegex(result.stderr, r"\b(api_key|folder_id|allow_insecure|iam_token)=")
+        self.assertNotIn("credentials=", no_credential.stderr)
+        self.assertIn("error: --from must be",
+                      self.cli("listen", "r", "--from", "-1").stderr)
+        self.assertEqual(self.emu.requests, [])
+
+    def test_help_uses_the_name_it_was_run_by(self) -> None:
+        code = ("import sys; sys.argv[0] = '/usr/local/bin/yc-runs'; import yc_runs; "
+                "sys.exit(yc_runs.main(['create', '--help']))")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=dict(_CLEAN_ENV, PYTHONPATH=HERE), cwd=HERE, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue(done.stdout.startswith("usage: yc-runs create "), done.stdout[:100])
+        self.assertTrue(surface_cli("--help").stdout.startswith("usage: python -m yc_runs "))
+
+    def test_every_option_has_help_and_every_command_has_json(self) -> None:
+        import argparse
+
+        parser = yc_runs._cli_parser()
+        [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        for name, sub in commands.choices.items():
+            flags = {s for a in sub._actions for s in a.option_strings}
+            with self.subTest(command=name):
+                self.assertIn("--json", flags)
+                for action in sub._actions:
+                    self.assertTrue(action.help, "%s %s has no help" % (name, action.option_strings
+                                                                       or action.dest))
+                has_client_flags = bool(flags & {"--api-key", "--base-url", "--folder-id"})
+                self.assertEqual(has_client_flags, name not in ("serve", "demo"), flags)
+        top = surface_cli("--help").stdout
+        self.assertIn("JSON Lines", top)
+        self.assertIn("141", top)
+
+    def test_tools_file_format_is_documented_and_the_sample_works(self) -> None:
+        helped = surface_cli("create", "--help").stdout
+        for words in ('"name"', '"parameters"', "JSON Schema", "--tools-from", "MODULE:FUNCTION"):
+            self.assertIn(words, helped)
+        sample = os.path.join(HERE, "examples", "tools.json")
+        result = self.cli("create", "asst", "t", "-m", "Moscow", "--tools", sample, "--wait",
+                          "--json")
+        self.assertQuiet(result, 0)
+        [run] = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual(run["status"], "TOOL_CALLS")
+        sent = [r.json for r in self.emu.requests if r.method == "POST"][-1]
+        self.assertEqual([t["function"]["name"] for t in sent["tools"]],
+                         ["get_weather", "lookup_order"])
+        self.assertEqual(sent["tools"][0]["function"]["parameters"]["required"], ["city"])
+
+    def test_tools_from_a_python_function(self) -> None:
+        folder = tempfile.mkdtemp(prefix="yc-runs-tools-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(folder, ignore_errors=True))
+        with open(os.path.join(folder, "my_tools.py"), "w", encoding="utf-8") as handle:
+            handle.write("def add(a: int, b: int = 1) -> int:\n    '''Add two numbers.'''\n"
+                         "    return a + b\n\nBOTH = [add, add]\n")
+        by_module = self.cli("create", "asst", "t", "--tools-from", "my_tools:add", cwd=folder)
+        self.assertQuiet(by_module, 0)
+        tool = [r.json for r in self.emu.requests if r.method == "POST"][-1]["tools"][0]["function"]
+        self.assertEqual((tool["name"], tool["description"], tool["parameters"]["required"]),
+                         ("add", "Add two numbers.", ["a"]))
+        self.assertEqual(tool["parameters"]["properties"]["a"], {"type": "integer"})
+        by_path = self.cli("create", "asst", "t", "--tools-from",
+                           os.path.join(HERE, "examples", "tools.py") + ":TOOLS")
+        self.assertQuiet(by_path, 0)
+        sent = [r.json for r in self.emu.requests if r.method == "POST"][-1]["tools"]
+        self.assertEqual([t["function"]["name"] for t in sent], ["get_weather", "lookup_order"])
+        for spec, words in (("nocolon", "MODULE:FUNCTION"), ("my_tools:nothing", "no function nothing"),
+                            ("no_such_module_x:f", "cannot import no_such_module_x"),
+                            ("/nonexistent/t.py:f", "no such file")):
+            with self.subTest(spec=spec):
+                result = self.cli("create", "asst", "t", "--tools-from", spec, cwd=folder)
+                self.assertQuiet(result, 2)
+                self.assertIn(words, result.stderr)
+
+    def test_create_stream_json_prints_the_run_first_so_a_script_can_submit(self) -> None:
+        result = self.cli("create", "asst", "t", "-m", "Moscow", "--stream", "--json", "--tools",
+                          os.path.join(HERE, "examples", "tools.json"))
+        self.assertQuiet(result, 0)
+        run, *events = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual(events[-1]["event"], "TOOL_CALLS")
+        submitted = self.cli("submit", run["id"], "get_weather=sunny", "--json")
+        self.assertQuiet(submitted, 0)
+        self.assertEqual(self.client.runs.get(run["id"]).wait(poll_interval=0.01).text,
+                         "get_weather returned sunny")
+
+    def test_listen_follows_a_tool_call_run_once_results_are_in(self) -> None:
+        run = self.client.runs.create("asst", "t", additional_messages=["Moscow"], stream=True,
+                                      tools=[{"name": "get_weather", "parameters": {
+                                          "type": "object", "properties": {"city": {"type": "string"}}}}])
+        self.assertEqual(run.wait(poll_interval=0.01).status, yc_runs.RunStatus.TOOL_CALLS)
+        waiting = self.cli("listen", run.id)
+        self.assertQuiet(waiting, 0)
+        self.assertEqual(waiting.stdout, '-> tool call: get_weather({"city": "Moscow"})\n[TOOL_CALLS]\n')
+        run.submit_tool_results({"name": "get_weather", "content": "sunny"})
+        run.wait(poll_interval=0.01)
+        followed = self.cli("listen", run.id)
+        self.assertQuiet(followed, 0)
+        self.assertEqual(followed.stdout, '-> tool call: get_weather({"city": "Moscow"})\n'
+                         "[TOOL_CALLS]\nget_weather returned sunny\n[DONE]\n")
+        stopped = self.cli("listen", run.id, "--no-follow", "--json")
+        self.assertEqual([json.loads(line)["event"] for line in stopped.stdout.splitlines()],
+                         ["TOOL_CALLS"])
+
+    def test_serve_and_demo_speak_json_lines(self) -> None:
+        demo = surface_cli("demo", "--json")
+        self.assertQuiet(demo, 0)
+        objects = [json.loads(line) for line in demo.stdout.splitlines()]
+        self.assertTrue(all(isinstance(o, dict) for o in objects))
+        self.assertEqual(objects[-1]["status"], "COMPLETED")
+        self.assertIn({"submitted": [{"name": "get_weather", "content": {
+            "city": "Moscow", "temperature_c": 21, "sky": "sunny"}}], "run_id": objects[-1]["id"]},
+            objects)
+
+
+class SurfaceLibraryTest(EmulatorTestCase):
+    """Issue 14, the library surface."""
+
+    def test_statuses_print_as_their_names(self) -> None:
+        result = self.client.runs.create("asst", "t", additional_messages=["x"]).wait(
+            poll_interval=0.01)
+        self.assertEqual(str(result.status), "COMPLETED")
+        self.assertEqual("%s|%s|%-10s|" % (result.status, yc_runs.StreamEvent.DONE,
+                                           yc_runs.MessageStatus.TRUNCATED),
+                         "COMPLETED|DONE|TRUNCATED |")
+        self.assertEqual(f"{result.status}", "COMPLETED")
+        self.assertEqual((int(result.status), "%d" % result.status, f"{result.status:d}"),
+                         (4, "4", "4"))
+        self.assertEqual(result.status, 4)  # still an IntEnum
+
+    def test_error_repr_has_the_status_and_request_id(self) -> None:
+        with self.assertRaises(yc_runs.NotFoundError) as caught:
+            self.client.runs.get("no-such-run")
+        shown = repr(caught.exception)
+        self.assertTrue(shown.startswith("NotFoundError('"), shown)
+        self.assertIn("status=404", shown)
+        self.assertIn("request_id=%r" % caught.exception.request_id, shown)
+        self.assertIsNotNone(caught.exception.request_id)
+        self.assertIn("client_request_id=", shown)
+
+    def test_emulator_repr_says_where_it_listens(self) -> None:
+        self.client.runs.create("asst", "t")
+        shown = repr(self.emu)
+        self.assertIn(self.emu.url, shown)
+        self.assertIn("1 runs", shown)
+        with yc_runs.Emulator(api_key="emulator-secret-key") as other:
+            self.assertNotIn("emulator-secret-key", repr(other))
+        self.assertIn("not running", repr(other))
+
+    def test_help_explains_the_client_and_the_calls(self) -> None:
+        import pydoc
+
+        for cls in (yc_runs.Client, yc_runs.AsyncClient):
+            text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+            for words in ("api_key", "iam_token", "folder_id", "base_url", "YC_RUNS_BASE_URL",
+                          "timeout", "max_retries", "allow_insecure", "client.runs"):
+                self.assertIn(words, text, cls)
+        for documented in (yc_runs.RunStatus, yc_runs.StreamEvent, yc_runs.MessageStatus,
+                           yc_runs.Run.submit_tool_results_and_wait,
+                           yc_runs.AsyncRun.submit_tool_results_and_wait):
+            self.assertTrue(documented.__doc__, documented)
+
+    def test_create_and_wait_and_stream_spell_out_create_arguments(self) -> None:
+        import inspect
+
+        for runs in (yc_runs.Runs, yc_runs.AsyncRuns):
+            create = set(inspect.signature(runs.create).parameters)
+            for shortcut, extra, missing in ((runs.create_and_wait, {"poll_timeout", "poll_interval"},
+                                              set()),
+                                             (runs.create_and_stream, {"resume"}, {"stream"})):
+                with self.subTest(shortcut=shortcut.__qualname__):
+                    parameters = inspect.signature(shortcut).parameters
+                    self.assertEqual(set(parameters), create - missing | extra)
+                    self.assertFalse(any(p.kind == p.VAR_KEYWORD for p in parameters.values()))
+        result = self.client.runs.create_and_wait("asst", "t", additional_messages=["hello"],
+                                                  labels={"k": "v"}, poll_interval=0.01)
+        self.assertEqual(result.text, "hello")
+        self.assertEqual("".join(e.delta for e in self.client.runs.create_and_stream(
+            "asst", "t", additional_messages=["streamed"])), "streamed")
+
+    def test_every_argument_mistake_names_the_argument(self) -> None:
+        cases: List[Tuple[Dict[str, Any], type, str]] = [
+            ({"additional_messages": 123}, TypeError, "additional_messages"),
+            ({"additional_messages": [5]}, TypeError, "additional_messages[0]"),
+            ({"additional_messages": [{"text": "x"}]}, ValueError, "additional_messages[0]"),
+            ({"tools": 5}, TypeError, "tools"),
+            ({"tools": "get_weather"}, TypeError, "tools"),
+            ({"tools": [5]}, TypeError, "tools[0]"),
+            ({"stream": "yes"}, TypeError, "stream"),
+            ({"labels": {"k": 1}}, TypeError, "labels"),
+            ({"labels": ["k"]}, TypeError, "labels"),
+            ({"custom_temperature": "hot"}, TypeError, "custom_temperature"),
+            ({"custom_max_tokens": -1}, ValueError, "custom_max_tokens"),
+            ({"custom_max_prompt_tokens": 1.5}, TypeError, "custom_max_prompt_tokens"),
+            ({"custom_response_format": 5}, TypeError, "custom_response_format"),
+            ({"custom_response_format": "xml"}, ValueError, "custom_response_format"),
+            ({"custom_prompt_truncation_strategy": 3}, TypeError, "custom_prompt_truncation_strategy"),
+            ({"custom_prompt_truncation_strategy": {"last_messages": "x"}}, TypeError,
+             "custom_prompt_truncation_strategy"),
+            ({"extra_body": []}, TypeError, "extra_body"),
+            ({"timeout": "soon"}, TypeError, "timeout"),
+        ]
+        for kwargs, error, name in cases:
+            with self.subTest(kwargs=kwargs):
+                with self.assertRaises(error) as caught:
+                    self.client.runs.create("asst", "t", **kwargs)
+                self.assertIn(name, str(caught.exception))
+        for assistant, thread, name in ((5, "t", "assistant"), ("a", None, "thread")):
+            with self.assertRaises(TypeError) as caught:
+                self.client.runs.create(assistant, thread)
+            self.assertIn(name, str(caught.exception))
+        self.assertEqual(self.emu.requests, [])
+
+    def test_a_base_url_with_the_api_path_is_the_same_base(self) -> None:
+        for suffix in ("/assistants/v1", "/assistants/v1/", "/Assistants/V1"):
+            with self.subTest(suffix=suffix), yc_runs.Client(
+                    base_url=self.emu.url + suffix, api_key="k", folder_id="f") as client:
+                run = client.runs.create("asst", "t")
+                self.assertEqual(client.runs.get(run.id).id, run.id)
+                self.assertEqual(self.emu.requests[-1].path, "/assistants/v1/runs/" + run.id)
+
+    def test_list_without_a_folder_is_an_argument_error(self) -> None:
+        with yc_runs.Client(base_url=self.emu.url, api_key="k") as client:
+            with self.assertRaises(ValueError) as caught:
+                client.runs.list()
+            self.assertNotIsInstance(caught.exception, yc_runs.CredentialsError)
+            self.assertIn("folder_id", str(caught.exception))
+            with self.assertRaises(ValueError) as caught:  # the argument first
+                client.runs.list(page_size=-1)
+            self.assertIn("page_size", str(caught.exception))
+        self.assertEqual(self.emu.requests, [])
+
+    def test_clients_read_yc_runs_base_url(self) -> None:
+        with clean_env(YC_RUNS_BASE_URL=self.emu.url, YC_API_KEY="k"):
+            with yc_runs.Client() as client:
+                run = client.runs.create("asst", "from-env")
+            self.assertIn(run.id, self.emu.runs)
+            self.assertEqual(run.thread_id, "from-env")
+
+            async def create() -> str:
+                async with yc_runs.AsyncClient() as client:
+                    return (await client.runs.create("asst", "async-env")).id
+            self.assertIn(asyncio.run(create()), self.emu.runs)
+        closed = "http://127.0.0.1:%d" % core_closed_port()
+        with clean_env(YC_RUNS_BASE_URL=closed):  # an explicit base_url wins
+            with yc_runs.Client(base_url=self.emu.url, api_key="k") as client:
+                self.assertIn(client.runs.create("asst", "t").id, self.emu.runs)
+            with yc_runs.Client(api_key="k", max_retries=0) as client, \
+                    self.assertRaises(yc_runs.APIConnectionError):
+                client.runs.create("asst", "t")
+
+
 class CoreImportTest(unittest.TestCase):
     def test_import_loads_no_heavy_modules(self) -> None:
         code = ("import sys, yc_runs; print([m for m in ('http.client', 'email', 'http.server', "
@@ -4850,7 +5355,9 @@ class CliCommandTest(CliCase):
         self.emu.script("pieces", replies=[["Hel", "lo, ", "world"]])
         result = self.cli("--json", "create", "pieces", "th-4", "-m", "hi", "--stream")
         self.assertExit(result, 0)
-        events = cli_json_lines(self, result.stdout)
+        run, *events = cli_json_lines(self, result.stdout)  # the run first: a script needs its id
+        self.assertIn(run["id"], self.emu.runs)
+        self.assertEqual(run["assistant_id"], "pieces")
         self.assertEqual([e["event"] for e in events], ["PARTIAL_MESSAGE", "PARTIAL_MESSAGE", "DONE"])
         self.assertEqual([e["index"] for e in events], [0, 1, 2])
         self.assertEqual([e["text"] for e in events], ["Hel", "Hello, ", "Hello, world"])

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 yc-runs contributors. The licence text: LICENSE, or https://spdx.org/licenses/MIT
 """yc_runs: a one-file client for the Runs API of Yandex Cloud AI assistants.
 
 Standard library only, Python 3.9+. Copy this file next to your code, or
@@ -80,6 +82,15 @@ _USER_AGENT = "yc-runs/%s Python/%d.%d" % (__version__, *sys.version_info[:2])
 class _Status(enum.IntEnum):
     """Status values with the official SDK's helpers; unknown values become UNKNOWN."""
 
+    def __str__(self) -> str:
+        """The name (``COMPLETED``), the same on every Python version; ``int()`` gives the number."""
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        if spec and spec[-1] in "bcdoxXneEfFgG%":  # a number format asks for the number
+            return format(int(self), spec)
+        return format(self.name, spec)
+
     @property
     def status_name(self) -> str:
         """ "running", "success", "failed", or "unknown"."""
@@ -87,10 +98,12 @@ class _Status(enum.IntEnum):
 
     @property
     def is_running(self) -> bool:
+        """Not finished yet."""
         return self.status_name == "running"
 
     @property
     def is_succeeded(self) -> bool:
+        """Finished well (TOOL_CALLS included: the run asks for tool results)."""
         return self.status_name == "success"
 
     @property
@@ -99,10 +112,15 @@ class _Status(enum.IntEnum):
 
     @property
     def is_finished(self) -> bool:
+        """Succeeded or failed: nothing more happens without the caller."""
         return self.is_succeeded or self.is_failed
 
 
 class RunStatus(_Status):
+    """Where a run is: PENDING and IN_PROGRESS are running; COMPLETED, and TOOL_CALLS (the
+    run waits for ``submit_tool_results``), succeeded; FAILED failed (``result.error``).
+    UNKNOWN stands for a value this version does not know."""
+
     UNKNOWN = -1
     RUN_STATUS_UNSPECIFIED = 0
     PENDING = 1
@@ -113,6 +131,9 @@ class RunStatus(_Status):
 
 
 class StreamEvent(_Status):
+    """The type of a Listen event: PARTIAL_MESSAGE while the reply grows; DONE, TOOL_CALLS
+    or ERROR ends the stream. UNKNOWN stands for a type this version does not know."""
+
     UNKNOWN = -1
     EVENT_TYPE_UNSPECIFIED = 0
     PARTIAL_MESSAGE = 1
@@ -122,6 +143,8 @@ class StreamEvent(_Status):
 
 
 class MessageStatus(_Status):
+    """How a message ended: COMPLETED, TRUNCATED (the token limit) or FILTERED_CONTENT."""
+
     UNKNOWN = -1
     MESSAGE_STATUS_UNSPECIFIED = 0
     COMPLETED = 1
@@ -416,6 +439,12 @@ class APIError(YCRunsError):
         elif self.client_request_id:
             facts.append("client request id %s" % self.client_request_id)
         return "%s (%s)" % (self.message, ", ".join(facts)) if facts else self.message
+
+    def __repr__(self) -> str:
+        fields = ", ".join("%s=%r" % (name, getattr(self, name)) for name in (
+            "status", "grpc_code", "request_id", "client_request_id", "retry_after")
+            if getattr(self, name) is not None)
+        return "%s(%r%s)" % (type(self).__name__, self.message, ", " + fields if fields else "")
 
 
 class BadRequestError(APIError):
@@ -1978,8 +2007,8 @@ def _message_data(message: Any, index: int) -> Dict[str, Any]:
     if isinstance(content, str):  # {"content": "text"} is accepted as a shorthand
         data["content"] = {"content": [{"text": {"content": content}}]}
     elif not isinstance(content, Mapping):
-        raise ValueError("additional_messages[%d] needs a 'content' string or MessageContent"
-                         % index)
+        raise ValueError("additional_messages[%d] needs a 'content' string or MessageContent, "
+                         "not %s" % (index, "nothing" if content is None else _kind(content)))
     if isinstance(data.get("role"), str):  # {"role": "user", ...} shorthand for author.role
         data.setdefault("author", {"role": data.pop("role").upper()})
     return data
@@ -2016,8 +2045,8 @@ def _response_format(value: Any) -> Dict[str, Any]:
             if "schema" in schema and "properties" not in schema:
                 return {"jsonSchema": dict(schema)}
             return {"jsonSchema": {"schema": dict(schema)}}
-    raise ValueError('custom_response_format must be "json" or {"json_schema": {...}}, got %r'
-                     % (value,))
+    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
+        'custom_response_format must be "json" or {"json_schema": {...}}, got %r' % (value,))
 
 
 def _truncation_strategy(value: Any) -> Dict[str, Any]:
@@ -2027,10 +2056,12 @@ def _truncation_strategy(value: Any) -> Dict[str, Any]:
         if "autoStrategy" in value or "lastMessagesStrategy" in value:
             return dict(value)
         if "last_messages" in value:
-            count = _int64(value["last_messages"], "last_messages")
+            count = _int64(value["last_messages"],
+                           "custom_prompt_truncation_strategy's last_messages")
             return {"lastMessagesStrategy": {"numMessages": count}}
-    raise ValueError('custom_prompt_truncation_strategy must be "auto" or '
-                     '{"last_messages": N}, got %r' % (value,))
+    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
+        'custom_prompt_truncation_strategy must be "auto" or {"last_messages": N}, got %r'
+        % (value,))
 
 
 def _encode_create(
@@ -2048,6 +2079,9 @@ def _encode_create(
     if additional_messages is not None:
         if isinstance(additional_messages, (str, Mapping)):
             additional_messages = [additional_messages]
+        elif isinstance(additional_messages, bytes) or not isinstance(additional_messages, Iterable):
+            raise TypeError("additional_messages must be a str, a MessageData dict or a list of "
+                            "them, not %s" % type(additional_messages).__name__)
         body["additionalMessages"] = [_message_data(m, i)
                                       for i, m in enumerate(additional_messages)]
     completion: Dict[str, Any] = {}
@@ -2073,9 +2107,14 @@ def _encode_create(
         body["customResponseFormat"] = _response_format(custom_response_format)
     if stream:
         body["stream"] = True
+    if not isinstance(stream, bool):
+        raise TypeError("stream must be True or False, not %s" % type(stream).__name__)
     if tools is not None:
         if isinstance(tools, Mapping) or callable(tools):
             tools = [tools]
+        elif isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+            raise TypeError("tools must be a list of tool dicts or functions, not %s"
+                            % type(tools).__name__)
         body["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
     if extra_body is not None:
         if not isinstance(extra_body, Mapping):
@@ -2261,11 +2300,11 @@ class _Pager:
     """List pages: follow nextPageToken, stop at the first empty one."""
 
     def __init__(self, folder_id: Optional[str], page_size: Optional[int]) -> None:
-        if not folder_id:
-            raise CredentialsError("listing runs needs a folder: pass folder_id= or set "
-                                   "YC_FOLDER_ID")
-        if page_size is not None:
+        if page_size is not None:  # the caller's arguments first, then the configuration
             _int64(page_size, "page_size")
+        if not folder_id:  # a missing folder is a missing argument, not a credential problem
+            raise ValueError("listing runs needs a folder: pass folder_id= to the client or "
+                             "set YC_FOLDER_ID")
         self.folder_id = folder_id
         self.page_size = page_size
         self.token: Optional[str] = ""
@@ -3284,31 +3323,55 @@ class _Origin(_OriginFields):
         return host if self.port == default else "%s:%d" % (host, self.port)
 
 
+def _userinfo(url: str) -> str:
+    """The ``user:password`` of a URL, or ""; never to be shown."""
+    match = re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@", url)
+    return match.group(1) if match else ""
+
+
+def _shown_url(url: str) -> str:
+    """The URL as an error message may show it: any ``user:password@`` replaced by ``***@``."""
+    userinfo = _userinfo(url)
+    return url.replace(userinfo + "@", "***@", 1) if userinfo else url
+
+
+# What a base_url may end with that is the API's own path, and so not part of the base.
+_API_PATHS = ("/assistants/v1",)
+
+
 def _split_url(url: str, allow_insecure: bool, what: str = "base_url") -> Tuple[_Origin, str]:
-    """(origin, path prefix); refuses plain http:// beyond loopback unless allowed."""
+    """(origin, path prefix); refuses plain http:// beyond loopback unless allowed. For a
+    base_url, a trailing API path (``/assistants/v1``) is dropped: it is the same base."""
     from urllib.parse import urlsplit
 
     if not isinstance(url, str):
         raise TypeError("%s must be a str, not %s" % (what, type(url).__name__))
+    shown = _shown_url(url)  # a password in the URL is never echoed
     if re.search(r"[^\x21-\x7e]", url.strip()):  # urlsplit would drop CR/LF; spaces split the request line
         raise ValueError("%s contains whitespace, control or non-ASCII characters; "
                          "percent-encode them" % what)
+    if _userinfo(url):
+        raise ValueError("%s must not carry credentials in the URL (%s); pass the credential "
+                         "as api_key/iam_token" % (what, shown))
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise ValueError("%s %r is not a valid URL: %s" % (what, url, exc)) from None
+        raise ValueError("%s %r is not a valid URL: %s" % (what, shown, exc)) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("%s must be an http:// or https:// URL, got %r" % (what, url))
-    if parts.username or parts.password:
-        raise ValueError("%s must not carry credentials in the URL" % what)
+        raise ValueError("%s must be an http:// or https:// URL, got %r" % (what, shown))
     host = parts.hostname
     if scheme == "http" and not allow_insecure and not _is_loopback(host):
         raise ValueError("%s %r is plain http:// to a host that is not loopback; use https:// "
-                         "or pass allow_insecure=True" % (what, url))
+                         "or pass allow_insecure=True" % (what, shown))
     origin = _Origin(scheme, host, port or (443 if scheme == "https" else 80))
-    return origin, parts.path.rstrip("/")
+    path = parts.path.rstrip("/")
+    if what == "base_url":
+        for api_path in _API_PATHS:
+            if path.lower().endswith(api_path):
+                path = path[:-len(api_path)].rstrip("/")
+    return origin, path
 
 
 def _is_loopback(host: str) -> bool:
@@ -3927,7 +3990,7 @@ class _ClientBase:
         api_key: Union[str, Callable[[], Any], None] = None,
         iam_token: Union[str, Callable[[], Any], None] = None,
         folder_id: Optional[str] = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: Optional[str] = None,
         timeout: float = 60.0,
         max_retries: int = 4,
         ssl_context: Optional["ssl.SSLContext"] = None,
@@ -3935,6 +3998,8 @@ class _ClientBase:
         allow_insecure: bool = False,
         total_timeout: Optional[float] = None,
     ) -> None:
+        if base_url is None:  # as openai-python reads OPENAI_BASE_URL
+            base_url = os.environ.get("YC_RUNS_BASE_URL") or DEFAULT_BASE_URL
         self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
                                ssl_context, credentials, allow_insecure, total_timeout)
         self._setup(ssl_context)
@@ -3968,7 +4033,25 @@ class _ClientBase:
 
 class Client(_ClientBase):
     """A synchronous client of the Runs API; safe to share between threads and to create
-    before forking worker processes."""
+    before forking worker processes. Close it (or use ``with``) to close its pooled
+    connections; an unclosed client closes them when it is collected.
+
+    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
+    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
+    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
+    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
+    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
+    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
+    base. ``timeout``: seconds for each attempt of a call, connect to last byte, and for
+    listen the longest wait for the next event (60). ``max_retries``: retries of a failed
+    idempotent call (4). ``total_timeout``: seconds for a call with all its retries (none).
+    ``ssl_context``: TLS settings (default: verified, system CAs).
+    ``allow_insecure``: allow plain http:// to a host that is not loopback.
+
+    ``client.runs`` holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
+    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
+    given or found, ValueError or TypeError naming a bad argument.
+    """
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         self._transport = _SyncTransport(ssl_context)
@@ -4304,7 +4387,23 @@ class _AsyncStream:
 
 class AsyncClient(_ClientBase):
     """The asyncio client of the Runs API: the same surface as Client, with ``await``;
-    an ``api_key``/``iam_token`` callable may be a coroutine function."""
+    an ``api_key``/``iam_token`` callable may be a coroutine function. Close it with
+    ``await client.close()`` or ``async with``.
+
+    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
+    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
+    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
+    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
+    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
+    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
+    base. ``timeout``: seconds per request (60). ``max_retries``: retries of a failed
+    idempotent call (4). ``ssl_context``: TLS settings (default: verified, system CAs).
+    ``allow_insecure``: allow plain http:// to a host that is not loopback.
+
+    ``client.runs`` (AsyncRuns) holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
+    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
+    given or found, ValueError or TypeError naming a bad argument.
+    """
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
         import weakref
@@ -4462,18 +4561,50 @@ class Runs:
                 yield _decode_run(obj, Run, self, "ListRunsResponse.runs[]")
             request = pager.request()
 
-    def create_and_wait(self, assistant: Any, thread: Any, *, poll_timeout: Optional[float] = None,
-                        poll_interval: Optional[float] = None, **create_args: Any) -> RunResult:
-        """``create`` (same arguments) then ``wait``: the finished run's result."""
-        run = self.create(assistant, thread, **create_args)
-        return run.wait(timeout=create_args.get("timeout"), poll_timeout=poll_timeout,
-                        poll_interval=poll_interval)
+    def create_and_wait(
+        self, assistant: Any, thread: Any, *, stream: bool = False,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        poll_timeout: Optional[float] = None, poll_interval: Optional[float] = None,
+    ) -> RunResult:
+        """``create`` (same arguments) then ``wait``: the finished run's result;
+        WaitTimeoutError after ``poll_timeout``."""
+        run = self.create(
+            assistant, thread, stream=stream, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return run.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
 
-    def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
-                          **create_args: Any) -> Iterator[RunStreamEvent]:
+    def create_and_stream(
+        self, assistant: Any, thread: Any, *,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        resume: bool = True,
+    ) -> Iterator[RunStreamEvent]:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
-        run = self.create(assistant, thread, **dict(create_args, stream=True))
-        return run.listen(timeout=create_args.get("timeout"), resume=resume)
+        run = self.create(
+            assistant, thread, stream=True, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return run.listen(timeout=timeout, resume=resume)
 
 
 class Run(_RunFields):
@@ -4537,6 +4668,8 @@ class Run(_RunFields):
     def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                      poll_timeout: Optional[float] = None,
                                      poll_interval: Optional[float] = None) -> RunResult:
+        """``submit_tool_results`` then ``wait``: the result of the run's next stop (finished,
+        or TOOL_CALLS again); BadRequestError when the run is not waiting for tool results."""
         self.submit_tool_results(tool_results, timeout=timeout)
         return self.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
 
@@ -4611,20 +4744,51 @@ class AsyncRuns:
                 yield _decode_run(obj, AsyncRun, self, "ListRunsResponse.runs[]")
             request = pager.request()
 
-    async def create_and_wait(self, assistant: Any, thread: Any, *,
-                              poll_timeout: Optional[float] = None,
-                              poll_interval: Optional[float] = None,
-                              **create_args: Any) -> RunResult:
-        """``create`` (same arguments) then ``wait``: the finished run's result."""
-        run = await self.create(assistant, thread, **create_args)
-        return await run.wait(timeout=create_args.get("timeout"), poll_timeout=poll_timeout,
+    async def create_and_wait(
+        self, assistant: Any, thread: Any, *, stream: bool = False,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        poll_timeout: Optional[float] = None, poll_interval: Optional[float] = None,
+    ) -> RunResult:
+        """``create`` (same arguments) then ``wait``: the finished run's result;
+        WaitTimeoutError after ``poll_timeout``."""
+        run = await self.create(
+            assistant, thread, stream=stream, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return await run.wait(timeout=timeout, poll_timeout=poll_timeout,
                               poll_interval=poll_interval)
 
-    async def create_and_stream(self, assistant: Any, thread: Any, *, resume: bool = True,
-                                **create_args: Any) -> AsyncIterator[RunStreamEvent]:
+    async def create_and_stream(
+        self, assistant: Any, thread: Any, *,
+        labels: Optional[Mapping[str, str]] = None,
+        additional_messages: Optional[Iterable[Any]] = None,
+        custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
+        custom_max_prompt_tokens: Optional[int] = None,
+        custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
+        custom_response_format: Union[str, Mapping[str, Any], None] = None,
+        tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        resume: bool = True,
+    ) -> AsyncIterator[RunStreamEvent]:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
-        run = await self.create(assistant, thread, **dict(create_args, stream=True))
-        return run.listen(timeout=create_args.get("timeout"), resume=resume)
+        run = await self.create(
+            assistant, thread, stream=True, labels=labels, additional_messages=additional_messages,
+            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            custom_max_prompt_tokens=custom_max_prompt_tokens,
+            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
+            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
+            timeout=timeout)
+        return run.listen(timeout=timeout, resume=resume)
 
 
 class AsyncRun(_RunFields):
@@ -4690,6 +4854,7 @@ class AsyncRun(_RunFields):
     async def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                            poll_timeout: Optional[float] = None,
                                            poll_interval: Optional[float] = None) -> RunResult:
+        """``submit_tool_results`` then ``wait``, awaited: the result of the run's next stop."""
         await self.submit_tool_results(tool_results, timeout=timeout)
         return await self.wait(timeout=timeout, poll_timeout=poll_timeout,
                                poll_interval=poll_interval)
@@ -4833,8 +4998,15 @@ class Emulator:
 
     # --- control ------------------------------------------------------------
 
+    def __repr__(self) -> str:
+        running = self._server is not None and (self._thread is None or self._thread.is_alive())
+        where = self.url if running else "not running"
+        return "<yc_runs.Emulator %s, %d runs, %d requests>" % (where, len(self.runs),
+                                                                 len(self.requests))
+
     @property
     def url(self) -> str:
+        """``http://host:port`` to pass as a client's base_url; RuntimeError before start()."""
         if self._server is None:
             raise RuntimeError("the emulator is not running; use start() or a with block")
         host = "[%s]" % self.host if ":" in self.host else self.host
@@ -5329,11 +5501,31 @@ def _emulator_server(emu: Emulator) -> Any:
 # Command line: python -m yc_runs
 # ============================================================================
 
-_EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT, _EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+_EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT = 0, 1, 2, 3, 4
+_EXIT_OUTPUT = 5  # stdout could not be written (a full disk, /dev/full)
+_EXIT_CLOSED = 141  # stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell shows
+_EXIT_INTERRUPTED = 130
+
+_TOOLS_HELP = """\
+--tools FILE.json holds a JSON list of tools (one object is taken as a list of one). A
+function tool is {"name": ..., "description": ..., "parameters": JSON Schema}; the API's
+own Tool objects ({"function": {...}}, {"searchIndex": {...}}, {"genSearch": {...}}) pass
+as they are. --tools-from MODULE:FUNCTION builds a function tool from a Python function's
+signature, type hints and docstring (MODULE is imported from the current directory, or is
+a path to a .py file); it may be repeated, and may name a list of functions."""
+
+
+class _OutputClosed(Exception):
+    """The reader of stdout went away (a closed pipe)."""
+
+
+class _OutputFailed(Exception):
+    """stdout could not be written."""
 
 
 def _plain(value: Any) -> Any:
-    """Data classes, enums and datetimes as JSON-ready values."""
+    """Data classes, enums and datetimes as JSON-ready values; the JSON the API sent (dicts,
+    lists: labels, tool arguments) as it is, so any depth json can print is printed."""
     from datetime import datetime
 
     if isinstance(value, enum.Enum):
@@ -5343,10 +5535,8 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if not f.name.startswith("_")}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):  # the data classes' sequences of data classes
         return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
     return value
 
 
@@ -5385,19 +5575,37 @@ def _describe(run: _RunFields) -> str:
 
 
 class _Printer:
-    """Prints events as a person reads them, or one JSON object per line."""
+    """Prints events as a person reads them, or one JSON object per line (JSON Lines)."""
 
     def __init__(self, out: Any, as_json: bool) -> None:
         self.out = out
         self.as_json = as_json
         self.mid_line = False
 
+    def write(self, text: str) -> None:
+        """Write and flush; a closed pipe and a failed write become the CLI's own errors."""
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            raise _OutputClosed() from None
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.EPIPE:
+                raise _OutputClosed() from None
+            raise _OutputFailed("cannot write the output: %s" % (exc.strerror or exc)) from None
+
     def line(self, text: str) -> None:
         if self.mid_line:
-            self.out.write("\n")
             self.mid_line = False
-        self.out.write(text + "\n")
-        self.out.flush()
+            self.write("\n")
+        self.write(text + "\n")
+
+    def text(self, text: str) -> None:
+        """A line for a person; nothing in --json mode, where stdout holds only JSON."""
+        if not self.as_json:
+            self.line(text)
 
     def json(self, obj: Any) -> None:
         self.line(json.dumps(obj, ensure_ascii=False))
@@ -5410,8 +5618,7 @@ class _Printer:
             if event.delta_reset:
                 self.line("")
             self.mid_line = not event.delta.endswith("\n")  # before the write: a Ctrl-C may follow it
-            self.out.write(event.delta)
-            self.out.flush()
+            self.write(event.delta)
         for call in event.tool_calls:
             self.line("-> tool call: %s(%s)" % (call.name, json.dumps(call.arguments,
                                                                        ensure_ascii=False)))
@@ -5425,12 +5632,20 @@ class _Printer:
         else:
             self.line(_describe(run))
 
+    def end_line(self) -> None:
+        """Finish a reply cut short, so the shell prompt starts on a line of its own."""
+        if self.mid_line:
+            self.mid_line = False
+            try:
+                self.write("\n")
+            except (_OutputClosed, _OutputFailed):
+                pass
+
 
 def _client_from(args: Any) -> Client:
     return Client(api_key=getattr(args, "api_key", None), iam_token=getattr(args, "iam_token", None),
                   folder_id=getattr(args, "folder_id", None),
-                  base_url=getattr(args, "base_url", None) or os.environ.get(
-                      "YC_RUNS_BASE_URL", DEFAULT_BASE_URL),
+                  base_url=getattr(args, "base_url", None),
                   timeout=60.0 if getattr(args, "timeout", None) is None else args.timeout,
                   max_retries=getattr(args, "max_retries", 4),
                   allow_insecure=getattr(args, "allow_insecure", False))
@@ -5451,8 +5666,67 @@ def _json_file(path: str, flag: str) -> Any:
         raise ValueError("%s %s is not valid JSON: %s" % (flag, path, exc)) from None
 
 
+def _tools_from(spec: str) -> List[Any]:
+    """The function tools ``--tools-from MODULE:FUNCTION`` names; ValueError saying what is
+    wrong with it."""
+    import importlib
+    import importlib.util
+
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name.isidentifier():
+        raise ValueError("--tools-from takes MODULE:FUNCTION or FILE.py:FUNCTION, got %r" % spec)
+    is_file = where.endswith(".py") or os.sep in where or "/" in where
+    loaded = importlib.util.spec_from_file_location("_yc_runs_tools", where) if is_file else None
+    if is_file and (loaded is None or loaded.loader is None or not os.path.isfile(where)):
+        raise ValueError("--tools-from %s: no such file" % where)
+    try:
+        if loaded is not None and loaded.loader is not None:
+            module = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(module)
+        else:
+            sys.path.insert(0, os.getcwd())
+            try:
+                module = importlib.import_module(where)
+            finally:
+                sys.path.remove(os.getcwd())
+    except Exception as exc:  # the user's module failed to import: say which and why
+        raise ValueError("--tools-from %s: cannot import %s: %s: %s"
+                         % (spec, where, type(exc).__name__, exc)) from None
+    found = getattr(module, name, None)
+    functions: List[Any] = list(found) if isinstance(found, (list, tuple)) else [found]
+    if not functions or not all(callable(f) for f in functions):
+        raise ValueError("--tools-from %s: %s has no function %s" % (spec, where, name))
+    try:
+        return [function_tool(f) for f in functions]
+    except (TypeError, ValueError) as exc:
+        raise ValueError("--tools-from %s: %s" % (spec, exc)) from None
+
+
+def _listen_and_print(run: Run, start: int, printer: _Printer, follow: bool) -> int:
+    """Print the run's events from ``start``; after a TOOL_CALLS event, carry on when the
+    run has moved past it (its tool results were submitted), else stop there."""
+    last = None
+    while True:
+        for event in run.listen(events_start_idx=start):
+            printer.event(event)
+            last = event
+        if not follow or last is None or last.status != StreamEvent.TOOL_CALLS:
+            return _exit_for(last)
+        if run.refresh().status == RunStatus.TOOL_CALLS:
+            return _EXIT_OK  # waiting for tool results: nothing more to print yet
+        start = last.stream_cursor.current_event_idx + 1
+
+
 def _cmd_create(args: Any, printer: _Printer) -> int:
-    tools = _json_file(args.tools, "--tools") if args.tools else None
+    tools: Optional[List[Any]] = None
+    if args.tools:
+        loaded = _json_file(args.tools, "--tools")
+        tools = list(loaded) if isinstance(loaded, list) else [loaded]
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise ValueError("--tools %s: item %d is not a JSON object" % (args.tools, i))
+    for spec in args.tools_from or []:
+        tools = (tools or []) + _tools_from(spec)
     labels = {}
     for pair in args.label or []:
         key, sep, value = pair.partition("=")
@@ -5466,13 +5740,11 @@ def _cmd_create(args: Any, printer: _Printer) -> int:
                                  custom_max_tokens=args.max_tokens, labels=labels or None,
                                  tools=tools)
         if args.stream:
-            if not printer.as_json:
+            if printer.as_json:
+                printer.run(run)  # first, so a script has the id to submit tool results to
+            else:
                 printer.line("run %s" % run.id)
-            last = None
-            for event in run.listen():
-                printer.event(event)
-                last = event
-            return _exit_for(last)
+            return _listen_and_print(run, 0, printer, follow=False)
         if args.wait:
             result = run.wait()
             run = client.runs.get(run.id)
@@ -5491,6 +5763,8 @@ def _cmd_get(args: Any, printer: _Printer) -> int:
 
 
 def _cmd_list(args: Any, printer: _Printer) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise ValueError("--limit must not be negative, got %d" % args.limit)
     with _client_from(args) as client:
         for count, run in enumerate(client.runs.list(page_size=args.page_size)):
             if args.limit is not None and count >= args.limit:
@@ -5506,11 +5780,8 @@ def _cmd_list(args: Any, printer: _Printer) -> int:
 
 def _cmd_listen(args: Any, printer: _Printer) -> int:
     with _client_from(args) as client:
-        last = None
-        for event in Run(args.run_id, _runs=client.runs).listen(events_start_idx=args.start):
-            printer.event(event)
-            last = event
-        return _exit_for(last)
+        return _listen_and_print(Run(args.run_id, _runs=client.runs), args.start, printer,
+                                 follow=args.follow)
 
 
 def _cmd_wait(args: Any, printer: _Printer) -> int:
@@ -5557,11 +5828,17 @@ def _cmd_serve(args: Any, printer: _Printer) -> int:
     emulator = Emulator(args.host, args.port, log=sys.stderr, event_delay=args.event_delay)
     server = _emulator_server(emulator)
     emulator._server = server
-    printer.line("yc_runs emulator on %s (Ctrl-C stops it)" % emulator.url)
+    if printer.as_json:
+        printer.json({"url": emulator.url})
+    else:
+        printer.line("yc_runs emulator on %s (Ctrl-C stops it)" % emulator.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        printer.line("stopped")
+        if printer.as_json:
+            printer.json({"stopped": True})
+        else:
+            printer.line("stopped")
     finally:
         server.server_close()
     return _EXIT_OK
@@ -5577,12 +5854,12 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
         emu.script("demo-assistant", tool_calls=[
             {"name": "get_weather", "arguments": {"city": "Moscow"}}],
             replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
-        printer.line("emulator at %s (no credentials, no network)" % emu.url)
+        printer.text("emulator at %s (no credentials, no network)" % emu.url)
         with Client(base_url=emu.url, api_key="demo", folder_id="demo-folder") as client:
             run = client.runs.create("demo-assistant", "demo-thread", stream=True,
                                      additional_messages=["What is the weather in Moscow?"],
                                      tools=[get_weather])
-            printer.line("created run %s (%s); listening" % (run.id, run.status.name))
+            printer.text("created run %s (%s); listening" % (run.id, run.status.name))
             last = None
             for event in run.listen():
                 printer.event(event)
@@ -5590,7 +5867,10 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
             if last is not None and last.status == StreamEvent.TOOL_CALLS:
                 outputs = [{"name": c.name, "content": get_weather(**c.arguments)}
                            for c in last.tool_calls]
-                printer.line("submitting %s" % json.dumps(outputs, ensure_ascii=False))
+                if printer.as_json:
+                    printer.json({"submitted": outputs, "run_id": run.id})
+                else:
+                    printer.line("submitting %s" % json.dumps(outputs, ensure_ascii=False))
                 run.submit_tool_results(outputs)
                 for event in run.listen(events_start_idx=last.stream_cursor.current_event_idx + 1):
                     printer.event(event)
@@ -5599,82 +5879,142 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
             return _exit_for(result)
 
 
+def _prog() -> str:
+    """The name the user typed: ``yc-runs`` for the console script, else ``python -m yc_runs``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not name or name.endswith((".py", ".pyc")) or name in ("-c", "-m"):
+        return "python -m yc_runs"
+    return name
+
+
 def _cli_parser() -> Any:
     import argparse
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--api-key", default=argparse.SUPPRESS,
-                        help="API key (default: $YC_API_KEY, then the other YC_* variables)")
-    common.add_argument("--iam-token", default=argparse.SUPPRESS, help="IAM token")
-    common.add_argument("--folder-id", default=argparse.SUPPRESS,
-                        help="folder (default: $YC_FOLDER_ID)")
-    common.add_argument("--base-url", default=argparse.SUPPRESS,
-                        help="service URL (default: $YC_RUNS_BASE_URL or %s)" % DEFAULT_BASE_URL)
-    common.add_argument("--allow-insecure", action="store_true", default=argparse.SUPPRESS,
-                        help="allow plain http:// to a host that is not loopback")
-    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
-                        help="seconds per request (default 60)")
-    common.add_argument("--max-retries", type=int, default=argparse.SUPPRESS,
-                        help="retries of a failed request (default 4)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="one JSON object per line")
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON Lines: one JSON object per line on stdout")
+    output.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="tracebacks on errors")
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--api-key", default=argparse.SUPPRESS,
+                        help="API key (default: $YC_API_KEY, then the other YC_* variables)")
+    client.add_argument("--iam-token", default=argparse.SUPPRESS, help="IAM token")
+    client.add_argument("--folder-id", default=argparse.SUPPRESS,
+                        help="folder (default: $YC_FOLDER_ID)")
+    client.add_argument("--base-url", default=argparse.SUPPRESS,
+                        help="service URL (default: $YC_RUNS_BASE_URL or %s)" % DEFAULT_BASE_URL)
+    client.add_argument("--allow-insecure", action="store_true", default=argparse.SUPPRESS,
+                        help="allow plain http:// to a host that is not loopback")
+    client.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
+                        help="seconds per request (default 60)")
+    client.add_argument("--max-retries", type=int, default=argparse.SUPPRESS,
+                        help="retries of a failed request (default 4)")
     parser = argparse.ArgumentParser(
-        prog="python -m yc_runs", parents=[common],
-        description="Runs of Yandex Cloud AI assistants from the shell. "
-                    "Start with: python -m yc_runs demo")
+        prog=_prog(), parents=[output, client],
+        description="Runs of Yandex Cloud AI assistants from the shell. Start with: %s demo"
+                    % _prog(),
+        epilog="Exit codes: 0 ok, 1 the run failed, 2 usage error, 3 API or network error, "
+               "4 timed out, 5 stdout could not be written, 130 interrupted, 141 stdout closed "
+               "by its reader (| head).")
     parser.add_argument("--version", action="version", version="yc_runs " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    def command(name: str, handler: Callable[[Any, _Printer], int], text: str) -> Any:
-        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+    def command(name: str, handler: Callable[[Any, _Printer], int], text: str,
+                uses_client: bool = True, **extra: Any) -> Any:
+        sub = commands.add_parser(name, parents=[output, client] if uses_client else [output],
+                                  help=text, description=text, **extra)
         sub.set_defaults(handler=handler)
         return sub
 
-    sub = command("create", _cmd_create, "start a run")
-    sub.add_argument("assistant")
-    sub.add_argument("thread")
+    sub = command("create", _cmd_create, "start a run", epilog=_TOOLS_HELP,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("assistant", help="assistant id")
+    sub.add_argument("thread", help="thread id")
     sub.add_argument("--message", "-m", action="append", help="a user message (repeatable)")
-    sub.add_argument("--stream", action="store_true", help="print the reply as it is generated")
-    sub.add_argument("--temperature", type=float)
-    sub.add_argument("--max-tokens", type=int)
-    sub.add_argument("--label", action="append", metavar="K=V")
-    sub.add_argument("--tools", metavar="FILE.json", help="a JSON list of tools")
+    sub.add_argument("--stream", action="store_true",
+                     help="print the reply as it is generated (with --json: the run, then "
+                          "one object per event)")
+    sub.add_argument("--temperature", type=float, help="sampling temperature, 0 to 1")
+    sub.add_argument("--max-tokens", type=int, help="the most tokens the reply may have")
+    sub.add_argument("--label", action="append", metavar="K=V",
+                     help="a label on the run (repeatable)")
+    sub.add_argument("--tools", metavar="FILE.json", help="a JSON list of tools (format below)")
+    sub.add_argument("--tools-from", action="append", metavar="MODULE:FUNCTION",
+                     help="a function tool from a Python function (repeatable)")
     sub.add_argument("--wait", action="store_true", help="wait for the run to finish")
     sub = command("get", _cmd_get, "show a run")
-    sub.add_argument("run_id")
+    sub.add_argument("run_id", help="the run's id")
     sub = command("last", _cmd_get, "show the thread's last run")
-    sub.add_argument("thread_id")
+    sub.add_argument("thread_id", help="the thread's id")
     sub = command("list", _cmd_list, "runs in the folder, one per line")
-    sub.add_argument("--page-size", type=int)
+    sub.add_argument("--page-size", type=int, help="runs per request to the service")
     sub.add_argument("--limit", type=int, help="stop after N runs")
-    sub = command("listen", _cmd_listen, "print a run's events as they arrive")
-    sub.add_argument("run_id")
+    sub = command("listen", _cmd_listen,
+                  "print a run's events as they arrive; a run that stopped for tool calls is "
+                  "followed once its tool results are submitted")
+    sub.add_argument("run_id", help="the run's id")
     sub.add_argument("--from", dest="start", type=int, default=0, metavar="IDX",
-                     help="first event index")
+                     help="first event index (default 0: the run's first event)")
+    sub.add_argument("--no-follow", dest="follow", action="store_false",
+                     help="stop at a TOOL_CALLS event even when the run has moved on")
     sub = command("wait", _cmd_wait, "block until the run is finished")
-    sub.add_argument("run_id")
-    sub.add_argument("--poll-timeout", type=float)
-    sub.add_argument("--poll-interval", type=float)
+    sub.add_argument("run_id", help="the run's id")
+    sub.add_argument("--poll-timeout", type=float,
+                     help="give up after this many seconds (default 300; exit code 4)")
+    sub.add_argument("--poll-interval", type=float,
+                     help="seconds between polls (default 0.5)")
     sub = command("submit", _cmd_submit, "submit tool results")
-    sub.add_argument("run_id")
-    sub.add_argument("pairs", nargs="*", metavar="NAME=CONTENT")
+    sub.add_argument("run_id", help="the run's id (a run in TOOL_CALLS)")
+    sub.add_argument("pairs", nargs="*", metavar="NAME=CONTENT",
+                     help="a tool's result: the function's name and its output (repeatable)")
     sub.add_argument("--results", metavar="FILE.json",
                      help='a JSON list of {"name", "content"} objects')
-    sub = command("serve", _cmd_serve, "run the emulator in the foreground")
-    sub.add_argument("--host", default="127.0.0.1")
-    sub.add_argument("--port", type=int, default=8080)
+    sub = command("serve", _cmd_serve, "run the emulator in the foreground", uses_client=False)
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sub.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     sub.add_argument("--event-delay", type=float, default=0.05,
                      help="seconds between stream events")
-    command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator")
+    command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
+            uses_client=False)
     return parser
+
+
+# Library argument names in usage errors, as the command line spells them.
+_CLI_FLAGS = (("allow_insecure=True", "--allow-insecure"), ("api_key=", "--api-key"),
+              ("iam_token=", "--iam-token"), ("folder_id=", "--folder-id"),
+              ("api_key", "--api-key"), ("iam_token", "--iam-token"),
+              ("base_url", "--base-url"), ("folder_id", "--folder-id"), ("page_size", "--page-size"),
+              ("max_retries", "--max-retries"), ("poll_timeout", "--poll-timeout"),
+              ("poll_interval", "--poll-interval"), ("events_start_idx", "--from"),
+              ("custom_temperature", "--temperature"), ("custom_max_tokens", "--max-tokens"),
+              ("labels", "--label"), ("timeout", "--timeout"))
+
+
+def _in_cli_words(message: str) -> str:
+    """A usage error as the command line says it: its flags, not the library's arguments."""
+    if message == _NO_CREDENTIALS:
+        return ("no credential: pass --api-key or --iam-token, or set YC_API_KEY, YC_IAM_TOKEN, "
+                "YC_TOKEN, YC_OAUTH_TOKEN, or YC_METADATA_CREDENTIALS=1")
+    for python, flag in _CLI_FLAGS:
+        message = re.sub(r"(?<![\w-])%s(?!\w)" % re.escape(python), flag, message)
+    return message
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at os.devnull, so the interpreter's flush at exit finds nothing to fail on
+    (the way the Python docs handle SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind sys.stdout
+        pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command line; returns the exit code (0 ok, 1 run failed, 2 usage, 3 API or
-    network error, 4 timed out, 130 interrupted)."""
+    network error, 4 timed out, 5 stdout not writable, 130 interrupted, 141 stdout closed)."""
     parser = _cli_parser()
     try:
         args = parser.parse_args(argv)
@@ -5684,9 +6024,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     debug = getattr(args, "debug", False)
     try:
         return args.handler(args, printer)  # type: ignore[no-any-return]
+    except _OutputClosed:
+        _quiet_stdout()
+        return _EXIT_CLOSED
     except KeyboardInterrupt:
-        if printer.mid_line:
-            sys.stdout.write("\n")
+        printer.end_line()
         sys.stderr.write("interrupted\n")
         return _EXIT_INTERRUPTED
     except BaseException as exc:
@@ -5695,25 +6037,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             traceback.print_exc()
         code = _EXIT_API
-        if isinstance(exc, (WaitTimeoutError, APITimeoutError)) or (
+        message = str(exc)
+        if isinstance(exc, _OutputFailed):
+            _quiet_stdout()  # what is still buffered cannot be written either
+            code = _EXIT_OUTPUT
+        elif isinstance(exc, (WaitTimeoutError, APITimeoutError)) or (
                 isinstance(exc, StreamError) and isinstance(exc.__cause__, APITimeoutError)):
             code = _EXIT_TIMEOUT
         elif isinstance(exc, CredentialsError) or (
                 isinstance(exc, (TypeError, ValueError, OSError)) and
                 not isinstance(exc, YCRunsError)):
             code = _EXIT_USAGE
+            message = _in_cli_words(message)
         elif not isinstance(exc, Exception):
             raise
-        if printer.mid_line:
-            sys.stdout.write("\n")
-        sys.stderr.write("error: %s\n" % _redact(str(exc), _cli_secrets(args)))
+        printer.end_line()
+        sys.stderr.write("error: %s\n" % _redact(message, _cli_secrets(args)))
         return code
 
 
 def _cli_secrets(args: Any) -> List[str]:
     names = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_TOKEN", "YC_OAUTH_TOKEN")
-    return [s for s in [getattr(args, "api_key", None), getattr(args, "iam_token", None)]
-            + [os.environ.get(n) for n in names] if s]
+    secrets = [s for s in [getattr(args, "api_key", None), getattr(args, "iam_token", None)]
+               + [os.environ.get(n) for n in names] if s]
+    for url in (getattr(args, "base_url", None), os.environ.get("YC_RUNS_BASE_URL")):
+        userinfo = _userinfo(url or "")
+        if userinfo:
+            secrets.append(userinfo)
+            secrets.extend(part for part in userinfo.split(":", 1) if len(part) >= 3)
+    return secrets
 
 
 if __name__ == "__main__":
