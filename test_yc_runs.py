@@ -99,8 +99,12 @@ su97jSxsh6DaVaGzQXwRZxeXhwjSTtCahRmNt65AKqcTzldxM08VoXUbFSJEnzi4
 +tWkAEqLY69SuX3j2Jc6Fmo33Q==
 -----END PRIVATE KEY-----"""
 
+# The suite's tests written for the Assistant API run on it; tests of the Responses wire
+# (the default) say api="responses".
+os.environ["YC_RUNS_API"] = "assistants"
 _CLEAN_ENV = {k: v for k, v in os.environ.items()
               if not k.startswith("YC_") and not k.lower().endswith("_proxy")}
+_CLEAN_ENV["YC_RUNS_API"] = "assistants"
 
 
 def clean_env(**extra: str) -> Any:
@@ -321,7 +325,7 @@ def core_decode_event(obj: Dict[str, Any], previous_text: str = "") -> "yc_runs.
 
 def core_decode_lines(lines: List[bytes], step: Optional[int] = None) -> List["yc_runs.RunStreamEvent"]:
     """Events of a Listen body made of ``lines``, fed whole or ``step`` bytes at a time."""
-    state = yc_runs._ListenState("run-1", 0, 0, False)
+    state = yc_runs._ListenState("run-1", 0)
     data = b"".join(line + b"\n" for line in lines)
     pieces = [data] if step is None else [data[i:i + step] for i in range(0, len(data), step)]
     events: List[yc_runs.RunStreamEvent] = []
@@ -5168,7 +5172,8 @@ def cli_env(**extra: str) -> Dict[str, str]:
     """The environment ``run_cli`` gives its subprocess: no YC_* variables, no proxies."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("YC_") and not k.lower().endswith("_proxy")}
-    env.update(PYTHONPATH=HERE, **extra)
+    env.update(PYTHONPATH=HERE, YC_RUNS_API="assistants")
+    env.update(extra)
     return env
 
 
@@ -7091,7 +7096,7 @@ class HardeningSecondPassTest(CoreRawTestCase):
         self.assertEqual((event.stream_cursor.current_event_idx, event.text), (4, "hi"))
 
     def test_good_lines_before_a_bad_one_in_the_same_piece_are_delivered_first(self) -> None:
-        state = yc_runs._ListenState("r", 0, 0, resume=False)
+        state = yc_runs._ListenState("r", 0)
         piece = (core_event_line("PARTIAL_MESSAGE", 0, "a") + b"\n"
                  + core_event_line("PARTIAL_MESSAGE", 1, "ab") + b"\n" + b"{not json\n")
         self.assertEqual([e.text for e in state.feed(piece)], ["a", "ab"])

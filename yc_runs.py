@@ -47,9 +47,11 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     T = TypeVar("T")
     E = TypeVar("E", bound="_Status")
     RunT = TypeVar("RunT", bound="_RunFields")
+    ThreadT = TypeVar("ThreadT", bound="_ThreadFields")
 
 __all__ = [
     "Client", "AsyncClient", "Runs", "Run", "AsyncRuns", "AsyncRun",
+    "Threads", "Thread", "AsyncThreads", "AsyncThread",
     "RunStatus", "StreamEvent", "MessageStatus",
     "RunResult", "RunStreamEvent", "StreamCursor", "Message", "Author", "ToolCall",
     "FunctionCall", "Usage", "RunError", "Citation", "Source", "PromptTruncationOptions",
@@ -65,7 +67,8 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-DEFAULT_BASE_URL = "https://rest-assistant.api.cloud.yandex.net"
+DEFAULT_BASE_URL = "https://ai.api.cloud.yandex.net"  # the Responses API; the Assistant API's:
+ASSISTANT_API_BASE_URL = "https://rest-assistant.api.cloud.yandex.net"
 IAM_TOKEN_URL = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
 METADATA_TOKEN_URL = (
     "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"
@@ -383,6 +386,7 @@ class _RunFields:
     status: RunStatus = RunStatus.RUN_STATUS_UNSPECIFIED
     result: RunResult = RunResult(RunStatus.RUN_STATUS_UNSPECIFIED)
     _runs: Any = field(default=None, repr=False, compare=False)
+    _state: Any = field(default=None, repr=False, compare=False)  # a _RunState
 
     @property
     def custom_max_prompt_tokens(self) -> Optional[int]:
@@ -1379,6 +1383,21 @@ class _ResponsesStreamState:
         self.failed: Optional[YCRunsError] = None  # raised once the events before it are out
         self.sse = _SSEDecoder()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error text
+        self.fatal = False  # in-band errors end the stream as ERROR events: nothing is fatal
+        self.reconnected = False
+
+    @property
+    def run_id(self) -> str:
+        return self.response_id or "(unnamed)"
+
+    def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
+        """The stream has begun (its ids are not needed: errors come as events)."""
+
+    def polls_instead(self, exc: BaseException) -> bool:
+        """A service may refuse streaming Gets (Yandex does not say which responses it keeps
+        events for): any 4xx but an auth or rate-limit answer means poll instead."""
+        return isinstance(exc, APIError) and exc.status is not None \
+            and 400 <= exc.status < 500 and exc.status not in (401, 403, 429)
 
     @property
     def last_event_idx(self) -> Optional[int]:
@@ -1995,20 +2014,21 @@ def _str_map(value: Any, what: str) -> Dict[str, str]:
     return dict(value)
 
 
-def _message_data(message: Any, index: int) -> Dict[str, Any]:
+def _message_data(message: Any, index: int, what: str = "additional_messages") -> Dict[str, Any]:
     """A MessageData from a string (a user message) or a dict."""
+    where = what if what == "message" else "%s[%d]" % (what, index)
     if isinstance(message, str):
         return {"content": {"content": [{"text": {"content": message}}]}}
     if not isinstance(message, Mapping):
-        raise TypeError("additional_messages[%d] must be a str or a MessageData dict, not %s"
-                        % (index, type(message).__name__))
+        raise TypeError("%s must be a str or a MessageData dict, not %s"
+                        % (where, type(message).__name__))
     data = dict(message)
     content = data.get("content")
     if isinstance(content, str):  # {"content": "text"} is accepted as a shorthand
         data["content"] = {"content": [{"text": {"content": content}}]}
     elif not isinstance(content, Mapping):
-        raise ValueError("additional_messages[%d] needs a 'content' string or MessageContent, "
-                         "not %s" % (index, "nothing" if content is None else _kind(content)))
+        raise ValueError("%s needs a 'content' string or MessageContent, not %s"
+                         % (where, "nothing" if content is None else _kind(content)))
     if isinstance(data.get("role"), str):  # {"role": "user", ...} shorthand for author.role
         data.setdefault("author", {"role": data.pop("role").upper()})
     return data
@@ -2299,12 +2319,15 @@ class _Retry:
 class _Pager:
     """List pages: follow nextPageToken, stop at the first empty one."""
 
-    def __init__(self, folder_id: Optional[str], page_size: Optional[int]) -> None:
+    def __init__(self, folder_id: Optional[str], page_size: Optional[int], path: str = _RUNS,
+                 key: str = "runs") -> None:
         if page_size is not None:  # the caller's arguments first, then the configuration
             _int64(page_size, "page_size")
         if not folder_id:  # a missing folder is a missing argument, not a credential problem
-            raise ValueError("listing runs needs a folder: pass folder_id= to the client or "
-                             "set YC_FOLDER_ID")
+            raise ValueError("listing %s needs a folder: pass folder_id= to the client or "
+                             "set YC_FOLDER_ID" % key)
+        self.path, self.key = path, key
+        self.what = "List%sResponse" % key.capitalize()
         self.folder_id = folder_id
         self.page_size = page_size
         self.token: Optional[str] = ""
@@ -2313,7 +2336,7 @@ class _Pager:
     def request(self) -> Optional[_Request]:
         if self.token is None:
             return None
-        target = "%s?folderId=%s" % (_RUNS, _quote(self.folder_id))
+        target = "%s?folderId=%s" % (self.path, _quote(self.folder_id))
         if self.page_size is not None:
             target += "&pageSize=%d" % self.page_size
         if self.token:
@@ -2321,18 +2344,132 @@ class _Pager:
         return _Request("GET", target, None, True)
 
     def accept(self, page: Any) -> List[Any]:
-        obj = _object(page, "ListRunsResponse")
-        token = _str(_get(obj, "nextPageToken"), "ListRunsResponse.nextPageToken")
+        obj = _object(page, self.what)
+        token = _str(_get(obj, "nextPageToken"), self.what + ".nextPageToken")
         if token in self.seen:
             raise MalformedResponseError("the service returned page token %r twice" % token[:40])
         self.seen.add(token)
         self.token = token or None
-        return _list(_get(obj, "runs"), "ListRunsResponse.runs")
+        return _list(_get(obj, self.key), "%s.%s" % (self.what, self.key))
+
+
+_THREADS = "/assistants/v1/threads"
+_MESSAGES = "/assistants/v1/messages"
+
+
+def _thread_create_request(folder_id: Optional[str], messages: Any, name: Optional[str],
+                           labels: Optional[Mapping[str, str]]) -> _Request:
+    """Thread.Create: the folder, the first messages, a name and labels."""
+    body: Dict[str, Any] = {}
+    if messages is not None:
+        if isinstance(messages, (str, Mapping)):
+            messages = [messages]
+        elif isinstance(messages, bytes) or not isinstance(messages, Iterable):
+            raise TypeError("messages must be a str, a message dict or a list of them, not %s"
+                            % type(messages).__name__)
+        body["messages"] = [_message_data(m, i, "messages") for i, m in enumerate(messages)]
+    if name is not None:
+        if not isinstance(name, str):
+            raise TypeError("name must be a str, not %s" % type(name).__name__)
+        body["name"] = name
+    if labels is not None:
+        body["labels"] = _str_map(labels, "labels")
+    if not folder_id:
+        raise ValueError("creating a thread needs a folder: pass folder_id= to the client or "
+                         "set YC_FOLDER_ID")
+    body["folderId"] = folder_id
+    return _Request("POST", _THREADS, _json_bytes(body, "the thread"), False)
+
+
+def _message_create_request(thread: Any, message: Any) -> _Request:
+    """Message.Create: one message written to the thread."""
+    body = _message_data(message, 0, "message")
+    body["threadId"] = _id_of(thread, "thread")
+    return _Request("POST", _MESSAGES, _json_bytes(body, "the message"), False)
+
+
+def _decode_thread(value: Any, cls: Type[ThreadT], threads: Any, path: str = "Thread") -> ThreadT:
+    obj = _object(value, path)
+    thread_id = _str(_get(obj, "id"), path + ".id")
+    if not thread_id:
+        raise MalformedResponseError("%s: the answer has no thread id" % path)
+    return cls(id=thread_id, name=_str(_get(obj, "name"), path + ".name"),
+               labels=_labels(_get(obj, "labels"), path + ".labels"),
+               created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
+               _threads=threads)
+
+
+def _decode_message_lines(body: bytes) -> List[Message]:
+    """Message.List's answer: one Message a line (bare or as {"result": ...}), newest first."""
+    lines = _LineSplitter()
+    lines.feed(body + b"\n")
+    messages = []
+    for i, line in enumerate(lines.take()):
+        if not line.strip():
+            continue
+        try:
+            obj = _json_line(line.decode("utf-8"))
+        except (ValueError, RecursionError):
+            obj = _MALFORMED
+        if obj is _MALFORMED:
+            raise MalformedResponseError("Message.List line %d is not JSON" % (i + 1))
+        if isinstance(obj, dict) and isinstance(obj.get("result"), dict):
+            obj = obj["result"]
+        messages.append(_decode_message(obj, "Message.List[%d]" % i))
+    return messages
 
 
 # ============================================================================
 # Workflows (sans-IO): a resumable stream, waiting, tool rounds, callbacks
 # ============================================================================
+
+
+class _Resume:
+    """Whether a broken stream goes on, after how long, and what the caller gets when it
+    does not; for either wire's stream state."""
+
+    def __init__(self, stream: Any, config: "_Config", resume: bool) -> None:
+        self.stream = stream
+        self.max_retries = config.max_retries if resume else 0
+        self.failures = 0
+        credentials = config.credentials
+        self.refresh: Optional[Callable[[], None]] = \
+            credentials._invalidate if credentials.refreshes else None  # after a 401, once
+        stream.secrets = credentials._secrets
+
+    def progressed(self) -> None:
+        self.failures = 0
+
+    def delay(self, exc: BaseException) -> float:
+        """Seconds before reconnecting after ``exc``; raises when the stream cannot go on:
+        the error itself for an HTTP error answer (so ``except ServerError`` works around
+        listen as around get), StreamError when the connection kept breaking."""
+        stream = self.stream
+        if isinstance(exc, AuthenticationError) and self.refresh is not None and not stream.fatal:
+            self.refresh()  # one new token, as for the other calls
+            self.refresh = None
+            return 0.0
+        resumable = (isinstance(exc, APIConnectionError) and exc.retryable) or (
+            isinstance(exc, APIError) and exc.status in _RETRY_STATUSES
+            and (exc.retry_after or 0) <= _MAX_RETRY_AFTER)
+        if not resumable or stream.fatal:
+            raise exc
+        last = stream.last_event_idx
+        if self.failures >= self.max_retries:
+            if isinstance(exc, APIError):
+                raise exc
+            where = ("after event %d" % last) if last is not None else "before its first event"
+            raise StreamError("the stream of run %s broke %s: %s"
+                              % (stream.run_id, where, exc), last_event_idx=last) from exc
+        self.failures += 1
+        stream.reconnected = True
+        retry_after = exc.retry_after if isinstance(exc, APIError) else None
+        _log_info("listen of run %s: %s; resuming after event %s (attempt %d of %d)",
+                  stream.run_id, exc, "-" if last is None else last, self.failures,
+                  self.max_retries)
+        if self.failures == 1 and retry_after is None and last is not None:
+            return 0.0  # the first reconnection after progress is immediate
+        return _backoff(self.failures - 1, retry_after)
 
 
 class _ListenState:
@@ -2343,16 +2480,15 @@ class _ListenState:
     from, and decides whether a fault is resumable.
     """
 
-    def __init__(self, run_id: str, events_start_idx: int, max_retries: int, resume: bool) -> None:
+    def __init__(self, run_id: str, events_start_idx: int) -> None:
         if isinstance(events_start_idx, bool) or not isinstance(events_start_idx, int) \
                 or events_start_idx < 0:
             raise ValueError("events_start_idx must be an int >= 0, got %r" % (events_start_idx,))
         self.run_id = run_id
         self.next_idx = events_start_idx
         self.last_idx: Optional[int] = None
+        self.last_event_idx: Optional[int] = None
         self.last_status: Optional[StreamEvent] = None
-        self.max_retries = max_retries if resume else 0
-        self.failures = 0
         self.reconnected = False
         self.text = ""
         self.done = False
@@ -2360,12 +2496,14 @@ class _ListenState:
         self.failed: Optional[YCRunsError] = None  # raised once the events before it are out
         self.lines = _LineSplitter()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
-        self.refresh: Optional[Callable[[], None]] = None  # forgets a token that got a 401
         self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
 
     def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
         """The ids of the connection now streaming, for errors it sends in-band."""
         self.request_ids = (client_request_id, request_id)
+
+    def polls_instead(self, exc: BaseException) -> bool:
+        return False  # the Assistant API's Listen is the stream: nothing to fall back to
 
     def request(self) -> _Request:
         self.lines = _LineSplitter()
@@ -2452,42 +2590,11 @@ class _ListenState:
         message = event.completed_message or event.partial_message
         if message is not None:
             self.text = message.text
-        self.last_idx = idx if self.last_idx is None else max(idx, self.last_idx)
+        self.last_idx = self.last_event_idx = idx if self.last_idx is None else max(idx, self.last_idx)
         self.next_idx = self.last_idx + 1
         self.last_status = event.status
-        self.failures = 0
         self.done = event.status in _TERMINAL_EVENTS
         return event
-
-    def delay(self, exc: BaseException) -> float:
-        """Seconds before reconnecting after ``exc``; raises when the stream cannot go on:
-        the error itself for an HTTP error answer (so ``except ServerError`` works around
-        listen as around get), StreamError when the connection kept breaking."""
-        if isinstance(exc, AuthenticationError) and self.refresh is not None and not self.fatal:
-            self.refresh()  # one new token, as for the other calls
-            self.refresh = None
-            return 0.0
-        resumable = (isinstance(exc, APIConnectionError) and exc.retryable) or (
-            isinstance(exc, APIError) and exc.status in _RETRY_STATUSES
-            and (exc.retry_after or 0) <= _MAX_RETRY_AFTER)
-        if not resumable or self.fatal:
-            raise exc
-        if self.failures >= self.max_retries:
-            if isinstance(exc, APIError):
-                raise exc
-            where = ("after event %d" % self.last_idx) if self.last_idx is not None \
-                else "before its first event"
-            raise StreamError("the stream of run %s broke %s: %s"
-                              % (self.run_id, where, exc), last_event_idx=self.last_idx) from exc
-        self.failures += 1
-        self.reconnected = True
-        retry_after = exc.retry_after if isinstance(exc, APIError) else None
-        _log_info("listen of run %s: %s; resuming from event %d (attempt %d of %d)",
-                     self.run_id, exc, self.next_idx, self.failures, self.max_retries)
-        if self.failures == 1 and retry_after is None and self.last_idx is not None:
-            return 0.0  # the first reconnection after progress is immediate
-        return _backoff(self.failures - 1, retry_after)
-
 
 _MALFORMED = object()
 
@@ -2632,7 +2739,7 @@ def _scrub(exc: BaseException) -> None:
 
 
 def _call_plan(config: "_Config", request: _Request, timeout: Optional[float],
-               until: Optional[float] = None) -> "Plan[Any]":
+               until: Optional[float] = None, raw: bool = False) -> "Plan[Any]":
     """The JSON answer to ``request``. Each attempt has ``timeout`` seconds from connect to
     its last body byte; retried as its kind allows, after one token refresh for a 401;
     the whole call, retries included, ends by ``until`` or the client's total_timeout."""
@@ -2652,7 +2759,7 @@ def _call_plan(config: "_Config", request: _Request, timeout: Optional[float],
             _log_debug("%s %s: HTTP %d in %.3f s (x-client-request-id %s, x-request-id %s)",
                        request.method, request.target.split("?")[0], head.status,
                        clock() - begun, request_id, head.headers.get("x-request-id"))
-            return config.decode(head, body, request_id)
+            return config.decode(head, body, request_id, raw)
         except AuthenticationError:
             if refreshed or not config.credentials.refreshes:
                 raise
@@ -2668,10 +2775,12 @@ def _call_plan(config: "_Config", request: _Request, timeout: Optional[float],
             yield _Sleep(delay)
 
 
-def _listen_plan(config: "_Config", state: _ListenState, seconds: float) -> "Plan[None]":
-    """Listen's events, each exactly once across reconnections. ``seconds`` is the longest
-    wait for the next event: a stall is a drop, resumed like one. After the final event the
-    stream has _LINGER seconds to end, whatever the server goes on sending."""
+def _listen_plan(config: "_Config", state: Any, seconds: float, resume: _Resume,
+                 run: Optional["_RunState"] = None) -> "Plan[None]":
+    """Listen's events, each exactly once across reconnections, for either wire's stream
+    ``state``. ``seconds`` is the longest wait for the next event: a stall is a drop, resumed
+    like one. After the final event the stream has _LINGER seconds to end, whatever the
+    server goes on sending. A service that refuses streaming Gets is polled instead."""
     clock = config.clock
     while not state.done:
         deadline = clock() + seconds
@@ -2687,37 +2796,43 @@ def _listen_plan(config: "_Config", state: _ListenState, seconds: float) -> "Pla
                     break
                 events = state.feed(piece)
                 if events:
+                    resume.progressed()
+                    if run is not None:
+                        run.saw(events)
                     yield _Emit(events)
                     deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
             if not state.done:
                 events = state.end()
                 if events:
+                    if run is not None:
+                        run.saw(events)
                     yield _Emit(events)
                 if not state.done:
                     raise APIConnectionError("the stream ended before its final event")
         except (APIError, APIConnectionError) as exc:
             if state.done:
                 return
-            yield _Sleep(state.delay(exc))
+            if run is not None and state.polls_instead(exc):
+                yield from _poll_final_plan(config, state, seconds, run)
+                return
+            yield _Sleep(resume.delay(exc))
 
 
-def _new_listen(config: "_Config", run_id: str, events_start_idx: int, timeout: Optional[float],
-                resume: bool) -> "Plan[None]":
-    """The listen plan, its arguments checked now rather than at the first event."""
-    state = _ListenState(run_id, events_start_idx, config.max_retries, resume)
-    state.secrets = config.credentials._secrets
-    if config.credentials.refreshes:
-        state.refresh = config.credentials._invalidate
-    return _listen_plan(config, state, config.seconds(timeout))
+def _new_listen(config: "_Config", run: "_RunState", events_start_idx: int,
+                timeout: Optional[float], resume: bool) -> "Plan[None]":
+    """The listen plan of the run's wire, its arguments checked now rather than at the
+    first event."""
+    return config.wire.listen(config, run, events_start_idx, config.seconds(timeout), resume)  # type: ignore[no-any-return]
 
 
 def _wait_plan(config: "_Config", run_id: str, timeout: Optional[float],
                poll_timeout: Optional[float], poll_interval: Optional[float],
-               answered: Optional[RunResult] = None) -> "Plan[RunResult]":
+               answered: Optional[RunResult] = None,
+               run: Optional["_RunState"] = None) -> "Plan[RunResult]":
     """Poll until the run is finished. ``poll_timeout`` bounds the whole wait, a poll in
     flight included: past it, WaitTimeoutError."""
     waiter = _Waiter(run_id, poll_timeout, poll_interval, config.clock(), answered)
-    request = _get_request(run_id)
+    request = config.wire.get_request(run_id)
     while True:
         try:
             obj = yield from _call_plan(config, request, timeout, waiter.deadline)
@@ -2727,20 +2842,23 @@ def _wait_plan(config: "_Config", run_id: str, timeout: Optional[float],
             timed_out = True
         else:
             timed_out = False
-            result = waiter.result(_decode_run(obj, _RunFields, None))
+            result = waiter.result(config.wire.fields(obj))
             if result is not None:
+                if run is not None:
+                    run.result(result)
                 return result
         if timed_out:  # raised outside the except: the poll's own timeout is not the story
             raise waiter.timed_out()
         yield _Sleep(waiter.sleep_time(config.clock()))
 
 
-def _tools_plan(config: "_Config", run_id: str, functions: Any, max_rounds: int,
+def _tools_plan(config: "_Config", run: "_RunState", functions: Any, max_rounds: int,
                 timeout: Optional[float], poll_timeout: Optional[float],
                 poll_interval: Optional[float]) -> "Plan[RunResult]":
     """``run_tools``: wait, answer each round's calls once, submit, until the run finishes."""
     loop = _ToolLoop(functions, max_rounds)
-    result = yield from _wait_plan(config, run_id, timeout, poll_timeout, poll_interval)
+    result = yield from _wait_plan(config, run.ids[-1], timeout, poll_timeout, poll_interval,
+                                   run=run)
     while result.status == RunStatus.TOOL_CALLS:
         outputs = []
         for call in loop.calls(result):
@@ -2752,10 +2870,363 @@ def _tools_plan(config: "_Config", run_id: str, functions: Any, max_rounds: int,
                 raise
             except Exception as exc:  # the model gets the error and can recover
                 outputs.append(loop.failure(call, exc))
-        yield from _call_plan(config, _submit_request(run_id, outputs), timeout)
-        result = yield from _wait_plan(config, run_id, timeout, poll_timeout, poll_interval,
-                                       answered=result)
+        yield from config.wire.submit(config, run, outputs, timeout)
+        result = yield from _wait_plan(config, run.ids[-1], timeout, poll_timeout, poll_interval,
+                                       answered=result, run=run)
     return result
+
+
+class _RunState:
+    """What a Run remembers between calls: its ids (one on the Assistant API; on Responses,
+    each response of its chain, newest last), where each response's events start on the run's
+    one cursor, the settings a follow-up sends again, the tool calls waiting for results."""
+
+    __slots__ = ("highest", "ids", "offsets", "pending", "settings", "stream")
+
+    def __init__(self, run_id: str, settings: Optional[Dict[str, Any]] = None,
+                 stream: bool = True) -> None:
+        self.ids = [run_id]
+        self.offsets = [0]
+        self.settings = settings
+        self.pending: Optional[Tuple[ToolCall, ...]] = None
+        self.stream = stream
+        self.highest = 0  # the highest stream cursor handed to the caller
+
+    def saw(self, events: List[RunStreamEvent]) -> None:
+        for event in events:
+            if event.stream_cursor.current_event_idx > self.highest:
+                self.highest = event.stream_cursor.current_event_idx
+        last = events[-1]
+        self.pending = last.tool_calls if last.status == StreamEvent.TOOL_CALLS else self.pending
+
+    def result(self, result: RunResult) -> None:
+        if result.status == RunStatus.TOOL_CALLS:
+            self.pending = result.tool_calls
+
+    def follow(self, response_id: str) -> None:
+        """A follow-up answers the newest response: the run goes on under its id."""
+        self.ids.append(response_id)
+        self.offsets.append(max(self.highest, self.offsets[-1]))
+        self.pending = None
+
+
+def _unsupported(wire: str, what: str, why: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError("%s: not on the %s API (api=%r): %s"
+                                     % (what, "Responses" if wire == "responses" else "Assistant",
+                                        wire, why))
+
+
+class _AssistantsWire:
+    """The Assistant API (``/assistants/v1``): Runs and Threads, NDJSON streams."""
+
+    name = "assistants"
+    base_url = "https://rest-assistant.api.cloud.yandex.net"
+    folder_header = "x-folder-id"
+
+    def create_request(self, config: "_Config", assistant: Any, thread: Any,
+                       options: Dict[str, Any]) -> Tuple[_Request, _RunState]:
+        instructions = options.pop("instructions")
+        if instructions is not None:
+            raise _unsupported(self.name, "instructions=", "a run takes the assistant's own "
+                               "instructions; change them on the assistant")
+        if thread is None:
+            raise TypeError("thread is required on the Assistant API (a run belongs to a thread)")
+        body = _encode_create(assistant, thread, **options)
+        return _create_request(body), _RunState("", stream=bool(options["stream"]))
+
+    def fields(self, obj: Any) -> Any:
+        """An answer's status and result, for wait."""
+        return _decode_run(obj, _RunFields, None)
+
+    def run(self, obj: Any, cls: Type[RunT], runs: Any, state: Optional[_RunState] = None,
+            path: str = "Run") -> RunT:
+        run = _decode_run(obj, cls, runs, path)
+        state = state or _RunState(run.id)
+        state.ids[-1] = run.id
+        object.__setattr__(run, "_state", state)
+        return run
+
+    def get_request(self, run_id: Any) -> _Request:
+        return _get_request(run_id)
+
+    def last_by_thread_request(self, thread: Any) -> _Request:
+        return _last_by_thread_request(thread)
+
+    def pager(self, folder_id: Optional[str], page_size: Optional[int]) -> _Pager:
+        return _Pager(folder_id, page_size)
+
+    def listen(self, config: "_Config", state: _RunState, events_start_idx: int,
+               seconds: float, resume: bool) -> "Plan[None]":
+        stream = _ListenState(state.ids[-1], events_start_idx)
+        return _listen_plan(config, stream, seconds, _Resume(stream, config, resume), state)
+
+    def submit(self, config: "_Config", state: _RunState, tool_results: Any,
+               timeout: Optional[float]) -> "Plan[Any]":
+        request = _submit_request(state.ids[-1], tool_results)
+        return _call_plan(config, request, timeout)
+
+    def cancel_request(self, run_id: str) -> _Request:
+        raise _unsupported(self.name, "cancel", "the Runs API has no cancel operation; a run "
+                           "ends by itself (the official SDK's cancel() raises too)")
+
+    # threads: ThreadService and MessageService
+    def thread_create_request(self, config: "_Config", messages: Any, name: Optional[str],
+                              labels: Optional[Mapping[str, str]]) -> _Request:
+        return _thread_create_request(config.folder_id, messages, name, labels)
+
+    def thread(self, obj: Any, cls: Type[ThreadT], threads: Any) -> ThreadT:
+        return _decode_thread(obj, cls, threads)
+
+    def thread_get_request(self, thread: Any) -> _Request:
+        return _Request("GET", "%s/%s" % (_THREADS, _path_id(thread, "thread")), None, True)
+
+    def thread_write_request(self, thread: Any, message: Any) -> _Request:
+        return _message_create_request(thread, message)
+
+    def message(self, obj: Any, thread_id: str) -> Message:
+        return _decode_message(obj, "Message")
+
+    def messages_plan(self, config: "_Config", thread: Any,
+                      timeout: Optional[float]) -> "Plan[List[Message]]":
+        request = _Request("GET", "%s?threadId=%s" % (_MESSAGES, _quote(_id_of(thread, "thread"))),
+                           None, True)
+        body = yield from _call_plan(config, request, timeout, raw=True)
+        return _decode_message_lines(body)
+
+    def thread_delete_request(self, thread: Any) -> _Request:
+        return _Request("DELETE", "%s/%s" % (_THREADS, _path_id(thread, "thread")), None, True)
+
+    def thread_pager(self, folder_id: Optional[str], page_size: Optional[int]) -> _Pager:
+        return _Pager(folder_id, page_size, _THREADS, "threads")
+
+
+class _ResponsesWire:
+    """The Responses and Conversations APIs (``/v1``): a run is a chain of responses, a
+    thread a conversation, a stream SSE."""
+
+    name = "responses"
+    base_url = "https://ai.api.cloud.yandex.net"
+    folder_header = "OpenAI-Project"
+
+    def create_request(self, config: "_Config", assistant: Any, thread: Any,
+                       options: Dict[str, Any]) -> Tuple[_Request, _RunState]:
+        stream = options.pop("stream")
+        if not isinstance(stream, bool):
+            raise TypeError("stream must be True or False, not %s" % type(stream).__name__)
+        body = _encode_response_create(assistant, thread, folder_id=config.folder_id,
+                                       background=True, **options)
+        # background: create answers at once, as on the Assistant API; listen streams with a Get
+        settings = {k: v for k, v in body.items() if k not in ("input", "stream")}
+        return _response_create_request(body), _RunState("", settings, stream)
+
+    def fields(self, obj: Any) -> Any:
+        return _decode_response(obj)
+
+    def run(self, obj: Any, cls: Type[RunT], runs: Any, state: Optional[_RunState] = None,
+            path: str = "Response") -> RunT:
+        run = _decode_response_run(obj, cls, runs, path)
+        if state is None:
+            state = _RunState(run.id, _response_settings(obj))
+        state.ids[-1] = run.id
+        state.result(run.result)
+        object.__setattr__(run, "_state", state)
+        return run
+
+    def get_request(self, run_id: Any) -> _Request:
+        return _response_get_request(run_id)
+
+    def last_by_thread_request(self, thread: Any) -> _Request:
+        raise _unsupported(self.name, "get_last_by_thread", "a conversation does not list its "
+                           "responses; keep the run's id")
+
+    def pager(self, folder_id: Optional[str], page_size: Optional[int]) -> _Pager:
+        raise _unsupported(self.name, "list", "there is no list of responses (neither Yandex's "
+                           "API nor the OpenAI API has one)")
+
+    def listen(self, config: "_Config", state: _RunState, events_start_idx: int,
+               seconds: float, resume: bool) -> "Plan[None]":
+        if isinstance(events_start_idx, bool) or not isinstance(events_start_idx, int) \
+                or events_start_idx < 0:
+            raise ValueError("events_start_idx must be an int >= 0, got %r" % (events_start_idx,))
+        offset = state.offsets[-1]
+        stream = _ResponsesStreamState(state.ids[-1], offset=offset,
+                                       starting_after=max(0, events_start_idx - offset - 1))
+        policy = _Resume(stream, config, resume)
+        if not state.stream:  # created with stream=False: only the final event, as runs have it
+            return _poll_final_plan(config, stream, seconds, state)
+        return _listen_plan(config, stream, seconds, policy, state)
+
+    def submit(self, config: "_Config", state: _RunState, tool_results: Any,
+               timeout: Optional[float]) -> "Plan[Any]":
+        return _responses_submit_plan(config, state, tool_results, timeout)
+
+    def cancel_request(self, run_id: str) -> _Request:
+        return _response_cancel_request(run_id)
+
+    # threads: Conversations
+    def thread_create_request(self, config: "_Config", messages: Any, name: Optional[str],
+                              labels: Optional[Mapping[str, str]]) -> _Request:
+        metadata = dict(_str_map(labels, "labels")) if labels is not None else {}
+        if name is not None:
+            if not isinstance(name, str):
+                raise TypeError("name must be a str, not %s" % type(name).__name__)
+            metadata["name"] = name  # a conversation has no name: it is kept in its metadata
+        return _conversation_create_request(messages, metadata)
+
+    def thread(self, obj: Any, cls: Type[ThreadT], threads: Any) -> ThreadT:
+        fields = _decode_conversation(obj)
+        labels = {k: v for k, v in fields.metadata.items() if k != "name"}
+        return cls(id=fields.id, name=fields.metadata.get("name", ""), labels=labels,
+                   created_at=fields.created_at, _threads=threads)
+
+    def thread_get_request(self, thread: Any) -> _Request:
+        return _conversation_get_request(_id_of(thread, "thread"))
+
+    def thread_write_request(self, thread: Any, message: Any) -> _Request:
+        return _conversation_add_items_request(_id_of(thread, "thread"), [message])
+
+    def message(self, obj: Any, thread_id: str) -> Message:
+        page = _decode_items(obj, thread_id)
+        if not page.messages:
+            raise MalformedResponseError("the conversation's answer to new items holds no message")
+        return page.messages[0]
+
+    def messages_plan(self, config: "_Config", thread: Any,
+                      timeout: Optional[float]) -> "Plan[List[Message]]":
+        thread_id = _id_of(thread, "thread")
+        messages: List[Message] = []
+        after: Optional[str] = None
+        seen: Set[str] = set()
+        while True:
+            obj = yield from _call_plan(config, _conversation_items_request(
+                thread_id, after=after, limit=100), timeout)
+            page = _decode_items(obj, thread_id)
+            messages.extend(page.messages)
+            if not page.has_more:
+                return messages
+            if page.last_id in seen:
+                raise MalformedResponseError("the service returned the page after %r twice"
+                                             % page.last_id)
+            seen.add(page.last_id or "")
+            after = page.last_id
+
+    def thread_delete_request(self, thread: Any) -> _Request:
+        raise _unsupported(self.name, "threads.delete", "Yandex marks deleting a conversation "
+                           "[CURRENTLY NOT SUPPORTED]")
+
+    def thread_pager(self, folder_id: Optional[str], page_size: Optional[int]) -> _Pager:
+        raise _unsupported(self.name, "threads.list", "there is no list of conversations")
+
+
+_WIRES: Dict[str, Any] = {"assistants": _AssistantsWire(), "responses": _ResponsesWire()}
+
+
+def _response_settings(obj: Any) -> Dict[str, Any]:
+    """What a follow-up of a response fetched with Get sends again, from the response's echo."""
+    obj = obj if isinstance(obj, dict) else {}
+    settings: Dict[str, Any] = {"background": True}
+    for name in ("model", "instructions", "temperature", "max_output_tokens", "tool_choice",
+                 "parallel_tool_calls", "max_tool_calls"):
+        if obj.get(name) is not None:
+            settings[name] = obj[name]
+    prompt = obj.get("prompt")
+    if isinstance(prompt, dict) and prompt.get("id"):
+        settings["prompt"] = {k: v for k, v in prompt.items() if k in ("id", "version", "variables")}
+    text = obj.get("text")
+    if isinstance(text, dict) and text.get("format") is not None:
+        settings["text"] = {"format": text["format"]}
+    conversation = obj.get("conversation")
+    if isinstance(conversation, dict) and conversation.get("id"):
+        settings["conversation"] = conversation["id"]
+    elif isinstance(conversation, str) and conversation:
+        settings["conversation"] = conversation
+    tools = obj.get("tools")
+    if isinstance(tools, list) and tools:
+        settings["tools"] = [{k: v for k, v in tool.items()
+                              if k in ("type", "name", "description", "parameters", "strict",
+                                       "vector_store_ids", "max_num_results")
+                              and v is not None}
+                             for tool in tools if isinstance(tool, dict)]
+    return settings
+
+
+def _responses_submit_plan(config: "_Config", state: _RunState, tool_results: Any,
+                           timeout: Optional[float]) -> "Plan[Any]":
+    """A follow-up response carrying the outputs for the pending calls; the run goes on under
+    the follow-up's id."""
+    response_id = state.ids[-1]
+    if state.pending is None:  # the calls are not known yet: ask the service
+        obj = yield from _call_plan(config, _response_get_request(response_id), timeout)
+        fields = _decode_response(obj)
+        if fields.status != RunStatus.TOOL_CALLS:
+            raise ValueError("run %s is %s, not waiting for tool results"
+                             % (response_id, fields.status.name))
+        state.pending = fields.result.tool_calls
+        if state.settings is None:
+            state.settings = _response_settings(obj)
+    body = _encode_response_followup(state.settings or {}, response_id, tool_results,
+                                     state.pending)
+    obj = yield from _call_plan(config, _response_create_request(body), timeout)
+    fields = _decode_response(obj)
+    state.follow(fields.id)
+    return obj
+
+
+def _poll_final_plan(config: "_Config", stream: "_ResponsesStreamState", seconds: float,
+                     state: _RunState) -> "Plan[None]":
+    """Listen without a stream: poll until the response is finished, then its final event
+    (on the run's cursor, after the events already handed on)."""
+    result = yield from _wait_plan(config, stream.response_id or state.ids[-1], seconds,
+                                   max(300.0, seconds), None)
+    status = {RunStatus.COMPLETED: StreamEvent.DONE, RunStatus.TOOL_CALLS: StreamEvent.TOOL_CALLS
+              }.get(result.status, StreamEvent.ERROR)
+    text = result.text or ""
+    delta, reset = (text[len(stream.text):], False) if text.startswith(stream.text) \
+        else (text, True)
+    index = stream.offset + stream.last_sequence_number + 1
+    events = [_run_stream_event(status, index, result, None, delta, reset)]
+    state.saw(events)
+    yield _Emit(events)
+
+def _state_of(run: _RunFields) -> "_RunState":
+    """The run's _RunState, made on first use for a Run built from an id."""
+    state = run._state
+    if state is None:
+        state = _RunState(run.id)
+        object.__setattr__(run, "_state", state)
+    return state  # type: ignore[no-any-return]
+
+
+def _create_plan(config: "_Config", cls: Type[RunT], runs: Any, assistant: Any, thread: Any,
+                 options: Dict[str, Any], timeout: Optional[float]) -> "Plan[RunT]":
+    request, state = config.wire.create_request(config, assistant, thread, options)
+    obj = yield from _call_plan(config, request, timeout)
+    return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
+
+
+def _get_plan(config: "_Config", cls: Type[RunT], runs: Any, run_id: Any,
+              timeout: Optional[float], state: Optional["_RunState"] = None) -> "Plan[RunT]":
+    obj = yield from _call_plan(config, config.wire.get_request(run_id), timeout)
+    return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
+
+
+def _last_by_thread_plan(config: "_Config", cls: Type[RunT], runs: Any, thread: Any,
+                         timeout: Optional[float]) -> "Plan[RunT]":
+    obj = yield from _call_plan(config, config.wire.last_by_thread_request(thread), timeout)
+    return config.wire.run(obj, cls, runs)  # type: ignore[no-any-return]
+
+
+def _thread_plan(config: "_Config", cls: Type[ThreadT], threads: Any, request: _Request,
+                 timeout: Optional[float]) -> "Plan[ThreadT]":
+    obj = yield from _call_plan(config, request, timeout)
+    return config.wire.thread(obj, cls, threads)  # type: ignore[no-any-return]
+
+
+def _write_plan(config: "_Config", thread: Any, message: Any,
+                timeout: Optional[float]) -> "Plan[Message]":
+    request = config.wire.thread_write_request(thread, message)
+    obj = yield from _call_plan(config, request, timeout)
+    return config.wire.message(obj, _id_of(thread, "thread"))  # type: ignore[no-any-return]
 
 
 class _ToolLoop:
@@ -3336,7 +3807,7 @@ def _shown_url(url: str) -> str:
 
 
 # What a base_url may end with that is the API's own path, and so not part of the base.
-_API_PATHS = ("/assistants/v1",)
+_API_PATHS = ("/assistants/v1", "/v1")
 
 
 def _split_url(url: str, allow_insecure: bool, what: str = "base_url") -> Tuple[_Origin, str]:
@@ -3671,10 +4142,19 @@ def _pick_credentials(api_key: Any, iam_token: Any, credentials: Any) -> Credent
 class _Config:
     """What both clients share: where to send, what to send with it, how to read the answer."""
 
-    def __init__(self, api_key: Any, iam_token: Any, folder_id: Optional[str], base_url: str,
+    def __init__(self, api_key: Any, iam_token: Any, folder_id: Optional[str],
+                 base_url: Optional[str],
                  timeout: float, max_retries: int, ssl_context: Optional["ssl.SSLContext"],
                  credentials: Any, allow_insecure: bool,
-                 total_timeout: Optional[float] = None) -> None:
+                 total_timeout: Optional[float] = None, api: Optional[str] = None) -> None:
+        api = api if api is not None else os.environ.get("YC_RUNS_API") or "responses"
+        if api not in _WIRES:
+            raise ValueError('api must be "responses" (the live service) or "assistants" (the '
+                             'Assistant API), got %r' % (api,))
+        self.api = api
+        self.wire = _WIRES[api]
+        if base_url is None:  # as openai-python reads OPENAI_BASE_URL
+            base_url = os.environ.get("YC_RUNS_BASE_URL") or self.wire.base_url
         self.origin, self.prefix = _split_url(base_url, bool(allow_insecure))
         self.base_url = base_url
         self.credentials = _pick_credentials(api_key, iam_token, credentials)
@@ -3702,7 +4182,7 @@ class _Config:
         headers = [("Authorization", authorization), ("User-Agent", _USER_AGENT),
                    ("Accept", "application/json"), ("x-client-request-id", request_id)]
         if self.folder_id:
-            headers.append(("x-folder-id", self.folder_id))
+            headers.append((self.wire.folder_header, self.folder_id))
         if request.body is not None:
             headers.append(("Content-Type", "application/json"))
         data = _encode_request(request.method, self.prefix + request.target,
@@ -3725,9 +4205,10 @@ class _Config:
         """A call's timeout: its own, else the client's."""
         return self.timeout if timeout is None else _check_timeout(timeout)
 
-    def decode(self, head: _Head, body: bytes, request_id: str) -> Any:
-        """The JSON of a successful (2xx) response; raises the APIError of any other. A body
-        over _MAX_BODY_BYTES is malformed when successful, and an error's is cut there."""
+    def decode(self, head: _Head, body: bytes, request_id: str, raw: bool = False) -> Any:
+        """The JSON (with ``raw``, the bytes) of a successful (2xx) response; raises the
+        APIError of any other. A body over _MAX_BODY_BYTES is malformed when successful, and
+        an error's is cut there."""
         if not 200 <= head.status < 300:
             raise self.error(head, body[:_MAX_BODY_BYTES], request_id)
         if len(body) > _MAX_BODY_BYTES:
@@ -3735,12 +4216,14 @@ class _Config:
                                          status=head.status,
                                          request_id=head.headers.get("x-request-id"),
                                          client_request_id=request_id)
+        if raw:
+            return body
         return _decode_json_body(head.status, body, head.headers, request_id,
                                  self.credentials._secrets())
 
     def __repr__(self) -> str:
-        return "base_url=%r, folder_id=%r, credentials=%r" % (
-            self.base_url, self.folder_id, self.credentials)
+        return "api=%r, base_url=%r, folder_id=%r, credentials=%r" % (
+            self.api, self.base_url, self.folder_id, self.credentials)
 
 
 def _uuid4() -> str:
@@ -3997,11 +4480,10 @@ class _ClientBase:
         credentials: Optional[Credentials] = None,
         allow_insecure: bool = False,
         total_timeout: Optional[float] = None,
+        api: Optional[str] = None,
     ) -> None:
-        if base_url is None:  # as openai-python reads OPENAI_BASE_URL
-            base_url = os.environ.get("YC_RUNS_BASE_URL") or DEFAULT_BASE_URL
         self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
-                               ssl_context, credentials, allow_insecure, total_timeout)
+                               ssl_context, credentials, allow_insecure, total_timeout, api)
         self._setup(ssl_context)
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
@@ -4017,11 +4499,16 @@ class _ClientBase:
         """The JSON answer to ``request`` (awaitable on AsyncClient)."""
         return self._run(_call_plan(self._config, request, timeout))
 
-    def _listen(self, run_id: str, events_start_idx: int, timeout: Optional[float],
+    def _listen(self, run: "_RunState", events_start_idx: int, timeout: Optional[float],
                 resume: bool) -> Any:
         """The run's events (an async iterator on AsyncClient)."""
-        return self._drive(_Stepper(_new_listen(self._config, run_id, events_start_idx, timeout,
+        return self._drive(_Stepper(_new_listen(self._config, run, events_start_idx, timeout,
                                                 resume)))
+
+    @property
+    def api(self) -> str:
+        """The wire: "responses" (the live service) or "assistants" (the Assistant API)."""
+        return self._config.api
 
     @property
     def folder_id(self) -> Optional[str]:
@@ -4060,6 +4547,11 @@ class Client(_ClientBase):
     def runs(self) -> "Runs":
         """Create runs, fetch them, list them."""
         return Runs(self)
+
+    @property
+    def threads(self) -> "Threads":
+        """Create threads, write to them, read them."""
+        return Threads(self)
 
     def close(self) -> None:
         """Close pooled connections; the client reconnects if used again."""
@@ -4418,6 +4910,11 @@ class AsyncClient(_ClientBase):
         """Create runs, fetch them, list them, awaited."""
         return AsyncRuns(self)
 
+    @property
+    def threads(self) -> "AsyncThreads":
+        """Create threads, write to them, read them, awaited."""
+        return AsyncThreads(self)
+
     def _token_lock(self) -> "asyncio.Lock":
         """One token fetch at a time per event loop (the sync client holds a thread lock)."""
         import asyncio
@@ -4523,9 +5020,10 @@ class Runs:
         self._client = client
 
     def create(
-        self, assistant: Any, thread: Any, *, stream: bool = False,
+        self, assistant: Any, thread: Any = None, *, stream: bool = False,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
+        instructions: Optional[str] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
         custom_max_prompt_tokens: Optional[int] = None,
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
@@ -4533,38 +5031,65 @@ class Runs:
         tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
     ) -> "Run":
-        """Start a run of ``assistant`` on ``thread`` (ids or objects with an ``id``)."""
-        body = _encode_create(
-            assistant, thread, stream=stream, labels=labels,
-            additional_messages=additional_messages, custom_temperature=custom_temperature,
-            custom_max_tokens=custom_max_tokens, custom_max_prompt_tokens=custom_max_prompt_tokens,
-            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
-            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body)
-        return _decode_run(self._client._call(_create_request(body), timeout), Run, self)
+        """Start a run of ``assistant`` on ``thread`` (ids, or objects with an ``id``).
+
+        On Responses ``assistant`` is a model URI (gpt://<folder>/yandexgpt/latest), a model
+        name of the client's folder ("yandexgpt/latest") or a saved agent's id, and ``thread``
+        may be None (a stateless run). An argument the wire has no field for raises
+        UnsupportedOperationError.
+        """
+        client = self._client
+        return client._run(_create_plan(client._config, Run, self, assistant, thread, {  # type: ignore[no-any-return]
+            "stream": stream, "labels": labels, "additional_messages": additional_messages,
+            "instructions": instructions, "custom_temperature": custom_temperature,
+            "custom_max_tokens": custom_max_tokens,
+            "custom_max_prompt_tokens": custom_max_prompt_tokens,
+            "custom_prompt_truncation_strategy": custom_prompt_truncation_strategy,
+            "custom_response_format": custom_response_format, "tools": tools,
+            "extra_body": extra_body}, timeout))
 
     def get(self, run_id: Any, *, timeout: Optional[float] = None) -> "Run":
         """The run as it is now; NotFoundError when there is no such run."""
-        return _decode_run(self._client._call(_get_request(run_id), timeout), Run, self)
+        client = self._client
+        return client._run(_get_plan(client._config, Run, self, run_id, timeout))  # type: ignore[no-any-return]
 
     def get_last_by_thread(self, thread: Any, *, timeout: Optional[float] = None) -> "Run":
-        """The thread's most recent run."""
-        return _decode_run(self._client._call(_last_by_thread_request(thread), timeout), Run, self)
+        """The thread's most recent run (Assistant API only)."""
+        client = self._client
+        return client._run(_last_by_thread_plan(client._config, Run, self, thread, timeout))  # type: ignore[no-any-return]
 
     def list(self, *, page_size: Optional[int] = None, timeout: Optional[float] = None) -> Iterator["Run"]:
-        """Every run in the folder, fetching pages as the iteration needs them."""
-        return self._list(_Pager(self._client.folder_id, page_size), timeout)
+        """Every run in the folder, fetching pages as the iteration needs them (Assistant API
+        only)."""
+        return self._list(self._client._config.wire.pager(self._client.folder_id, page_size),
+                          timeout)
 
     def _list(self, pager: _Pager, timeout: Optional[float]) -> Iterator["Run"]:
         request = pager.request()
         while request is not None:
             for obj in pager.accept(self._client._call(request, timeout)):
-                yield _decode_run(obj, Run, self, "ListRunsResponse.runs[]")
+                yield self._client._config.wire.run(obj, Run, self, None, "ListRunsResponse.runs[]")
             request = pager.request()
 
+    def listen(self, run_id: Any, *, events_start_idx: int = 0, timeout: Optional[float] = None,
+               resume: bool = True) -> Iterator[RunStreamEvent]:
+        """The events of the run with this id, as Run.listen gives them."""
+        return Run(_id_of(run_id, "run"), _runs=self).listen(
+            events_start_idx=events_start_idx, timeout=timeout, resume=resume)
+
+    def submit_tool_results(self, run_id: Any, tool_results: Any, *,
+                            timeout: Optional[float] = None) -> "Run":
+        """Send results for the run with this id, as Run.submit_tool_results does; the run
+        as it goes on (on Responses, under the follow-up response's id)."""
+        run = Run(_id_of(run_id, "run"), _runs=self)
+        run.submit_tool_results(tool_results, timeout=timeout)
+        return run
+
     def create_and_wait(
-        self, assistant: Any, thread: Any, *, stream: bool = False,
+        self, assistant: Any, thread: Any = None, *, stream: bool = False,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
+        instructions: Optional[str] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
         custom_max_prompt_tokens: Optional[int] = None,
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
@@ -4577,7 +5102,8 @@ class Runs:
         WaitTimeoutError after ``poll_timeout``."""
         run = self.create(
             assistant, thread, stream=stream, labels=labels, additional_messages=additional_messages,
-            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            instructions=instructions, custom_temperature=custom_temperature,
+            custom_max_tokens=custom_max_tokens,
             custom_max_prompt_tokens=custom_max_prompt_tokens,
             custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
             custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
@@ -4585,9 +5111,10 @@ class Runs:
         return run.wait(timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
 
     def create_and_stream(
-        self, assistant: Any, thread: Any, *,
+        self, assistant: Any, thread: Any = None, *,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
+        instructions: Optional[str] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
         custom_max_prompt_tokens: Optional[int] = None,
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
@@ -4599,7 +5126,8 @@ class Runs:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
         run = self.create(
             assistant, thread, stream=True, labels=labels, additional_messages=additional_messages,
-            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            instructions=instructions, custom_temperature=custom_temperature,
+            custom_max_tokens=custom_max_tokens,
             custom_max_prompt_tokens=custom_max_prompt_tokens,
             custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
             custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
@@ -4618,7 +5146,7 @@ class Run(_RunFields):
         Raises StreamError when the stream is malformed or could not be resumed, and the
         APIError of an error answer or an error line.
         """
-        return self._runs._client._listen(self.id, events_start_idx, timeout, resume)  # type: ignore[no-any-return]
+        return self._runs._client._listen(_state_of(self), events_start_idx, timeout, resume)  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[RunStreamEvent]:
         return self.listen()
@@ -4644,8 +5172,10 @@ class Run(_RunFields):
         return last
 
     def refresh(self, *, timeout: Optional[float] = None) -> "Run":
-        """This run fetched again."""
-        return self._runs.get(self.id, timeout=timeout)  # type: ignore[no-any-return]
+        """This run fetched again (on Responses, its newest response)."""
+        client = self._runs._client
+        return client._run(_get_plan(client._config, Run, self._runs, self.id, timeout,  # type: ignore[no-any-return]
+                                     _state_of(self)))
 
     def get_status(self, *, timeout: Optional[float] = None) -> RunStatus:
         return self.refresh(timeout=timeout).status
@@ -4659,11 +5189,17 @@ class Run(_RunFields):
         ``poll_timeout`` (300 s) has passed, a poll in flight included."""
         client = self._runs._client
         return client._run(_wait_plan(client._config, self.id, timeout, poll_timeout,  # type: ignore[no-any-return]
-                                      poll_interval))
+                                      poll_interval, run=_state_of(self)))
 
     def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
-        """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
-        self._runs._client._call(_submit_request(self.id, tool_results), timeout)
+        """Send results for a TOOL_CALLS run: one {"name", "content"} dict (with "call_id" on
+        Responses, when two calls share a name) or an iterable of them. On Responses the run
+        goes on as a follow-up response: ``run.id`` becomes its id (``run.response_ids`` has
+        them all)."""
+        client = self._runs._client
+        client._run(client._config.wire.submit(client._config, _state_of(self), tool_results,
+                                               timeout))
+        object.__setattr__(self, "id", _state_of(self).ids[-1])
 
     def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                      poll_timeout: Optional[float] = None,
@@ -4683,13 +5219,23 @@ class Run(_RunFields):
         submit. ToolLoopError after ``max_rounds`` rounds.
         """
         client = self._runs._client
-        return client._run(_tools_plan(client._config, self.id, functions, max_rounds,  # type: ignore[no-any-return]
-                                       timeout, poll_timeout, poll_interval))
+        try:
+            return client._run(_tools_plan(client._config, _state_of(self), functions,  # type: ignore[no-any-return]
+                                           max_rounds, timeout, poll_timeout, poll_interval))
+        finally:
+            object.__setattr__(self, "id", _state_of(self).ids[-1])
 
     def cancel(self, *, timeout: Optional[float] = None) -> None:
-        """Always raises UnsupportedOperationError: the Runs API has no cancel."""
-        raise UnsupportedOperationError("the Runs API has no cancel operation; a run ends by "
-                                        "itself (the official SDK's cancel() raises too)")
+        """Cancel the run (Responses: ``POST …/cancel``); UnsupportedOperationError on the
+        Assistant API, which has no cancel."""
+        client = self._runs._client
+        client._call(client._config.wire.cancel_request(self.id), timeout)
+
+    @property
+    def response_ids(self) -> Tuple[str, ...]:
+        """The ids the run has had: on Responses, each response of its chain (a tool round
+        goes on as a follow-up response), newest last; on the Assistant API, its one id."""
+        return tuple(_state_of(self).ids)
 
 
 # ============================================================================
@@ -4704,9 +5250,10 @@ class AsyncRuns:
         self._client = client
 
     async def create(
-        self, assistant: Any, thread: Any, *, stream: bool = False,
+        self, assistant: Any, thread: Any = None, *, stream: bool = False,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
+        instructions: Optional[str] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
         custom_max_prompt_tokens: Optional[int] = None,
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
@@ -4714,40 +5261,67 @@ class AsyncRuns:
         tools: Optional[Iterable[Any]] = None, extra_body: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
     ) -> "AsyncRun":
-        """Start a run of ``assistant`` on ``thread`` (ids or objects with an ``id``)."""
-        body = _encode_create(
-            assistant, thread, stream=stream, labels=labels,
-            additional_messages=additional_messages, custom_temperature=custom_temperature,
-            custom_max_tokens=custom_max_tokens, custom_max_prompt_tokens=custom_max_prompt_tokens,
-            custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
-            custom_response_format=custom_response_format, tools=tools, extra_body=extra_body)
-        return _decode_run(await self._client._call(_create_request(body), timeout), AsyncRun, self)
+        """Start a run of ``assistant`` on ``thread`` (ids, or objects with an ``id``).
+
+        On Responses ``assistant`` is a model URI (gpt://<folder>/yandexgpt/latest), a model
+        name of the client's folder ("yandexgpt/latest") or a saved agent's id, and ``thread``
+        may be None (a stateless run). An argument the wire has no field for raises
+        UnsupportedOperationError.
+        """
+        client = self._client
+        return await client._run(_create_plan(client._config, AsyncRun, self, assistant, thread, {  # type: ignore[no-any-return]
+            "stream": stream, "labels": labels, "additional_messages": additional_messages,
+            "instructions": instructions, "custom_temperature": custom_temperature,
+            "custom_max_tokens": custom_max_tokens,
+            "custom_max_prompt_tokens": custom_max_prompt_tokens,
+            "custom_prompt_truncation_strategy": custom_prompt_truncation_strategy,
+            "custom_response_format": custom_response_format, "tools": tools,
+            "extra_body": extra_body}, timeout))
 
     async def get(self, run_id: Any, *, timeout: Optional[float] = None) -> "AsyncRun":
         """The run as it is now; NotFoundError when there is no such run."""
-        return _decode_run(await self._client._call(_get_request(run_id), timeout), AsyncRun, self)
+        client = self._client
+        return await client._run(_get_plan(client._config, AsyncRun, self, run_id, timeout))  # type: ignore[no-any-return]
 
     async def get_last_by_thread(self, thread: Any, *, timeout: Optional[float] = None) -> "AsyncRun":
-        """The thread's most recent run."""
-        return _decode_run(await self._client._call(_last_by_thread_request(thread), timeout),
-                           AsyncRun, self)
+        """The thread's most recent run (Assistant API only)."""
+        client = self._client
+        return await client._run(_last_by_thread_plan(client._config, AsyncRun, self, thread, timeout))  # type: ignore[no-any-return]
 
     def list(self, *, page_size: Optional[int] = None,
              timeout: Optional[float] = None) -> AsyncIterator["AsyncRun"]:
-        """Every run in the folder, fetching pages as the iteration needs them."""
-        return self._list(_Pager(self._client.folder_id, page_size), timeout)
+        """Every run in the folder, fetching pages as the iteration needs them (Assistant API
+        only)."""
+        return self._list(self._client._config.wire.pager(self._client.folder_id, page_size),
+                          timeout)
 
     async def _list(self, pager: _Pager, timeout: Optional[float]) -> AsyncIterator["AsyncRun"]:
         request = pager.request()
         while request is not None:
             for obj in pager.accept(await self._client._call(request, timeout)):
-                yield _decode_run(obj, AsyncRun, self, "ListRunsResponse.runs[]")
+                yield self._client._config.wire.run(obj, AsyncRun, self, None,
+                                                    "ListRunsResponse.runs[]")
             request = pager.request()
 
+    def listen(self, run_id: Any, *, events_start_idx: int = 0, timeout: Optional[float] = None,
+               resume: bool = True) -> AsyncIterator[RunStreamEvent]:
+        """The events of the run with this id, as AsyncRun.listen gives them."""
+        return AsyncRun(_id_of(run_id, "run"), _runs=self).listen(
+            events_start_idx=events_start_idx, timeout=timeout, resume=resume)
+
+    async def submit_tool_results(self, run_id: Any, tool_results: Any, *,
+                            timeout: Optional[float] = None) -> "AsyncRun":
+        """Send results for the run with this id, as AsyncRun.submit_tool_results does; the run
+        as it goes on (on Responses, under the follow-up response's id)."""
+        run = AsyncRun(_id_of(run_id, "run"), _runs=self)
+        await run.submit_tool_results(tool_results, timeout=timeout)
+        return run
+
     async def create_and_wait(
-        self, assistant: Any, thread: Any, *, stream: bool = False,
+        self, assistant: Any, thread: Any = None, *, stream: bool = False,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
+        instructions: Optional[str] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
         custom_max_prompt_tokens: Optional[int] = None,
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
@@ -4760,7 +5334,8 @@ class AsyncRuns:
         WaitTimeoutError after ``poll_timeout``."""
         run = await self.create(
             assistant, thread, stream=stream, labels=labels, additional_messages=additional_messages,
-            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            instructions=instructions, custom_temperature=custom_temperature,
+            custom_max_tokens=custom_max_tokens,
             custom_max_prompt_tokens=custom_max_prompt_tokens,
             custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
             custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
@@ -4769,9 +5344,10 @@ class AsyncRuns:
                               poll_interval=poll_interval)
 
     async def create_and_stream(
-        self, assistant: Any, thread: Any, *,
+        self, assistant: Any, thread: Any = None, *,
         labels: Optional[Mapping[str, str]] = None,
         additional_messages: Optional[Iterable[Any]] = None,
+        instructions: Optional[str] = None,
         custom_temperature: Optional[float] = None, custom_max_tokens: Optional[int] = None,
         custom_max_prompt_tokens: Optional[int] = None,
         custom_prompt_truncation_strategy: Union[str, Mapping[str, int], None] = None,
@@ -4783,7 +5359,8 @@ class AsyncRuns:
         """``create`` with ``stream=True`` (same arguments), then its events as they come."""
         run = await self.create(
             assistant, thread, stream=True, labels=labels, additional_messages=additional_messages,
-            custom_temperature=custom_temperature, custom_max_tokens=custom_max_tokens,
+            instructions=instructions, custom_temperature=custom_temperature,
+            custom_max_tokens=custom_max_tokens,
             custom_max_prompt_tokens=custom_max_prompt_tokens,
             custom_prompt_truncation_strategy=custom_prompt_truncation_strategy,
             custom_response_format=custom_response_format, tools=tools, extra_body=extra_body,
@@ -4803,7 +5380,7 @@ class AsyncRun(_RunFields):
         APIError of an error answer or an error line. Cancelling the task or leaving
         ``async for`` closes the connection at once.
         """
-        return self._runs._client._listen(self.id, events_start_idx, timeout, resume)  # type: ignore[no-any-return]
+        return self._runs._client._listen(_state_of(self), events_start_idx, timeout, resume)  # type: ignore[no-any-return]
 
     def __aiter__(self) -> AsyncIterator[RunStreamEvent]:
         return self.listen()
@@ -4830,8 +5407,10 @@ class AsyncRun(_RunFields):
         return last
 
     async def refresh(self, *, timeout: Optional[float] = None) -> "AsyncRun":
-        """This run fetched again."""
-        return await self._runs.get(self.id, timeout=timeout)  # type: ignore[no-any-return]
+        """This run fetched again (on Responses, its newest response)."""
+        client = self._runs._client
+        return await client._run(_get_plan(client._config, AsyncRun, self._runs, self.id, timeout,  # type: ignore[no-any-return]
+                                     _state_of(self)))
 
     async def get_status(self, *, timeout: Optional[float] = None) -> RunStatus:
         return (await self.refresh(timeout=timeout)).status
@@ -4840,16 +5419,22 @@ class AsyncRun(_RunFields):
         return (await self.refresh(timeout=timeout)).result
 
     async def wait(self, *, timeout: Optional[float] = None, poll_timeout: Optional[float] = None,
-                   poll_interval: Optional[float] = None) -> RunResult:
+             poll_interval: Optional[float] = None) -> RunResult:
         """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError once
         ``poll_timeout`` (300 s) has passed, a poll in flight included."""
         client = self._runs._client
-        return await client._run(_wait_plan(client._config, self.id, timeout,  # type: ignore[no-any-return]
-                                            poll_timeout, poll_interval))
+        return await client._run(_wait_plan(client._config, self.id, timeout, poll_timeout,  # type: ignore[no-any-return]
+                                      poll_interval, run=_state_of(self)))
 
     async def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
-        """Send results for a TOOL_CALLS run: one {"name", "content"} dict or an iterable."""
-        await self._runs._client._call(_submit_request(self.id, tool_results), timeout)
+        """Send results for a TOOL_CALLS run: one {"name", "content"} dict (with "call_id" on
+        Responses, when two calls share a name) or an iterable of them. On Responses the run
+        goes on as a follow-up response: ``run.id`` becomes its id (``run.response_ids`` has
+        them all)."""
+        client = self._runs._client
+        await client._run(client._config.wire.submit(client._config, _state_of(self), tool_results,
+                                               timeout))
+        object.__setattr__(self, "id", _state_of(self).ids[-1])
 
     async def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                            poll_timeout: Optional[float] = None,
@@ -4865,13 +5450,153 @@ class AsyncRun(_RunFields):
         """Answer tool calls with ``functions`` (sync or async callables) until the run
         finishes; as Run.run_tools."""
         client = self._runs._client
-        return await client._run(_tools_plan(client._config, self.id, functions,  # type: ignore[no-any-return]
-                                             max_rounds, timeout, poll_timeout, poll_interval))
+        try:
+            return await client._run(_tools_plan(client._config, _state_of(self), functions,  # type: ignore[no-any-return]
+                                                 max_rounds, timeout, poll_timeout, poll_interval))
+        finally:
+            object.__setattr__(self, "id", _state_of(self).ids[-1])
 
     async def cancel(self, *, timeout: Optional[float] = None) -> None:
-        """Always raises UnsupportedOperationError: the Runs API has no cancel."""
-        raise UnsupportedOperationError("the Runs API has no cancel operation; a run ends by "
-                                        "itself (the official SDK's cancel() raises too)")
+        """Cancel the run (Responses: ``POST …/cancel``); UnsupportedOperationError on the
+        Assistant API, which has no cancel."""
+        client = self._runs._client
+        await client._call(client._config.wire.cancel_request(self.id), timeout)
+
+    @property
+    def response_ids(self) -> Tuple[str, ...]:
+        """The ids the run has had, newest last; as Run.response_ids."""
+        return tuple(_state_of(self).ids)
+
+
+# ============================================================================
+# Threads: a thread of messages on either wire (a conversation on Responses)
+# ============================================================================
+
+
+class Threads:
+    """``client.threads``: create threads, fetch them; on the Assistant API also list and
+    delete them."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, messages: Any = None, *, name: Optional[str] = None,
+               labels: Optional[Mapping[str, str]] = None,
+               timeout: Optional[float] = None) -> "Thread":
+        """A new thread holding ``messages`` (strings, or message dicts with a role)."""
+        config = self._client._config
+        request = config.wire.thread_create_request(config, messages, name, labels)
+        return self._client._run(_thread_plan(config, Thread, self, request, timeout))  # type: ignore[no-any-return]
+
+    def get(self, thread: Any, *, timeout: Optional[float] = None) -> "Thread":
+        """The thread with this id; NotFoundError when there is none."""
+        config = self._client._config
+        return self._client._run(_thread_plan(config, Thread, self,  # type: ignore[no-any-return]
+                                              config.wire.thread_get_request(thread), timeout))
+
+    def delete(self, thread: Any, *, timeout: Optional[float] = None) -> None:
+        """Delete the thread (Assistant API only: Yandex does not support deleting a
+        conversation)."""
+        self._client._call(self._client._config.wire.thread_delete_request(thread), timeout)
+
+    def list(self, *, page_size: Optional[int] = None,
+             timeout: Optional[float] = None) -> Iterator["Thread"]:
+        """Every thread in the folder (Assistant API only)."""
+        pager = self._client._config.wire.thread_pager(self._client.folder_id, page_size)
+        return self._list(pager, timeout)
+
+    def _list(self, pager: _Pager, timeout: Optional[float]) -> Iterator["Thread"]:
+        request = pager.request()
+        while request is not None:
+            for obj in pager.accept(self._client._call(request, timeout)):
+                yield self._client._config.wire.thread(obj, Thread, self)
+            request = pager.request()
+
+
+@dataclass(frozen=True)
+class _ThreadFields:
+    id: str
+    name: str = ""
+    labels: Dict[str, str] = field(default_factory=dict)
+    created_at: Optional[datetime] = None
+    _threads: Any = field(default=None, repr=False, compare=False)
+
+
+class Thread(_ThreadFields):
+    """A thread as of one fetch, with the calls that act on it; pass it (or its id) as the
+    ``thread`` of runs.create."""
+
+    def write(self, message: Any, *, timeout: Optional[float] = None) -> Message:
+        """Add a message (text, or a message dict with a role) to the thread; the Message."""
+        client = self._threads._client
+        return client._run(_write_plan(client._config, self, message, timeout))  # type: ignore[no-any-return]
+
+    def messages(self, *, timeout: Optional[float] = None) -> Iterator[Message]:
+        """The thread's messages, newest first."""
+        client = self._threads._client
+        return iter(client._run(client._config.wire.messages_plan(client._config, self, timeout)))
+
+    def delete(self, *, timeout: Optional[float] = None) -> None:
+        """Delete the thread (Assistant API only)."""
+        self._threads.delete(self.id, timeout=timeout)
+
+
+class AsyncThreads:
+    """``client.threads`` of an AsyncClient: the same calls as Threads, awaited."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, messages: Any = None, *, name: Optional[str] = None,
+                     labels: Optional[Mapping[str, str]] = None,
+                     timeout: Optional[float] = None) -> "AsyncThread":
+        """A new thread holding ``messages`` (strings, or message dicts with a role)."""
+        config = self._client._config
+        request = config.wire.thread_create_request(config, messages, name, labels)
+        return await self._client._run(_thread_plan(config, AsyncThread, self, request, timeout))  # type: ignore[no-any-return]
+
+    async def get(self, thread: Any, *, timeout: Optional[float] = None) -> "AsyncThread":
+        """The thread with this id; NotFoundError when there is none."""
+        config = self._client._config
+        return await self._client._run(_thread_plan(config, AsyncThread, self,  # type: ignore[no-any-return]
+                                                    config.wire.thread_get_request(thread), timeout))
+
+    async def delete(self, thread: Any, *, timeout: Optional[float] = None) -> None:
+        """Delete the thread (Assistant API only)."""
+        await self._client._call(self._client._config.wire.thread_delete_request(thread), timeout)
+
+    def list(self, *, page_size: Optional[int] = None,
+             timeout: Optional[float] = None) -> AsyncIterator["AsyncThread"]:
+        """Every thread in the folder (Assistant API only)."""
+        pager = self._client._config.wire.thread_pager(self._client.folder_id, page_size)
+        return self._list(pager, timeout)
+
+    async def _list(self, pager: _Pager, timeout: Optional[float]) -> AsyncIterator["AsyncThread"]:
+        request = pager.request()
+        while request is not None:
+            for obj in pager.accept(await self._client._call(request, timeout)):
+                yield self._client._config.wire.thread(obj, AsyncThread, self)
+            request = pager.request()
+
+
+class AsyncThread(_ThreadFields):
+    """A thread as of one fetch, with the calls that act on it, awaited."""
+
+    async def write(self, message: Any, *, timeout: Optional[float] = None) -> Message:
+        """Add a message (text, or a message dict with a role) to the thread; the Message."""
+        client = self._threads._client
+        return await client._run(_write_plan(client._config, self, message, timeout))  # type: ignore[no-any-return]
+
+    async def messages(self, *, timeout: Optional[float] = None) -> AsyncIterator[Message]:
+        """The thread's messages, newest first."""
+        client = self._threads._client
+        for message in await client._run(client._config.wire.messages_plan(client._config, self,
+                                                                           timeout)):
+            yield message
+
+    async def delete(self, *, timeout: Optional[float] = None) -> None:
+        """Delete the thread (Assistant API only)."""
+        await self._threads.delete(self.id, timeout=timeout)
 
 
 # ============================================================================
