@@ -7627,5 +7627,259 @@ class HardResourcesTest(CoreRawTestCase):
             self.assertEqual(list(pool.map(worker, range(8))), [0] * 8)
 
 
+# ============================================================================
+# The Responses wire through the clients (issue 12), against raw-socket servers
+# ============================================================================
+
+
+def resp_events(name: str) -> List[Tuple[int, bytes]]:
+    """(sequence_number, the event's bytes) of a captured stream."""
+    events = []
+    for block in responses_capture(name).split(b"\n\n"):
+        if block.strip():
+            data = next(line for line in block.split(b"\n") if line.startswith(b"data:"))
+            events.append((json.loads(data[5:])["sequence_number"], block + b"\n\n"))
+    return events
+
+
+def resp_final(name: str) -> Dict[str, Any]:
+    """The Response object of a capture's terminal event."""
+    last = resp_events(name)[-1][1]
+    data = next(line for line in last.split(b"\n") if line.startswith(b"data:"))
+    return json.loads(data[5:])["response"]  # type: ignore[no-any-return]
+
+
+class resp_Service:
+    """A Responses API: POST answers a queued background response (the captured function
+    call first, the captured text answer for a follow-up); a streaming Get replays the
+    capture after ``starting_after``, cut mid-event on the first ``cuts`` connections; a
+    plain Get answers the final Response. ``refuse_streams`` answers streaming Gets 400."""
+
+    def __init__(self, cuts: int = 0, refuse_streams: bool = False) -> None:
+        self.func, self.plain = resp_final("func.sse"), resp_final("plain.sse")
+        self.cuts = cuts
+        self.refuse_streams = refuse_streams
+        self.bodies: List[Dict[str, Any]] = []
+        self.targets: List[str] = []
+        self.lock = threading.Lock()
+
+    def capture_of(self, response_id: str) -> str:
+        return "func.sse" if response_id == self.func["id"] else "plain.sse"
+
+    def __call__(self, conn: socket.socket, request: bytes) -> Any:
+        line, _ = core_head(request)
+        method, target = line.split(" ")[:2]
+        with self.lock:
+            self.targets.append(target)
+        path, _, query = target.partition("?")
+        if method == "POST" and path == "/v1/responses":
+            body = core_body(request)
+            with self.lock:
+                self.bodies.append(body)
+            followup = any(item.get("type") == "function_call_output"
+                           for item in body.get("input", []) if isinstance(item, dict))
+            answer = dict(self.plain if followup else self.func, status="queued", output=[])
+            conn.sendall(json_response(200, answer))
+            return None
+        if method == "POST" and path.endswith("/cancel"):
+            conn.sendall(json_response(200, dict(self.func, status="cancelled")))
+            return None
+        response_id = path.rsplit("/", 1)[1]
+        name = self.capture_of(response_id)
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        if params.get("stream") != "true":
+            conn.sendall(json_response(200, resp_final(name)))
+            return None
+        if self.refuse_streams:
+            conn.sendall(json_response(400, {"code": 3, "message": "stream is not supported"}))
+            return None
+        after = int(params.get("starting_after", "0"))
+        data = b"".join(raw for number, raw in resp_events(name) if number > after)
+        with self.lock:
+            cut = self.cuts > 0
+            self.cuts -= cut
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        if cut:  # inside the second event on this connection
+            first = data.index(b"\n\n") + 2
+            conn.sendall(head + core_chunk(data[:first + 40]))
+            return False
+        conn.sendall(head + core_chunk(data) + b"0\r\n\r\n")
+        return None
+
+
+class RespRunsTest(CoreRawTestCase):
+    """A run on Responses: created, streamed through cuts, tool-called, submitted, finished."""
+
+    def client(self, service: resp_Service, **kwargs: Any) -> yc_runs.Client:
+        return self.client_for(self.serve(service), api="responses", max_retries=5, **kwargs)
+
+    def test_the_whole_lifecycle_through_three_cuts(self) -> None:
+        service = resp_Service(cuts=3)
+        client = self.client(service)
+        run = client.runs.create("gpt://b1gxxxxxxxxxxxxxxxxx/aliceai-llm/latest", None,
+                                 stream=True, additional_messages=["Погода в Казани?"],
+                                 instructions="Ты — Джарвис.", tools=[{"function": {
+                                     "name": "get_weather", "description": "Узнать погоду",
+                                     "parameters": {"type": "object"}}}])
+        self.assertEqual(run.status, yc_runs.RunStatus.PENDING)
+        first = list(run.listen())
+        self.assertEqual(first[-1].status, yc_runs.StreamEvent.TOOL_CALLS)
+        call = first[-1].tool_calls[0]
+        self.assertEqual((call.name, call.arguments, call.call_id),
+                         ("get_weather", {"city": "Казань"}, "get_weather"))
+        run.submit_tool_results({"name": "get_weather", "content": '{"t": -3}'})
+        self.assertEqual(run.id, service.plain["id"])
+        self.assertEqual(run.response_ids, (service.func["id"], service.plain["id"]))
+        second = list(run.listen())
+        events = first + second
+        indices = [e.stream_cursor.current_event_idx for e in events]
+        self.assertEqual(indices, sorted(set(indices)))  # each once, monotonic across the round
+        self.assertEqual(second[-1].status, yc_runs.StreamEvent.DONE)
+        self.assertEqual(second[-1].text, "Привет, мир!")
+        self.assertEqual("".join(e.delta for e in second), "Привет, мир!")
+        self.assertEqual(client.runs.get(run.id).status, yc_runs.RunStatus.COMPLETED)
+        followup = service.bodies[1]
+        self.assertEqual(followup["previous_response_id"], service.func["id"])
+        self.assertEqual(followup["input"], [{"type": "function_call_output", "call_id": "get_weather",
+                                              "output": '{"t": -3}'}])
+        for key in ("model", "instructions", "tools", "background"):  # settings sent again
+            self.assertEqual(followup[key], service.bodies[0][key], key)
+        self.assertEqual(service.cuts, 0)
+
+    def test_the_whole_lifecycle_async(self) -> None:
+        service = resp_Service(cuts=3)
+        server = self.serve(service)
+
+        async def main() -> Tuple[List[yc_runs.RunStreamEvent], str, yc_runs.RunStatus]:
+            async with yc_runs.AsyncClient(base_url=server.url, api_key="k", api="responses",
+                                           max_retries=5) as client:
+                run = await client.runs.create("gpt://b1g/yandexgpt/latest", stream=True,
+                                               additional_messages=["hi"])
+                events = [e async for e in run.listen()]
+                await run.submit_tool_results({"name": "get_weather", "content": "-3"})
+                events += [e async for e in run.listen()]
+                return events, run.id, (await client.runs.get(run.id)).status
+
+        events, run_id, status = asyncio.run(main())
+        indices = [e.stream_cursor.current_event_idx for e in events]
+        self.assertEqual(indices, sorted(set(indices)))
+        self.assertEqual((events[-1].text, run_id, status),
+                         ("Привет, мир!", service.plain["id"], yc_runs.RunStatus.COMPLETED))
+
+    def test_run_tools_and_wait_on_responses(self) -> None:
+        service = resp_Service()
+        client = self.client(service)
+        run = client.runs.create("gpt://b1g/yandexgpt/latest", additional_messages=["hi"])
+        result = run.run_tools({"get_weather": lambda city: {"city": city, "t": -3}},
+                               poll_interval=0.01)
+        self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "Привет, мир!"))
+        self.assertEqual(json.loads(service.bodies[1]["input"][0]["output"]), {"city": "Казань", "t": -3})
+        self.assertEqual(run.id, service.plain["id"])
+
+    def test_listen_polls_when_the_service_refuses_streaming_gets(self) -> None:
+        client = self.client(resp_Service(refuse_streams=True))
+        run = client.runs.create("gpt://b1g/yandexgpt/latest", stream=True)
+        events = list(run.listen())
+        self.assertEqual([e.status for e in events], [yc_runs.StreamEvent.TOOL_CALLS])
+        self.assertEqual(events[0].tool_calls[0].arguments, {"city": "Казань"})
+
+    def test_a_stream_false_run_yields_only_its_final_event(self) -> None:
+        service = resp_Service()
+        run = self.client(service).runs.create("gpt://b1g/yandexgpt/latest")
+        self.assertEqual([e.status for e in run.listen()], [yc_runs.StreamEvent.TOOL_CALLS])
+        self.assertFalse(any("stream=true" in t for t in service.targets))
+
+    def test_what_responses_has_no_endpoint_for_is_unsupported(self) -> None:
+        client = self.client(resp_Service())
+        for action in (lambda: client.runs.get_last_by_thread("t"), lambda: list(client.runs.list()),
+                       lambda: client.threads.delete("c"), lambda: list(client.threads.list()),
+                       lambda: client.runs.create("gpt://b1g/m/latest", labels={"a": "b"}),
+                       lambda: client.runs.create("gpt://b1g/m/latest", custom_max_prompt_tokens=5)):
+            with self.assertRaises(yc_runs.UnsupportedOperationError) as caught:
+                action()
+            self.assertIn("Responses", str(caught.exception))
+
+    def test_cancel_works_on_responses_and_not_on_the_assistant_api(self) -> None:
+        service = resp_Service()
+        run = self.client(service).runs.create("gpt://b1g/m/latest")
+        run.cancel()
+        self.assertTrue(service.targets[-1].endswith("/cancel"))
+        with self.assertRaises(yc_runs.UnsupportedOperationError):
+            yc_runs.Run("r", _runs=self.client_for(self.serve(), api="assistants").runs).cancel()
+
+    def test_the_wire_is_chosen_by_api_or_yc_runs_api(self) -> None:
+        with clean_env():
+            del os.environ["YC_RUNS_API"]  # the suite's default for its Assistant API tests
+            self.assertEqual(yc_runs.Client(api_key="k").api, "responses")
+            self.assertIn("ai.api.cloud.yandex.net", repr(yc_runs.Client(api_key="k")))
+        with clean_env(YC_RUNS_API="assistants"):
+            client = yc_runs.Client(api_key="k")
+            self.assertEqual(client.api, "assistants")
+            self.assertIn("rest-assistant", repr(client))
+        with self.assertRaises(ValueError) as caught:
+            yc_runs.Client(api_key="k", api="grpc")
+        self.assertIn("responses", str(caught.exception))
+
+    def test_requests_carry_the_folder_as_openai_project_and_model_names_expand(self) -> None:
+        service = resp_Service()
+        server = self.serve(service)
+        client = self.client_for(server, api="responses", folder_id="b1gfolder")
+        client.runs.create("yandexgpt/latest", additional_messages=["hi"])
+        self.assertEqual(core_header(server.requests[-1], "OpenAI-Project"), "b1gfolder")
+        self.assertIsNone(core_header(server.requests[-1], "x-folder-id"))
+        self.assertEqual(service.bodies[-1]["model"], "gpt://b1gfolder/yandexgpt/latest")
+        client.runs.create("fvt-agent-id")
+        self.assertEqual(service.bodies[-1]["prompt"], {"id": "fvt-agent-id"})
+        self.assertNotIn("model", service.bodies[-1])
+
+
+def resp_conversations(conn: socket.socket, request: bytes) -> None:
+    """A Conversations API: create, get, add items, list items (two pages)."""
+    line, _ = core_head(request)
+    method, target = line.split(" ")[:2]
+    if method == "POST" and target == "/v1/conversations":
+        body = core_body(request)
+        conn.sendall(json_response(200, {"id": "conv-1", "object": "conversation",
+                                         "metadata": body.get("metadata", {}), "created_at": 1790262606}))
+    elif method == "GET" and target == "/v1/conversations/conv-1":
+        conn.sendall(json_response(200, {"id": "conv-1", "object": "conversation",
+                                         "metadata": {"name": "support"}, "created_at": 1790262606}))
+    elif method == "POST" and target == "/v1/conversations/conv-1/items":
+        text = core_body(request)["items"][0]["content"]
+        conn.sendall(json_response(200, {"object": "list", "data": [
+            {"type": "message", "id": "msg-9", "role": "user", "status": "completed",
+             "content": [{"type": "input_text", "text": text}]}], "has_more": False}))
+    elif target.startswith("/v1/conversations/conv-1/items"):
+        second = "after=msg-2" in target
+        item = {"type": "message", "id": "msg-3" if second else "msg-2", "role": "user",
+                "content": [{"type": "input_text", "text": "three" if second else "two"}]}
+        conn.sendall(json_response(200, {"object": "list", "data": [item], "has_more": not second,
+                                         "first_id": item["id"], "last_id": item["id"]}))
+    else:
+        conn.sendall(core_error(404, {"code": 5, "message": "no such conversation"}))
+
+
+class RespThreadsTest(CoreRawTestCase):
+    def test_threads_are_conversations_on_responses(self) -> None:
+        server = self.serve(resp_conversations)
+        client = self.client_for(server, api="responses")
+        thread = client.threads.create(["Привет"], name="support", labels={"team": "ml"})
+        self.assertEqual((thread.id, thread.name, thread.labels), ("conv-1", "support", {"team": "ml"}))
+        body = core_body(server.requests[0])
+        self.assertEqual(body["metadata"], {"team": "ml", "name": "support"})
+        self.assertEqual(body["items"][0]["content"], "Привет")
+        self.assertEqual(client.threads.get("conv-1").name, "support")
+        self.assertEqual(thread.write("ещё").text, "ещё")
+        self.assertEqual([m.text for m in thread.messages()], ["two", "three"])
+        with self.assertRaises(yc_runs.NotFoundError):
+            client.threads.get("conv-404")
+
+    def test_a_run_takes_a_thread_object(self) -> None:
+        service = resp_Service()
+        client = self.client_for(self.serve(service), api="responses")
+        client.runs.create("gpt://b1g/m/latest", yc_runs.Thread("conv-7"), additional_messages=["x"])
+        self.assertEqual(service.bodies[-1]["conversation"], "conv-7")
+
+
 if __name__ == "__main__":
     unittest.main()
