@@ -7881,5 +7881,101 @@ class RespThreadsTest(CoreRawTestCase):
         self.assertEqual(service.bodies[-1]["conversation"], "conv-7")
 
 
+def resp_main(*argv: str) -> Tuple[int, str, str]:
+    """``yc_runs.main(argv)`` in this process: (exit code, stdout, stderr)."""
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = yc_runs.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+class RespCliTest(CoreRawTestCase):
+    """The command line on the Responses wire: --api, a model URI or agent id, threads."""
+
+    def test_create_stream_submit_and_listen_on_responses(self) -> None:
+        service = resp_Service()
+        server = self.serve(service)
+        common = ("--base-url", server.url, "--api-key", CORE_KEY, "--api", "responses")
+        code, out, err = resp_main("create", "gpt://b1g/aliceai-llm/latest", "--stream", "--json",
+                                   "-m", "Погода?", "--instructions", "Ты — Джарвис.", *common)
+        self.assertEqual((code, err), (0, ""))
+        lines = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual(lines[0]["id"], service.func["id"])  # the run first, to submit to
+        self.assertEqual(lines[-1]["event"], "TOOL_CALLS")
+        self.assertEqual(service.bodies[0]["instructions"], "Ты — Джарвис.")
+        self.assertNotIn("conversation", service.bodies[0])  # no thread: a stateless run
+        code, out, _ = resp_main("submit", service.func["id"], "get_weather=-3", "--json", *common)
+        self.assertEqual((code, json.loads(out)["run_id"]), (0, service.plain["id"]))
+        code, out, _ = resp_main("listen", service.plain["id"], *common)
+        self.assertEqual((code, out.splitlines()[0]), (0, "Привет, мир!"))
+        self.assertNotIn(CORE_KEY, out)
+
+    def test_thread_commands_on_responses(self) -> None:
+        server = self.serve(resp_conversations)
+        common = ("--base-url", server.url, "--api-key", CORE_KEY, "--api", "responses")
+        code, out, _ = resp_main("thread", "create", "-m", "hi", "--name", "support", "--json", *common)
+        self.assertEqual((code, json.loads(out)["id"], json.loads(out)["name"]), (0, "conv-1", "support"))
+        code, out, _ = resp_main("thread", "write", "conv-1", "more", "text", *common)
+        self.assertEqual(code, 0)
+        self.assertIn("more text", out)
+        code, out, _ = resp_main("thread", "messages", "conv-1", "--json", *common)
+        self.assertEqual([json.loads(line)["parts"] for line in out.splitlines()], [["two"], ["three"]])
+        code, _, err = resp_main("thread", "get", "conv-404", *common)
+        self.assertEqual(code, 3)
+        self.assertIn("no such conversation", err)
+
+    def test_an_unknown_api_is_a_usage_error(self) -> None:
+        code, _, err = resp_main("get", "r", "--api", "grpc", "--api-key", "k")
+        self.assertEqual(code, 2)
+        self.assertIn("--api", err)
+
+    def test_debug_logs_requests_without_the_key(self) -> None:
+        import logging
+
+        server = self.serve(json_response(200, resp_final("plain.sse")))
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        self.addCleanup(lambda: (root.handlers.__setitem__(slice(None), handlers), root.setLevel(level)))
+        root.handlers[:] = []
+        code, out, err = resp_main("get", "ff635965-2c99-44f5-aa1e-2d84ffc68733", "--debug",
+                                   "--base-url", server.url, "--api-key", CORE_KEY, "--api", "responses")
+        self.assertEqual(code, 0)
+        self.assertIn("GET /v1/responses/ff635965-2c99-44f5-aa1e-2d84ffc68733: HTTP 200", err)
+        self.assertNotIn(CORE_KEY, err + out)
+
+
+class HardLoggingTest(CoreRawTestCase):
+    """The yc_runs logger: a record per request (DEBUG), per retry and per resume (INFO);
+    never a credential."""
+
+    def test_retries_and_resumes_are_logged_without_the_key(self) -> None:
+        busy = core_error(503, {"code": 14, "message": "busy, key Api-Key %s" % CORE_KEY},
+                          ("Retry-After", "0"))
+        lines = [core_event_line("PARTIAL_MESSAGE", 0, "Hel"), core_event_line("DONE", 1, "Hello")]
+        cut = core_stream_handler(core_chunk(lines[0] + b"\n"))
+        whole = core_stream_handler(b"".join(core_chunk(line + b"\n") for line in lines) + b"0\r\n\r\n")
+        server = self.serve(busy, json_response(200, CORE_RUN), cut, whole)
+        client = self.client_for(server, max_retries=3)
+        with self.assertLogs("yc_runs", level="DEBUG") as logs:
+            client.runs.get("r")
+            self.assertEqual("".join(yc_runs.Run("r", _runs=client.runs).text_stream()), "Hello")
+        text = "\n".join(logs.output)
+        self.assertRegex(text, r"INFO:yc_runs:GET /assistants/v1/runs/r failed: .*HTTP 503.*retrying in 0\.00 s \(retry 1 of 3\)")
+        self.assertRegex(text, r"DEBUG:yc_runs:GET /assistants/v1/runs/r: HTTP 200 in [\d.]+ s \(x-client-request-id [0-9a-f-]+")
+        self.assertRegex(text, r"INFO:yc_runs:listen of run r: .*resuming after event 0 \(attempt 1 of 3\)")
+        self.assertNotIn(CORE_KEY, text)
+
+    def test_nothing_is_printed_without_logging_configured(self) -> None:
+        code = ("import logging, sys, yc_runs\n"
+                "c = yc_runs.Client(base_url=sys.argv[1], api_key='k', max_retries=1, api='assistants')\n"
+                "try:\n    c.runs.get('r')\nexcept yc_runs.ServerError:\n    pass\n")
+        server = self.serve(core_error(503, {"code": 14, "message": "busy"}, ("Retry-After", "0")))
+        done = subprocess.run([sys.executable, "-c", code, server.url], capture_output=True,
+                              text=True, env=cli_env(), timeout=30)
+        self.assertEqual((done.returncode, done.stdout, done.stderr), (0, "", ""))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -6370,7 +6370,7 @@ class _Printer:
 def _client_from(args: Any) -> Client:
     return Client(api_key=getattr(args, "api_key", None), iam_token=getattr(args, "iam_token", None),
                   folder_id=getattr(args, "folder_id", None),
-                  base_url=getattr(args, "base_url", None),
+                  base_url=getattr(args, "base_url", None), api=getattr(args, "api", None),
                   timeout=60.0 if getattr(args, "timeout", None) is None else args.timeout,
                   max_retries=getattr(args, "max_retries", 4),
                   allow_insecure=getattr(args, "allow_insecure", False))
@@ -6461,6 +6461,7 @@ def _cmd_create(args: Any, printer: _Printer) -> int:
     with _client_from(args) as client:
         run = client.runs.create(args.assistant, args.thread, stream=args.stream,
                                  additional_messages=args.message or None,
+                                 instructions=args.instructions,
                                  custom_temperature=args.temperature,
                                  custom_max_tokens=args.max_tokens, labels=labels or None,
                                  tools=tools)
@@ -6510,22 +6511,13 @@ def _cmd_listen(args: Any, printer: _Printer) -> int:
 
 
 def _cmd_wait(args: Any, printer: _Printer) -> int:
-    live = sys.stderr.isatty() and not printer.as_json
     with _client_from(args) as client:
-        waiter = _Waiter(args.run_id, args.poll_timeout, args.poll_interval, time.monotonic())
-        started = time.monotonic()
-        while True:
-            run = client.runs.get(args.run_id)
-            result = waiter.result(run)
-            if live:
-                sys.stderr.write("\r%s  %.1f s " % (run.status.name, time.monotonic() - started))
-                sys.stderr.flush()
-            if result is not None:
-                if live:
-                    sys.stderr.write("\n")
-                printer.run(run)
-                return _exit_for(result)
-            time.sleep(waiter.sleep_time(time.monotonic()))
+        run = Run(args.run_id, _runs=client.runs)
+        if sys.stderr.isatty() and not printer.as_json:
+            sys.stderr.write("waiting for run %s ...\n" % args.run_id)
+        result = run.wait(poll_timeout=args.poll_timeout, poll_interval=args.poll_interval)
+        printer.run(run.refresh())
+        return _exit_for(result)
 
 
 def _cmd_submit(args: Any, printer: _Printer) -> int:
@@ -6541,11 +6533,50 @@ def _cmd_submit(args: Any, printer: _Printer) -> int:
     if not results:
         raise ValueError("give tool results as NAME=CONTENT or --results FILE.json")
     with _client_from(args) as client:
-        Run(args.run_id, _runs=client.runs).submit_tool_results(results)
-    if printer.as_json:
-        printer.json({"submitted": len(results), "run_id": args.run_id})
+        run = client.runs.submit_tool_results(args.run_id, results)
+    if printer.as_json:  # on Responses the run goes on under a new id: print it
+        printer.json({"submitted": len(results), "run_id": run.id})
     else:
-        printer.line("submitted %d tool result(s) to run %s" % (len(results), args.run_id))
+        printer.line("submitted %d tool result(s); the run goes on as %s" % (len(results), run.id)
+                     if run.id != args.run_id else
+                     "submitted %d tool result(s) to run %s" % (len(results), args.run_id))
+    return _EXIT_OK
+
+
+def _print_thread(printer: "_Printer", thread: Thread) -> None:
+    if printer.as_json:
+        printer.json(_plain(thread))
+    else:
+        printer.line("thread %s%s" % (thread.id, "  " + thread.name if thread.name else ""))
+
+
+def _print_message(printer: "_Printer", message: Message) -> None:
+    if printer.as_json:
+        printer.json(_plain(message))
+    else:
+        printer.line("%s  %-9s  %s" % (message.id or "-", message.author.role or "-",
+                                       message.text.replace("\n", "\n" + " " * 13)))
+
+
+def _cmd_thread(args: Any, printer: _Printer) -> int:
+    with _client_from(args) as client:
+        if args.action == "create":
+            labels = {}
+            for pair in args.label or []:
+                key, sep, value = pair.partition("=")
+                if not sep:
+                    raise ValueError("--label takes KEY=VALUE, got %r" % pair)
+                labels[key] = value
+            _print_thread(printer, client.threads.create(args.message or None, name=args.name,
+                                                         labels=labels or None))
+        elif args.action == "get":
+            _print_thread(printer, client.threads.get(args.thread_id))
+        elif args.action == "write":
+            _print_message(printer, Thread(args.thread_id, _threads=client.threads).write(
+                " ".join(args.text)))
+        else:
+            for message in Thread(args.thread_id, _threads=client.threads).messages():
+                _print_message(printer, message)
     return _EXIT_OK
 
 
@@ -6619,7 +6650,7 @@ def _cli_parser() -> Any:
     output.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print JSON Lines: one JSON object per line on stdout")
     output.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="tracebacks on errors")
+                        help="log each request, retry and resume to stderr; tracebacks on errors")
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument("--api-key", default=argparse.SUPPRESS,
                         help="API key (default: $YC_API_KEY, then the other YC_* variables)")
@@ -6634,6 +6665,10 @@ def _cli_parser() -> Any:
                         help="seconds per request (default 60)")
     client.add_argument("--max-retries", type=int, default=argparse.SUPPRESS,
                         help="retries of a failed request (default 4)")
+    client.add_argument("--api", choices=sorted(_WIRES), default=argparse.SUPPRESS,
+                        help="the wire: responses (the live service) or assistants (the "
+                             "Assistant API, discontinued by Yandex); default $YC_RUNS_API or "
+                             "responses")
     parser = argparse.ArgumentParser(
         prog=_prog(), parents=[output, client],
         description="Runs of Yandex Cloud AI assistants from the shell. Start with: %s demo"
@@ -6654,8 +6689,11 @@ def _cli_parser() -> Any:
 
     sub = command("create", _cmd_create, "start a run", epilog=_TOOLS_HELP,
                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_argument("assistant", help="assistant id")
-    sub.add_argument("thread", help="thread id")
+    sub.add_argument("assistant", help="Responses: a model URI (gpt://FOLDER/yandexgpt/latest), "
+                     "a model of --folder-id (yandexgpt/latest) or a saved agent's id; "
+                     "Assistant API: the assistant's id")
+    sub.add_argument("thread", nargs="?", help="thread id (optional on Responses: a stateless run)")
+    sub.add_argument("--instructions", help="instructions for this run (Responses)")
     sub.add_argument("--message", "-m", action="append", help="a user message (repeatable)")
     sub.add_argument("--stream", action="store_true",
                      help="print the reply as it is generated (with --json: the run, then "
@@ -6695,6 +6733,21 @@ def _cli_parser() -> Any:
                      help="a tool's result: the function's name and its output (repeatable)")
     sub.add_argument("--results", metavar="FILE.json",
                      help='a JSON list of {"name", "content"} objects')
+    sub = command("thread", _cmd_thread, "threads: create, get, write, messages")
+    actions = sub.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    action = actions.add_parser("create", parents=[output, client], help="a new thread")
+    action.add_argument("--message", "-m", action="append", help="a first message (repeatable)")
+    action.add_argument("--name", help="the thread's name")
+    action.add_argument("--label", action="append", metavar="K=V", help="a label (repeatable)")
+    action = actions.add_parser("get", parents=[output, client], help="show a thread")
+    action.add_argument("thread_id", help="the thread's id")
+    action = actions.add_parser("write", parents=[output, client], help="add a user message")
+    action.add_argument("thread_id", help="the thread's id")
+    action.add_argument("text", nargs="+", help="the message")
+    action = actions.add_parser("messages", parents=[output, client],
+                                help="the thread's messages, newest first")
+    action.add_argument("thread_id", help="the thread's id")
     sub = command("serve", _cmd_serve, "run the emulator in the foreground", uses_client=False)
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sub.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
@@ -6747,6 +6800,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
     printer = _Printer(sys.stdout, getattr(args, "json", False))
     debug = getattr(args, "debug", False)
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return args.handler(args, printer)  # type: ignore[no-any-return]
     except _OutputClosed:
