@@ -7962,8 +7962,10 @@ class HardLoggingTest(CoreRawTestCase):
             client.runs.get("r")
             self.assertEqual("".join(yc_runs.Run("r", _runs=client.runs).text_stream()), "Hello")
         text = "\n".join(logs.output)
-        self.assertRegex(text, r"INFO:yc_runs:GET /assistants/v1/runs/r failed: .*HTTP 503.*retrying in 0\.00 s \(retry 1 of 3\)")
-        self.assertRegex(text, r"DEBUG:yc_runs:GET /assistants/v1/runs/r: HTTP 200 in [\d.]+ s \(x-client-request-id [0-9a-f-]+")
+        self.assertRegex(text, r"INFO:yc_runs:GET /assistants/v1/runs/r failed: .*HTTP 503"
+                               r".*retrying in 0\.00 s \(retry 1 of 3\)")
+        self.assertRegex(text, r"DEBUG:yc_runs:GET /assistants/v1/runs/r: HTTP 200 in [\d.]+ s "
+                               r"\(x-client-request-id [0-9a-f-]+")
         self.assertRegex(text, r"INFO:yc_runs:listen of run r: .*resuming after event 0 \(attempt 1 of 3\)")
         self.assertNotIn(CORE_KEY, text)
 
