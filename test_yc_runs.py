@@ -2062,7 +2062,7 @@ class ResponsesRequestTest(unittest.TestCase):
         self.assertEqual(create("fvt-agent-1"), {"prompt": {"id": "fvt-agent-1"}})
         self.assertEqual(create({"id": "fvt-agent-1", "version": "2"}),
                          {"prompt": {"id": "fvt-agent-1", "version": "2"}})
-        with self.assertRaisesRegex(yc_runs.CredentialsError, "folder"):
+        with self.assertRaisesRegex(ValueError, "folder"):
             create("yandexgpt/latest")
 
     def test_create_maps_every_run_argument_the_api_has(self) -> None:

@@ -1588,9 +1588,9 @@ def _response_model(assistant: Any, folder_id: Optional[str]) -> Dict[str, Any]:
         return {"model": name}
     if "/" in name:  # "yandexgpt/latest": a model of the folder
         if not folder_id:
-            raise CredentialsError("the model name %r needs a folder: pass folder_id= or set "
-                                   "YC_FOLDER_ID, or give the whole URI gpt://<folder>/%s"
-                                   % (name, name))
+            raise ValueError("the model name %r needs a folder: pass folder_id= to the client "
+                             "or set YC_FOLDER_ID, or give the whole URI gpt://<folder>/%s"
+                             % (name, name))
         return {"model": "gpt://%s/%s" % (folder_id, name.strip("/"))}
     return {"prompt": {"id": name}}  # an agent saved in the console
 
