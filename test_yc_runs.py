@@ -124,7 +124,7 @@ class EmulatorTestCase(EnvTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234).start()
+        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234, implicit=True).start()
         self.addCleanup(self.emu.stop)
         self.client = yc_runs.Client(base_url=self.emu.url, api_key="test-key-123456",
                                      folder_id="folder-1", timeout=5)
@@ -1414,7 +1414,8 @@ class CoreRunsTest(EmulatorTestCase):
         pages = [r for r in self.emu.requests if r.method == "GET" and r.path == "/assistants/v1/runs"]
         self.assertEqual(len(pages), 2)  # the second page's token is empty: no third request
         self.assertEqual(pages[0].query, {"folderId": "folder-1", "pageSize": "2"})
-        self.assertEqual(pages[1].query, {"folderId": "folder-1", "pageSize": "2", "pageToken": "2"})
+        self.assertEqual(dict(pages[1].query, pageToken="opaque"),
+                         {"folderId": "folder-1", "pageSize": "2", "pageToken": "opaque"})
         self.client.runs.create("asst", "thr-5")
         self.assertEqual(len(list(self.client.runs.list(page_size=2))), 5)
         pages = [r for r in self.emu.requests if r.path == "/assistants/v1/runs" and r.method == "GET"]
@@ -1480,6 +1481,7 @@ class CoreRunsTest(EmulatorTestCase):
         self.assertIn("get_weather returned", final.text or "")
 
     def test_submit_tool_results_accepts_an_iterable(self) -> None:
+        self.emu.script("asst", tool_calls=[{"name": n} for n in ("get_weather", "other", "third")])
         run = self.client.runs.create("asst", "thr", additional_messages=["x"],
                                       tools=[self.weather_tool])
         run.wait(poll_interval=0.01)
@@ -2516,7 +2518,7 @@ class CoreCredentialsTest(CoreRawTestCase):
             self.assertIn("***", repr(client))
 
     def test_emulator_echo_of_a_wrong_api_key_is_redacted(self) -> None:
-        with yc_runs.Emulator(api_key="right") as emu, \
+        with yc_runs.Emulator(api_key="right", implicit=True) as emu, \
                 yc_runs.Client(base_url=emu.url, api_key=CORE_SECRET) as client:
             with self.assertRaises(yc_runs.AuthenticationError) as caught:
                 client.runs.get("r")
@@ -2661,7 +2663,7 @@ class CoreErrorsTest(CoreRawTestCase):
         self.assertEqual(len(server.requests), 1)
 
     def test_create_and_submit_are_not_retried_on_503(self) -> None:
-        with yc_runs.Emulator(event_delay=0.002) as emu, \
+        with yc_runs.Emulator(event_delay=0.002, implicit=True) as emu, \
                 yc_runs.Client(base_url=emu.url, api_key=CORE_KEY, max_retries=3) as client:
             emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="create", times=None)
             with self.assertRaises(yc_runs.ServerError):
@@ -2895,7 +2897,7 @@ class async_EmulatorCase(unittest.IsolatedAsyncioTestCase):
         patcher = clean_env()
         patcher.start()
         self.addCleanup(patcher.stop)
-        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234).start()
+        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234, implicit=True).start()
         self.addCleanup(self.emu.stop)
 
     async def asyncSetUp(self) -> None:
@@ -2957,7 +2959,9 @@ class AsyncRunsCallsTest(async_EmulatorCase):
         self.assertEqual(seen, created)
         lists = [r for r in self.emu.requests if r.method == "GET" and
                  r.path == "/assistants/v1/runs"]
-        self.assertEqual([r.query.get("pageToken") for r in lists], [None, "2", "4"])
+        tokens = [r.query.get("pageToken") for r in lists]
+        self.assertEqual((len(tokens), tokens[0]), (3, None))
+        self.assertTrue(all(tokens[1:]))
         self.assertTrue(all(r.query["folderId"] == "folder-1" and r.query["pageSize"] == "2"
                             for r in lists))
 
@@ -4101,7 +4105,7 @@ class CliCase(EnvTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.emu = yc_runs.Emulator(event_delay=0.002, seed=99).start()
+        self.emu = yc_runs.Emulator(event_delay=0.002, seed=99, implicit=True).start()
         self.addCleanup(self.emu.stop)
         self.client = yc_runs.Client(base_url=self.emu.url, api_key="k", folder_id="f", timeout=10)
         self.addCleanup(self.client.close)
@@ -4210,7 +4214,8 @@ class CliCommandTest(CliCase):
 
     def test_submit_results_file(self) -> None:
         self.emu.script("tooly", tool_calls=[{"name": "lookup", "arguments": {"q": "x"}},
-                                             {"name": "calc", "arguments": {"a": 1}}],
+                                             {"name": "calc", "arguments": {"a": 1}},
+                                             {"name": "extra", "arguments": {}}],
                         replies=["all done"])
         run = self.client.runs.create("tooly", "th-6")
         self.assertEqual(self.finished(run).status, yc_runs.RunStatus.TOOL_CALLS)
@@ -4431,7 +4436,7 @@ class CliErrorTest(CliCase):
         self.assertIn("0.3", line)
 
     def test_the_credential_is_never_printed(self) -> None:
-        with yc_runs.Emulator(api_key="other") as emu:
+        with yc_runs.Emulator(api_key="other", implicit=True) as emu:
             base = ("--base-url", emu.url, "--folder-id", "f")
             variants: List[Tuple[Tuple[str, ...], Dict[str, str], bool]] = [
                 (("get", "r", "--api-key", cli_secret), {}, False),
@@ -4705,7 +4710,7 @@ class EmulatorProtocolTest(EmulatorTestCase):
         self.assertIsInstance(error["message"], str)
 
     def test_a_wrong_api_key_is_echoed_like_the_service_does(self) -> None:
-        with yc_runs.Emulator(api_key="right") as emu:
+        with yc_runs.Emulator(api_key="right", implicit=True) as emu:
             status, _, body = cli_raw_get(emu, "/assistants/v1/runs/x",
                                           {"Authorization": "Api-Key wrong-key-123"})
             self.assertEqual(status, 401)
@@ -4738,10 +4743,10 @@ class EmulatorProtocolTest(EmulatorTestCase):
         before = len(self.emu.requests)
         self.assertEqual([r.id for r in self.client.runs.list(page_size=2)], [r.id for r in mine])
         pages = self.emu.requests[before:]
-        self.assertEqual([p.query for p in pages], [
-            {"folderId": "folder-1", "pageSize": "2"},
-            {"folderId": "folder-1", "pageSize": "2", "pageToken": "2"},
-            {"folderId": "folder-1", "pageSize": "2", "pageToken": "4"}])
+        self.assertEqual([dict(p.query, pageToken=bool(p.query.get("pageToken"))) for p in pages], [
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": False},
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": True},
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": True}])  # opaque tokens
 
     def test_requests_are_recorded_with_the_credential_masked(self) -> None:
         run = self.client.runs.create("a", "t", additional_messages=["hi"], labels={"k": "v"},
@@ -4821,7 +4826,7 @@ class EmulatorFaultTest(EmulatorTestCase):
             self.emu.inject(yc_runs.Fault.cut(), on="delete")
 
     def pattern(self, seed: int) -> List[bool]:
-        with yc_runs.Emulator(seed=seed, event_delay=0.001) as emu:
+        with yc_runs.Emulator(seed=seed, event_delay=0.001, implicit=True) as emu:
             emu.inject(yc_runs.Fault.http_status(503), on="get", probability=0.5, times=None)
             with yc_runs.Client(base_url=emu.url, api_key="k", max_retries=0) as client:
                 run = client.runs.create("a", "t")
@@ -4971,7 +4976,7 @@ def soak_assistant(i: int) -> str:
 
 
 def soak_emulator(seed: int, log: Any = None) -> yc_runs.Emulator:
-    emu = yc_runs.Emulator(event_delay=0.001, seed=seed, log=log).start()
+    emu = yc_runs.Emulator(event_delay=0.001, seed=seed, log=log, implicit=True).start()
     for name, replies in soak_SCRIPTS.items():
         emu.script(name, replies=replies)
     return emu
@@ -5241,7 +5246,7 @@ class HostileInputTest(EnvTestCase):
         return client
 
     def test_hostile_ids_reach_the_service_as_data(self) -> None:
-        emu = yc_runs.Emulator(event_delay=0.001).start()
+        emu = yc_runs.Emulator(event_delay=0.001, implicit=True).start()
         self.addCleanup(emu.stop)
         client = self.client(emu.url)
         targets: List[bytes] = []
@@ -5716,7 +5721,7 @@ class HardeningTest(CoreRawTestCase):
         async def get_weather(city: str) -> str:
             return city
 
-        with yc_runs.Emulator(event_delay=0.001) as emu, yc_runs.Client(
+        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
                 base_url=emu.url, api_key="k") as client:
             run = client.runs.create("a", "t", tools=[get_weather], additional_messages=["Oslo"])
             with self.assertRaises(TypeError) as caught:
@@ -5728,14 +5733,14 @@ class HardeningTest(CoreRawTestCase):
         async def on_event(event: Any) -> None:
             pass
 
-        with yc_runs.Emulator(event_delay=0.001) as emu, yc_runs.Client(
+        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
                 base_url=emu.url, api_key="k") as client:
             run = client.runs.create("a", "t", stream=True, additional_messages=["hi"])
             with self.assertRaises(TypeError):
                 run.listen_with({"on_event": on_event})
 
     def test_the_emulator_masks_an_authorization_without_a_scheme(self) -> None:
-        with yc_runs.Emulator() as emu:
+        with yc_runs.Emulator(implicit=True) as emu:
             port = int(emu.url.rsplit(":", 1)[1])
             with socket.create_connection(("127.0.0.1", port), 5) as sock:
                 sock.sendall(b"GET /assistants/v1/runs/x HTTP/1.1\r\nHost: h\r\n"
@@ -5848,7 +5853,7 @@ class AsyncHardeningTest(unittest.IsolatedAsyncioTestCase):
         self.addCleanup(patcher.stop)
 
     def test_one_async_client_serves_successive_event_loops(self) -> None:
-        with yc_runs.Emulator() as emu:
+        with yc_runs.Emulator(implicit=True) as emu:
             client = yc_runs.AsyncClient(base_url=emu.url, api_key="k")
 
             async def one() -> str:
