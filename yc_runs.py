@@ -4063,7 +4063,9 @@ class Emulator:
             cursor["currentEventIdx"] = str(len(run.events))
         if run.submits:
             cursor["numUserEventsReceived"] = str(run.submits)
-        run.events.append((due, dict(event, streamCursor=cursor)))
+        event = dict(event)  # the cursor second, where the service puts it
+        run.events.append((due, dict({"eventType": event.pop("eventType"), "streamCursor": cursor},
+                                     **event)))
 
     def _run_json(self, run: _EmulatedRun) -> Dict[str, Any]:
         state, usage = run.state(time.monotonic())
@@ -4431,6 +4433,7 @@ def _emulator_server(emu: Emulator) -> Any:
         server_version = "yc-runs-emulator/" + __version__
         disable_nagle_algorithm = True  # head and body are two writes: no 40 ms delayed-ACK stall
         timeout = 120  # a client that stops sending mid-body does not hold a thread forever
+        default_request_version = "HTTP/1.1"  # a refused request line still gets a status line
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per request is written by _finish, without credentials
