@@ -2939,8 +2939,7 @@ class async_EnvCase(unittest.IsolatedAsyncioTestCase):
 
 # === Emulator fidelity (issue 13) ===
 
-fidelity_RECORDED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "api",
-                                 "examples", "recorded.json")
+fidelity_RECORDED = RECORDED
 fidelity_AUTH = b"Authorization: Api-Key k\r\nx-folder-id: folder-1\r\n"
 fidelity_ID = r"\A[0-9a-v]{20}\Z"
 fidelity_STAMP = r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z\Z"
