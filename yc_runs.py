@@ -3593,7 +3593,7 @@ _THREAD_QUERY = _Message("ThreadIdRequest", {"threadId": _STRING}, required=("th
 
 
 # ============================================================================
-# Emulator: a local stand-in for the service, scriptable, able to misbehave
+# Emulator: recorded requests, faults, and the threads and runs it keeps
 # ============================================================================
 
 
@@ -3610,7 +3610,7 @@ class RecordedRequest:
     raw_path: str = ""
 
 
-class _RequestLog(list):  # type: ignore[type-arg]
+class _RequestLog(list[RecordedRequest]):
     """``emu.requests``: a list that keeps only the newest ``keep`` requests (None: all)."""
 
     def __init__(self, keep: Optional[int]) -> None:
@@ -3724,7 +3724,7 @@ def _rfc3339(ns: Optional[int] = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + ".%09dZ" % (ns % 10**9)
 
 
-class _Threads(Mapping):  # type: ignore[type-arg]
+class _Threads(Mapping[str, "Dict[str, Any]"]):
     """``emu.threads``: the threads the emulator knows, by id (each a Thread as Get answers
     it); ``create`` adds one, as a test's setup would through the API."""
 
@@ -3745,7 +3745,7 @@ class _Threads(Mapping):  # type: ignore[type-arg]
         except _Refusal as refusal:
             raise ValueError(refusal.message) from None
         with self._emu._lock:
-            return self._emu._new_thread(checked, thread_id).json["id"]  # type: ignore[no-any-return]
+            return str(self._emu._new_thread(checked, thread_id).json["id"])
 
     def messages(self, thread_id: str) -> List[Dict[str, Any]]:
         """The thread's messages, oldest first, as Message.Get answers them."""
@@ -3762,6 +3762,11 @@ class _Threads(Mapping):  # type: ignore[type-arg]
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+# ============================================================================
+# Emulator: the stand-in service (control, scripts, run plans, tool results)
+# ============================================================================
 
 
 class Emulator:
