@@ -3260,7 +3260,7 @@ class EmulatorDefectsTest(fidelity_Case):
             self.assertNotIn(b"<html", raw.lower())
 
     def test_list_and_get_by_thread_are_safe_under_concurrent_writers(self) -> None:
-        seconds = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 1.5)
+        seconds = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 1.0)
         interval = sys.getswitchinterval()
         sys.setswitchinterval(1e-5)  # threads switch often: an unlocked iteration is caught
         self.addCleanup(sys.setswitchinterval, interval)
@@ -3554,7 +3554,7 @@ class EmulatorKnobsTest(fidelity_Case):
             yc_runs.Emulator(chunking="bytes")
 
     def test_usage_accumulates_across_tool_rounds_and_shows_while_in_progress(self) -> None:
-        self.emu.script("slow-tools", tool_calls=[{"name": "f"}], replies=["ok"], delay=0.3)
+        self.emu.script("slow-tools", tool_calls=[{"name": "f"}], replies=["ok"], delay=0.2)
         run = self.client.runs.create("slow-tools", "thr-1")
         first = run.wait(poll_interval=0.02).usage
         run.submit_tool_results({"name": "f", "content": "1"})
