@@ -2940,6 +2940,8 @@ class async_EnvCase(unittest.IsolatedAsyncioTestCase):
 # === Emulator fidelity (issue 13) ===
 
 fidelity_RECORDED = RECORDED
+# the review's race ran 20 s under serve: YC_RUNS_RACE_SECONDS=20 repeats it
+fidelity_RACE_SECONDS = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 1.0)
 fidelity_AUTH = b"Authorization: Api-Key k\r\nx-folder-id: folder-1\r\n"
 fidelity_ID = r"\A[0-9a-v]{20}\Z"
 fidelity_STAMP = r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z\Z"
@@ -3260,7 +3262,7 @@ class EmulatorDefectsTest(fidelity_Case):
             self.assertNotIn(b"<html", raw.lower())
 
     def test_list_and_get_by_thread_are_safe_under_concurrent_writers(self) -> None:
-        seconds = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 1.0)
+        seconds = fidelity_RACE_SECONDS
         interval = sys.getswitchinterval()
         sys.setswitchinterval(1e-5)  # threads switch often: an unlocked iteration is caught
         self.addCleanup(sys.setswitchinterval, interval)
@@ -3340,6 +3342,10 @@ class EmulatorResourcesTest(fidelity_Case):
         self.assertEqual(self.emu.runs, {})
         thread_id = self.emu.threads.create(messages=["from the setup"])
         self.assertRegex(thread_id, fidelity_ID)
+        with self.assertRaises(ValueError):
+            self.emu.threads.create(thread_id)  # taken: its messages are not replaced
+        with self.assertRaises(ValueError):
+            self.emu.threads.create(messages=[{"content": 5}])
         self.assertEqual(self.client.runs.create("asst", thread_id).wait(poll_interval=0.005).text,
                          "from the setup")
         with yc_runs.Emulator(implicit=True) as emu, \

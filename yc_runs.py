@@ -3736,7 +3736,8 @@ class _Threads(Mapping[str, "Dict[str, Any]"]):
                messages: Sequence[Union[str, Mapping[str, Any]]] = (),
                labels: Optional[Mapping[str, str]] = None) -> str:
         """Create a thread (``thread_id`` or a new id) with ``messages`` (strings or
-        MessageData objects) in it; returns its id. Raises ValueError on a bad message."""
+        MessageData objects) in it; returns its id. Raises ValueError on a bad message or
+        an id already taken."""
         body: Dict[str, Any] = {"folderId": folder_id or "emulator-folder", "messages": [
             {"content": {"content": [{"text": {"content": m}}]}} if isinstance(m, str) else dict(m)
             for m in messages], "labels": dict(labels or {})}
@@ -3745,6 +3746,8 @@ class _Threads(Mapping[str, "Dict[str, Any]"]):
         except _Refusal as refusal:
             raise ValueError(refusal.message) from None
         with self._emu._lock:
+            if thread_id is not None and thread_id in self._by_id:
+                raise ValueError("thread %s already exists" % thread_id)
             return str(self._emu._new_thread(checked, thread_id).json["id"])
 
     def messages(self, thread_id: str) -> List[Dict[str, Any]]:
