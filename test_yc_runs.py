@@ -2518,7 +2518,7 @@ class CoreCredentialsTest(CoreRawTestCase):
             self.assertIn("***", repr(client))
 
     def test_emulator_echo_of_a_wrong_api_key_is_redacted(self) -> None:
-        with yc_runs.Emulator(api_key="right", implicit=True) as emu, \
+        with yc_runs.Emulator(api_key="right") as emu, \
                 yc_runs.Client(base_url=emu.url, api_key=CORE_SECRET) as client:
             with self.assertRaises(yc_runs.AuthenticationError) as caught:
                 client.runs.get("r")
@@ -5344,7 +5344,7 @@ class EmulatorProtocolTest(EmulatorTestCase):
         self.assertIsInstance(error["message"], str)
 
     def test_a_wrong_api_key_is_echoed_like_the_service_does(self) -> None:
-        with yc_runs.Emulator(api_key="right", implicit=True) as emu:
+        with yc_runs.Emulator(api_key="right") as emu:
             status, _, body = cli_raw_get(emu, "/assistants/v1/runs/x",
                                           {"Authorization": "Api-Key wrong-key-123"})
             self.assertEqual(status, 401)
@@ -6374,7 +6374,7 @@ class HardeningTest(CoreRawTestCase):
                 run.listen_with({"on_event": on_event})
 
     def test_the_emulator_masks_an_authorization_without_a_scheme(self) -> None:
-        with yc_runs.Emulator(implicit=True) as emu:
+        with yc_runs.Emulator() as emu:
             port = int(emu.url.rsplit(":", 1)[1])
             with socket.create_connection(("127.0.0.1", port), 5) as sock:
                 sock.sendall(b"GET /assistants/v1/runs/x HTTP/1.1\r\nHost: h\r\n"
