@@ -3144,6 +3144,10 @@ fidelity_TABLE: List[Tuple[str, str, str, Any, bytes, int, int, str]] = [
         "expirationPolicy": "SOMETIMES"}}, b"", 400, 3, "expirationConfig.expirationPolicy"),
     ("thread ttlDays a word", "POST", fidelity_T, {"folderId": "f", "expirationConfig": {
         "ttlDays": "week"}}, b"", 400, 3, "expirationConfig.ttlDays"),
+    ("thread ttlDays past a century", "POST", fidelity_T, {"folderId": "f", "expirationConfig": {
+        "ttlDays": "99999999999"}}, b"", 400, 3, "expirationConfig.ttlDays"),
+    ("thread ttlDays negative", "POST", fidelity_T, {"folderId": "f", "expirationConfig": {
+        "ttlDays": -1}}, b"", 400, 3, "expirationConfig.ttlDays"),
     ("get no thread", "GET", fidelity_T + "/nope", None, b"", 404, 5, "nope"),
     ("delete no thread", "DELETE", fidelity_T + "/nope", None, b"", 404, 5, "nope"),
     ("update without a mask", "PATCH", fidelity_T + "/thr-1", {"name": "x"}, b"", 400, 3, "updateMask"),

@@ -3954,9 +3954,7 @@ class Emulator:
     def _new_thread(self, request: Dict[str, Any], thread_id: Optional[str] = None
                     ) -> _EmulatedThread:
         ns = time.time_ns()
-        expiration = dict(request.get("expirationConfig") or {})
-        expiration.setdefault("expirationPolicy", "SINCE_LAST_ACTIVE")
-        expiration.setdefault("ttlDays", "7")
+        expiration = _expiration(request)
         thread: Dict[str, Any] = {"id": thread_id or _emulator_id(),
                                   "folderId": request["folderId"]}
         for key in ("name", "description", "defaultMessageAuthorId"):
@@ -3983,7 +3981,7 @@ class Emulator:
             raise _not_found("%s: thread %s not found" % (path, thread_id[:64]))
         return thread
 
-    def _run(self, run_id: str, path: str = "runId") -> _EmulatedRun:
+    def _run(self, run_id: str) -> _EmulatedRun:
         run = self.runs.get(run_id)
         if run is None:
             raise _not_found("run %s not found" % run_id[:64])
@@ -4115,6 +4113,19 @@ class Emulator:
                            % ", ".join(missing))
         run.submits += 1
         self._plan(run, results)
+
+
+def _expiration(request: Dict[str, Any]) -> Dict[str, Any]:
+    """A checked request's expirationConfig with the service's defaults filled in; a TTL
+    past a century is refused (it would not fit a timestamp)."""
+    expiration = dict(request.get("expirationConfig") or {})
+    expiration.setdefault("expirationPolicy", "SINCE_LAST_ACTIVE")
+    if int(expiration.get("ttlDays", 0)) == 0:  # 0 is proto3's "not set"
+        expiration["ttlDays"] = "7"
+    if not 0 < int(expiration["ttlDays"]) <= 36500:
+        raise _invalid("expirationConfig.ttlDays: must be 1 to 36500 days, got %s"
+                       % expiration["ttlDays"])
+    return expiration
 
 
 def _usage_json(prompt: int, completion: int) -> Dict[str, str]:
@@ -4302,6 +4313,7 @@ def _submit(emu: Emulator, call: _Call) -> _Answer:
 
 
 def _create_thread(emu: Emulator, call: _Call) -> _Answer:
+    _expiration(call.body)
     with emu._lock:
         return _Answer(dict(emu._new_thread(call.body).json))
 
@@ -4323,6 +4335,8 @@ def _update_thread(emu: Emulator, call: _Call) -> _Answer:
         if path not in _THREAD_MASK_PATHS:
             raise _invalid("updateMask: %s is not a field of Thread that can be updated (%s)"
                            % (_shown(path), ", ".join(_THREAD_MASK_PATHS)))
+    if "expirationConfig" in paths:
+        call.body["expirationConfig"] = _expiration(call.body)
     with emu._lock:
         thread = emu.threads._by_id.get(call.ids[0])
         if thread is None:
