@@ -3371,12 +3371,6 @@ class _Refusal(Exception):
         super().__init__(message)
         self.status, self.grpc, self.message = status, grpc, message
 
-    def body(self) -> Dict[str, Any]:
-        # NOT_FOUND and UNIMPLEMENTED come from the service behind the gateway: the bare shape
-        if self.grpc in (5, 12):
-            return {"code": self.grpc, "message": self.message, "details": []}
-        return _api_error_body(self.status, self.grpc, self.message)
-
 
 def _invalid(message: str) -> _Refusal:
     return _Refusal(400, 3, message)
@@ -3822,7 +3816,7 @@ class Emulator:
         self._lock = threading.Lock()
         self._server: Any = None
         self._thread: Optional[threading.Thread] = None
-        self.routes: List[_Route] = list(_ASSISTANT_API_ROUTES)  # a dialect is a route table
+        self.dialects: List[_Dialect] = [_ASSISTANT_API]  # the wires it speaks
 
     # --- control ------------------------------------------------------------
 
@@ -3884,7 +3878,7 @@ class Emulator:
         """Arm ``fault`` for requests to ``on`` (an endpoint: create, get, getByThread, list,
         listen, submit, createThread, …; None for any): the next ``times`` of them, or each
         with ``probability`` (seeded by ``seed``) up to ``times`` (None: no limit)."""
-        endpoints = [route.endpoint for route in self.routes]
+        endpoints = [route.endpoint for dialect in self.dialects for route in dialect.routes]
         if on is not None and on not in endpoints:
             raise ValueError("on must be one of %s, got %r" % (", ".join(endpoints), on))
         with self._lock:
@@ -3895,6 +3889,13 @@ class Emulator:
             self._faults.clear()
 
     # --- behaviour (the caller holds the lock unless it says otherwise) -----
+
+    def _dialect_for(self, raw_path: str) -> _Dialect:
+        """The dialect whose prefix the path has (the first one for a path of none)."""
+        for dialect in self.dialects:
+            if raw_path.startswith(dialect.prefix):
+                return dialect
+        return self.dialects[0]
 
     def _fault(self, endpoint: str, streams: bool) -> Optional[Fault]:
         with self._lock:
@@ -4391,7 +4392,7 @@ def _list_messages(emu: Emulator, call: _Call) -> _Answer:
 
 _RUNS = "/assistants/v1/runs"
 _ID = "([^/]+)"
-# Listen before Get: /runs/listen is not a run id. A second dialect is a second table.
+# Listen before Get: /runs/listen is not a run id.
 _ASSISTANT_API_ROUTES = [
     _Route("POST", _RUNS, "create", _NO_FIELDS, _CREATE_RUN, _create_run),
     _Route("GET", _RUNS + "/listen", "listen", _LISTEN_QUERY, None, _listen, streams=True),
@@ -4415,6 +4416,26 @@ _ASSISTANT_API_ROUTES = [
     _Route("GET", "/assistants/v1/messages/" + _ID, "getMessage", _THREAD_QUERY, None,
            _get_message),
 ]
+
+
+def _assistant_error_body(refusal: _Refusal) -> Dict[str, Any]:
+    # NOT_FOUND and UNIMPLEMENTED come from the service behind the gateway: the bare shape
+    if refusal.grpc in (5, 12):
+        return {"code": refusal.grpc, "message": refusal.message, "details": []}
+    return _api_error_body(refusal.status, refusal.grpc, refusal.message)
+
+
+class _Dialect:
+    """A wire the emulator speaks: the path prefix it owns, its routes, and how it words
+    a refusal. A second wire is a second _Dialect in ``Emulator.dialects``."""
+
+    def __init__(self, name: str, prefix: str, routes: Sequence[_Route],
+                 error_body: Callable[[_Refusal], Dict[str, Any]]) -> None:
+        self.name, self.prefix, self.routes, self.error_body = name, prefix, routes, error_body
+
+
+_ASSISTANT_API = _Dialect("assistant", "/assistants/", _ASSISTANT_API_ROUTES,
+                          _assistant_error_body)
 
 
 def _resolve(routes: Sequence[_Route], method: str, raw_path: str
@@ -4470,8 +4491,9 @@ def _emulator_server(emu: Emulator) -> Any:
                        explain: Optional[str] = None) -> None:
             # http.server's own refusals (a bad request line, huge headers) in the API's shape
             self.close_connection = True
-            self._send(code, _api_error_body(code, _HTTP_TO_GRPC.get(code, 3),
-                                             message or "bad request"))
+            dialect = emu._dialect_for(urlsplit(getattr(self, "path", "") or "").path)  # unset on a bad line
+            self._send(code, dialect.error_body(_Refusal(code, _HTTP_TO_GRPC.get(code, 3),
+                                                         message or "bad request")))
 
         def _handle(self) -> None:
             self._started = time.monotonic()
@@ -4520,18 +4542,19 @@ def _emulator_server(emu: Emulator) -> Any:
                 emu.requests.append(RecordedRequest(self.command, unquote(raw_path), query,
                                                     headers, body, raw_path))
             fault: Optional[Fault] = None
+            dialect = emu._dialect_for(raw_path)
             try:
                 if framing is not None:
                     raise framing
-                route, ids = _resolve(emu.routes, self.command, raw_path)
+                route, ids = _resolve(dialect.routes, self.command, raw_path)
                 self._authorize()
                 fault = emu._fault(route.endpoint, route.streams)
                 if fault is not None and fault.kind == "status":
                     extra = {} if fault.retry_after is None else {
                         "Retry-After": "%g" % fault.retry_after}
-                    status = fault.status
-                    self._send(status, _api_error_body(status, _HTTP_TO_GRPC.get(status, 2),
-                                                       fault.message or "injected fault"), extra)
+                    injected = _Refusal(fault.status, _HTTP_TO_GRPC.get(fault.status, 2),
+                                        fault.message or "injected fault")
+                    self._send(fault.status, dialect.error_body(injected), extra)
                     return
                 if fault is not None and fault.kind == "stall" and not route.streams:
                     time.sleep(fault.seconds)
@@ -4547,11 +4570,11 @@ def _emulator_server(emu: Emulator) -> Any:
                 answer = route.handler(emu, call)
             except _Refusal as refused:
                 self._pause()
-                self._send(refused.status, refused.body())
+                self._send(refused.status, dialect.error_body(refused))
                 return
             except Exception as error:  # a bug of ours: still an answer, never a dropped line
                 sys.stderr.write("yc_runs.Emulator: %s %s: %r\n" % (self.command, raw_path, error))
-                self._send(500, _api_error_body(500, 13, "internal error: %s" % error))
+                self._send(500, dialect.error_body(_Refusal(500, 13, "internal error: %s" % error)))
                 return
             self._pause()
             if answer.stream is None:
