@@ -3479,6 +3479,26 @@ class EmulatorRecordedShapeTest(fidelity_Case):
         self.assertEqual([line["result"].get("partialMessage") for line in lines[:2]],
                          [r["result"]["partialMessage"] for r in recorded[:2]])
 
+    def test_threads_and_messages_carry_only_documented_fields(self) -> None:
+        documented = {"id", "folderId", "name", "description", "defaultMessageAuthorId",
+                      "createdBy", "createdAt", "updatedBy", "updatedAt", "expirationConfig",
+                      "expiresAt", "labels", "tools"}  # runs-rest.md, Thread
+        status, _, thread, _ = self.call("POST", fidelity_T, {
+            "folderId": "folder-1", "name": "n", "labels": {"k": "v"},
+            "messages": [fidelity_msg("hi")]})
+        self.assertEqual(status, 200)
+        self.assertLessEqual(set(thread), documented)
+        self.assertEqual(thread["expirationConfig"], {"expirationPolicy": "SINCE_LAST_ACTIVE",
+                                                      "ttlDays": "7"})
+        for key in ("createdAt", "updatedAt", "expiresAt"):
+            self.assertRegex(thread[key], fidelity_STAMP)
+        self.assertNotIn("description", thread)  # proto3 leaves out what is not set
+        [line] = fidelity_lines(self.call("GET", fidelity_M + "?threadId=" + thread["id"])[3])
+        recorded_message = self.recorded["get_run"]["COMPLETED"]["state"]["completedMessage"]
+        message = line["result"]
+        self.assertEqual(message["author"]["role"], "USER")
+        fidelity_shape(self, recorded_message, message, "message")
+
     def test_errors_are_shaped_like_the_documented_ones(self) -> None:
         gateway = {"error": {"grpcCode": 16, "httpCode": 401, "message": "Unknown api key '…'",
                              "httpStatus": "Unauthorized", "details": []}}
