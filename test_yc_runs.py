@@ -3211,6 +3211,14 @@ class EmulatorDefectsTest(fidelity_Case):
         run = self.client.runs.create("asst", "thr-1", additional_messages=["still fine"])
         self.assertEqual(run.wait(poll_interval=0.005).text, "still fine")
 
+    def test_a_tool_schema_of_any_json_gets_a_tool_call_not_a_crash(self) -> None:
+        for parameters in ({"required": [{}], "properties": {}}, {"properties": [1]},
+                           {"properties": {"x": {"type": ["string", "null"]}}}):
+            run = self.create(tools=[{"function": {"name": "f", "parameters": parameters}}],
+                              additionalMessages=[fidelity_msg("hi")])
+            result = self.client.runs.get(run["id"]).wait(poll_interval=0.005)
+            self.assertEqual([c.name for c in result.tool_calls], ["f"])
+
     def test_content_length_minus_one_is_answered_at_once(self) -> None:
         started = time.monotonic()
         status, headers, _, _ = fidelity_exchange(self.emu, b"POST %s HTTP/1.1\r\nHost: e\r\n"

@@ -3998,10 +3998,15 @@ class Emulator:
         if truncation is not None and "lastMessagesStrategy" not in truncation:
             truncation.setdefault("autoStrategy", {})  # the service echoes its default
         run = _EmulatedRun(_emulator_id(), request, folder, _rfc3339(), thread)
+        kept = len(thread.messages)
+        try:
+            for data in request.get("additionalMessages") or []:
+                self._message(thread, data, "USER")
+            self._plan(run, None)
+        except Exception:  # a bug of ours must not leave half a run behind either
+            del thread.messages[kept:]
+            raise
         self.runs[run.id] = run
-        for data in request.get("additionalMessages") or []:
-            self._message(thread, data, "USER")
-        self._plan(run, None)
         return run
 
     def _plan(self, run: _EmulatedRun, submitted: Optional[List[Dict[str, Any]]]) -> None:
@@ -4169,10 +4174,11 @@ def _arguments_for(function: Dict[str, Any], user_text: str) -> Dict[str, Any]:
         return {}
     required = parameters.get("required")
     arguments: Dict[str, Any] = {}
-    for name in required if isinstance(required, list) else list(properties)[:1]:
+    names = required if isinstance(required, list) else list(properties)[:1]
+    for name in [n for n in names if isinstance(n, str)]:  # a schema is any JSON the caller sent
         kind = properties.get(name, {}).get("type") if isinstance(properties.get(name),
                                                                    dict) else None
-        arguments[str(name)] = {"integer": 1.0, "number": 1.0, "boolean": True, "array": [],
+        arguments[name] = {"integer": 1.0, "number": 1.0, "boolean": True, "array": [],
                                 "object": {}}.get(str(kind), user_text)
     return arguments
 
