@@ -3521,71 +3521,6 @@ def _non_negative(query: Dict[str, Any], name: str, default: int) -> int:
     return value
 
 
-# The Assistant API's request messages, as much of them as the emulator reads or echoes.
-_MESSAGE_CONTENT = _Message("MessageContent", {"content": _Repeated(_Message("ContentPart", {
-    "text": _Message("Text", {"content": _STRING})}))})
-_AUTHOR = _Message("Author", {"id": _STRING, "role": _STRING})
-_LABELS = _MapOf(_STRING)
-_MESSAGE_DATA = _Message("MessageData", {"author": _AUTHOR, "labels": _LABELS,
-                                         "content": _MESSAGE_CONTENT})
-_TOOL = _Message("Tool", {
-    "function": _Message("FunctionTool", {"name": _STRING, "description": _STRING,
-                                          "parameters": _STRUCT}, required=("name",)),
-    "searchIndex": _Message("SearchIndexTool", {
-        "searchIndexIds": _Repeated(_STRING), "maxNumResults": _INT64,
-        "rephraserOptions": _Message("RephraserOptions", {"rephraserUri": _STRING}),
-        "callStrategy": _Message("CallStrategy", {
-            "alwaysCall": _Message("AlwaysCall", {}),
-            "autoCall": _Message("AutoCall", {"name": _STRING, "instruction": _STRING})},
-            oneofs=[("alwaysCall", "autoCall")])}),
-    "genSearch": _Message("GenSearchTool", {"options": _STRUCT, "description": _STRING}),
-}, oneofs=[("function", "searchIndex", "genSearch")])
-_EXPIRATION = _Message("ExpirationConfig", {
-    "expirationPolicy": _Enum("ExpirationPolicy", ["EXPIRATION_POLICY_UNSPECIFIED", "STATIC",
-                                                   "SINCE_LAST_ACTIVE"]),
-    "ttlDays": _INT64})
-_CREATE_RUN = _Message("CreateRunRequest", {
-    "assistantId": _STRING, "threadId": _STRING, "labels": _LABELS,
-    "additionalMessages": _Repeated(_MESSAGE_DATA),
-    "customPromptTruncationOptions": _Message("PromptTruncationOptions", {
-        "maxPromptTokens": _INT64, "autoStrategy": _Message("AutoStrategy", {}),
-        "lastMessagesStrategy": _Message("LastMessagesStrategy", {"numMessages": _INT64})},
-        oneofs=[("autoStrategy", "lastMessagesStrategy")]),
-    "customCompletionOptions": _Message("CompletionOptions", {"maxTokens": _INT64,
-                                                              "temperature": _DOUBLE}),
-    "stream": _BOOL, "tools": _Repeated(_TOOL),
-    "customResponseFormat": _Message("ResponseFormat", {
-        "jsonObject": _BOOL, "jsonSchema": _Message("JsonSchema", {"schema": _STRUCT})},
-        oneofs=[("jsonObject", "jsonSchema")]),
-}, required=("assistantId", "threadId"))
-_SUBMIT_TO_RUN = _Message("SubmitToRunRequest", {
-    "runId": _STRING,
-    "toolResultList": _Message("ToolResultList", {"toolResults": _Repeated(_Message(
-        "ToolResult", {"functionResult": _Message("FunctionResult", {
-            "name": _STRING, "content": _STRING}, required=("name",))},
-        required=("functionResult",)))}, required=("toolResults",)),
-}, required=("runId", "toolResultList"))
-_NO_FIELDS = _Message("Empty", {})
-_LISTEN_QUERY = _Message("ListenRunRequest", {"runId": _STRING, "eventsStartIdx": _INT64},
-                         required=("runId",))
-_BY_THREAD_QUERY = _Message("GetLastRunByThreadRequest", {"threadId": _STRING},
-                            required=("threadId",))
-_PAGE_QUERY = _Message("ListRequest", {"folderId": _STRING, "pageSize": _INT64,
-                                       "pageToken": _STRING}, required=("folderId",))
-_CREATE_THREAD = _Message("CreateThreadRequest", {
-    "folderId": _STRING, "messages": _Repeated(_MESSAGE_DATA), "name": _STRING,
-    "description": _STRING, "defaultMessageAuthorId": _STRING, "expirationConfig": _EXPIRATION,
-    "labels": _LABELS, "tools": _Repeated(_TOOL)}, required=("folderId",))
-_UPDATE_THREAD = _Message("UpdateThreadRequest", {
-    "updateMask": _STRING, "name": _STRING, "description": _STRING,
-    "expirationConfig": _EXPIRATION, "labels": _LABELS, "tools": _Repeated(_TOOL)},
-    required=("updateMask",))
-_CREATE_MESSAGE = _Message("CreateMessageRequest", {
-    "threadId": _STRING, "author": _AUTHOR, "labels": _LABELS, "content": _MESSAGE_CONTENT},
-    required=("threadId", "content"))
-_THREAD_QUERY = _Message("ThreadIdRequest", {"threadId": _STRING}, required=("threadId",))
-
-
 # ============================================================================
 # Emulator: recorded requests, faults, and the threads and runs it keeps
 # ============================================================================
@@ -4195,7 +4130,7 @@ def _api_error_body(status: int, grpc: int, message: str) -> Dict[str, Any]:
 
 
 # ============================================================================
-# Emulator: the Assistant API dialect, a route table of checked calls (sans-IO)
+# Emulator: routes and dialects, what a wire is made of (sans-IO)
 # ============================================================================
 
 
@@ -4226,6 +4161,105 @@ class _Route:
         self.method, self.endpoint, self.query, self.body = method, endpoint, query, body
         self.pattern = re.compile(pattern + r"\Z")
         self.handler, self.streams = handler, streams
+
+
+class _Dialect:
+    """A wire the emulator speaks: the path prefix it owns, its routes, and how it words
+    a refusal. A second wire is a second _Dialect in ``Emulator.dialects``."""
+
+    def __init__(self, name: str, prefix: str, routes: Sequence[_Route],
+                 error_body: Callable[[_Refusal], Dict[str, Any]]) -> None:
+        self.name, self.prefix, self.routes, self.error_body = name, prefix, routes, error_body
+
+
+def _resolve(routes: Sequence[_Route], method: str, raw_path: str
+             ) -> Tuple[_Route, Tuple[str, ...]]:
+    """The route for a request and its path ids (decoded); a JSON 404 when no route has
+    the path, 405 when none has the method."""
+    from urllib.parse import unquote
+
+    allowed = []
+    for route in routes:
+        match = route.pattern.match(raw_path)
+        if match is None:
+            continue
+        if route.method == method:
+            return route, tuple(unquote(i) for i in match.groups())
+        allowed.append(route.method)
+    if allowed:
+        raise _Refusal(405, 12, "Method Not Allowed: %s %s (allowed: %s)" % (
+            method[:16], unquote(raw_path)[:128], ", ".join(sorted(set(allowed)))))
+    raise _Refusal(404, 5, "Not Found: no route for %s %s" % (method[:16], unquote(raw_path)[:128]))
+
+
+# ============================================================================
+# Emulator: the Assistant API dialect: runs, threads, messages (sans-IO)
+# ============================================================================
+
+
+# The Assistant API's request messages, as much of them as the emulator reads or echoes.
+_MESSAGE_CONTENT = _Message("MessageContent", {"content": _Repeated(_Message("ContentPart", {
+    "text": _Message("Text", {"content": _STRING})}))})
+_AUTHOR = _Message("Author", {"id": _STRING, "role": _STRING})
+_LABELS = _MapOf(_STRING)
+_MESSAGE_DATA = _Message("MessageData", {"author": _AUTHOR, "labels": _LABELS,
+                                         "content": _MESSAGE_CONTENT})
+_TOOL = _Message("Tool", {
+    "function": _Message("FunctionTool", {"name": _STRING, "description": _STRING,
+                                          "parameters": _STRUCT}, required=("name",)),
+    "searchIndex": _Message("SearchIndexTool", {
+        "searchIndexIds": _Repeated(_STRING), "maxNumResults": _INT64,
+        "rephraserOptions": _Message("RephraserOptions", {"rephraserUri": _STRING}),
+        "callStrategy": _Message("CallStrategy", {
+            "alwaysCall": _Message("AlwaysCall", {}),
+            "autoCall": _Message("AutoCall", {"name": _STRING, "instruction": _STRING})},
+            oneofs=[("alwaysCall", "autoCall")])}),
+    "genSearch": _Message("GenSearchTool", {"options": _STRUCT, "description": _STRING}),
+}, oneofs=[("function", "searchIndex", "genSearch")])
+_EXPIRATION = _Message("ExpirationConfig", {
+    "expirationPolicy": _Enum("ExpirationPolicy", ["EXPIRATION_POLICY_UNSPECIFIED", "STATIC",
+                                                   "SINCE_LAST_ACTIVE"]),
+    "ttlDays": _INT64})
+_CREATE_RUN = _Message("CreateRunRequest", {
+    "assistantId": _STRING, "threadId": _STRING, "labels": _LABELS,
+    "additionalMessages": _Repeated(_MESSAGE_DATA),
+    "customPromptTruncationOptions": _Message("PromptTruncationOptions", {
+        "maxPromptTokens": _INT64, "autoStrategy": _Message("AutoStrategy", {}),
+        "lastMessagesStrategy": _Message("LastMessagesStrategy", {"numMessages": _INT64})},
+        oneofs=[("autoStrategy", "lastMessagesStrategy")]),
+    "customCompletionOptions": _Message("CompletionOptions", {"maxTokens": _INT64,
+                                                              "temperature": _DOUBLE}),
+    "stream": _BOOL, "tools": _Repeated(_TOOL),
+    "customResponseFormat": _Message("ResponseFormat", {
+        "jsonObject": _BOOL, "jsonSchema": _Message("JsonSchema", {"schema": _STRUCT})},
+        oneofs=[("jsonObject", "jsonSchema")]),
+}, required=("assistantId", "threadId"))
+_SUBMIT_TO_RUN = _Message("SubmitToRunRequest", {
+    "runId": _STRING,
+    "toolResultList": _Message("ToolResultList", {"toolResults": _Repeated(_Message(
+        "ToolResult", {"functionResult": _Message("FunctionResult", {
+            "name": _STRING, "content": _STRING}, required=("name",))},
+        required=("functionResult",)))}, required=("toolResults",)),
+}, required=("runId", "toolResultList"))
+_NO_FIELDS = _Message("Empty", {})
+_LISTEN_QUERY = _Message("ListenRunRequest", {"runId": _STRING, "eventsStartIdx": _INT64},
+                         required=("runId",))
+_BY_THREAD_QUERY = _Message("GetLastRunByThreadRequest", {"threadId": _STRING},
+                            required=("threadId",))
+_PAGE_QUERY = _Message("ListRequest", {"folderId": _STRING, "pageSize": _INT64,
+                                       "pageToken": _STRING}, required=("folderId",))
+_CREATE_THREAD = _Message("CreateThreadRequest", {
+    "folderId": _STRING, "messages": _Repeated(_MESSAGE_DATA), "name": _STRING,
+    "description": _STRING, "defaultMessageAuthorId": _STRING, "expirationConfig": _EXPIRATION,
+    "labels": _LABELS, "tools": _Repeated(_TOOL)}, required=("folderId",))
+_UPDATE_THREAD = _Message("UpdateThreadRequest", {
+    "updateMask": _STRING, "name": _STRING, "description": _STRING,
+    "expirationConfig": _EXPIRATION, "labels": _LABELS, "tools": _Repeated(_TOOL)},
+    required=("updateMask",))
+_CREATE_MESSAGE = _Message("CreateMessageRequest", {
+    "threadId": _STRING, "author": _AUTHOR, "labels": _LABELS, "content": _MESSAGE_CONTENT},
+    required=("threadId", "content"))
+_THREAD_QUERY = _Message("ThreadIdRequest", {"threadId": _STRING}, required=("threadId",))
 
 
 _PAGE_SIZE_MAX = 100
@@ -4431,37 +4465,8 @@ def _assistant_error_body(refusal: _Refusal) -> Dict[str, Any]:
     return _api_error_body(refusal.status, refusal.grpc, refusal.message)
 
 
-class _Dialect:
-    """A wire the emulator speaks: the path prefix it owns, its routes, and how it words
-    a refusal. A second wire is a second _Dialect in ``Emulator.dialects``."""
-
-    def __init__(self, name: str, prefix: str, routes: Sequence[_Route],
-                 error_body: Callable[[_Refusal], Dict[str, Any]]) -> None:
-        self.name, self.prefix, self.routes, self.error_body = name, prefix, routes, error_body
-
-
 _ASSISTANT_API = _Dialect("assistant", "/assistants/", _ASSISTANT_API_ROUTES,
                           _assistant_error_body)
-
-
-def _resolve(routes: Sequence[_Route], method: str, raw_path: str
-             ) -> Tuple[_Route, Tuple[str, ...]]:
-    """The route for a request and its path ids (decoded); a JSON 404 when no route has
-    the path, 405 when none has the method."""
-    from urllib.parse import unquote
-
-    allowed = []
-    for route in routes:
-        match = route.pattern.match(raw_path)
-        if match is None:
-            continue
-        if route.method == method:
-            return route, tuple(unquote(i) for i in match.groups())
-        allowed.append(route.method)
-    if allowed:
-        raise _Refusal(405, 12, "Method Not Allowed: %s %s (allowed: %s)" % (
-            method[:16], unquote(raw_path)[:128], ", ".join(sorted(set(allowed)))))
-    raise _Refusal(404, 5, "Not Found: no route for %s %s" % (method[:16], unquote(raw_path)[:128]))
 
 
 # ============================================================================
@@ -4497,7 +4502,8 @@ def _emulator_server(emu: Emulator) -> Any:
                        explain: Optional[str] = None) -> None:
             # http.server's own refusals (a bad request line, huge headers) in the API's shape
             self.close_connection = True
-            dialect = emu._dialect_for(urlsplit(getattr(self, "path", "") or "").path)  # unset on a bad line
+            path = getattr(self, "path", "") or ""  # not set when the request line was bad
+            dialect = emu._dialect_for(urlsplit(path).path)
             self._send(code, dialect.error_body(_Refusal(code, _HTTP_TO_GRPC.get(code, 3),
                                                          message or "bad request")))
 
