@@ -128,7 +128,7 @@ class EmulatorTestCase(EnvTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234).start()
+        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234, implicit=True).start()
         self.addCleanup(self.emu.stop)
         self.client = yc_runs.Client(base_url=self.emu.url, api_key="test-key-123456",
                                      folder_id="folder-1", timeout=5)
@@ -1418,7 +1418,8 @@ class CoreRunsTest(EmulatorTestCase):
         pages = [r for r in self.emu.requests if r.method == "GET" and r.path == "/assistants/v1/runs"]
         self.assertEqual(len(pages), 2)  # the second page's token is empty: no third request
         self.assertEqual(pages[0].query, {"folderId": "folder-1", "pageSize": "2"})
-        self.assertEqual(pages[1].query, {"folderId": "folder-1", "pageSize": "2", "pageToken": "2"})
+        self.assertEqual(dict(pages[1].query, pageToken="opaque"),
+                         {"folderId": "folder-1", "pageSize": "2", "pageToken": "opaque"})
         self.client.runs.create("asst", "thr-5")
         self.assertEqual(len(list(self.client.runs.list(page_size=2))), 5)
         pages = [r for r in self.emu.requests if r.path == "/assistants/v1/runs" and r.method == "GET"]
@@ -1484,6 +1485,7 @@ class CoreRunsTest(EmulatorTestCase):
         self.assertIn("get_weather returned", final.text or "")
 
     def test_submit_tool_results_accepts_an_iterable(self) -> None:
+        self.emu.script("asst", tool_calls=[{"name": n} for n in ("get_weather", "other", "third")])
         run = self.client.runs.create("asst", "thr", additional_messages=["x"],
                                       tools=[self.weather_tool])
         run.wait(poll_interval=0.01)
@@ -3338,7 +3340,7 @@ class CoreErrorsTest(CoreRawTestCase):
         self.assertEqual(len(server.requests), 1)
 
     def test_create_and_submit_are_not_retried_on_503(self) -> None:
-        with yc_runs.Emulator(event_delay=0.002) as emu, \
+        with yc_runs.Emulator(event_delay=0.002, implicit=True) as emu, \
                 yc_runs.Client(base_url=emu.url, api_key=CORE_KEY, max_retries=3) as client:
             emu.inject(yc_runs.Fault.http_status(503, retry_after=0), on="create", times=None)
             with self.assertRaises(yc_runs.ServerError):
@@ -4077,7 +4079,7 @@ class async_EmulatorCase(unittest.IsolatedAsyncioTestCase):
         patcher = clean_env()
         patcher.start()
         self.addCleanup(patcher.stop)
-        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234).start()
+        self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234, implicit=True).start()
         self.addCleanup(self.emu.stop)
 
     async def asyncSetUp(self) -> None:
@@ -4117,6 +4119,672 @@ class async_EnvCase(unittest.IsolatedAsyncioTestCase):
 # ============================================================================
 
 
+# === Emulator fidelity (issue 13) ===
+
+fidelity_RECORDED = RECORDED
+# the review's race ran 20 s under serve: YC_RUNS_RACE_SECONDS=20 repeats it
+fidelity_RACE_SECONDS = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 1.0)
+fidelity_AUTH = b"Authorization: Api-Key k\r\nx-folder-id: folder-1\r\n"
+fidelity_ID = r"\A[0-9a-v]{20}\Z"
+fidelity_STAMP = r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z\Z"
+
+
+def fidelity_exchange(emu: yc_runs.Emulator, request: bytes
+                      ) -> Tuple[int, Dict[str, str], Any, bytes]:
+    """Send raw ``request`` bytes on a new loopback connection: (status, headers, JSON body
+    or None, raw body)."""
+    sock = socket.create_connection(("127.0.0.1", urlsplit(emu.url).port), timeout=10)
+    try:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock, method=request.split(b" ", 1)[0].decode())
+        response.begin()
+        raw = response.read()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        return response.status, headers, body, raw
+    finally:
+        sock.close()
+
+
+def fidelity_request(method: str, target: str, body: Any = None, auth: bool = True,
+                     head: bytes = b"") -> bytes:
+    """An HTTP/1.1 request; ``body`` is bytes as they are, or an object sent as JSON."""
+    data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+    length = b"Content-Length: %d\r\n" % len(data) if data and b"content-length" not in \
+        head.lower() and b"transfer-encoding" not in head.lower() else b""
+    return b"%s %s HTTP/1.1\r\nHost: emulator\r\n%s%s%s\r\n%s" % (
+        method.encode(), target.encode(), fidelity_AUTH if auth else b"", length, head, data)
+
+
+def fidelity_refusal(body: Any) -> Tuple[int, str]:
+    """(gRPC code, message) from either of the service's error shapes."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]["grpcCode"], body["error"]["message"]
+    assert isinstance(body, dict) and set(body) == {"code", "message", "details"}, body
+    return body["code"], body["message"]
+
+
+def fidelity_lines(raw: bytes) -> List[Dict[str, Any]]:
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+class fidelity_Case(EnvTestCase):
+    """A strict emulator (the default) with an assistant, a thread and runs to aim at."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.emu = yc_runs.Emulator(event_delay=0.001, seed=13).start()
+        self.addCleanup(self.emu.stop)
+        self.emu.script("asst")
+        self.emu.script("tools", tool_calls=[{"name": "f", "arguments": {"x": 1}},
+                                             {"name": "g", "arguments": {}}], replies=["done"])
+        self.thread = self.emu.threads.create("thr-1", folder_id="folder-1")
+        self.client = yc_runs.Client(base_url=self.emu.url, api_key="k", folder_id="folder-1",
+                                     timeout=5)
+        self.addCleanup(self.client.close)
+
+    def call(self, method: str, target: str, body: Any = None, **options: Any
+             ) -> Tuple[int, Dict[str, str], Any, bytes]:
+        return fidelity_exchange(self.emu, fidelity_request(method, target, body, **options))
+
+    def create(self, **fields: Any) -> Dict[str, Any]:
+        status, _, run, _ = self.call("POST", "/assistants/v1/runs", dict(
+            {"assistantId": "asst", "threadId": "thr-1"}, **fields))
+        self.assertEqual(status, 200, run)
+        return run  # type: ignore[no-any-return]
+
+
+def fidelity_msg(text: Any) -> Dict[str, Any]:
+    return {"content": {"content": [{"text": {"content": text}}]}}
+
+
+fidelity_R = "/assistants/v1/runs"
+fidelity_T = "/assistants/v1/threads"
+fidelity_M = "/assistants/v1/messages"
+fidelity_OK = {"assistantId": "asst", "threadId": "thr-1"}
+# (what, method, target, body, extra head, status, gRPC code, the field the message names);
+# "{tool}" and "{done}" stand for a run waiting for f and g, and a finished run.
+fidelity_TABLE: List[Tuple[str, str, str, Any, bytes, int, int, str]] = [
+    ("body not JSON", "POST", fidelity_R, b"not json", b"", 400, 3, "not JSON"),
+    ("body not UTF-8", "POST", fidelity_R, b"\xff\xfe", b"", 400, 3, "not JSON"),
+    ("body a list", "POST", fidelity_R, [1], b"", 400, 3, "CreateRunRequest"),
+    ("no body", "POST", fidelity_R, None, b"", 400, 3, "CreateRunRequest"),
+    ("no assistantId", "POST", fidelity_R, {"threadId": "thr-1"}, b"", 400, 3, "assistantId"),
+    ("no threadId", "POST", fidelity_R, {"assistantId": "asst"}, b"", 400, 3, "threadId"),
+    ("assistantId a number", "POST", fidelity_R, dict(fidelity_OK, assistantId=5), b"", 400, 3,
+     "assistantId"),
+    ("a field twice", "POST", fidelity_R, dict(fidelity_OK, assistant_id="asst"), b"", 400, 3, "assistantId"),
+    ("message a number", "POST", fidelity_R, dict(fidelity_OK, additionalMessages=[5]), b"", 400, 3,
+     "additionalMessages[0]"),
+    ("message a string", "POST", fidelity_R, dict(fidelity_OK, additionalMessages=["hi"]), b"", 400, 3,
+     "additionalMessages[0]"),
+    ("messages a string", "POST", fidelity_R, dict(fidelity_OK, additionalMessages="x"), b"", 400, 3,
+     "additionalMessages"),
+    ("message null", "POST", fidelity_R, dict(fidelity_OK, additionalMessages=[None]), b"", 400, 3,
+     "additionalMessages[0]"),
+    ("message text a number", "POST", fidelity_R,
+     dict(fidelity_OK, additionalMessages=[fidelity_msg(5)]), b"",
+     400, 3, "additionalMessages[0].content.content[0].text.content"),
+    ("tools a number", "POST", fidelity_R, dict(fidelity_OK, tools=5), b"", 400, 3, "tools"),
+    ("tool a number", "POST", fidelity_R, dict(fidelity_OK, tools=[1]), b"", 400, 3, "tools[0]"),
+    ("tool without a name", "POST", fidelity_R, dict(fidelity_OK, tools=[{"function": {}}]), b"", 400, 3,
+     "tools[0].function.name"),
+    ("tool parameters a number", "POST", fidelity_R, dict(fidelity_OK, tools=[{"function": {
+        "name": "f", "parameters": 5}}]), b"", 400, 3, "tools[0].function.parameters"),
+    ("tool two kinds", "POST", fidelity_R, dict(fidelity_OK, tools=[{"function": {"name": "f"},
+                                                   "genSearch": {}}]), b"", 400, 3,
+     "tools[0].genSearch"),
+    ("labels a string", "POST", fidelity_R, dict(fidelity_OK, labels="x"), b"", 400, 3, "labels"),
+    ("label a number", "POST", fidelity_R, dict(fidelity_OK, labels={"k": 5}), b"", 400, 3, 'labels["k"]'),
+    ("stream a string", "POST", fidelity_R, dict(fidelity_OK, stream="false"), b"", 400, 3, "stream"),
+    ("stream a number", "POST", fidelity_R, dict(fidelity_OK, stream=1), b"", 400, 3, "stream"),
+    ("temperature a word", "POST", fidelity_R,
+     dict(fidelity_OK, customCompletionOptions={"temperature": "hot"}),
+     b"", 400, 3, "customCompletionOptions.temperature"),
+    ("maxTokens a fraction", "POST", fidelity_R,
+     dict(fidelity_OK, customCompletionOptions={"maxTokens": 1.5}),
+     b"", 400, 3, "customCompletionOptions.maxTokens"),
+    ("maxTokens not digits", "POST", fidelity_R,
+     dict(fidelity_OK, customCompletionOptions={"maxTokens": "12x"}),
+     b"", 400, 3, "customCompletionOptions.maxTokens"),
+    ("maxTokens past int64", "POST", fidelity_R,
+     dict(fidelity_OK, customCompletionOptions={"maxTokens": 2**63}),
+     b"", 400, 3, "customCompletionOptions.maxTokens"),
+    ("two strategies", "POST", fidelity_R, dict(fidelity_OK, customPromptTruncationOptions={
+        "autoStrategy": {}, "lastMessagesStrategy": {}}), b"", 400, 3, "lastMessagesStrategy"),
+    ("jsonObject a string", "POST", fidelity_R, dict(fidelity_OK, customResponseFormat={"jsonObject": "yes"}),
+     b"", 400, 3, "customResponseFormat.jsonObject"),
+    ("unknown assistant", "POST", fidelity_R, dict(fidelity_OK, assistantId="nobody"), b"", 404, 5,
+     "assistantId"),
+    ("unknown thread", "POST", fidelity_R, dict(fidelity_OK, threadId="nowhere"), b"", 404, 5, "threadId"),
+    ("Content-Length abc", "POST", fidelity_R, b"{}", b"Content-Length: abc\r\n", 400, 3,
+     "Content-Length"),
+    ("Content-Length -1", "POST", fidelity_R, b"{}", b"Content-Length: -1\r\n", 400, 3, "Content-Length"),
+    ("chunked request body", "POST", fidelity_R, b"2\r\n{}\r\n0\r\n\r\n",
+     b"Transfer-Encoding: chunked\r\n", 411, 3, "Transfer-Encoding"),
+    ("submit empty", "PATCH", fidelity_R + "/submit", {}, b"", 400, 3, "runId"),
+    ("submit no results", "PATCH", fidelity_R + "/submit", {"runId": "{tool}"}, b"", 400, 3,
+     "toolResultList"),
+    ("submit results a list", "PATCH", fidelity_R + "/submit", {"runId": "{tool}", "toolResultList": [1]},
+     b"", 400, 3, "toolResultList"),
+    ("submit result a number", "PATCH", fidelity_R + "/submit", {"runId": "{tool}", "toolResultList": {
+        "toolResults": [1]}}, b"", 400, 3, "toolResultList.toolResults[0]"),
+    ("submit result without a name", "PATCH", fidelity_R + "/submit", {"runId": "{tool}", "toolResultList": {
+        "toolResults": [{"functionResult": {"content": "1"}}]}}, b"", 400, 3,
+     "toolResultList.toolResults[0].functionResult.name"),
+    ("submit content a number", "PATCH", fidelity_R + "/submit", {"runId": "{tool}", "toolResultList": {
+        "toolResults": [{"functionResult": {"name": "f", "content": 1}}]}}, b"", 400, 3,
+     "toolResultList.toolResults[0].functionResult.content"),
+    ("submit an extra name", "PATCH", fidelity_R + "/submit", {"runId": "{tool}", "toolResultList": {
+        "toolResults": [{"functionResult": {"name": "f"}}, {"functionResult": {"name": "h"}}]}},
+     b"", 400, 3, "toolResultList.toolResults[1].functionResult.name"),
+    ("submit a name twice", "PATCH", fidelity_R + "/submit", {"runId": "{tool}", "toolResultList": {
+        "toolResults": [{"functionResult": {"name": "f"}}, {"functionResult": {"name": "f"}}]}},
+     b"", 400, 3, "toolResultList.toolResults[1].functionResult.name"),
+    ("submit a name missing", "PATCH", fidelity_R + "/submit", {"runId": "{tool}", "toolResultList": {
+        "toolResults": [{"functionResult": {"name": "f"}}]}}, b"", 400, 3,
+     "toolResultList.toolResults: no result for the function call g"),
+    ("submit to a finished run", "PATCH", fidelity_R + "/submit", {"runId": "{done}", "toolResultList": {
+        "toolResults": [{"functionResult": {"name": "f"}}]}}, b"", 400, 9, "{done}"),
+    ("submit to no run", "PATCH", fidelity_R + "/submit", {"runId": "nope", "toolResultList": {
+        "toolResults": [{"functionResult": {"name": "f"}}]}}, b"", 404, 5, "nope"),
+    ("listen without runId", "GET", fidelity_R + "/listen", None, b"", 400, 3, "runId"),
+    ("listen from -2", "GET", fidelity_R + "/listen?runId={done}&eventsStartIdx=-2", None, b"", 400, 3,
+     "eventsStartIdx"),
+    ("listen from a word", "GET", fidelity_R + "/listen?runId={done}&eventsStartIdx=abc", None, b"", 400,
+     3, "eventsStartIdx"),
+    ("listen past the end", "GET", fidelity_R + "/listen?runId={done}&eventsStartIdx=99", None, b"", 400,
+     11, "eventsStartIdx"),
+    ("listen to no run", "GET", fidelity_R + "/listen?runId=nope", None, b"", 404, 5, "nope"),
+    ("get no run", "GET", fidelity_R + "/nope%2Fx", None, b"", 404, 5, "nope/x"),
+    ("list without folderId", "GET", fidelity_R, None, b"", 400, 3, "folderId"),
+    ("list a negative pageToken", "GET", fidelity_R + "?folderId=folder-1&pageToken=-1", None, b"", 400,
+     3, "pageToken"),
+    ("list a forged pageToken", "GET", fidelity_R + "?folderId=folder-1&pageToken=MTA", None, b"", 400, 3,
+     "pageToken"),
+    ("list a negative pageSize", "GET", fidelity_R + "?folderId=folder-1&pageSize=-1", None, b"", 400, 3,
+     "pageSize"),
+    ("list a word pageSize", "GET", fidelity_R + "?folderId=folder-1&pageSize=ten", None, b"", 400, 3,
+     "pageSize"),
+    ("last without threadId", "GET", fidelity_R + ":getByThread", None, b"", 400, 3, "threadId"),
+    ("last of no thread", "GET", fidelity_R + ":getByThread?threadId=nowhere", None, b"", 404, 5,
+     "threadId"),
+    ("DELETE runs", "DELETE", fidelity_R, None, b"", 405, 12, "DELETE"),
+    ("PUT a run", "PUT", fidelity_R + "/x", None, b"", 405, 12, "PUT"),
+    ("an invented method", "BREW", fidelity_R, None, b"", 405, 12, "BREW"),
+    ("HEAD a run", "HEAD", fidelity_R + "/x", None, b"", 405, 12, ""),
+    ("no such path", "GET", "/assistants/v1/nope", None, b"", 404, 5, "/assistants/v1/nope"),
+    ("another version", "POST", "/assistants/v2/runs", fidelity_OK, b"", 404, 5, "/assistants/v2/runs"),
+    ("no Authorization", "GET", fidelity_R + "/{done}", None, b"", 401, 16, "Authorization"),
+    ("thread without folderId", "POST", fidelity_T, {}, b"", 400, 3, "folderId"),
+    ("thread message a number", "POST", fidelity_T, {"folderId": "f", "messages": [5]}, b"", 400, 3,
+     "messages[0]"),
+    ("thread expiration unknown", "POST", fidelity_T, {"folderId": "f", "expirationConfig": {
+        "expirationPolicy": "SOMETIMES"}}, b"", 400, 3, "expirationConfig.expirationPolicy"),
+    ("thread ttlDays a word", "POST", fidelity_T, {"folderId": "f", "expirationConfig": {
+        "ttlDays": "week"}}, b"", 400, 3, "expirationConfig.ttlDays"),
+    ("thread ttlDays past a century", "POST", fidelity_T, {"folderId": "f", "expirationConfig": {
+        "ttlDays": "99999999999"}}, b"", 400, 3, "expirationConfig.ttlDays"),
+    ("thread ttlDays negative", "POST", fidelity_T, {"folderId": "f", "expirationConfig": {
+        "ttlDays": -1}}, b"", 400, 3, "expirationConfig.ttlDays"),
+    ("get no thread", "GET", fidelity_T + "/nope", None, b"", 404, 5, "nope"),
+    ("delete no thread", "DELETE", fidelity_T + "/nope", None, b"", 404, 5, "nope"),
+    ("update without a mask", "PATCH", fidelity_T + "/thr-1", {"name": "x"}, b"", 400, 3, "updateMask"),
+    ("update an unknown path", "PATCH", fidelity_T + "/thr-1", {"updateMask": "colour"}, b"", 400, 3,
+     "updateMask"),
+    ("threads without folderId", "GET", fidelity_T, None, b"", 400, 3, "folderId"),
+    ("message without threadId", "POST", fidelity_M, {"content": fidelity_msg("x")["content"]}, b"", 400,
+     3, "threadId"),
+    ("message without content", "POST", fidelity_M, {"threadId": "thr-1"}, b"", 400, 3, "content"),
+    ("message to no thread", "POST", fidelity_M, {"threadId": "nowhere", "content": fidelity_msg("x")[
+        "content"]}, b"", 404, 5, "threadId"),
+    ("messages without threadId", "GET", fidelity_M, None, b"", 400, 3, "threadId"),
+    ("no such message", "GET", fidelity_M + "/nope?threadId=thr-1", None, b"", 404, 5, "nope"),
+]
+
+
+class EmulatorMalformedRequestsTest(fidelity_Case):
+    def test_every_malformed_request_gets_its_status_code_and_field_and_changes_nothing(self) -> None:
+        tool_run = self.create(assistantId="tools")["id"]
+        done_run = self.create()["id"]
+        self.assertEqual(self.client.runs.get(tool_run).wait(poll_interval=0.005).status,
+                         yc_runs.RunStatus.TOOL_CALLS)
+        self.client.runs.get(done_run).wait(poll_interval=0.005)
+        before = (sorted(self.emu.runs), len(self.emu.threads), len(self.emu.threads.messages("thr-1")))
+        self.assertGreaterEqual(len(fidelity_TABLE), 60)
+        for what, method, target, body, head, status, code, field in fidelity_TABLE:
+            with self.subTest(what):
+                target = target.replace("{tool}", tool_run).replace("{done}", done_run)
+                if isinstance(body, dict):
+                    body = json.loads(json.dumps(body).replace("{tool}", tool_run)
+                                      .replace("{done}", done_run))
+                got_status, headers, answer, _ = self.call(method, target, body,
+                                                           auth=what != "no Authorization",
+                                                           head=head)
+                self.assertEqual(got_status, status, answer)
+                self.assertTrue(headers["x-request-id"])
+                self.assertEqual(headers["content-type"], "application/json")
+                if method == "HEAD":
+                    continue
+                got_code, message = fidelity_refusal(answer)
+                self.assertEqual(got_code, code, message)
+                self.assertIn(field.replace("{done}", done_run), message)
+                # and it keeps serving, on a new connection
+                self.assertEqual(self.call("GET", fidelity_R + "/" + done_run)[0], 200)
+        self.assertEqual((sorted(self.emu.runs), len(self.emu.threads),
+                          len(self.emu.threads.messages("thr-1"))), before)  # no ghost runs
+        self.assertEqual(self.client.runs.get(tool_run).status, yc_runs.RunStatus.TOOL_CALLS)
+
+    def test_a_bad_request_line_gets_a_json_400(self) -> None:
+        status, _, answer, _ = fidelity_exchange(self.emu, b"garbage\r\n\r\n")
+        self.assertEqual((status, fidelity_refusal(answer)[0]), (400, 3))
+        self.assertEqual(self.call("GET", fidelity_T + "/thr-1")[0], 200)
+
+
+class EmulatorDefectsTest(fidelity_Case):
+    def test_a_crashing_create_no_longer_poisons_the_thread(self) -> None:
+        for bad in ([5], ["hi"]):
+            status, _, answer, _ = self.call("POST", fidelity_R, dict(fidelity_OK, additionalMessages=bad))
+            self.assertEqual((status, fidelity_refusal(answer)[0]), (400, 3))
+        self.assertEqual(self.emu.runs, {})
+        run = self.client.runs.create("asst", "thr-1", additional_messages=["still fine"])
+        self.assertEqual(run.wait(poll_interval=0.005).text, "still fine")
+
+    def test_a_tool_schema_of_any_json_gets_a_tool_call_not_a_crash(self) -> None:
+        for parameters in ({"required": [{}], "properties": {}}, {"properties": [1]},
+                           {"properties": {"x": {"type": ["string", "null"]}}}):
+            run = self.create(tools=[{"function": {"name": "f", "parameters": parameters}}],
+                              additionalMessages=[fidelity_msg("hi")])
+            result = self.client.runs.get(run["id"]).wait(poll_interval=0.005)
+            self.assertEqual([c.name for c in result.tool_calls], ["f"])
+
+    def test_content_length_minus_one_is_answered_at_once(self) -> None:
+        started = time.monotonic()
+        status, headers, _, _ = fidelity_exchange(self.emu, b"POST %s HTTP/1.1\r\nHost: e\r\n"
+                                                  b"Content-Length: -1\r\n\r\n{}" % fidelity_R.encode())
+        self.assertEqual((status, headers.get("connection")), (400, "close"))
+        self.assertLess(time.monotonic() - started, 2)
+
+    def test_garbage_is_refused_instead_of_stored(self) -> None:
+        for field, value in (("labels", "x"), ("stream", "false"),
+                             ("customCompletionOptions", {"temperature": "hot"})):
+            status, _, answer, _ = self.call("POST", fidelity_R, dict(fidelity_OK, **{field: value}))
+            self.assertEqual(status, 400, answer)
+            self.assertIn(field, fidelity_refusal(answer)[1])
+        self.assertEqual(list(self.client.runs.list()), [])
+        self.create(labels={"k": "v"})
+        self.assertEqual([r.labels for r in self.client.runs.list()], [{"k": "v"}])
+
+    def test_negative_page_tokens_and_start_indexes_do_not_loop(self) -> None:
+        ids = [self.create()["id"] for _ in range(3)]
+        first = self.call("GET", fidelity_R + "?folderId=folder-1&pageSize=2")[2]
+        self.assertEqual([r["id"] for r in first["runs"]], ids[:2])
+        last = self.call("GET", fidelity_R + "?folderId=folder-1&pageSize=2&pageToken="
+                         + first["nextPageToken"])[2]
+        self.assertEqual([r["id"] for r in last["runs"]], ids[2:])
+        self.assertNotIn("nextPageToken", last)  # the last page carries no token at all
+        other = self.call("GET", fidelity_R + "?folderId=folder-2&pageToken=" + first["nextPageToken"])
+        self.assertEqual(other[0], 400)  # a token belongs to its list
+        for start in ("-2", "-99"):
+            status, _, answer, _ = self.call("GET", fidelity_R + "/listen?runId=%s&eventsStartIdx=%s"
+                                               % (ids[0], start))
+            self.assertEqual((status, fidelity_refusal(answer)[0]), (400, 3))
+
+    def test_requests_are_a_ring_of_the_newest(self) -> None:
+        with yc_runs.Emulator(keep_requests=3) as emu:
+            for i in range(5):
+                fidelity_exchange(emu, fidelity_request("GET", "/assistants/v1/runs/r%d" % i))
+            self.assertEqual([r.path for r in emu.requests],
+                             ["/assistants/v1/runs/r%d" % i for i in (2, 3, 4)])
+        with self.assertRaises(ValueError):
+            yc_runs.Emulator(keep_requests=0)
+
+    def test_the_path_is_recorded_as_sent_and_decoded(self) -> None:
+        status, _, answer, _ = self.call("GET", fidelity_R + "/a%2Fb%20c")
+        self.assertEqual((status, answer["message"]), (404, "run a/b c not found"))
+        request = self.emu.requests[-1]
+        self.assertEqual((request.raw_path, request.path), (fidelity_R + "/a%2Fb%20c", fidelity_R + "/a/b c"))
+
+    def test_methods_the_api_lacks_get_json_not_html(self) -> None:
+        for method in ("DELETE", "PUT", "OPTIONS", "TRACE", "BREW"):
+            status, _, answer, raw = self.call(method, fidelity_R)
+            self.assertEqual(status, 405, method)
+            self.assertEqual(fidelity_refusal(answer)[0], 12)
+            self.assertNotIn(b"<html", raw.lower())
+
+    def test_list_and_get_by_thread_are_safe_under_concurrent_writers(self) -> None:
+        seconds = fidelity_RACE_SECONDS
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # threads switch often: an unlocked iteration is caught
+        self.addCleanup(sys.setswitchinterval, interval)
+        with yc_runs.Emulator(event_delay=0.0, implicit=True) as emu:
+            deadline = time.monotonic() + seconds
+            failures: List[str] = []
+            counts = [0]
+
+            def writer(n: int) -> None:
+                with yc_runs.Client(base_url=emu.url, api_key="k", folder_id="f",
+                                    max_retries=0, timeout=10) as client:
+                    while time.monotonic() < deadline:
+                        client.runs.create("a", "t%d" % n, additional_messages=["x"])
+
+            def reader(n: int) -> None:
+                while time.monotonic() < deadline:
+                    for target in (fidelity_R + "?folderId=f&pageSize=100",
+                                   fidelity_R + ":getByThread?threadId=t%d" % n):
+                        try:
+                            status, _, _, _ = fidelity_exchange(emu, fidelity_request("GET", target))
+                        except (OSError, http.client.HTTPException) as error:
+                            failures.append(repr(error))
+                            continue
+                        counts[0] += 1
+                        if status not in (200, 404):
+                            failures.append(str(status))
+
+            with ThreadPoolExecutor(8) as pool:
+                jobs = [pool.submit(writer, n) for n in range(4)] + \
+                    [pool.submit(reader, n) for n in range(4)]
+                for job in jobs:
+                    job.result()
+            self.assertEqual(failures, [])
+            self.assertGreater(counts[0], 20)
+            self.assertGreater(len(emu.runs), 20)
+
+
+class EmulatorProto3JsonTest(fidelity_Case):
+    def test_snake_case_int64_as_numbers_enums_by_number_and_unknown_fields(self) -> None:
+        run = self.create(**{"assistant_id": "asst", "thread_id": "thr-1",
+                             "assistantId": None, "threadId": None,
+                             "custom_completion_options": {"max_tokens": 20, "temperature": "0.5"},
+                             "customPromptTruncationOptions": {"maxPromptTokens": "300"},
+                             "somethingNew": {"x": 1}})
+        self.assertEqual(run["customCompletionOptions"], {"maxTokens": "20", "temperature": 0.5})
+        self.assertEqual(run["customPromptTruncationOptions"],
+                         {"maxPromptTokens": "300", "autoStrategy": {}})
+        self.assertNotIn("somethingNew", run)
+        status, _, thread, _ = self.call("POST", fidelity_T, {"folder_id": "f", "expirationConfig": {
+            "expirationPolicy": 1, "ttl_days": 3}})
+        self.assertEqual(status, 200, thread)
+        self.assertEqual(thread["expirationConfig"], {"expirationPolicy": "STATIC", "ttlDays": "3"})
+
+    def test_the_client_sends_what_the_checks_accept(self) -> None:
+        def weather(city: str) -> str:
+            """The weather."""
+            return "sunny"
+
+        run = self.client.runs.create(
+            "asst", "thr-1", additional_messages=["Oslo"], labels={"k": "v"}, stream=True,
+            tools=[weather], custom_temperature=0.0, custom_max_tokens=50,
+            custom_max_prompt_tokens=400, custom_prompt_truncation_strategy={"last_messages": 3},
+            custom_response_format="json")
+        result = run.run_tools({"weather": weather}, poll_interval=0.005)
+        self.assertEqual((result.status, result.text),
+                         (yc_runs.RunStatus.COMPLETED, "weather returned sunny"))
+
+
+class EmulatorResourcesTest(fidelity_Case):
+    def test_a_run_needs_a_thread_and_an_assistant_that_exist(self) -> None:
+        with self.assertRaises(yc_runs.NotFoundError) as caught:
+            self.client.runs.create("asst", "no-such-thread")
+        self.assertIn("threadId", caught.exception.message)
+        with self.assertRaises(yc_runs.NotFoundError) as caught:
+            self.client.runs.create("no-such-assistant", "thr-1")
+        self.assertIn("assistantId", caught.exception.message)
+        self.assertEqual(self.emu.runs, {})
+        thread_id = self.emu.threads.create(messages=["from the setup"])
+        self.assertRegex(thread_id, fidelity_ID)
+        with self.assertRaises(ValueError):
+            self.emu.threads.create(thread_id)  # taken: its messages are not replaced
+        with self.assertRaises(ValueError):
+            self.emu.threads.create(messages=[{"content": 5}])
+        self.assertEqual(self.client.runs.create("asst", thread_id).wait(poll_interval=0.005).text,
+                         "from the setup")
+        with yc_runs.Emulator(implicit=True) as emu, \
+                yc_runs.Client(base_url=emu.url, api_key="k") as client:
+            self.assertEqual(client.runs.create("any", "thing", additional_messages=["hi"])
+                             .wait(poll_interval=0.005).text, "hi")
+
+    def test_threads_and_messages_over_the_api(self) -> None:
+        status, _, thread, _ = self.call("POST", fidelity_T, {"folderId": "folder-1", "name": "chat",
+                                                     "messages": [fidelity_msg("first")]})
+        self.assertEqual(status, 200)
+        self.assertRegex(thread["id"], fidelity_ID)
+        self.assertEqual(self.call("GET", fidelity_T + "/" + thread["id"])[2], thread)
+        status, _, message, _ = self.call("POST", fidelity_M, {"threadId": thread["id"], "content": {
+            "content": [{"text": {"content": "second"}}]}, "labels": {"k": "v"}})
+        self.assertEqual((status, message["author"]["role"], message["labels"]), (200, "USER",
+                                                                                  {"k": "v"}))
+        self.assertEqual(self.call("GET", fidelity_M + "/%s?threadId=%s" % (message["id"], thread["id"]))[2],
+                         message)
+        status, headers, _, raw = self.call("GET", fidelity_M + "?threadId=" + thread["id"])
+        self.assertEqual((status, headers["transfer-encoding"]), (200, "chunked"))
+        texts = [line["result"]["content"]["content"][0]["text"]["content"]
+                 for line in fidelity_lines(raw)]
+        self.assertEqual(texts, ["second", "first"])  # newest first
+        listed = self.call("GET", fidelity_T + "?folderId=folder-1&pageSize=1")[2]
+        self.assertEqual(len(listed["threads"]), 1)
+        self.assertTrue(listed["nextPageToken"])
+        renamed = self.call("PATCH", fidelity_T + "/" + thread["id"],
+                            {"updateMask": "name", "name": "new"})[2]
+        self.assertEqual(renamed["name"], "new")
+        self.assertEqual(self.call("DELETE", fidelity_T + "/" + thread["id"])[:1], (200,))
+        self.assertEqual(self.call("GET", fidelity_T + "/" + thread["id"])[0], 404)
+        with self.assertRaises(yc_runs.NotFoundError):
+            self.client.runs.create("asst", thread["id"])
+
+    def test_submit_answers_the_pending_calls_by_name(self) -> None:
+        run = self.client.runs.create("tools", "thr-1")
+        self.assertEqual(run.wait(poll_interval=0.005).status, yc_runs.RunStatus.TOOL_CALLS)
+        for results in ([{"name": "f", "content": "1"}],
+                        [{"name": "f", "content": "1"}, {"name": "g", "content": "2"},
+                         {"name": "h", "content": "3"}],
+                        [{"name": "f", "content": "1"}, {"name": "f", "content": "2"}]):
+            with self.assertRaises(yc_runs.BadRequestError) as caught:
+                run.submit_tool_results(results)
+            self.assertEqual(caught.exception.grpc_code, 3)
+        run.submit_tool_results([{"name": "g", "content": "2"}, {"name": "f", "content": "1"}])
+        self.assertEqual(run.wait(poll_interval=0.005).text, "done")
+        self.emu.script("twice", tool_calls=[{"name": "f"}, {"name": "f"}])
+        twice = self.client.runs.create("twice", "thr-1")
+        twice.wait(poll_interval=0.005)
+        with self.assertRaises(yc_runs.BadRequestError) as caught:
+            twice.submit_tool_results([{"name": "f", "content": "1"}])
+        self.assertEqual(caught.exception.grpc_code, 9)
+        self.assertIn("should have one function call with name f", caught.exception.message)
+
+
+def fidelity_shape(test: unittest.TestCase, recorded: Any, emitted: Any, path: str) -> None:
+    """``emitted`` has every key of ``recorded``, no other, each typed the same (recursively)."""
+    test.assertIs(type(emitted), type(recorded), "%s: %r vs %r" % (path, emitted, recorded))
+    if isinstance(recorded, dict):
+        test.assertEqual(sorted(emitted), sorted(recorded), path)
+        for key in recorded:
+            fidelity_shape(test, recorded[key], emitted[key], path + "." + key)
+    elif isinstance(recorded, list) and recorded:
+        test.assertTrue(emitted, path)
+        for i, item in enumerate(emitted):
+            fidelity_shape(test, recorded[min(i, len(recorded) - 1)], item, "%s[%d]" % (path, i))
+
+
+class EmulatorRecordedShapeTest(fidelity_Case):
+    def setUp(self) -> None:
+        super().setUp()
+        with open(fidelity_RECORDED, encoding="utf-8") as f:
+            self.recorded = json.load(f)
+
+    def get(self, run_id: str) -> Dict[str, Any]:
+        status, _, run, _ = self.call("GET", fidelity_R + "/" + run_id)
+        self.assertEqual(status, 200)
+        return run  # type: ignore[no-any-return]
+
+    def test_runs_in_each_state_are_shaped_like_the_recordings(self) -> None:
+        self.emu.script("slow", delay=30)
+        self.emu.script("special", tool_calls=[
+            {"name": "special_operation", "arguments": {"numbers": [5, 4, 1]}}],
+            replies=["\u0421 \u0447\u0438\u0441\u043b\u0430\u043c\u0438 5, 4 \u0438 1"])
+        self.emu.script("fails", error="failed to fit messages within the maximum prompt tokens")
+        pending = self.get(self.create(assistantId="slow")["id"])
+        tools = self.create(assistantId="special")["id"]
+        self.client.runs.get(tools).wait(poll_interval=0.005)
+        tool_calls = self.get(tools)
+        self.assertEqual(tool_calls["state"]["toolCallList"]["toolCalls"][0]["functionCall"]
+                         ["arguments"], {"numbers": [5.0, 4.0, 1.0]})  # as a Struct sends them
+        self.client.runs.get(tools).submit_tool_results({"name": "special_operation", "content": "20"})
+        self.client.runs.get(tools).wait(poll_interval=0.005)
+        completed = self.get(tools)
+        failed_id = self.create(assistantId="fails", customCompletionOptions={"temperature": 0})["id"]
+        self.client.runs.get(failed_id).wait(poll_interval=0.005)
+        failed = self.get(failed_id)
+        for state, run in (("PENDING", pending), ("TOOL_CALLS", tool_calls),
+                           ("COMPLETED", completed), ("FAILED", failed)):
+            with self.subTest(state):
+                fidelity_shape(self, self.recorded["get_run"][state], run, state)
+                for key in ("id", "createdBy"):
+                    self.assertRegex(run[key], fidelity_ID)
+                self.assertRegex(run["createdAt"], fidelity_STAMP)
+        before, after = tool_calls["usage"], completed["usage"]
+        self.assertGreater(int(after["promptTokens"]), int(before["promptTokens"]))
+        self.assertGreater(int(after["completionTokens"]), int(before["completionTokens"]))
+        self.assertEqual(int(after["totalTokens"]),
+                         int(after["promptTokens"]) + int(after["completionTokens"]))
+
+    def test_listen_lines_are_shaped_like_the_recording(self) -> None:
+        self.emu.script("hello", replies=[["Hello", "! How can I help you?", ""]])
+        run = self.create(assistantId="hello", stream=True)
+        status, headers, _, raw = self.call("GET", fidelity_R + "/listen?runId=" + run["id"])
+        self.assertEqual((status, headers["transfer-encoding"]), (200, "chunked"))
+        self.assertRegex(headers["x-request-id"], fidelity_ID)
+        lines = fidelity_lines(raw)
+        recorded = [json.loads(line) for line in self.recorded["listen_lines"]]
+        self.assertEqual(len(lines), len(recorded))
+        for i, (line, want) in enumerate(zip(lines, recorded)):
+            fidelity_shape(self, want, line, "line %d" % i)
+            self.assertEqual(line["result"]["streamCursor"], want["result"]["streamCursor"])
+        message = lines[-1]["result"]["completedMessage"]
+        self.assertRegex(message["id"], fidelity_ID)
+        self.assertRegex(message["createdAt"], fidelity_STAMP)
+        self.assertEqual([line["result"].get("partialMessage") for line in lines[:2]],
+                         [r["result"]["partialMessage"] for r in recorded[:2]])
+
+    def test_threads_and_messages_carry_only_documented_fields(self) -> None:
+        documented = {"id", "folderId", "name", "description", "defaultMessageAuthorId",
+                      "createdBy", "createdAt", "updatedBy", "updatedAt", "expirationConfig",
+                      "expiresAt", "labels", "tools"}  # runs-rest.md, Thread
+        status, _, thread, _ = self.call("POST", fidelity_T, {
+            "folderId": "folder-1", "name": "n", "labels": {"k": "v"},
+            "messages": [fidelity_msg("hi")]})
+        self.assertEqual(status, 200)
+        self.assertLessEqual(set(thread), documented)
+        self.assertEqual(thread["expirationConfig"], {"expirationPolicy": "SINCE_LAST_ACTIVE",
+                                                      "ttlDays": "7"})
+        for key in ("createdAt", "updatedAt", "expiresAt"):
+            self.assertRegex(thread[key], fidelity_STAMP)
+        self.assertNotIn("description", thread)  # proto3 leaves out what is not set
+        [line] = fidelity_lines(self.call("GET", fidelity_M + "?threadId=" + thread["id"])[3])
+        recorded_message = self.recorded["get_run"]["COMPLETED"]["state"]["completedMessage"]
+        message = line["result"]
+        self.assertEqual(message["author"]["role"], "USER")
+        fidelity_shape(self, recorded_message, message, "message")
+
+    def test_errors_are_shaped_like_the_documented_ones(self) -> None:
+        gateway = {"error": {"grpcCode": 16, "httpCode": 401, "message": "Unknown api key '…'",
+                             "httpStatus": "Unauthorized", "details": []}}
+        service = {"code": 5, "message": "run not found", "details": []}
+        with yc_runs.Emulator(api_key="right") as emu:
+            status, _, answer, _ = fidelity_exchange(emu, fidelity_request("GET", fidelity_R + "/x"))
+            self.assertEqual(status, 401)
+            fidelity_shape(self, gateway, answer, "401")
+            self.assertEqual(answer["error"]["message"], "Unknown api key 'k'")
+        status, _, answer, _ = self.call("GET", fidelity_R + "/x")
+        self.assertEqual(status, 404)
+        fidelity_shape(self, service, answer, "404")
+
+
+class EmulatorKnobsTest(fidelity_Case):
+    def test_an_http_status_fault_has_its_standard_grpc_code_and_retry_after_only_when_asked(
+            self) -> None:
+        run_id = self.create()["id"]
+        for status, code in ((400, 3), (403, 7), (404, 5), (409, 10), (429, 8), (500, 13),
+                             (502, 14), (503, 14), (504, 4)):
+            self.emu.inject(yc_runs.Fault.http_status(status), on="get")
+            got, headers, answer, _ = self.call("GET", fidelity_R + "/" + run_id)
+            self.assertEqual((got, fidelity_refusal(answer)[0]), (status, code))
+            self.assertNotIn("retry-after", headers)
+        self.emu.inject(yc_runs.Fault.http_status(429, retry_after=2), on="get")
+        self.assertEqual(self.call("GET", fidelity_R + "/" + run_id)[1]["retry-after"], "2")
+
+    def test_a_fixed_latency_delays_answers_past_a_short_timeout(self) -> None:
+        with yc_runs.Emulator(latency=0.1, implicit=True) as emu:
+            with yc_runs.Client(base_url=emu.url, api_key="k", timeout=0.05, max_retries=0
+                                ) as hasty, self.assertRaises(yc_runs.APITimeoutError):
+                hasty.runs.get("x")
+            with yc_runs.Client(base_url=emu.url, api_key="k", timeout=5) as patient:
+                started = time.monotonic()
+                run = patient.runs.create("a", "t", additional_messages=["a b c"], stream=True)
+                self.assertGreaterEqual(time.monotonic() - started, 0.1)
+                self.assertEqual("".join(run.text_stream()), "a b c")
+        for wrong in (-1, "fast", True):
+            with self.assertRaises(ValueError):
+                yc_runs.Emulator(latency=wrong)  # type: ignore[arg-type]
+
+    def test_realistic_latency_keeps_a_fresh_run_running(self) -> None:
+        with yc_runs.Emulator(latency="realistic", implicit=True) as emu, \
+                yc_runs.Client(base_url=emu.url, api_key="k", timeout=5) as client:
+            run = client.runs.create("a", "t")
+            self.assertTrue(client.runs.get(run.id).status.is_running)
+
+    def chunks(self, emu: yc_runs.Emulator, run_id: str) -> List[bytes]:
+        """The chunks of a Listen body, as framed on the wire."""
+        sock = socket.create_connection(("127.0.0.1", urlsplit(emu.url).port), timeout=10)
+        with sock, sock.makefile("rb") as f:
+            sock.sendall(fidelity_request("GET", fidelity_R + "/listen?runId=" + run_id))
+            while f.readline() not in (b"\r\n", b""):
+                pass
+            pieces = []
+            while True:
+                size = int(f.readline(), 16)
+                if size == 0:
+                    return pieces
+                pieces.append(f.read(size))
+                f.readline()
+
+    def test_random_chunking_cuts_inside_lines_and_repeats_with_a_seed(
+            self) -> None:
+        text = ["привет ", "мир ", "🌍 ", "!"]
+        seen = []
+        for chunking, seed in (("random", 5), ("random", 5), ("lines", 5)):
+            with yc_runs.Emulator(chunking=chunking, seed=seed, event_delay=0.001) as emu:
+                emu.script("u", replies=[text])
+                thread = emu.threads.create()
+                with yc_runs.Client(base_url=emu.url, api_key="k") as client:
+                    run = client.runs.create("u", thread, stream=True)
+                    self.assertEqual("".join(run.text_stream()), "".join(text))
+                    seen.append([len(c) for c in self.chunks(emu, run.id)])
+                    pieces = self.chunks(emu, run.id)
+            if chunking == "lines":
+                self.assertTrue(all(p.endswith(b"\n") for p in pieces))
+            else:
+                self.assertTrue(any(not p.endswith(b"\n") for p in pieces))
+        self.assertEqual(seen[0], seen[1])
+        self.assertNotEqual(seen[0], seen[2])
+        with self.assertRaises(ValueError):
+            yc_runs.Emulator(chunking="bytes")
+
+    def test_usage_accumulates_across_tool_rounds_and_shows_while_in_progress(self) -> None:
+        self.emu.script("slow-tools", tool_calls=[{"name": "f"}], replies=["ok"], delay=0.2)
+        run = self.client.runs.create("slow-tools", "thr-1")
+        first = run.wait(poll_interval=0.02).usage
+        run.submit_tool_results({"name": "f", "content": "1"})
+        during = self.client.runs.get(run.id)
+        self.assertEqual((during.status, during.usage), (yc_runs.RunStatus.IN_PROGRESS, first))
+        final = run.wait(poll_interval=0.02).usage
+        assert first is not None and final is not None
+        self.assertGreater(final.total_tokens, first.total_tokens)
+
+
 class AsyncRunsCallsTest(async_EmulatorCase):
     async def test_create_get_and_get_last_by_thread(self) -> None:
         run = await self.client.runs.create("asst", "thread-1", additional_messages=["hi"],
@@ -4139,7 +4807,9 @@ class AsyncRunsCallsTest(async_EmulatorCase):
         self.assertEqual(seen, created)
         lists = [r for r in self.emu.requests if r.method == "GET" and
                  r.path == "/assistants/v1/runs"]
-        self.assertEqual([r.query.get("pageToken") for r in lists], [None, "2", "4"])
+        tokens = [r.query.get("pageToken") for r in lists]
+        self.assertEqual((len(tokens), tokens[0]), (3, None))
+        self.assertTrue(all(tokens[1:]))
         self.assertTrue(all(r.query["folderId"] == "folder-1" and r.query["pageSize"] == "2"
                             for r in lists))
 
@@ -5284,7 +5954,7 @@ class CliCase(EnvTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.emu = yc_runs.Emulator(event_delay=0.002, seed=99).start()
+        self.emu = yc_runs.Emulator(event_delay=0.002, seed=99, implicit=True).start()
         self.addCleanup(self.emu.stop)
         self.client = yc_runs.Client(base_url=self.emu.url, api_key="k", folder_id="f", timeout=10)
         self.addCleanup(self.client.close)
@@ -5395,7 +6065,8 @@ class CliCommandTest(CliCase):
 
     def test_submit_results_file(self) -> None:
         self.emu.script("tooly", tool_calls=[{"name": "lookup", "arguments": {"q": "x"}},
-                                             {"name": "calc", "arguments": {"a": 1}}],
+                                             {"name": "calc", "arguments": {"a": 1}},
+                                             {"name": "extra", "arguments": {}}],
                         replies=["all done"])
         run = self.client.runs.create("tooly", "th-6")
         self.assertEqual(self.finished(run).status, yc_runs.RunStatus.TOOL_CALLS)
@@ -5616,7 +6287,7 @@ class CliErrorTest(CliCase):
         self.assertIn("0.3", line)
 
     def test_the_credential_is_never_printed(self) -> None:
-        with yc_runs.Emulator(api_key="other") as emu:
+        with yc_runs.Emulator(api_key="other", implicit=True) as emu:
             base = ("--base-url", emu.url, "--folder-id", "f")
             variants: List[Tuple[Tuple[str, ...], Dict[str, str], bool]] = [
                 (("get", "r", "--api-key", cli_secret), {}, False),
@@ -5923,10 +6594,10 @@ class EmulatorProtocolTest(EmulatorTestCase):
         before = len(self.emu.requests)
         self.assertEqual([r.id for r in self.client.runs.list(page_size=2)], [r.id for r in mine])
         pages = self.emu.requests[before:]
-        self.assertEqual([p.query for p in pages], [
-            {"folderId": "folder-1", "pageSize": "2"},
-            {"folderId": "folder-1", "pageSize": "2", "pageToken": "2"},
-            {"folderId": "folder-1", "pageSize": "2", "pageToken": "4"}])
+        self.assertEqual([dict(p.query, pageToken=bool(p.query.get("pageToken"))) for p in pages], [
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": False},
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": True},
+            {"folderId": "folder-1", "pageSize": "2", "pageToken": True}])  # opaque tokens
 
     def test_requests_are_recorded_with_the_credential_masked(self) -> None:
         run = self.client.runs.create("a", "t", additional_messages=["hi"], labels={"k": "v"},
@@ -6006,7 +6677,7 @@ class EmulatorFaultTest(EmulatorTestCase):
             self.emu.inject(yc_runs.Fault.cut(), on="delete")
 
     def pattern(self, seed: int) -> List[bool]:
-        with yc_runs.Emulator(seed=seed, event_delay=0.001) as emu:
+        with yc_runs.Emulator(seed=seed, event_delay=0.001, implicit=True) as emu:
             emu.inject(yc_runs.Fault.http_status(503), on="get", probability=0.5, times=None)
             with yc_runs.Client(base_url=emu.url, api_key="k", max_retries=0) as client:
                 run = client.runs.create("a", "t")
@@ -6156,7 +6827,7 @@ def soak_assistant(i: int) -> str:
 
 
 def soak_emulator(seed: int, log: Any = None) -> yc_runs.Emulator:
-    emu = yc_runs.Emulator(event_delay=0.001, seed=seed, log=log).start()
+    emu = yc_runs.Emulator(event_delay=0.001, seed=seed, log=log, implicit=True).start()
     for name, replies in soak_SCRIPTS.items():
         emu.script(name, replies=replies)
     return emu
@@ -6523,7 +7194,7 @@ class HostileInputTest(EnvTestCase):
         return client
 
     def test_hostile_ids_reach_the_service_as_data(self) -> None:
-        emu = yc_runs.Emulator(event_delay=0.001).start()
+        emu = yc_runs.Emulator(event_delay=0.001, implicit=True).start()
         self.addCleanup(emu.stop)
         client = self.client(emu.url)
         targets: List[bytes] = []
@@ -6998,7 +7669,7 @@ class HardeningTest(CoreRawTestCase):
         async def get_weather(city: str) -> str:
             return city
 
-        with yc_runs.Emulator(event_delay=0.001) as emu, yc_runs.Client(
+        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
                 base_url=emu.url, api_key="k") as client:
             run = client.runs.create("a", "t", tools=[get_weather], additional_messages=["Oslo"])
             with self.assertRaises(TypeError) as caught:
@@ -7010,7 +7681,7 @@ class HardeningTest(CoreRawTestCase):
         async def on_event(event: Any) -> None:
             pass
 
-        with yc_runs.Emulator(event_delay=0.001) as emu, yc_runs.Client(
+        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
                 base_url=emu.url, api_key="k") as client:
             run = client.runs.create("a", "t", stream=True, additional_messages=["hi"])
             with self.assertRaises(TypeError):
@@ -7130,7 +7801,7 @@ class AsyncHardeningTest(unittest.IsolatedAsyncioTestCase):
         self.addCleanup(patcher.stop)
 
     def test_one_async_client_serves_successive_event_loops(self) -> None:
-        with yc_runs.Emulator() as emu:
+        with yc_runs.Emulator(implicit=True) as emu:
             client = yc_runs.AsyncClient(base_url=emu.url, api_key="k")
 
             async def one() -> str:

@@ -5600,19 +5600,196 @@ class AsyncThread(_ThreadFields):
 
 
 # ============================================================================
-# Emulator: a local stand-in for the Runs service, scriptable, able to misbehave
+# Emulator: request checks as a proto3 JSON gateway makes them (sans-IO)
+# ============================================================================
+
+
+class _Refusal(Exception):
+    """An answer with an error body instead of a result: HTTP status, gRPC code, message."""
+
+    def __init__(self, status: int, grpc: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.grpc, self.message = status, grpc, message
+
+
+def _invalid(message: str) -> _Refusal:
+    return _Refusal(400, 3, message)
+
+
+def _not_found(message: str) -> _Refusal:
+    return _Refusal(404, 5, message)
+
+
+class _Scalar:
+    """string | bool | int64 | double | struct (any JSON object)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+class _Enum:
+    def __init__(self, name: str, names: Sequence[str]) -> None:
+        self.name, self.names = name, list(names)
+
+
+class _Repeated:
+    def __init__(self, item: _Type) -> None:
+        self.item = item
+
+
+class _MapOf:
+    def __init__(self, value: _Type) -> None:
+        self.value = value
+
+
+class _Message:
+    """A request message: its fields by JSON name, the required ones, the oneof groups."""
+
+    def __init__(self, name: str, fields: Mapping[str, _Type], required: Sequence[str] = (),
+                 oneofs: Sequence[Sequence[str]] = ()) -> None:
+        self.name = name
+        self.fields = dict(fields)
+        self.required = tuple(required)
+        self.oneofs = [tuple(group) for group in oneofs]
+        # the proto field names (snake_case) are accepted as well as the JSON names
+        self.aliases = {re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), f): f
+                        for f in fields}
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    _Type = Union[_Scalar, _Enum, _Repeated, _MapOf, _Message]
+
+_STRING, _BOOL, _INT64 = _Scalar("string"), _Scalar("bool"), _Scalar("int64")
+_DOUBLE, _STRUCT = _Scalar("double"), _Scalar("struct")
+_INT64_TEXT = re.compile(r"-?[0-9]+\Z")
+_DOUBLE_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
+_DOUBLE_WORDS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _field_path(path: str, name: str) -> str:
+    return name if not path else path + "." + name
+
+
+def _check(kind: _Type, value: Any, path: str) -> Any:
+    """``value`` checked against ``kind`` and normalised as the service echoes it: JSON
+    names, int64 as strings, enums by name, nulls and unknown fields dropped. Raises
+    _Refusal (400, INVALID_ARGUMENT) naming ``path``."""
+    if isinstance(kind, _Message):
+        if not isinstance(value, dict):
+            raise _invalid("%s: expected a %s object, got %s" % (path or kind.name, kind.name,
+                                                                  _shown(value)))
+        checked: Dict[str, Any] = {}
+        for key, item in value.items():
+            name = key if key in kind.fields else kind.aliases.get(key)
+            if name is None or item is None:  # unknown fields are ignored; null is the default
+                continue
+            if name in checked:
+                raise _invalid("%s: given twice (as %s and %s)" % (_field_path(path, name), name,
+                                                                   key))
+            checked[name] = _check(kind.fields[name], item, _field_path(path, name))
+        for group in kind.oneofs:
+            given = [name for name in group if name in checked]
+            if len(given) > 1:
+                raise _invalid("%s: only one of %s may be set" % (
+                    path or kind.name, " and ".join(_field_path(path, g) for g in given)))
+        for name in kind.required:
+            if checked.get(name) in (None, "", [], {}):
+                raise _invalid("%s is required" % _field_path(path, name))
+        return checked
+    if isinstance(kind, _Repeated):
+        if not isinstance(value, list):
+            raise _invalid("%s: expected a list, got %s" % (path, _shown(value)))
+        items = []
+        for i, item in enumerate(value):
+            if item is None:
+                raise _invalid("%s[%d]: null is not a valid list element" % (path, i))
+            items.append(_check(kind.item, item, "%s[%d]" % (path, i)))
+        return items
+    if isinstance(kind, _MapOf):
+        if not isinstance(value, dict):
+            raise _invalid("%s: expected an object of values, got %s" % (path, _shown(value)))
+        return {key: _check(kind.value, item, "%s[%s]" % (path, _shown(key)))
+                for key, item in value.items()}
+    if isinstance(kind, _Enum):
+        if isinstance(value, str) and value in kind.names:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**31:
+            return kind.names[value] if 0 <= value < len(kind.names) else value
+        raise _invalid("%s: %s is not a %s (one of %s)" % (path, _shown(value), kind.name,
+                                                           ", ".join(kind.names)))
+    return _check_scalar(kind.kind, value, path)
+
+
+def _check_scalar(kind: str, value: Any, path: str) -> Any:
+    if kind == "string" and isinstance(value, str):
+        return value
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "struct" and isinstance(value, dict):
+        return value
+    if kind == "int64" and not isinstance(value, bool):
+        number: Optional[int] = None
+        if isinstance(value, int):
+            number = value
+        elif (isinstance(value, float) and value.is_integer()) or (
+                isinstance(value, str) and _INT64_TEXT.match(value)):
+            number = int(value)
+        if number is not None and -2**63 <= number < 2**63:
+            return str(number)
+    if kind == "double" and not isinstance(value, bool):
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            if value in _DOUBLE_WORDS:
+                return _DOUBLE_WORDS[value]
+            if _DOUBLE_TEXT.match(value):
+                return float(value)
+    what = {"string": "a string", "bool": "a bool (true or false)", "struct": "a JSON object",
+            "int64": "an int64 (a number or a decimal string)", "double": "a number"}[kind]
+    raise _invalid("%s: expected %s, got %s" % (path, what, _shown(value)))
+
+
+def _non_negative(query: Dict[str, Any], name: str, default: int) -> int:
+    value = int(query.get(name, default))
+    if value < 0:
+        raise _invalid("%s: must not be negative, got %d" % (name, value))
+    return value
+
+
+# ============================================================================
+# Emulator: recorded requests, faults, and the threads and runs it keeps
 # ============================================================================
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """A request the emulator received; the credential in ``headers`` is masked."""
+    """A request the emulator received; the credential in ``headers`` is masked.
+    ``path`` is decoded, ``raw_path`` as sent (percent-encoded); neither has the query."""
 
     method: str
     path: str
     query: Dict[str, str]
     headers: Dict[str, str]
     json: Any
+    raw_path: str = ""
+
+
+class _RequestLog(list[RecordedRequest]):
+    """``emu.requests``: a list that keeps only the newest ``keep`` requests (None: all)."""
+
+    def __init__(self, keep: Optional[int]) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def append(self, request: RecordedRequest) -> None:
+        super().append(request)
+        if self.keep is not None and len(self) > self.keep:
+            del self[:len(self) - self.keep]
 
 
 @dataclass(frozen=True)
@@ -5629,13 +5806,14 @@ class Fault:
 
     @classmethod
     def http_status(cls, status: int = 503, message: str = "",
-                    retry_after: Optional[float] = 0) -> "Fault":
-        """Answer with this HTTP status and an error body (and Retry-After when not None)."""
+                    retry_after: Optional[float] = None) -> "Fault":
+        """Answer with this HTTP status, its standard gRPC code and an error body
+        (and ``Retry-After`` only when ``retry_after`` is given)."""
         return cls("status", status=status, message=message, retry_after=retry_after)
 
     @classmethod
     def cut(cls, after_bytes: int = 0) -> "Fault":
-        """Close the connection after ``after_bytes`` bytes of the Listen body."""
+        """Close the connection after ``after_bytes`` bytes of a streamed body."""
         return cls("cut", after_bytes=after_bytes)
 
     @classmethod
@@ -5645,8 +5823,13 @@ class Fault:
 
     @classmethod
     def malformed_line(cls, after_events: int = 1) -> "Fault":
-        """Send a line that is not JSON in the middle of a Listen stream."""
+        """Send a line that is not JSON in the middle of a streamed body."""
         return cls("malformed", after_events=after_events)
+
+
+# google.rpc's HTTP mapping: the gRPC code a service pairs with each HTTP status
+_HTTP_TO_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 499: 1, 500: 13, 501: 12,
+                 502: 14, 503: 14, 504: 4}
 
 
 class _Armed:
@@ -5666,60 +5849,149 @@ else:
     _Script = namedtuple("_Script", "replies tool_calls error delay tool_rounds", defaults=(1,))
 
 
+class _EmulatedThread:
+    def __init__(self, thread: Dict[str, Any]) -> None:
+        self.json = thread  # the Thread as Get answers it
+        self.messages: List[Dict[str, Any]] = []  # Message objects, oldest first
+
+
 class _EmulatedRun:
-    def __init__(self, run_id: str, body: Dict[str, Any], folder: str, created: datetime) -> None:
+    def __init__(self, run_id: str, body: Dict[str, Any], folder: str, created: str,
+                 thread: _EmulatedThread) -> None:
         self.id = run_id
-        self.body = body
+        self.body = body  # the checked CreateRunRequest
         self.folder = folder
         self.created = created
+        self.thread = thread
         self.events: List[Tuple[float, Dict[str, Any]]] = []  # (due, StreamEvent)
-        self.timeline: List[Tuple[float, Dict[str, Any]]] = []  # (since, state)
-        self.usage: Optional[Dict[str, str]] = None
+        # (since, state, usage so far or None): what Get answers from `since` on
+        self.timeline: List[Tuple[float, Dict[str, Any], Optional[Dict[str, str]]]] = []
+        self.usage = (0, 0)  # prompt and completion tokens of the rounds planned so far
         self.rounds = 0
         self.submits = 0
 
-    def state(self, now: float) -> Dict[str, Any]:
-        current: Dict[str, Any] = {"status": "PENDING"}
-        for since, state in self.timeline:
+    def state(self, now: float) -> Tuple[Dict[str, Any], Optional[Dict[str, str]]]:
+        current: Tuple[Dict[str, Any], Optional[Dict[str, str]]] = ({"status": "PENDING"}, None)
+        for since, state, usage in self.timeline:
             if since <= now:
-                current = state
+                current = state, usage
         return current
 
 
-_ENDPOINTS = ("create", "get", "getByThread", "list", "listen", "submit")
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuv"
+
+
+def _emulator_id(prefix: str = "fvt") -> str:
+    """An id shaped like the service's: 20 characters from 0-9a-v."""
+    bits = int.from_bytes(os.urandom(11), "big")
+    return prefix + "".join(_ID_ALPHABET[(bits >> (5 * i)) & 31] for i in range(20 - len(prefix)))
+
+
+def _rfc3339(ns: Optional[int] = None) -> str:
+    """RFC 3339 with nine fractional digits, as the service writes it; now when None."""
+    ns = time.time_ns() if ns is None else ns
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + ".%09dZ" % (ns % 10**9)
+
+
+class _Threads(Mapping[str, "Dict[str, Any]"]):
+    """``emu.threads``: the threads the emulator knows, by id (each a Thread as Get answers
+    it); ``create`` adds one, as a test's setup would through the API."""
+
+    def __init__(self, emu: "Emulator") -> None:
+        self._emu = emu
+        self._by_id: Dict[str, _EmulatedThread] = {}
+
+    def create(self, thread_id: Optional[str] = None, *, folder_id: str = "",
+               messages: Sequence[Union[str, Mapping[str, Any]]] = (),
+               labels: Optional[Mapping[str, str]] = None) -> str:
+        """Create a thread (``thread_id`` or a new id) with ``messages`` (strings or
+        MessageData objects) in it; returns its id. Raises ValueError on a bad message or
+        an id already taken."""
+        body: Dict[str, Any] = {"folderId": folder_id or "emulator-folder", "messages": [
+            {"content": {"content": [{"text": {"content": m}}]}} if isinstance(m, str) else dict(m)
+            for m in messages], "labels": dict(labels or {})}
+        try:
+            checked = _check(_CREATE_THREAD, body, "")
+        except _Refusal as refusal:
+            raise ValueError(refusal.message) from None
+        with self._emu._lock:
+            if thread_id is not None and thread_id in self._by_id:
+                raise ValueError("thread %s already exists" % thread_id)
+            return str(self._emu._new_thread(checked, thread_id).json["id"])
+
+    def messages(self, thread_id: str) -> List[Dict[str, Any]]:
+        """The thread's messages, oldest first, as Message.Get answers them."""
+        with self._emu._lock:
+            return list(self._by_id[thread_id].messages)
+
+    def __getitem__(self, thread_id: str) -> Dict[str, Any]:
+        with self._emu._lock:
+            return dict(self._by_id[thread_id].json)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._emu._lock:
+            return iter(list(self._by_id))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+# ============================================================================
+# Emulator: the stand-in service (control, scripts, run plans, tool results)
+# ============================================================================
 
 
 class Emulator:
-    """The Runs REST API on a local port, for tests and demos: no credentials, no network.
+    """The Assistant API (runs, threads, messages) on a local port, for tests and demos:
+    no credentials, no network.
 
-    ``with Emulator() as emu: Client(base_url=emu.url, api_key="test")``. Its assistant
-    echoes the last user message in a few partial messages; with function tools it first
-    asks for the first tool and then answers with the submitted result. ``script`` changes
-    that per assistant; ``inject`` makes it misbehave; ``requests`` records what it got.
+    ``with Emulator() as emu: Client(base_url=emu.url, api_key="test")``. Strict like the
+    service: a run needs a thread that exists (``emu.threads.create()`` or the Threads API)
+    and an assistant it knows (``script``); ``implicit=True`` makes any id work. Its
+    assistant echoes the last user message in a few partial messages; with function tools
+    it first asks for the first tool and then answers with the submitted result. ``script``
+    changes that per assistant; ``inject`` makes it misbehave; ``requests`` records what
+    it got (the newest ``keep_requests``). ``latency`` is a delay before each answer and
+    between events (seconds, or "realistic": about as slow as the service); ``chunking``
+    "random" splits streamed lines at seeded random bytes ("lines": a chunk per line).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, event_delay: float = 0.005,
                  seed: Optional[int] = None, log: Any = None,
-                 api_key: Optional[str] = None) -> None:
+                 api_key: Optional[str] = None, implicit: bool = False,
+                 latency: Union[None, float, str] = None, chunking: str = "lines",
+                 keep_requests: Optional[int] = 10_000) -> None:
         import random
 
+        if latency is not None and latency != "realistic" and (
+                isinstance(latency, (str, bool)) or not latency >= 0):
+            raise ValueError("latency must be seconds >= 0 or 'realistic', got %r" % (latency,))
+        if chunking not in ("lines", "random"):
+            raise ValueError("chunking must be 'lines' or 'random', got %r" % (chunking,))
+        if keep_requests is not None and keep_requests < 1:
+            raise ValueError("keep_requests must be at least 1 or None")
         self.host = host
         self.port = port
         self.event_delay = event_delay
         self.seed = seed
         self.log = log
         self.api_key = api_key
-        self.requests: List[RecordedRequest] = []
+        self.implicit = implicit
+        self.latency = latency
+        self.chunking = chunking
+        self.requests: List[RecordedRequest] = _RequestLog(keep_requests)
         self.runs: Dict[str, _EmulatedRun] = {}
-        self.threads: Dict[str, List[Dict[str, Any]]] = {}
+        self.threads = _Threads(self)
+        self.account_id = _emulator_id("aje")  # createdBy of everything it makes
         self._scripts: Dict[str, _Script] = {}
         self._answered: Dict[str, int] = {}  # replies given per scripted assistant
         self._faults: List[_Armed] = []
         self._random = random.Random(seed)
+        self._chunk_seeds = random.Random(seed)
         self._lock = threading.Lock()
         self._server: Any = None
         self._thread: Optional[threading.Thread] = None
-        self._counter = 0
+        self.dialects: List[_Dialect] = [_ASSISTANT_API]  # the wires it speaks
 
     # --- control ------------------------------------------------------------
 
@@ -5771,12 +6043,13 @@ class Emulator:
                tool_calls: Optional[Sequence[Mapping[str, Any]]] = None,
                error: Optional[str] = None, delay: Optional[float] = None,
                tool_rounds: int = 1) -> None:
-        """Script an assistant: ``replies`` for successive answers (a string, or the pieces
-        its partial messages grow by), ``tool_calls`` ({"name", "arguments"}) to ask for
-        in each of the first ``tool_rounds`` rounds before answering, ``error`` to fail
-        with, ``delay`` between events."""
+        """Make an assistant known and script it: ``replies`` for successive answers (a
+        string, or the pieces its partial messages grow by), ``tool_calls`` ({"name",
+        "arguments"}) to ask for in each of the first ``tool_rounds`` rounds before
+        answering, ``error`` to fail with, ``delay`` between events. With neither replies
+        nor tool_calls it behaves as the default assistant."""
         pieces = [[r] if isinstance(r, str) else [str(p) for p in r] for r in (replies or [])]
-        calls = [{"name": str(c["name"]), "arguments": dict(c.get("arguments") or {})}
+        calls = [{"name": str(c["name"]), "arguments": _as_struct(dict(c.get("arguments") or {}))}
                  for c in (tool_calls or [])]
         with self._lock:
             self._scripts[assistant_id] = _Script(pieces, calls, error, delay, tool_rounds)
@@ -5784,11 +6057,12 @@ class Emulator:
 
     def inject(self, fault: Fault, *, on: Optional[str] = None, times: Optional[int] = 1,
                probability: Optional[float] = None) -> None:
-        """Arm ``fault`` for requests to ``on`` (one of create, get, getByThread, list, listen,
-        submit; None for any): the next ``times`` of them, or each with ``probability``
-        (seeded by ``seed``) up to ``times`` (None: no limit)."""
-        if on is not None and on not in _ENDPOINTS:
-            raise ValueError("on must be one of %s, got %r" % (", ".join(_ENDPOINTS), on))
+        """Arm ``fault`` for requests to ``on`` (an endpoint: create, get, getByThread, list,
+        listen, submit, createThread, …; None for any): the next ``times`` of them, or each
+        with ``probability`` (seeded by ``seed``) up to ``times`` (None: no limit)."""
+        endpoints = [route.endpoint for dialect in self.dialects for route in dialect.routes]
+        if on is not None and on not in endpoints:
+            raise ValueError("on must be one of %s, got %r" % (", ".join(endpoints), on))
         with self._lock:
             self._faults.append(_Armed(fault, on, times, probability))
 
@@ -5796,14 +6070,21 @@ class Emulator:
         with self._lock:
             self._faults.clear()
 
-    # --- behaviour ----------------------------------------------------------
+    # --- behaviour (the caller holds the lock unless it says otherwise) -----
 
-    def _fault(self, endpoint: str) -> Optional[Fault]:
+    def _dialect_for(self, raw_path: str) -> _Dialect:
+        """The dialect whose prefix the path has (the first one for a path of none)."""
+        for dialect in self.dialects:
+            if raw_path.startswith(dialect.prefix):
+                return dialect
+        return self.dialects[0]
+
+    def _fault(self, endpoint: str, streams: bool) -> Optional[Fault]:
         with self._lock:
             for armed in self._faults:
                 if armed.on not in (None, endpoint) or armed.times == 0:
                     continue
-                if armed.fault.kind in ("cut", "malformed") and endpoint != "listen":
+                if armed.fault.kind in ("cut", "malformed") and not streams:
                     continue
                 if armed.probability is not None and self._random.random() >= armed.probability:
                     continue
@@ -5812,119 +6093,243 @@ class Emulator:
                 return armed.fault
         return None
 
-    def _new_id(self) -> str:
-        self._counter += 1
-        return "fvt%05d%s" % (self._counter, os.urandom(6).hex())
+    def _pace(self, script: Optional[_Script]) -> Tuple[float, float]:
+        """Seconds to the first event of a round, and between events."""
+        if script is not None and script.delay is not None:
+            return script.delay, script.delay
+        if self.latency == "realistic":
+            return 1.2, 0.25  # recorded runs: about a second to the first token
+        if isinstance(self.latency, (int, float)):
+            delay = max(self.event_delay, float(self.latency))
+            return delay, delay
+        return self.event_delay, self.event_delay
 
-    def _create(self, body: Dict[str, Any], folder: str) -> _EmulatedRun:
-        from datetime import datetime, timezone
+    def _answer_delay(self) -> float:
+        """Seconds to wait before any answer (taken without the lock)."""
+        if self.latency == "realistic":
+            return 0.04
+        return float(self.latency) if isinstance(self.latency, (int, float)) else 0.0
 
-        now = datetime.now(timezone.utc)
+    def _chunker(self) -> Any:
+        """A seeded random.Random for one stream when chunking is "random", else None."""
+        if self.chunking != "random":
+            return None
+        import random
+
         with self._lock:
-            run = _EmulatedRun(self._new_id(), body, folder, now)
-            self.runs[run.id] = run
-            thread = self.threads.setdefault(body["threadId"], [])
-            for message in body.get("additionalMessages") or []:
-                thread.append(message)
+            return random.Random(self._chunk_seeds.getrandbits(64))
+
+    def _message(self, thread: _EmulatedThread, data: Dict[str, Any], role: str) -> Dict[str, Any]:
+        """A Message made from checked MessageData and appended to ``thread``."""
+        author = data.get("author") or {}
+        message: Dict[str, Any] = {
+            "id": _emulator_id(), "threadId": thread.json["id"], "createdBy": self.account_id,
+            "createdAt": _rfc3339(),
+            "author": {"id": author.get("id") or thread.json.get("defaultMessageAuthorId")
+                       or self.account_id, "role": author.get("role") or role}}
+        if data.get("labels"):
+            message["labels"] = data["labels"]
+        message["content"] = data.get("content") or {}
+        message["status"] = "COMPLETED"
+        thread.messages.append(message)
+        return message
+
+    def _new_thread(self, request: Dict[str, Any], thread_id: Optional[str] = None
+                    ) -> _EmulatedThread:
+        ns = time.time_ns()
+        expiration = _expiration(request)
+        thread: Dict[str, Any] = {"id": thread_id or _emulator_id(),
+                                  "folderId": request["folderId"]}
+        for key in ("name", "description", "defaultMessageAuthorId"):
+            if request.get(key):
+                thread[key] = request[key]
+        thread.update({"createdBy": self.account_id, "createdAt": _rfc3339(ns),
+                       "updatedBy": self.account_id, "updatedAt": _rfc3339(ns),
+                       "expirationConfig": expiration,
+                       "expiresAt": _rfc3339(ns + int(expiration["ttlDays"]) * 86400 * 10**9)})
+        for key in ("labels", "tools"):
+            if request.get(key):
+                thread[key] = request[key]
+        emulated = _EmulatedThread(thread)
+        for data in request.get("messages") or []:
+            self._message(emulated, data, "USER")
+        self.threads._by_id[thread["id"]] = emulated
+        return emulated
+
+    def _thread_named(self, thread_id: str, folder: str, path: str = "threadId") -> _EmulatedThread:
+        thread = self.threads._by_id.get(thread_id)
+        if thread is None and self.implicit:
+            thread = self._new_thread({"folderId": folder or "emulator-folder"}, thread_id)
+        if thread is None:
+            raise _not_found("%s: thread %s not found" % (path, thread_id[:64]))
+        return thread
+
+    def _run(self, run_id: str) -> _EmulatedRun:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise _not_found("run %s not found" % run_id[:64])
+        return run
+
+    def _create(self, request: Dict[str, Any], folder: str) -> _EmulatedRun:
+        """A new run from a checked CreateRunRequest: NOT_FOUND for an unknown assistant or
+        thread (unless implicit), and nothing changed then."""
+        if not self.implicit and request["assistantId"] not in self._scripts:
+            raise _not_found("assistantId: assistant %s not found" % request["assistantId"][:64])
+        thread = self._thread_named(request["threadId"], folder)
+        truncation = request.get("customPromptTruncationOptions")
+        if truncation is not None and "lastMessagesStrategy" not in truncation:
+            truncation.setdefault("autoStrategy", {})  # the service echoes its default
+        run = _EmulatedRun(_emulator_id(), request, folder, _rfc3339(), thread)
+        kept = len(thread.messages)
+        try:
+            for data in request.get("additionalMessages") or []:
+                self._message(thread, data, "USER")
             self._plan(run, None)
+        except Exception:  # a bug of ours must not leave half a run behind either
+            del thread.messages[kept:]
+            raise
+        self.runs[run.id] = run
         return run
 
     def _plan(self, run: _EmulatedRun, submitted: Optional[List[Dict[str, Any]]]) -> None:
-        """Schedule the run's next round of events and states (under the lock)."""
-        script = self._scripts.get(run.body["assistantId"])
-        delay = script.delay if script is not None and script.delay is not None \
-            else self.event_delay
+        """Schedule the run's next round of events and states."""
+        assistant = run.body["assistantId"]
+        script = self._scripts.get(assistant)
+        first, between = self._pace(script)
         now = time.monotonic()
         stream = bool(run.body.get("stream"))
-        first_round = run.rounds == 0
         asks_tools = run.rounds < (script.tool_rounds if script is not None else 1)
         run.rounds += 1
-        tools: List[Dict[str, Any]] = [
-            t["function"] for t in run.body.get("tools") or []
-            if isinstance(t, dict) and isinstance(t.get("function"), dict)]
-        user_text = _last_user_text(self.threads.get(run.body["threadId"], []))
+        tools: List[Dict[str, Any]] = [t["function"] for t in run.body.get("tools") or []
+                                       if "function" in t]
+        default_tools = script is None or not (script.replies or script.tool_calls)
+        user_text = _last_user_text(run.thread.messages)
+        pieces: List[str] = []
         if script is not None and script.error is not None:
             final: Dict[str, Any] = {"status": "FAILED", "error": {"message": script.error}}
             event: Dict[str, Any] = {"eventType": "ERROR", "error": {"message": script.error}}
-            pieces: List[str] = []
         elif asks_tools and ((script is not None and script.tool_calls) or
-                             (script is None and tools)):
+                             (default_tools and tools)):
             calls = script.tool_calls if script is not None and script.tool_calls else [
-                {"name": tools[0].get("name", ""),
-                 "arguments": _arguments_for(tools[0], user_text)}]
+                {"name": tools[0]["name"], "arguments": _arguments_for(tools[0], user_text)}]
             tool_list = {"toolCalls": [{"functionCall": c} for c in calls]}
             final = {"status": "TOOL_CALLS", "toolCallList": tool_list}
             event = {"eventType": "TOOL_CALLS", "toolCallList": tool_list}
-            pieces = []
         else:
             if script is not None and script.replies:  # successive answers of this assistant
-                answered = self._answered.get(run.body["assistantId"], 0)
-                self._answered[run.body["assistantId"]] = answered + 1
+                answered = self._answered.get(assistant, 0)
+                self._answered[assistant] = answered + 1
                 pieces = script.replies[min(answered, len(script.replies) - 1)]
             elif submitted:
-                pieces = _chunks("; ".join("%s returned %s" % (r.get("name"), r.get("content"))
+                pieces = _chunks("; ".join("%s returned %s" % (r["name"], r.get("content", ""))
                                            for r in submitted))
             else:
                 pieces = _chunks(user_text or "Hello! How can I help you?")
-            message = self._message(run, "".join(pieces))
-            self.threads.setdefault(run.body["threadId"], []).append(message)
+            message = self._message(run.thread, {
+                "author": {"id": assistant, "role": "ASSISTANT"},
+                "content": {"content": [{"text": {"content": "".join(pieces)}}]}}, "ASSISTANT")
             final = {"status": "COMPLETED", "completedMessage": message}
             event = {"eventType": "DONE", "completedMessage": message}
-        due = now
+        due = now + first - between
         if stream:
             text = ""
             for piece in pieces[:-1] if len(pieces) > 1 else []:
                 text += piece
-                due += delay
-                run.events.append((due, {"eventType": "PARTIAL_MESSAGE", "partialMessage":
-                                         {"content": [{"text": {"content": text}}]}}))
-        due += delay
-        run.events.append((due, event))
-        for i, (_, item) in enumerate(run.events):
-            item["streamCursor"] = {"currentEventIdx": str(i),
-                                    "numUserEventsReceived": str(run.submits)}
-        run.timeline.append((now, {"status": "PENDING"} if first_round else
-                             {"status": "IN_PROGRESS"}))
-        run.timeline.append((now + delay / 2, {"status": "IN_PROGRESS"}))
-        run.timeline.append((due, final))
-        prompt = len((user_text or "").split()) + 10 * run.rounds
-        completion = len("".join(pieces).split()) + 1
-        run.usage = {"promptTokens": str(prompt), "completionTokens": str(completion),
-                     "totalTokens": str(prompt + completion)}
+                due += between
+                self._event(run, due, {"eventType": "PARTIAL_MESSAGE", "partialMessage":
+                                       {"content": [{"text": {"content": text}}]}})
+        due += between
+        self._event(run, due, event)
+        before = _usage_json(*run.usage) if run.usage != (0, 0) else None
+        prompt = len((user_text or "").split()) + 90 + 10 * run.rounds + run.usage[0]
+        completion = len("".join(pieces).split()) + 4 * len(event.get("toolCallList", {}).get(
+            "toolCalls", [])) + 1
+        run.usage = (prompt, run.usage[1] + completion)
+        run.timeline.append((now, {"status": "PENDING" if run.rounds == 1 else "IN_PROGRESS"},
+                             before))
+        run.timeline.append((now + first / 2, {"status": "IN_PROGRESS"}, before))
+        run.timeline.append((due, final, None if final["status"] == "FAILED"
+                             else _usage_json(*run.usage)))
 
-    def _message(self, run: _EmulatedRun, text: str) -> Dict[str, Any]:
-        return {"id": self._new_id(), "threadId": run.body["threadId"], "createdBy": "emulator",
-                "createdAt": _rfc3339(None),
-                "author": {"id": run.body["assistantId"], "role": "ASSISTANT"},
-                "content": {"content": [{"text": {"content": text}}]}, "status": "COMPLETED"}
+    def _event(self, run: _EmulatedRun, due: float, event: Dict[str, Any]) -> None:
+        cursor: Dict[str, str] = {}  # proto3 JSON leaves out zeros: the first cursor is {}
+        if run.events:
+            cursor["currentEventIdx"] = str(len(run.events))
+        if run.submits:
+            cursor["numUserEventsReceived"] = str(run.submits)
+        event = dict(event)  # the cursor second, where the service puts it
+        run.events.append((due, dict({"eventType": event.pop("eventType"), "streamCursor": cursor},
+                                     **event)))
 
     def _run_json(self, run: _EmulatedRun) -> Dict[str, Any]:
-        now = time.monotonic()
+        state, usage = run.state(time.monotonic())
         obj: Dict[str, Any] = {
             "id": run.id, "assistantId": run.body["assistantId"],
-            "threadId": run.body["threadId"], "createdBy": "emulator",
-            "createdAt": _rfc3339(run.created), "state": run.state(now),
+            "threadId": run.body["threadId"], "createdBy": self.account_id,
+            "createdAt": run.created, "state": state,
         }
-        for key in ("labels", "customCompletionOptions", "customPromptTruncationOptions",
+        if usage is not None:
+            obj["usage"] = usage
+        for key in ("labels", "customPromptTruncationOptions", "customCompletionOptions",
                     "tools", "customResponseFormat"):
-            if run.body.get(key) is not None:
+            if run.body.get(key):
                 obj[key] = run.body[key]
-        if obj["state"]["status"] in ("COMPLETED", "TOOL_CALLS"):
-            obj["usage"] = run.usage
         return obj
 
     def _submit(self, run: _EmulatedRun, results: List[Dict[str, Any]]) -> None:
-        with self._lock:
-            run.submits += 1
-            self._plan(run, results)
+        """Tool results for a run: refused unless they answer its pending calls by name."""
+        state, _ = run.state(time.monotonic())
+        if state["status"] != "TOOL_CALLS":
+            raise _Refusal(400, 9, "run %s is not waiting for tool results" % run.id)
+        pending = [c["functionCall"]["name"] for c in state["toolCallList"]["toolCalls"]]
+        for name in pending:
+            if pending.count(name) > 1:  # results are matched by name: the service refuses
+                raise _Refusal(400, 9, "run %s should have one function call with name %s"
+                               % (run.id, name))
+        seen: List[str] = []
+        for i, result in enumerate(results):
+            path = "toolResultList.toolResults[%d].functionResult.name" % i
+            if result["name"] not in pending:
+                raise _invalid("%s: the run has no pending function call named %s"
+                               % (path, _shown(result["name"])))
+            if result["name"] in seen:
+                raise _invalid("%s: a second result for %s" % (path, _shown(result["name"])))
+            seen.append(result["name"])
+        missing = [name for name in pending if name not in seen]
+        if missing:
+            raise _invalid("toolResultList.toolResults: no result for the function call %s"
+                           % ", ".join(missing))
+        run.submits += 1
+        self._plan(run, results)
 
 
-def _rfc3339(stamp: Optional[datetime]) -> str:
-    """RFC 3339 with nine fractional digits, as the service writes it; now when None."""
-    from datetime import datetime, timezone
+def _expiration(request: Dict[str, Any]) -> Dict[str, Any]:
+    """A checked request's expirationConfig with the service's defaults filled in; a TTL
+    past a century is refused (it would not fit a timestamp)."""
+    expiration = dict(request.get("expirationConfig") or {})
+    expiration.setdefault("expirationPolicy", "SINCE_LAST_ACTIVE")
+    if int(expiration.get("ttlDays", 0)) == 0:  # 0 is proto3's "not set"
+        expiration["ttlDays"] = "7"
+    if not 0 < int(expiration["ttlDays"]) <= 36500:
+        raise _invalid("expirationConfig.ttlDays: must be 1 to 36500 days, got %s"
+                       % expiration["ttlDays"])
+    return expiration
 
-    stamp = stamp or datetime.now(timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+def _usage_json(prompt: int, completion: int) -> Dict[str, str]:
+    return {"promptTokens": str(prompt), "completionTokens": str(completion),
+            "totalTokens": str(prompt + completion)}
+
+
+def _as_struct(value: Any) -> Any:
+    """``value`` as a google.protobuf.Struct carries it: every number a float."""
+    if isinstance(value, dict):
+        return {k: _as_struct(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_struct(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _chunks(text: str, count: int = 3) -> List[str]:
@@ -5937,41 +6342,386 @@ def _chunks(text: str, count: int = 3) -> List[str]:
 
 def _last_user_text(messages: List[Dict[str, Any]]) -> str:
     for message in reversed(messages):
-        author = message.get("author") if isinstance(message.get("author"), dict) else {}
-        if str(author.get("role", "USER")).upper() != "ASSISTANT":
-            try:
-                return "\n".join(_parts(message.get("content"), "MessageData.content"))
-            except MalformedResponseError:
-                return ""
+        if message["author"]["role"] != "ASSISTANT":
+            return "\n".join(part["text"]["content"] for part in message["content"].get(
+                "content", []) if "content" in part.get("text", {}))
     return ""
 
 
 def _arguments_for(function: Dict[str, Any], user_text: str) -> Dict[str, Any]:
-    """Arguments for a scripted call: the user's text for each required string parameter."""
-    parameters: Dict[str, Any] = function.get("parameters") or {}
-    properties: Dict[str, Any] = parameters.get("properties") or {}
-    if not isinstance(parameters, dict) or not isinstance(properties, dict):
+    """Arguments for a default call: the user's text for each required string parameter."""
+    parameters: Any = function.get("parameters") or {}
+    properties: Any = parameters.get("properties") if isinstance(parameters, dict) else {}
+    if not isinstance(properties, dict):
         return {}
+    required = parameters.get("required")
     arguments: Dict[str, Any] = {}
-    for name in parameters.get("required") or list(properties)[:1]:
+    names = required if isinstance(required, list) else list(properties)[:1]
+    for name in [n for n in names if isinstance(n, str)]:  # a schema is any JSON the caller sent
         kind = properties.get(name, {}).get("type") if isinstance(properties.get(name),
                                                                    dict) else None
         arguments[name] = {"integer": 1.0, "number": 1.0, "boolean": True, "array": [],
-                           "object": {}}.get(str(kind), user_text)
+                                "object": {}}.get(str(kind), user_text)
     return arguments
 
 
 def _api_error_body(status: int, grpc: int, message: str) -> Dict[str, Any]:
-    reasons = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-               409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error",
-               503: "Service Unavailable", 504: "Gateway Timeout"}
+    import http
+
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
     return {"error": {"grpcCode": grpc, "httpCode": status, "message": message,
-                      "httpStatus": reasons.get(status, "Error"), "details": []}}
+                      "httpStatus": reason, "details": []}}
+
+
+# ============================================================================
+# Emulator: routes and dialects, what a wire is made of (sans-IO)
+# ============================================================================
+
+
+class _Call:
+    """One request as a route sees it: the path's ids (decoded), the checked query and
+    body, the caller's folder."""
+
+    def __init__(self, ids: Tuple[str, ...], query: Dict[str, Any], body: Dict[str, Any],
+                 folder: str) -> None:
+        self.ids, self.query, self.body, self.folder = ids, query, body, folder
+
+
+class _Answer:
+    """A JSON object to send, or (``stream``) (due, object) pairs to send as NDJSON lines."""
+
+    def __init__(self, obj: Any = None,
+                 stream: Optional[Iterator[Tuple[float, Dict[str, Any]]]] = None) -> None:
+        self.obj, self.stream = obj, stream
+
+
+class _Route:
+    """METHOD, a path pattern over the raw (percent-encoded) path, the endpoint's name for
+    ``inject(on=)``, the query and body messages it checks, and what it does."""
+
+    def __init__(self, method: str, pattern: str, endpoint: str, query: _Message,
+                 body: Optional[_Message], handler: Callable[[Emulator, _Call], _Answer],
+                 streams: bool = False) -> None:
+        self.method, self.endpoint, self.query, self.body = method, endpoint, query, body
+        self.pattern = re.compile(pattern + r"\Z")
+        self.handler, self.streams = handler, streams
+
+
+class _Dialect:
+    """A wire the emulator speaks: the path prefix it owns, its routes, and how it words
+    a refusal. A second wire is a second _Dialect in ``Emulator.dialects``."""
+
+    def __init__(self, name: str, prefix: str, routes: Sequence[_Route],
+                 error_body: Callable[[_Refusal], Dict[str, Any]]) -> None:
+        self.name, self.prefix, self.routes, self.error_body = name, prefix, routes, error_body
+
+
+def _resolve(routes: Sequence[_Route], method: str, raw_path: str
+             ) -> Tuple[_Route, Tuple[str, ...]]:
+    """The route for a request and its path ids (decoded); a JSON 404 when no route has
+    the path, 405 when none has the method."""
+    from urllib.parse import unquote
+
+    allowed = []
+    for route in routes:
+        match = route.pattern.match(raw_path)
+        if match is None:
+            continue
+        if route.method == method:
+            return route, tuple(unquote(i) for i in match.groups())
+        allowed.append(route.method)
+    if allowed:
+        raise _Refusal(405, 12, "Method Not Allowed: %s %s (allowed: %s)" % (
+            method[:16], unquote(raw_path)[:128], ", ".join(sorted(set(allowed)))))
+    raise _Refusal(404, 5, "Not Found: no route for %s %s" % (method[:16], unquote(raw_path)[:128]))
+
+
+# ============================================================================
+# Emulator: the Assistant API dialect: runs, threads, messages (sans-IO)
+# ============================================================================
+
+
+# The Assistant API's request messages, as much of them as the emulator reads or echoes.
+_MESSAGE_CONTENT = _Message("MessageContent", {"content": _Repeated(_Message("ContentPart", {
+    "text": _Message("Text", {"content": _STRING})}))})
+_AUTHOR = _Message("Author", {"id": _STRING, "role": _STRING})
+_LABELS = _MapOf(_STRING)
+_MESSAGE_DATA = _Message("MessageData", {"author": _AUTHOR, "labels": _LABELS,
+                                         "content": _MESSAGE_CONTENT})
+_TOOL = _Message("Tool", {
+    "function": _Message("FunctionTool", {"name": _STRING, "description": _STRING,
+                                          "parameters": _STRUCT}, required=("name",)),
+    "searchIndex": _Message("SearchIndexTool", {
+        "searchIndexIds": _Repeated(_STRING), "maxNumResults": _INT64,
+        "rephraserOptions": _Message("RephraserOptions", {"rephraserUri": _STRING}),
+        "callStrategy": _Message("CallStrategy", {
+            "alwaysCall": _Message("AlwaysCall", {}),
+            "autoCall": _Message("AutoCall", {"name": _STRING, "instruction": _STRING})},
+            oneofs=[("alwaysCall", "autoCall")])}),
+    "genSearch": _Message("GenSearchTool", {"options": _STRUCT, "description": _STRING}),
+}, oneofs=[("function", "searchIndex", "genSearch")])
+_EXPIRATION = _Message("ExpirationConfig", {
+    "expirationPolicy": _Enum("ExpirationPolicy", ["EXPIRATION_POLICY_UNSPECIFIED", "STATIC",
+                                                   "SINCE_LAST_ACTIVE"]),
+    "ttlDays": _INT64})
+_CREATE_RUN = _Message("CreateRunRequest", {
+    "assistantId": _STRING, "threadId": _STRING, "labels": _LABELS,
+    "additionalMessages": _Repeated(_MESSAGE_DATA),
+    "customPromptTruncationOptions": _Message("PromptTruncationOptions", {
+        "maxPromptTokens": _INT64, "autoStrategy": _Message("AutoStrategy", {}),
+        "lastMessagesStrategy": _Message("LastMessagesStrategy", {"numMessages": _INT64})},
+        oneofs=[("autoStrategy", "lastMessagesStrategy")]),
+    "customCompletionOptions": _Message("CompletionOptions", {"maxTokens": _INT64,
+                                                              "temperature": _DOUBLE}),
+    "stream": _BOOL, "tools": _Repeated(_TOOL),
+    "customResponseFormat": _Message("ResponseFormat", {
+        "jsonObject": _BOOL, "jsonSchema": _Message("JsonSchema", {"schema": _STRUCT})},
+        oneofs=[("jsonObject", "jsonSchema")]),
+}, required=("assistantId", "threadId"))
+_SUBMIT_TO_RUN = _Message("SubmitToRunRequest", {
+    "runId": _STRING,
+    "toolResultList": _Message("ToolResultList", {"toolResults": _Repeated(_Message(
+        "ToolResult", {"functionResult": _Message("FunctionResult", {
+            "name": _STRING, "content": _STRING}, required=("name",))},
+        required=("functionResult",)))}, required=("toolResults",)),
+}, required=("runId", "toolResultList"))
+_NO_FIELDS = _Message("Empty", {})
+_LISTEN_QUERY = _Message("ListenRunRequest", {"runId": _STRING, "eventsStartIdx": _INT64},
+                         required=("runId",))
+_BY_THREAD_QUERY = _Message("GetLastRunByThreadRequest", {"threadId": _STRING},
+                            required=("threadId",))
+_PAGE_QUERY = _Message("ListRequest", {"folderId": _STRING, "pageSize": _INT64,
+                                       "pageToken": _STRING}, required=("folderId",))
+_CREATE_THREAD = _Message("CreateThreadRequest", {
+    "folderId": _STRING, "messages": _Repeated(_MESSAGE_DATA), "name": _STRING,
+    "description": _STRING, "defaultMessageAuthorId": _STRING, "expirationConfig": _EXPIRATION,
+    "labels": _LABELS, "tools": _Repeated(_TOOL)}, required=("folderId",))
+_UPDATE_THREAD = _Message("UpdateThreadRequest", {
+    "updateMask": _STRING, "name": _STRING, "description": _STRING,
+    "expirationConfig": _EXPIRATION, "labels": _LABELS, "tools": _Repeated(_TOOL)},
+    required=("updateMask",))
+_CREATE_MESSAGE = _Message("CreateMessageRequest", {
+    "threadId": _STRING, "author": _AUTHOR, "labels": _LABELS, "content": _MESSAGE_CONTENT},
+    required=("threadId", "content"))
+_THREAD_QUERY = _Message("ThreadIdRequest", {"threadId": _STRING}, required=("threadId",))
+
+
+_PAGE_SIZE_MAX = 100
+
+
+def _page(emu: Emulator, kind: str, items: List[Any], query: Dict[str, Any]
+          ) -> Tuple[List[Any], Optional[str]]:
+    """One page of ``items`` and the token of the next (None on the last page); the token
+    is opaque and checked: it names the list and folder it came from."""
+    import base64
+
+    size = _non_negative(query, "pageSize", 0) or 10
+    start = 0
+    token = query.get("pageToken")
+    if token:
+        try:
+            decoded = base64.urlsafe_b64decode(token.encode("ascii") + b"==").decode("utf-8")
+            named, folder, offset = decoded.split("\n")
+            if (named, folder) != (kind, query["folderId"]) or not offset.isdigit():
+                raise ValueError(decoded)
+            start = int(offset)
+        except (ValueError, UnicodeError):
+            raise _invalid("pageToken: %s is not a page token of this list" % _shown(token)
+                           ) from None
+    page = items[start:start + min(size, _PAGE_SIZE_MAX)]
+    if start + len(page) >= len(items):
+        return page, None
+    next_token = "%s\n%s\n%d" % (kind, query["folderId"], start + len(page))
+    return page, base64.urlsafe_b64encode(next_token.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _create_run(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        return _Answer(emu._run_json(emu._create(call.body, call.folder)))
+
+
+def _get_run(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        return _Answer(emu._run_json(emu._run(call.ids[0])))
+
+
+def _get_last_run_by_thread(emu: Emulator, call: _Call) -> _Answer:
+    thread_id = call.query["threadId"]
+    with emu._lock:
+        if thread_id not in emu.threads._by_id and not emu.implicit:
+            raise _not_found("threadId: thread %s not found" % thread_id[:64])
+        runs = [r for r in emu.runs.values() if r.body["threadId"] == thread_id]
+        if not runs:
+            raise _not_found("thread %s has no runs" % thread_id[:64])
+        return _Answer(emu._run_json(runs[-1]))
+
+
+def _list_runs(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        runs = [r for r in emu.runs.values() if r.folder == call.query["folderId"]]
+        page, token = _page(emu, "runs", runs, call.query)
+        answer: Dict[str, Any] = {"runs": [emu._run_json(r) for r in page]}
+    if token is not None:
+        answer["nextPageToken"] = token
+    return _Answer(answer)
+
+
+def _listen(emu: Emulator, call: _Call) -> _Answer:
+    start = _non_negative(call.query, "eventsStartIdx", 0)
+    with emu._lock:
+        run = emu._run(call.query["runId"])
+        if start > len(run.events):
+            raise _Refusal(400, 11, "eventsStartIdx: %d is past the run's %d events"
+                           % (start, len(run.events)))
+    return _Answer(stream=_run_events(emu, run, start))
+
+
+def _run_events(emu: Emulator, run: _EmulatedRun, index: int
+                ) -> Iterator[Tuple[float, Dict[str, Any]]]:
+    while True:
+        with emu._lock:
+            if index >= len(run.events):
+                return
+            due, event = run.events[index]
+            last = index == len(run.events) - 1
+        yield due, event
+        index += 1
+        if last and event["eventType"] in ("DONE", "ERROR", "TOOL_CALLS"):
+            return
+
+
+def _submit(emu: Emulator, call: _Call) -> _Answer:
+    results = [item["functionResult"] for item in call.body["toolResultList"]["toolResults"]]
+    with emu._lock:
+        emu._submit(emu._run(call.body["runId"]), results)
+    return _Answer({})
+
+
+def _create_thread(emu: Emulator, call: _Call) -> _Answer:
+    _expiration(call.body)
+    with emu._lock:
+        return _Answer(dict(emu._new_thread(call.body).json))
+
+
+def _get_thread(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        thread = emu.threads._by_id.get(call.ids[0])
+        if thread is None:
+            raise _not_found("thread %s not found" % call.ids[0][:64])
+        return _Answer(dict(thread.json))
+
+
+_THREAD_MASK_PATHS = ("name", "description", "expirationConfig", "labels", "tools")
+
+
+def _update_thread(emu: Emulator, call: _Call) -> _Answer:
+    paths = [p.strip() for p in call.body["updateMask"].split(",")]
+    for path in paths:
+        if path not in _THREAD_MASK_PATHS:
+            raise _invalid("updateMask: %s is not a field of Thread that can be updated (%s)"
+                           % (_shown(path), ", ".join(_THREAD_MASK_PATHS)))
+    if "expirationConfig" in paths:
+        call.body["expirationConfig"] = _expiration(call.body)
+    with emu._lock:
+        thread = emu.threads._by_id.get(call.ids[0])
+        if thread is None:
+            raise _not_found("thread %s not found" % call.ids[0][:64])
+        for path in paths:
+            if call.body.get(path):
+                thread.json[path] = call.body[path]
+            else:
+                thread.json.pop(path, None)
+        thread.json["updatedAt"] = _rfc3339()
+        return _Answer(dict(thread.json))
+
+
+def _delete_thread(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        if emu.threads._by_id.pop(call.ids[0], None) is None:
+            raise _not_found("thread %s not found" % call.ids[0][:64])
+    return _Answer({})
+
+
+def _list_threads(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        threads = [t.json for t in emu.threads._by_id.values()
+                   if t.json["folderId"] == call.query["folderId"]]
+        page, token = _page(emu, "threads", threads, call.query)
+        answer: Dict[str, Any] = {"threads": [dict(t) for t in page]}
+    if token is not None:
+        answer["nextPageToken"] = token
+    return _Answer(answer)
+
+
+def _create_message(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        thread = emu._thread_named(call.body["threadId"], call.folder)
+        return _Answer(emu._message(thread, call.body, "USER"))
+
+
+def _get_message(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        thread = emu._thread_named(call.query["threadId"], call.folder)
+        for message in thread.messages:
+            if message["id"] == call.ids[0]:
+                return _Answer(message)
+    raise _not_found("message %s not found" % call.ids[0][:64])
+
+
+def _list_messages(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        messages = list(emu._thread_named(call.query["threadId"], call.folder).messages)
+    return _Answer(stream=iter([(0.0, m) for m in reversed(messages)]))  # newest first
+
+
+_RUNS = "/assistants/v1/runs"
+_ID = "([^/]+)"
+# Listen before Get: /runs/listen is not a run id.
+_ASSISTANT_API_ROUTES = [
+    _Route("POST", _RUNS, "create", _NO_FIELDS, _CREATE_RUN, _create_run),
+    _Route("GET", _RUNS + "/listen", "listen", _LISTEN_QUERY, None, _listen, streams=True),
+    _Route("GET", _RUNS + ":getByThread", "getByThread", _BY_THREAD_QUERY, None,
+           _get_last_run_by_thread),
+    _Route("GET", _RUNS, "list", _PAGE_QUERY, None, _list_runs),
+    _Route("PATCH", _RUNS + "/submit", "submit", _NO_FIELDS, _SUBMIT_TO_RUN, _submit),
+    _Route("GET", _RUNS + "/" + _ID, "get", _NO_FIELDS, None, _get_run),
+    _Route("POST", "/assistants/v1/threads", "createThread", _NO_FIELDS, _CREATE_THREAD,
+           _create_thread),
+    _Route("GET", "/assistants/v1/threads", "listThreads", _PAGE_QUERY, None, _list_threads),
+    _Route("GET", "/assistants/v1/threads/" + _ID, "getThread", _NO_FIELDS, None, _get_thread),
+    _Route("PATCH", "/assistants/v1/threads/" + _ID, "updateThread", _NO_FIELDS,
+           _UPDATE_THREAD, _update_thread),
+    _Route("DELETE", "/assistants/v1/threads/" + _ID, "deleteThread", _NO_FIELDS, None,
+           _delete_thread),
+    _Route("POST", "/assistants/v1/messages", "createMessage", _NO_FIELDS, _CREATE_MESSAGE,
+           _create_message),
+    _Route("GET", "/assistants/v1/messages", "listMessages", _THREAD_QUERY, None,
+           _list_messages, streams=True),
+    _Route("GET", "/assistants/v1/messages/" + _ID, "getMessage", _THREAD_QUERY, None,
+           _get_message),
+]
+
+
+def _assistant_error_body(refusal: _Refusal) -> Dict[str, Any]:
+    # NOT_FOUND and UNIMPLEMENTED come from the service behind the gateway: the bare shape
+    if refusal.grpc in (5, 12):
+        return {"code": refusal.grpc, "message": refusal.message, "details": []}
+    return _api_error_body(refusal.status, refusal.grpc, refusal.message)
+
+
+_ASSISTANT_API = _Dialect("assistant", "/assistants/", _ASSISTANT_API_ROUTES,
+                          _assistant_error_body)
 
 
 # ============================================================================
 # Emulator: the HTTP face (http.server, imported only here)
 # ============================================================================
+
+_MAX_BODY_BYTES = 32 * 1024 * 1024
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}\Z")
 
 
 def _emulator_server(emu: Emulator) -> Any:
@@ -5983,44 +6733,125 @@ def _emulator_server(emu: Emulator) -> Any:
         protocol_version = "HTTP/1.1"
         server_version = "yc-runs-emulator/" + __version__
         disable_nagle_algorithm = True  # head and body are two writes: no 40 ms delayed-ACK stall
+        timeout = 120  # a client that stops sending mid-body does not hold a thread forever
+        default_request_version = "HTTP/1.1"  # a refused request line still gets a status line
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per request is written by _finish, without credentials
 
-        def do_GET(self) -> None:
-            self._handle()
+        def __getattr__(self, name: str) -> Any:
+            # every method reaches the routes, so one the API lacks gets its JSON 404/405
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
-        def do_POST(self) -> None:
-            self._handle()
-
-        def do_PATCH(self) -> None:
-            self._handle()
+        def send_error(self, code: int, message: Optional[str] = None,
+                       explain: Optional[str] = None) -> None:
+            # http.server's own refusals (a bad request line, huge headers) in the API's shape
+            self.close_connection = True
+            path = getattr(self, "path", "") or ""  # not set when the request line was bad
+            dialect = emu._dialect_for(urlsplit(path).path)
+            self._send(code, dialect.error_body(_Refusal(code, _HTTP_TO_GRPC.get(code, 3),
+                                                         message or "bad request")))
 
         def _handle(self) -> None:
             self._started = time.monotonic()
             self._status = 0
-            parts = urlsplit(self.path)
-            path = unquote(parts.path)
-            query = dict(parse_qsl(parts.query))
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
             try:
-                body: Any = json.loads(raw) if raw else None
-            except (ValueError, RecursionError):
-                body = raw.decode("utf-8", "replace")
+                self._answer()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            self._finish()
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() not in ("", "identity"):
+                # the service's clients send Content-Length; a framing we do not read
+                # would leave the connection out of step: refuse and close
+                self.close_connection = True
+                raise _Refusal(411, 3, "Transfer-Encoding: a request body needs Content-Length")
+            text = (self.headers.get("Content-Length") or "0").strip()
+            if not _CONTENT_LENGTH.match(text) or int(text) > _MAX_BODY_BYTES:
+                self.close_connection = True
+                raise _invalid("Content-Length: %s is not a length up to %d bytes"
+                               % (_shown(text), _MAX_BODY_BYTES))
+            length = int(text)
+            return self.rfile.read(length) if length else b""
+
+        def _answer(self) -> None:
+            parts = urlsplit(self.path)
+            raw_path = parts.path
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
             headers = {k: v for k, v in self.headers.items()}
             for name in list(headers):
                 if name.lower() == "authorization":
                     scheme = headers[name].split(" ")[0]
                     headers[name] = (scheme + " ***" if scheme in ("Api-Key", "Bearer", "Basic")
                                      else "***")
-            with emu._lock:
-                emu.requests.append(RecordedRequest(self.command, path, query, headers, body))
+            raw = b""
+            body: Any = None
+            framing: Optional[_Refusal] = None
             try:
-                self._route(path, query, body, raw)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-            self._finish()
+                raw = self._read_body()
+                body = json.loads(raw) if raw else None
+            except _Refusal as refused:
+                framing = refused
+            except (ValueError, RecursionError):
+                body = raw.decode("utf-8", "replace")
+            with emu._lock:
+                emu.requests.append(RecordedRequest(self.command, unquote(raw_path), query,
+                                                    headers, body, raw_path))
+            fault: Optional[Fault] = None
+            dialect = emu._dialect_for(raw_path)
+            try:
+                if framing is not None:
+                    raise framing
+                route, ids = _resolve(dialect.routes, self.command, raw_path)
+                self._authorize()
+                fault = emu._fault(route.endpoint, route.streams)
+                if fault is not None and fault.kind == "status":
+                    extra = {} if fault.retry_after is None else {
+                        "Retry-After": "%g" % fault.retry_after}
+                    injected = _Refusal(fault.status, _HTTP_TO_GRPC.get(fault.status, 2),
+                                        fault.message or "injected fault")
+                    self._send(fault.status, dialect.error_body(injected), extra)
+                    return
+                if fault is not None and fault.kind == "stall" and not route.streams:
+                    time.sleep(fault.seconds)
+                checked_body: Dict[str, Any] = {}
+                if route.body is not None:
+                    if body is None:
+                        raise _invalid("the request body must be a %s object" % route.body.name)
+                    if isinstance(body, str):
+                        raise _invalid("the request body is not JSON")
+                    checked_body = _check(route.body, body, "")
+                call = _Call(ids, _check(route.query, query, ""), checked_body,
+                             self.headers.get("x-folder-id", ""))
+                answer = route.handler(emu, call)
+            except _Refusal as refused:
+                self._pause()
+                self._send(refused.status, dialect.error_body(refused))
+                return
+            except Exception as error:  # a bug of ours: still an answer, never a dropped line
+                sys.stderr.write("yc_runs.Emulator: %s %s: %r\n" % (self.command, raw_path, error))
+                self._send(500, dialect.error_body(_Refusal(500, 13, "internal error: %s" % error)))
+                return
+            self._pause()
+            if answer.stream is None:
+                self._send(200, answer.obj)
+            else:
+                self._stream(answer.stream, fault)
+
+        def _authorize(self) -> None:
+            auth = self.headers.get("Authorization")
+            if not auth:
+                raise _Refusal(401, 16, "the Authorization header is missing")
+            if emu.api_key is not None and auth != "Api-Key " + emu.api_key:
+                raise _Refusal(401, 16, "Unknown api key '%s'" % auth.split(" ", 1)[-1])
+
+        def _pause(self) -> None:
+            delay = emu._answer_delay()
+            if delay:
+                time.sleep(delay)
 
         def _finish(self) -> None:
             if emu.log is not None:
@@ -6028,185 +6859,55 @@ def _emulator_server(emu: Emulator) -> Any:
                 print("%s %s %d %.1fms" % (self.command, self.path.split("?")[0], self._status,
                                            elapsed), file=emu.log, flush=True)
 
-        def _send(self, status: int, obj: Any, extra: Optional[Dict[str, str]] = None) -> None:
-            data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        def _head(self, status: int, extra: Dict[str, str]) -> None:
             self._status = status
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-request-id", emu._new_id())
-            for name, value in (extra or {}).items():
+            self.send_header("x-request-id", _emulator_id())
+            for name, value in extra.items():
                 self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+
+        def _send(self, status: int, obj: Any, extra: Optional[Dict[str, str]] = None) -> None:
+            data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            self._head(status, dict(extra or {}, **{"Content-Length": str(len(data))}))
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
-        def _error(self, status: int, grpc: int, message: str) -> None:
-            self._send(status, _api_error_body(status, grpc, message))
-
-        def _route(self, path: str, query: Dict[str, str], body: Any, raw: bytes) -> None:
-            method = self.command
-            base = "/assistants/v1/runs"
-            if method == "POST" and path == base:
-                endpoint = "create"
-            elif method == "GET" and path == base + "/listen":
-                endpoint = "listen"
-            elif method == "GET" and path == base + ":getByThread":
-                endpoint = "getByThread"
-            elif method == "GET" and path == base:
-                endpoint = "list"
-            elif method == "PATCH" and path == base + "/submit":
-                endpoint = "submit"
-            elif method == "GET" and path.startswith(base + "/"):
-                endpoint = "get"
-            else:
-                self._send(404, {"code": 5, "message": "no route for %s %s" % (method, path),
-                                 "details": []})
-                return
-            auth = self.headers.get("Authorization")
-            if not auth:
-                self._error(401, 16, "the Authorization header is missing")
-                return
-            if emu.api_key is not None and auth != "Api-Key " + emu.api_key:
-                self._error(401, 16, "Unknown api key '%s'" % auth.split(" ", 1)[-1])
-                return
-            fault = emu._fault(endpoint)
-            if fault is not None and fault.kind == "status":
-                extra = {} if fault.retry_after is None else {"Retry-After": "%g" % fault.retry_after}
-                grpc = {429: 8, 500: 13, 503: 14, 504: 4}.get(fault.status, 2)
-                self._send(fault.status, _api_error_body(
-                    fault.status, grpc, fault.message or "injected fault"), extra)
-                return
-            if fault is not None and fault.kind == "stall" and endpoint != "listen":
-                time.sleep(fault.seconds)
-            if endpoint in ("create", "submit") and not isinstance(body, dict):
-                self._error(400, 3, "the request body must be a JSON object")
-                return
-            getattr(self, "_" + endpoint.lower())(path[len(base) + 1:], query, body, fault)
-
-        def _lookup(self, run_id: str) -> Optional[_EmulatedRun]:
-            run = emu.runs.get(run_id)
-            if run is None:
-                self._send(404, {"code": 5, "message": "run %s not found" % run_id[:64],
-                                 "details": []})
-            return run
-
-        def _create(self, rest: str, query: Dict[str, str], body: Dict[str, Any],
+        def _stream(self, events: Iterator[Tuple[float, Dict[str, Any]]],
                     fault: Optional[Fault]) -> None:
-            for key in ("assistantId", "threadId"):
-                if not isinstance(body.get(key), str) or not body[key]:
-                    self._error(400, 3, "%s is required" % key)
-                    return
-            messages = body.get("additionalMessages")
-            if messages is not None and not isinstance(messages, list):
-                self._error(400, 3, "additionalMessages must be a list")
-                return
-            run = emu._create(body, self.headers.get("x-folder-id", ""))
-            self._send(200, emu._run_json(run))
-
-        def _get(self, rest: str, query: Dict[str, str], body: Any,
-                 fault: Optional[Fault]) -> None:
-            run = self._lookup(rest)
-            if run is not None:
-                self._send(200, emu._run_json(run))
-
-        def _getbythread(self, rest: str, query: Dict[str, str], body: Any,
-                         fault: Optional[Fault]) -> None:
-            thread_id = query.get("threadId", "")
-            runs = [r for r in emu.runs.values() if r.body["threadId"] == thread_id]
-            if not runs:
-                self._send(404, {"code": 5, "message": "thread %s has no runs" % thread_id[:64],
-                                 "details": []})
-                return
-            self._send(200, emu._run_json(runs[-1]))
-
-        def _list(self, rest: str, query: Dict[str, str], body: Any,
-                  fault: Optional[Fault]) -> None:
-            folder = query.get("folderId")
-            if not folder:
-                self._error(400, 3, "folderId is required")
-                return
-            try:
-                size = int(query.get("pageSize") or 10)
-                start = int(query.get("pageToken") or 0)
-            except ValueError:
-                self._error(400, 3, "pageSize and pageToken must be numbers")
-                return
-            runs = [r for r in emu.runs.values() if r.folder == folder]
-            page = runs[start:start + max(1, size)]
-            more = start + len(page) < len(runs)
-            self._send(200, {"runs": [emu._run_json(r) for r in page],
-                             "nextPageToken": str(start + len(page)) if more else ""})
-
-        def _submit(self, rest: str, query: Dict[str, str], body: Dict[str, Any],
-                    fault: Optional[Fault]) -> None:
-            run = self._lookup(str(body.get("runId", "")))
-            if run is None:
-                return
-            results_json = (body.get("toolResultList") or {}).get("toolResults")
-            if not isinstance(results_json, list) or not results_json:
-                self._error(400, 3, "toolResultList.toolResults must be a non-empty list")
-                return
-            results = []
-            for item in results_json:
-                result = item.get("functionResult") if isinstance(item, dict) else None
-                if not isinstance(result, dict) or not isinstance(result.get("name"), str) \
-                        or not isinstance(result.get("content"), str):
-                    self._error(400, 3, "each tool result needs functionResult.name and content")
-                    return
-                results.append(result)
-            if run.state(time.monotonic()).get("status") != "TOOL_CALLS":
-                self._error(400, 9, "run %s is not waiting for tool results" % run.id)
-                return
-            emu._submit(run, results)
-            self._send(200, {})
-
-        def _listen(self, rest: str, query: Dict[str, str], body: Any,
-                    fault: Optional[Fault]) -> None:
-            run = self._lookup(query.get("runId", ""))
-            if run is None:
-                return
-            try:
-                index = int(query.get("eventsStartIdx") or 0)
-            except ValueError:
-                self._error(400, 3, "eventsStartIdx must be a number")
-                return
-            self._status = 200
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
+            self._head(200, {"Transfer-Encoding": "chunked"})
             self.end_headers()
-            sent = events = 0
-            while True:
-                with emu._lock:
-                    item = run.events[index] if index < len(run.events) else None
-                    last = index >= len(run.events) - 1
-                if item is None:
-                    break
-                due, event = item
-                if fault is not None and events == fault.after_events:
+            chunker = emu._chunker()
+            sent = 0
+            for count, (due, event) in enumerate(events):
+                if fault is not None and count == fault.after_events:
                     if fault.kind == "stall":
                         time.sleep(fault.seconds)
                     elif fault.kind == "malformed":
-                        self._chunk(b'{"result": {"eventType": "PARTIAL_MESS\n')
+                        self._chunk(b'{"result": {"eventType": "PARTIAL_MESS\n', None)
                         fault = None
                 time.sleep(max(0.0, due - time.monotonic()))
                 line = json.dumps({"result": event}, ensure_ascii=False).encode("utf-8") + b"\n"
                 if fault is not None and fault.kind == "cut" and sent + len(line) > fault.after_bytes:
-                    self._chunk(line[:max(0, fault.after_bytes - sent)])
+                    self._chunk(line[:max(0, fault.after_bytes - sent)], None)
                     self.close_connection = True
                     return
-                self._chunk(line)
+                self._chunk(line, chunker)
                 sent += len(line)
-                events += 1
-                index += 1
-                if last and event["eventType"] in ("DONE", "ERROR", "TOOL_CALLS"):
-                    break
             self.wfile.write(b"0\r\n\r\n")
 
-        def _chunk(self, data: bytes) -> None:
-            if data:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
+        def _chunk(self, data: bytes, chunker: Any) -> None:
+            cuts = [0, len(data)]
+            if chunker is not None and len(data) > 1:  # boundaries inside lines and characters
+                cuts[1:1] = sorted(chunker.sample(range(1, len(data)),
+                                                  min(len(data) - 1, chunker.randint(0, 3))))
+            for start, end in zip(cuts, cuts[1:]):
+                if end > start:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (end - start, data[start:end]))
+                    self.wfile.flush()
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
@@ -6216,7 +6917,7 @@ def _emulator_server(emu: Emulator) -> Any:
 
         def handle_error(self, request: Any, client_address: Any) -> None:
             # a client that hangs up (a reset between requests) is normal, not a traceback
-            if not isinstance(sys.exc_info()[1], ConnectionError):
+            if not isinstance(sys.exc_info()[1], (ConnectionError, socket.timeout)):
                 super().handle_error(request, client_address)
 
     return Server((emu.host, emu.port), Handler)
@@ -6581,7 +7282,7 @@ def _cmd_thread(args: Any, printer: _Printer) -> int:
 
 
 def _cmd_serve(args: Any, printer: _Printer) -> int:
-    emulator = Emulator(args.host, args.port, log=sys.stderr, event_delay=args.event_delay)
+    emulator = Emulator(args.host, args.port, log=sys.stderr, event_delay=args.event_delay, implicit=True)
     server = _emulator_server(emulator)
     emulator._server = server
     if printer.as_json:
@@ -6606,7 +7307,7 @@ def get_weather(city: str) -> Dict[str, Any]:
 
 
 def _cmd_demo(args: Any, printer: _Printer) -> int:
-    with Emulator(event_delay=0.05) as emu:
+    with Emulator(event_delay=0.05, implicit=True) as emu:
         emu.script("demo-assistant", tool_calls=[
             {"name": "get_weather", "arguments": {"city": "Moscow"}}],
             replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
