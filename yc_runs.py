@@ -6322,14 +6322,9 @@ def _usage_json(prompt: int, completion: int) -> Dict[str, str]:
 
 
 def _as_struct(value: Any) -> Any:
-    """``value`` as a google.protobuf.Struct carries it: every number a float."""
-    if isinstance(value, dict):
-        return {k: _as_struct(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_struct(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+    """``value`` as a google.protobuf.Struct carries it: every number a float (through the
+    json module, which nests deeper than a recursive copy would)."""
+    return json.loads(json.dumps(value), parse_int=float)
 
 
 def _chunks(text: str, count: int = 3) -> List[str]:
@@ -7435,7 +7430,8 @@ def _cli_parser() -> Any:
     sub.add_argument("--results", metavar="FILE.json",
                      help='a JSON list of {"name", "content"} objects')
     sub = command("thread", _cmd_thread, "threads: create, get, write, messages")
-    actions = sub.add_subparsers(dest="action", metavar="ACTION")
+    actions = sub.add_subparsers(dest="action", metavar="ACTION",
+                                 help="create, get, write or messages")
     actions.required = True
     action = actions.add_parser("create", parents=[output, client], help="a new thread")
     action.add_argument("--message", "-m", action="append", help="a first message (repeatable)")
