@@ -542,7 +542,134 @@ _GRPC_TO_HTTP = {3: 400, 9: 400, 11: 400, 16: 401, 7: 403, 5: 404, 6: 409, 10: 4
 
 
 # ============================================================================
-# JSON decoding (sans-IO): the API's JSON, every variation, into data classes
+# Function tools: JSON Schemas and arguments from type hints
+# ============================================================================
+
+
+def _coerce_arguments(function: Callable[..., Any], arguments: Dict[str, Any]) -> Dict[str, Any]:
+    """Struct numbers arrive as floats (5.0): give int parameters ints.
+
+    Also for Optional[int] and List[int], and for hints written as strings.
+    """
+
+    hints = getattr(function, "__annotations__", None)
+    if not isinstance(hints, dict) or not hints:
+        return arguments
+    try:
+        hints = _parameter_hints(function)
+    except Exception:  # an unresolvable forward reference: keep the raw annotations
+        pass
+    return {name: _coerce_int(hints.get(name), value) for name, value in arguments.items()}
+
+
+def _parameter_hints(function: Callable[..., Any]) -> Dict[str, Any]:
+    """The resolved type hints of the parameters; the return annotation is never evaluated."""
+    import types
+    import typing
+
+    annotations = dict(getattr(function, "__annotations__", None) or {})
+    annotations.pop("return", None)
+    target = getattr(function, "__wrapped__", function)
+    shim = types.SimpleNamespace(__annotations__=annotations)
+    return typing.get_type_hints(shim, globalns=getattr(target, "__globals__", None))
+
+
+def _coerce_int(hint: Any, value: Any) -> Any:
+    import typing
+
+    if isinstance(value, float) and value.is_integer() and hint in (int, "int"):
+        return int(value)
+    args = typing.get_args(hint)
+    if _is_union(hint):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _coerce_int(rest[0], value)
+        return _coerce_int(int, value) if int in rest and float not in rest else value
+    if isinstance(value, list) and args and typing.get_origin(hint) in (list, Sequence, Iterable):
+        return [_coerce_int(args[0], item) for item in value]
+    return value
+
+
+def _is_union(hint: Any) -> bool:
+    """Union and Optional, written with typing or as the X | None of Python 3.10+."""
+    import typing
+
+    return typing.get_origin(hint) is typing.Union or type(hint).__name__ == "UnionType"
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean",
+               list: "array", dict: "object", tuple: "array"}
+
+
+def _json_schema(hint: Any, where: str) -> Dict[str, Any]:
+    import typing
+
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if _is_union(hint):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _json_schema(rest[0], where)
+        return {"anyOf": [_json_schema(a, where) for a in rest]}
+    if origin is typing.Literal:
+        kinds = {_JSON_TYPES.get(type(a), "string") for a in args}
+        schema: Dict[str, Any] = {"enum": list(args)}
+        if len(kinds) == 1:
+            schema["type"] = kinds.pop()
+        return schema
+    if origin in (list, tuple, set, frozenset, Sequence, Iterable):
+        schema = {"type": "array"}
+        if args and args[0] is not Ellipsis:
+            schema["items"] = _json_schema(args[0], where)
+        return schema
+    if origin in (dict, Mapping):
+        return {"type": "object"}
+    if hint is typing.Any:
+        return {}
+    raise TypeError("%s: no JSON Schema for type %r; use str, int, float, bool, list, dict, "
+                    "Optional or Literal" % (where, hint))
+
+
+def function_tool(func: Callable[..., Any], *, name: Optional[str] = None,
+                  description: Optional[str] = None) -> Dict[str, Any]:
+    """The API's function Tool for a Python function: name, docstring, JSON Schema of its hints."""
+    import inspect
+    import typing
+
+    if not callable(func):
+        raise TypeError("function_tool needs a function, not %s" % type(func).__name__)
+    tool_name = name or getattr(func, "__name__", "")
+    if not tool_name or tool_name == "<lambda>":
+        raise ValueError("function_tool needs a named function or name=")
+    try:
+        hints = _parameter_hints(func)
+    except Exception as exc:  # unresolvable forward references and the like
+        raise TypeError("%s: cannot read its type hints: %s" % (tool_name, exc)) from None
+    properties: Dict[str, Any] = {}
+    required = []
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        where = "%s(%s)" % (tool_name, param.name)
+        schema = _json_schema(hints[param.name], where) if param.name in hints else {}
+        properties[param.name] = schema
+        hint = hints.get(param.name)
+        optional = _is_union(hint) and type(None) in typing.get_args(hint)
+        if param.default is param.empty and not optional:
+            required.append(param.name)
+    parameters: Dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    doc = description if description is not None else (inspect.getdoc(func) or "")
+    spec: Dict[str, Any] = {"name": tool_name, "parameters": parameters}
+    if doc:
+        spec["description"] = doc.strip().split("\n\n")[0].replace("\n", " ")
+    return {"function": spec}
+
+
+# ============================================================================
+# Assistant API wire (sans-IO), 1: its JSON, every variation, into data classes
 # ============================================================================
 
 _SNAKE: Dict[str, str] = {}
@@ -944,6 +1071,444 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
         "delta_reset": reset,
     })
     return event
+
+
+# ============================================================================
+# Assistant API wire (sans-IO), 2: the caller's arguments into request bodies
+# ============================================================================
+
+
+def _id_of(value: Any, what: str) -> str:
+    """An id from a string or from any object with an ``id``."""
+    ident = getattr(value, "id", value) if not isinstance(value, str) else value
+    if not isinstance(ident, str):
+        raise TypeError("%s must be an id string or an object with an id, not %s"
+                        % (what, type(value).__name__))
+    if not ident:
+        raise ValueError("%s id is empty" % what)
+    return ident
+
+
+def _int64(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
+    if value < 0:
+        raise ValueError("%s must not be negative, got %d" % (what, value))
+    return str(value)
+
+
+def _str_map(value: Any, what: str) -> Dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError("%s must be a dict of strings, not %s" % (what, type(value).__name__))
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError("%s must map str to str; %r: %r is not" % (what, k, v))
+    return dict(value)
+
+
+def _message_data(message: Any, index: int, what: str = "additional_messages") -> Dict[str, Any]:
+    """A MessageData from a string (a user message) or a dict."""
+    where = what if what == "message" else "%s[%d]" % (what, index)
+    if isinstance(message, str):
+        return {"content": {"content": [{"text": {"content": message}}]}}
+    if not isinstance(message, Mapping):
+        raise TypeError("%s must be a str or a MessageData dict, not %s"
+                        % (where, type(message).__name__))
+    data = dict(message)
+    content = data.get("content")
+    if isinstance(content, str):  # {"content": "text"} is accepted as a shorthand
+        data["content"] = {"content": [{"text": {"content": content}}]}
+    elif not isinstance(content, Mapping):
+        raise ValueError("%s needs a 'content' string or MessageContent, not %s"
+                         % (where, "nothing" if content is None else _kind(content)))
+    if isinstance(data.get("role"), str):  # {"role": "user", ...} shorthand for author.role
+        data.setdefault("author", {"role": data.pop("role").upper()})
+    return data
+
+
+def _tool(tool: Any, index: int) -> Dict[str, Any]:
+    """The API's Tool from a function-tool dict, a Tool dict, or a Python function."""
+    if callable(tool) and not isinstance(tool, Mapping):
+        return function_tool(tool)
+    if not isinstance(tool, Mapping):
+        raise TypeError("tools[%d] must be a dict or a function, not %s"
+                        % (index, type(tool).__name__))
+    for kind in ("function", "searchIndex", "genSearch", "search_index", "gen_search"):
+        if kind in tool:
+            return dict(tool)
+    if isinstance(tool.get("name"), str):
+        spec: Dict[str, Any] = {"name": tool["name"]}
+        if tool.get("description") is not None:
+            spec["description"] = str(tool["description"])
+        spec["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
+        return {"function": spec}
+    raise ValueError("tools[%d] needs a 'name' (a function tool) or one of "
+                     "'function', 'searchIndex', 'genSearch'" % index)
+
+
+def _response_format(value: Any) -> Dict[str, Any]:
+    if value == "json":
+        return {"jsonObject": True}
+    if isinstance(value, Mapping):
+        if "jsonObject" in value or "jsonSchema" in value:
+            return dict(value)
+        schema = value.get("json_schema")
+        if isinstance(schema, Mapping):
+            if "schema" in schema and "properties" not in schema:
+                return {"jsonSchema": dict(schema)}
+            return {"jsonSchema": {"schema": dict(schema)}}
+    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
+        'custom_response_format must be "json" or {"json_schema": {...}}, got %r' % (value,))
+
+
+def _truncation_strategy(value: Any) -> Dict[str, Any]:
+    if value == "auto":
+        return {"autoStrategy": {}}
+    if isinstance(value, Mapping):
+        if "autoStrategy" in value or "lastMessagesStrategy" in value:
+            return dict(value)
+        if "last_messages" in value:
+            count = _int64(value["last_messages"],
+                           "custom_prompt_truncation_strategy's last_messages")
+            return {"lastMessagesStrategy": {"numMessages": count}}
+    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
+        'custom_prompt_truncation_strategy must be "auto" or {"last_messages": N}, got %r'
+        % (value,))
+
+
+def _encode_create(
+    assistant: Any, thread: Any, *, stream: bool, labels: Optional[Mapping[str, str]],
+    additional_messages: Optional[Iterable[Any]], custom_temperature: Optional[float],
+    custom_max_tokens: Optional[int], custom_max_prompt_tokens: Optional[int],
+    custom_prompt_truncation_strategy: Any, custom_response_format: Any,
+    tools: Optional[Iterable[Any]], extra_body: Optional[Mapping[str, Any]],
+) -> Dict[str, Any]:
+    """The CreateRunRequest body: lowerCamelCase, int64 as strings, unset fields omitted."""
+    body: Dict[str, Any] = {"assistantId": _id_of(assistant, "assistant"),
+                            "threadId": _id_of(thread, "thread")}
+    if labels is not None:
+        body["labels"] = _str_map(labels, "labels")
+    if additional_messages is not None:
+        if isinstance(additional_messages, (str, Mapping)):
+            additional_messages = [additional_messages]
+        elif isinstance(additional_messages, bytes) or not isinstance(additional_messages, Iterable):
+            raise TypeError("additional_messages must be a str, a MessageData dict or a list of "
+                            "them, not %s" % type(additional_messages).__name__)
+        body["additionalMessages"] = [_message_data(m, i)
+                                      for i, m in enumerate(additional_messages)]
+    completion: Dict[str, Any] = {}
+    if custom_temperature is not None:
+        if isinstance(custom_temperature, bool) or not isinstance(custom_temperature,
+                                                                  (int, float)):
+            raise TypeError("custom_temperature must be a number, not %s"
+                            % type(custom_temperature).__name__)
+        completion["temperature"] = float(custom_temperature)
+    if custom_max_tokens is not None:
+        completion["maxTokens"] = _int64(custom_max_tokens, "custom_max_tokens")
+    if completion:
+        body["customCompletionOptions"] = completion
+    truncation: Dict[str, Any] = {}
+    if custom_max_prompt_tokens is not None:
+        truncation["maxPromptTokens"] = _int64(custom_max_prompt_tokens,
+                                               "custom_max_prompt_tokens")
+    if custom_prompt_truncation_strategy is not None:
+        truncation.update(_truncation_strategy(custom_prompt_truncation_strategy))
+    if truncation:
+        body["customPromptTruncationOptions"] = truncation
+    if custom_response_format is not None:
+        body["customResponseFormat"] = _response_format(custom_response_format)
+    if stream:
+        body["stream"] = True
+    if not isinstance(stream, bool):
+        raise TypeError("stream must be True or False, not %s" % type(stream).__name__)
+    if tools is not None:
+        if isinstance(tools, Mapping) or callable(tools):
+            tools = [tools]
+        elif isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+            raise TypeError("tools must be a list of tool dicts or functions, not %s"
+                            % type(tools).__name__)
+        body["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
+    if extra_body is not None:
+        if not isinstance(extra_body, Mapping):
+            raise TypeError("extra_body must be a dict, not %s" % type(extra_body).__name__)
+        body.update(extra_body)
+    return body
+
+
+def _encode_tool_results(tool_results: Any) -> List[Dict[str, Any]]:
+    """toolResults from one {"name", "content"} dict or an iterable of them."""
+    if isinstance(tool_results, Mapping):
+        tool_results = [tool_results]
+    elif isinstance(tool_results, (str, bytes)) or not isinstance(tool_results, Iterable):
+        raise TypeError('tool_results must be a {"name": ..., "content": ...} dict or an '
+                        "iterable of them, not %s" % type(tool_results).__name__)
+    encoded = []
+    for i, item in enumerate(tool_results):
+        if isinstance(item, Mapping) and isinstance(item.get("functionResult"), Mapping):
+            item = item["functionResult"]
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise TypeError('tool_results[%d] must be a dict with a "name" string and a '
+                            '"content"' % i)
+        if "content" not in item:
+            raise ValueError('tool_results[%d] (%s) has no "content"' % (i, item["name"]))
+        content = item["content"]
+        if not isinstance(content, str):
+            try:
+                content = json.dumps(content, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError("tool_results[%d] (%s): content is not JSON-serializable: %s"
+                                % (i, item["name"], exc)) from None
+        encoded.append({"functionResult": {"name": item["name"], "content": content}})
+    if not encoded:
+        raise ValueError("tool_results is empty")
+    return encoded
+
+
+# ============================================================================
+# Assistant API wire (sans-IO), 3: what each call sends; retries, pages
+# ============================================================================
+
+
+if TYPE_CHECKING:  # pragma: no cover - at run time a collections.namedtuple, cheaper to make
+    class _Request(NamedTuple):
+        method: str
+        target: str  # path and query under the base URL
+        body: Optional[bytes]
+        idempotent: bool
+else:
+    _Request = namedtuple("_Request", "method target body idempotent")
+
+
+_RUNS = "/assistants/v1/runs"
+_RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _json_bytes(body: Any, what: str) -> bytes:
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise TypeError("%s is not JSON-serializable: %s" % (what, exc)) from None
+
+
+def _create_request(body: Dict[str, Any]) -> _Request:
+    return _Request("POST", _RUNS, _json_bytes(body, "the create request"), False)
+
+
+def _get_request(run_id: Any) -> _Request:
+    ident = _id_of(run_id, "run")
+    if ident in (".", ".."):  # a dot segment: URL normalization would make it another path
+        raise ValueError("run id %r is not an id; it would change the request path" % ident)
+    return _Request("GET", "%s/%s" % (_RUNS, _quote(ident)), None, True)
+
+
+def _last_by_thread_request(thread: Any) -> _Request:
+    return _Request("GET", "%s:getByThread?threadId=%s" % (_RUNS, _quote(_id_of(thread, "thread"))),
+                    None, True)
+
+
+def _listen_request(run_id: str, events_start_idx: int) -> _Request:
+    return _Request("GET", "%s/listen?runId=%s&eventsStartIdx=%d"
+                    % (_RUNS, _quote(run_id), events_start_idx), None, True)
+
+
+def _submit_request(run_id: str, tool_results: Any) -> _Request:
+    body = {"runId": run_id, "toolResultList": {"toolResults": _encode_tool_results(tool_results)}}
+    return _Request("PATCH", _RUNS + "/submit", _json_bytes(body, "tool_results"), False)
+
+
+_MAX_TIMEOUT = 1e7  # seconds (116 days): beyond it a socket timeout overflows on some systems
+
+
+def _check_timeout(timeout: Any, what: str = "timeout") -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("%s must be a number of seconds, not %s" % (what, type(timeout).__name__))
+    if not timeout > 0:
+        raise ValueError("%s must be positive, got %r" % (what, timeout))
+    if not timeout <= _MAX_TIMEOUT:  # inf and nan too
+        raise ValueError("%s must be at most %g seconds, got %r" % (what, _MAX_TIMEOUT, timeout))
+    return float(timeout)
+
+
+def _log(level: int, message: str, *args: Any) -> None:
+    """A record on the ``yc_runs`` logger. An application that has not imported logging has
+    configured no handler, so until it does, nothing is imported or formatted here."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logger = logging.getLogger("yc_runs")
+        if not _LOGGER_READY:  # a library's logger: nothing reaches logging's last resort
+            logger.addHandler(logging.NullHandler())
+            _LOGGER_READY.append(True)
+        if logger.isEnabledFor(level):
+            logger.log(level, message, *args)
+
+
+_LOGGER_READY: List[bool] = []
+
+
+def _log_debug(message: str, *args: Any) -> None:
+    _log(10, message, *args)
+
+
+def _log_info(message: str, *args: Any) -> None:
+    _log(20, message, *args)
+
+
+def _jitter() -> float:
+    return int.from_bytes(os.urandom(2), "big") / 65536.0
+
+
+_MAX_RETRY_AFTER = 60.0  # a server asking for longer gets its error raised at once
+
+
+def _backoff(attempt: int, retry_after: Optional[float] = None) -> float:
+    """Retry-After when the server gives one, else 0.5 s doubling to 8 s, less jitter."""
+    if retry_after is not None:
+        return float(min(retry_after, _MAX_RETRY_AFTER))
+    return float(min(0.5 * 2.0 ** attempt, 8.0) * (1 - 0.25 * _jitter()))
+
+
+class _Retry:
+    """Which failures of one call to retry, and after how long."""
+
+    def __init__(self, max_retries: int, idempotent: bool) -> None:
+        self.max_retries = max_retries
+        self.idempotent = idempotent
+        self.retries = 0
+        self.stale_retried = False
+
+    def delay(self, exc: BaseException) -> Optional[float]:
+        """Seconds to wait before the next attempt, or None to raise ``exc``."""
+        retry_after = None
+        if isinstance(exc, APIConnectionError) and not exc.retryable:
+            retryable = False
+        elif isinstance(exc, APIConnectionError):
+            if exc.reused and self.idempotent and not self.stale_retried:
+                self.stale_retried = True  # a keep-alive connection the server had closed
+                return 0.0
+            retryable = not exc.connected or (
+                self.idempotent and not isinstance(exc, APITimeoutError))
+        elif isinstance(exc, APIError):
+            # 429: the service refused the call unprocessed, so even create and submit are safe
+            retryable = exc.status == 429 or (self.idempotent and exc.status in _RETRY_STATUSES)
+            retry_after = exc.retry_after
+            if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
+                retryable = False  # the caller decides whether to wait that long
+        else:
+            retryable = False
+        if not retryable or self.retries >= self.max_retries:
+            return None
+        self.retries += 1
+        return _backoff(self.retries - 1, retry_after)
+
+
+class _Pager:
+    """List pages: follow nextPageToken, stop at the first empty one."""
+
+    def __init__(self, folder_id: Optional[str], page_size: Optional[int], path: str = _RUNS,
+                 key: str = "runs") -> None:
+        if page_size is not None:  # the caller's arguments first, then the configuration
+            _int64(page_size, "page_size")
+        if not folder_id:  # a missing folder is a missing argument, not a credential problem
+            raise ValueError("listing %s needs a folder: pass folder_id= to the client or "
+                             "set YC_FOLDER_ID" % key)
+        self.path, self.key = path, key
+        self.what = "List%sResponse" % key.capitalize()
+        self.folder_id = folder_id
+        self.page_size = page_size
+        self.token: Optional[str] = ""
+        self.seen: Set[str] = set()
+
+    def request(self) -> Optional[_Request]:
+        if self.token is None:
+            return None
+        target = "%s?folderId=%s" % (self.path, _quote(self.folder_id))
+        if self.page_size is not None:
+            target += "&pageSize=%d" % self.page_size
+        if self.token:
+            target += "&pageToken=" + _quote(self.token)
+        return _Request("GET", target, None, True)
+
+    def accept(self, page: Any) -> List[Any]:
+        obj = _object(page, self.what)
+        token = _str(_get(obj, "nextPageToken"), self.what + ".nextPageToken")
+        if token in self.seen:
+            raise MalformedResponseError("the service returned page token %r twice" % token[:40])
+        self.seen.add(token)
+        self.token = token or None
+        return _list(_get(obj, self.key), "%s.%s" % (self.what, self.key))
+
+
+_THREADS = "/assistants/v1/threads"
+_MESSAGES = "/assistants/v1/messages"
+
+
+def _thread_create_request(folder_id: Optional[str], messages: Any, name: Optional[str],
+                           labels: Optional[Mapping[str, str]]) -> _Request:
+    """Thread.Create: the folder, the first messages, a name and labels."""
+    body: Dict[str, Any] = {}
+    if messages is not None:
+        if isinstance(messages, (str, Mapping)):
+            messages = [messages]
+        elif isinstance(messages, bytes) or not isinstance(messages, Iterable):
+            raise TypeError("messages must be a str, a message dict or a list of them, not %s"
+                            % type(messages).__name__)
+        body["messages"] = [_message_data(m, i, "messages") for i, m in enumerate(messages)]
+    if name is not None:
+        if not isinstance(name, str):
+            raise TypeError("name must be a str, not %s" % type(name).__name__)
+        body["name"] = name
+    if labels is not None:
+        body["labels"] = _str_map(labels, "labels")
+    if not folder_id:
+        raise ValueError("creating a thread needs a folder: pass folder_id= to the client or "
+                         "set YC_FOLDER_ID")
+    body["folderId"] = folder_id
+    return _Request("POST", _THREADS, _json_bytes(body, "the thread"), False)
+
+
+def _message_create_request(thread: Any, message: Any) -> _Request:
+    """Message.Create: one message written to the thread."""
+    body = _message_data(message, 0, "message")
+    body["threadId"] = _id_of(thread, "thread")
+    return _Request("POST", _MESSAGES, _json_bytes(body, "the message"), False)
+
+
+def _decode_thread(value: Any, cls: Type[ThreadT], threads: Any, path: str = "Thread") -> ThreadT:
+    obj = _object(value, path)
+    thread_id = _str(_get(obj, "id"), path + ".id")
+    if not thread_id:
+        raise MalformedResponseError("%s: the answer has no thread id" % path)
+    return cls(id=thread_id, name=_str(_get(obj, "name"), path + ".name"),
+               labels=_labels(_get(obj, "labels"), path + ".labels"),
+               created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
+               _threads=threads)
+
+
+def _decode_message_lines(body: bytes) -> List[Message]:
+    """Message.List's answer: one Message a line (bare or as {"result": ...}), newest first."""
+    lines = _LineSplitter()
+    lines.feed(body + b"\n")
+    messages = []
+    for i, line in enumerate(lines.take()):
+        if not line.strip():
+            continue
+        try:
+            obj = _json_line(line.decode("utf-8"))
+        except (ValueError, RecursionError):
+            obj = _MALFORMED
+        if obj is _MALFORMED:
+            raise MalformedResponseError("Message.List line %d is not JSON" % (i + 1))
+        if isinstance(obj, dict) and isinstance(obj.get("result"), dict):
+            obj = obj["result"]
+        messages.append(_decode_message(obj, "Message.List[%d]" % i))
+    return messages
 
 
 # ============================================================================
@@ -1982,445 +2547,7 @@ def _decode_json_body(status: int, body: bytes, headers: Mapping[str, str],
 
 
 # ============================================================================
-# JSON encoding (sans-IO): the caller's arguments into request bodies
-# ============================================================================
-
-
-def _id_of(value: Any, what: str) -> str:
-    """An id from a string or from any object with an ``id``."""
-    ident = getattr(value, "id", value) if not isinstance(value, str) else value
-    if not isinstance(ident, str):
-        raise TypeError("%s must be an id string or an object with an id, not %s"
-                        % (what, type(value).__name__))
-    if not ident:
-        raise ValueError("%s id is empty" % what)
-    return ident
-
-
-def _int64(value: Any, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
-    if value < 0:
-        raise ValueError("%s must not be negative, got %d" % (what, value))
-    return str(value)
-
-
-def _str_map(value: Any, what: str) -> Dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise TypeError("%s must be a dict of strings, not %s" % (what, type(value).__name__))
-    for k, v in value.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise TypeError("%s must map str to str; %r: %r is not" % (what, k, v))
-    return dict(value)
-
-
-def _message_data(message: Any, index: int, what: str = "additional_messages") -> Dict[str, Any]:
-    """A MessageData from a string (a user message) or a dict."""
-    where = what if what == "message" else "%s[%d]" % (what, index)
-    if isinstance(message, str):
-        return {"content": {"content": [{"text": {"content": message}}]}}
-    if not isinstance(message, Mapping):
-        raise TypeError("%s must be a str or a MessageData dict, not %s"
-                        % (where, type(message).__name__))
-    data = dict(message)
-    content = data.get("content")
-    if isinstance(content, str):  # {"content": "text"} is accepted as a shorthand
-        data["content"] = {"content": [{"text": {"content": content}}]}
-    elif not isinstance(content, Mapping):
-        raise ValueError("%s needs a 'content' string or MessageContent, not %s"
-                         % (where, "nothing" if content is None else _kind(content)))
-    if isinstance(data.get("role"), str):  # {"role": "user", ...} shorthand for author.role
-        data.setdefault("author", {"role": data.pop("role").upper()})
-    return data
-
-
-def _tool(tool: Any, index: int) -> Dict[str, Any]:
-    """The API's Tool from a function-tool dict, a Tool dict, or a Python function."""
-    if callable(tool) and not isinstance(tool, Mapping):
-        return function_tool(tool)
-    if not isinstance(tool, Mapping):
-        raise TypeError("tools[%d] must be a dict or a function, not %s"
-                        % (index, type(tool).__name__))
-    for kind in ("function", "searchIndex", "genSearch", "search_index", "gen_search"):
-        if kind in tool:
-            return dict(tool)
-    if isinstance(tool.get("name"), str):
-        spec: Dict[str, Any] = {"name": tool["name"]}
-        if tool.get("description") is not None:
-            spec["description"] = str(tool["description"])
-        spec["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
-        return {"function": spec}
-    raise ValueError("tools[%d] needs a 'name' (a function tool) or one of "
-                     "'function', 'searchIndex', 'genSearch'" % index)
-
-
-def _response_format(value: Any) -> Dict[str, Any]:
-    if value == "json":
-        return {"jsonObject": True}
-    if isinstance(value, Mapping):
-        if "jsonObject" in value or "jsonSchema" in value:
-            return dict(value)
-        schema = value.get("json_schema")
-        if isinstance(schema, Mapping):
-            if "schema" in schema and "properties" not in schema:
-                return {"jsonSchema": dict(schema)}
-            return {"jsonSchema": {"schema": dict(schema)}}
-    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
-        'custom_response_format must be "json" or {"json_schema": {...}}, got %r' % (value,))
-
-
-def _truncation_strategy(value: Any) -> Dict[str, Any]:
-    if value == "auto":
-        return {"autoStrategy": {}}
-    if isinstance(value, Mapping):
-        if "autoStrategy" in value or "lastMessagesStrategy" in value:
-            return dict(value)
-        if "last_messages" in value:
-            count = _int64(value["last_messages"],
-                           "custom_prompt_truncation_strategy's last_messages")
-            return {"lastMessagesStrategy": {"numMessages": count}}
-    raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
-        'custom_prompt_truncation_strategy must be "auto" or {"last_messages": N}, got %r'
-        % (value,))
-
-
-def _encode_create(
-    assistant: Any, thread: Any, *, stream: bool, labels: Optional[Mapping[str, str]],
-    additional_messages: Optional[Iterable[Any]], custom_temperature: Optional[float],
-    custom_max_tokens: Optional[int], custom_max_prompt_tokens: Optional[int],
-    custom_prompt_truncation_strategy: Any, custom_response_format: Any,
-    tools: Optional[Iterable[Any]], extra_body: Optional[Mapping[str, Any]],
-) -> Dict[str, Any]:
-    """The CreateRunRequest body: lowerCamelCase, int64 as strings, unset fields omitted."""
-    body: Dict[str, Any] = {"assistantId": _id_of(assistant, "assistant"),
-                            "threadId": _id_of(thread, "thread")}
-    if labels is not None:
-        body["labels"] = _str_map(labels, "labels")
-    if additional_messages is not None:
-        if isinstance(additional_messages, (str, Mapping)):
-            additional_messages = [additional_messages]
-        elif isinstance(additional_messages, bytes) or not isinstance(additional_messages, Iterable):
-            raise TypeError("additional_messages must be a str, a MessageData dict or a list of "
-                            "them, not %s" % type(additional_messages).__name__)
-        body["additionalMessages"] = [_message_data(m, i)
-                                      for i, m in enumerate(additional_messages)]
-    completion: Dict[str, Any] = {}
-    if custom_temperature is not None:
-        if isinstance(custom_temperature, bool) or not isinstance(custom_temperature,
-                                                                  (int, float)):
-            raise TypeError("custom_temperature must be a number, not %s"
-                            % type(custom_temperature).__name__)
-        completion["temperature"] = float(custom_temperature)
-    if custom_max_tokens is not None:
-        completion["maxTokens"] = _int64(custom_max_tokens, "custom_max_tokens")
-    if completion:
-        body["customCompletionOptions"] = completion
-    truncation: Dict[str, Any] = {}
-    if custom_max_prompt_tokens is not None:
-        truncation["maxPromptTokens"] = _int64(custom_max_prompt_tokens,
-                                               "custom_max_prompt_tokens")
-    if custom_prompt_truncation_strategy is not None:
-        truncation.update(_truncation_strategy(custom_prompt_truncation_strategy))
-    if truncation:
-        body["customPromptTruncationOptions"] = truncation
-    if custom_response_format is not None:
-        body["customResponseFormat"] = _response_format(custom_response_format)
-    if stream:
-        body["stream"] = True
-    if not isinstance(stream, bool):
-        raise TypeError("stream must be True or False, not %s" % type(stream).__name__)
-    if tools is not None:
-        if isinstance(tools, Mapping) or callable(tools):
-            tools = [tools]
-        elif isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
-            raise TypeError("tools must be a list of tool dicts or functions, not %s"
-                            % type(tools).__name__)
-        body["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
-    if extra_body is not None:
-        if not isinstance(extra_body, Mapping):
-            raise TypeError("extra_body must be a dict, not %s" % type(extra_body).__name__)
-        body.update(extra_body)
-    return body
-
-
-def _encode_tool_results(tool_results: Any) -> List[Dict[str, Any]]:
-    """toolResults from one {"name", "content"} dict or an iterable of them."""
-    if isinstance(tool_results, Mapping):
-        tool_results = [tool_results]
-    elif isinstance(tool_results, (str, bytes)) or not isinstance(tool_results, Iterable):
-        raise TypeError('tool_results must be a {"name": ..., "content": ...} dict or an '
-                        "iterable of them, not %s" % type(tool_results).__name__)
-    encoded = []
-    for i, item in enumerate(tool_results):
-        if isinstance(item, Mapping) and isinstance(item.get("functionResult"), Mapping):
-            item = item["functionResult"]
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-            raise TypeError('tool_results[%d] must be a dict with a "name" string and a '
-                            '"content"' % i)
-        if "content" not in item:
-            raise ValueError('tool_results[%d] (%s) has no "content"' % (i, item["name"]))
-        content = item["content"]
-        if not isinstance(content, str):
-            try:
-                content = json.dumps(content, ensure_ascii=False)
-            except (TypeError, ValueError) as exc:
-                raise TypeError("tool_results[%d] (%s): content is not JSON-serializable: %s"
-                                % (i, item["name"], exc)) from None
-        encoded.append({"functionResult": {"name": item["name"], "content": content}})
-    if not encoded:
-        raise ValueError("tool_results is empty")
-    return encoded
-
-
-# ============================================================================
-# API calls (sans-IO): what each call sends, and when to try it again
-# ============================================================================
-
-
-if TYPE_CHECKING:  # pragma: no cover - at run time a collections.namedtuple, cheaper to make
-    class _Request(NamedTuple):
-        method: str
-        target: str  # path and query under the base URL
-        body: Optional[bytes]
-        idempotent: bool
-else:
-    _Request = namedtuple("_Request", "method target body idempotent")
-
-
-_RUNS = "/assistants/v1/runs"
-_RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
-
-
-def _quote(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
-
-
-def _json_bytes(body: Any, what: str) -> bytes:
-    try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise TypeError("%s is not JSON-serializable: %s" % (what, exc)) from None
-
-
-def _create_request(body: Dict[str, Any]) -> _Request:
-    return _Request("POST", _RUNS, _json_bytes(body, "the create request"), False)
-
-
-def _get_request(run_id: Any) -> _Request:
-    ident = _id_of(run_id, "run")
-    if ident in (".", ".."):  # a dot segment: URL normalization would make it another path
-        raise ValueError("run id %r is not an id; it would change the request path" % ident)
-    return _Request("GET", "%s/%s" % (_RUNS, _quote(ident)), None, True)
-
-
-def _last_by_thread_request(thread: Any) -> _Request:
-    return _Request("GET", "%s:getByThread?threadId=%s" % (_RUNS, _quote(_id_of(thread, "thread"))),
-                    None, True)
-
-
-def _listen_request(run_id: str, events_start_idx: int) -> _Request:
-    return _Request("GET", "%s/listen?runId=%s&eventsStartIdx=%d"
-                    % (_RUNS, _quote(run_id), events_start_idx), None, True)
-
-
-def _submit_request(run_id: str, tool_results: Any) -> _Request:
-    body = {"runId": run_id, "toolResultList": {"toolResults": _encode_tool_results(tool_results)}}
-    return _Request("PATCH", _RUNS + "/submit", _json_bytes(body, "tool_results"), False)
-
-
-_MAX_TIMEOUT = 1e7  # seconds (116 days): beyond it a socket timeout overflows on some systems
-
-
-def _check_timeout(timeout: Any, what: str = "timeout") -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError("%s must be a number of seconds, not %s" % (what, type(timeout).__name__))
-    if not timeout > 0:
-        raise ValueError("%s must be positive, got %r" % (what, timeout))
-    if not timeout <= _MAX_TIMEOUT:  # inf and nan too
-        raise ValueError("%s must be at most %g seconds, got %r" % (what, _MAX_TIMEOUT, timeout))
-    return float(timeout)
-
-
-def _log(level: int, message: str, *args: Any) -> None:
-    """A record on the ``yc_runs`` logger. An application that has not imported logging has
-    configured no handler, so until it does, nothing is imported or formatted here."""
-    logging = sys.modules.get("logging")
-    if logging is not None:
-        logger = logging.getLogger("yc_runs")
-        if not _LOGGER_READY:  # a library's logger: nothing reaches logging's last resort
-            logger.addHandler(logging.NullHandler())
-            _LOGGER_READY.append(True)
-        if logger.isEnabledFor(level):
-            logger.log(level, message, *args)
-
-
-_LOGGER_READY: List[bool] = []
-
-
-def _log_debug(message: str, *args: Any) -> None:
-    _log(10, message, *args)
-
-
-def _log_info(message: str, *args: Any) -> None:
-    _log(20, message, *args)
-
-
-def _jitter() -> float:
-    return int.from_bytes(os.urandom(2), "big") / 65536.0
-
-
-_MAX_RETRY_AFTER = 60.0  # a server asking for longer gets its error raised at once
-
-
-def _backoff(attempt: int, retry_after: Optional[float] = None) -> float:
-    """Retry-After when the server gives one, else 0.5 s doubling to 8 s, less jitter."""
-    if retry_after is not None:
-        return float(min(retry_after, _MAX_RETRY_AFTER))
-    return float(min(0.5 * 2.0 ** attempt, 8.0) * (1 - 0.25 * _jitter()))
-
-
-class _Retry:
-    """Which failures of one call to retry, and after how long."""
-
-    def __init__(self, max_retries: int, idempotent: bool) -> None:
-        self.max_retries = max_retries
-        self.idempotent = idempotent
-        self.retries = 0
-        self.stale_retried = False
-
-    def delay(self, exc: BaseException) -> Optional[float]:
-        """Seconds to wait before the next attempt, or None to raise ``exc``."""
-        retry_after = None
-        if isinstance(exc, APIConnectionError) and not exc.retryable:
-            retryable = False
-        elif isinstance(exc, APIConnectionError):
-            if exc.reused and self.idempotent and not self.stale_retried:
-                self.stale_retried = True  # a keep-alive connection the server had closed
-                return 0.0
-            retryable = not exc.connected or (
-                self.idempotent and not isinstance(exc, APITimeoutError))
-        elif isinstance(exc, APIError):
-            # 429: the service refused the call unprocessed, so even create and submit are safe
-            retryable = exc.status == 429 or (self.idempotent and exc.status in _RETRY_STATUSES)
-            retry_after = exc.retry_after
-            if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
-                retryable = False  # the caller decides whether to wait that long
-        else:
-            retryable = False
-        if not retryable or self.retries >= self.max_retries:
-            return None
-        self.retries += 1
-        return _backoff(self.retries - 1, retry_after)
-
-
-class _Pager:
-    """List pages: follow nextPageToken, stop at the first empty one."""
-
-    def __init__(self, folder_id: Optional[str], page_size: Optional[int], path: str = _RUNS,
-                 key: str = "runs") -> None:
-        if page_size is not None:  # the caller's arguments first, then the configuration
-            _int64(page_size, "page_size")
-        if not folder_id:  # a missing folder is a missing argument, not a credential problem
-            raise ValueError("listing %s needs a folder: pass folder_id= to the client or "
-                             "set YC_FOLDER_ID" % key)
-        self.path, self.key = path, key
-        self.what = "List%sResponse" % key.capitalize()
-        self.folder_id = folder_id
-        self.page_size = page_size
-        self.token: Optional[str] = ""
-        self.seen: Set[str] = set()
-
-    def request(self) -> Optional[_Request]:
-        if self.token is None:
-            return None
-        target = "%s?folderId=%s" % (self.path, _quote(self.folder_id))
-        if self.page_size is not None:
-            target += "&pageSize=%d" % self.page_size
-        if self.token:
-            target += "&pageToken=" + _quote(self.token)
-        return _Request("GET", target, None, True)
-
-    def accept(self, page: Any) -> List[Any]:
-        obj = _object(page, self.what)
-        token = _str(_get(obj, "nextPageToken"), self.what + ".nextPageToken")
-        if token in self.seen:
-            raise MalformedResponseError("the service returned page token %r twice" % token[:40])
-        self.seen.add(token)
-        self.token = token or None
-        return _list(_get(obj, self.key), "%s.%s" % (self.what, self.key))
-
-
-_THREADS = "/assistants/v1/threads"
-_MESSAGES = "/assistants/v1/messages"
-
-
-def _thread_create_request(folder_id: Optional[str], messages: Any, name: Optional[str],
-                           labels: Optional[Mapping[str, str]]) -> _Request:
-    """Thread.Create: the folder, the first messages, a name and labels."""
-    body: Dict[str, Any] = {}
-    if messages is not None:
-        if isinstance(messages, (str, Mapping)):
-            messages = [messages]
-        elif isinstance(messages, bytes) or not isinstance(messages, Iterable):
-            raise TypeError("messages must be a str, a message dict or a list of them, not %s"
-                            % type(messages).__name__)
-        body["messages"] = [_message_data(m, i, "messages") for i, m in enumerate(messages)]
-    if name is not None:
-        if not isinstance(name, str):
-            raise TypeError("name must be a str, not %s" % type(name).__name__)
-        body["name"] = name
-    if labels is not None:
-        body["labels"] = _str_map(labels, "labels")
-    if not folder_id:
-        raise ValueError("creating a thread needs a folder: pass folder_id= to the client or "
-                         "set YC_FOLDER_ID")
-    body["folderId"] = folder_id
-    return _Request("POST", _THREADS, _json_bytes(body, "the thread"), False)
-
-
-def _message_create_request(thread: Any, message: Any) -> _Request:
-    """Message.Create: one message written to the thread."""
-    body = _message_data(message, 0, "message")
-    body["threadId"] = _id_of(thread, "thread")
-    return _Request("POST", _MESSAGES, _json_bytes(body, "the message"), False)
-
-
-def _decode_thread(value: Any, cls: Type[ThreadT], threads: Any, path: str = "Thread") -> ThreadT:
-    obj = _object(value, path)
-    thread_id = _str(_get(obj, "id"), path + ".id")
-    if not thread_id:
-        raise MalformedResponseError("%s: the answer has no thread id" % path)
-    return cls(id=thread_id, name=_str(_get(obj, "name"), path + ".name"),
-               labels=_labels(_get(obj, "labels"), path + ".labels"),
-               created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
-               _threads=threads)
-
-
-def _decode_message_lines(body: bytes) -> List[Message]:
-    """Message.List's answer: one Message a line (bare or as {"result": ...}), newest first."""
-    lines = _LineSplitter()
-    lines.feed(body + b"\n")
-    messages = []
-    for i, line in enumerate(lines.take()):
-        if not line.strip():
-            continue
-        try:
-            obj = _json_line(line.decode("utf-8"))
-        except (ValueError, RecursionError):
-            obj = _MALFORMED
-        if obj is _MALFORMED:
-            raise MalformedResponseError("Message.List line %d is not JSON" % (i + 1))
-        if isinstance(obj, dict) and isinstance(obj.get("result"), dict):
-            obj = obj["result"]
-        messages.append(_decode_message(obj, "Message.List[%d]" % i))
-    return messages
-
-
-# ============================================================================
-# Workflows (sans-IO): a resumable stream, waiting, tool rounds, callbacks
+# Plans (sans-IO): each workflow a generator of what it needs, and the state it keeps
 # ============================================================================
 
 
@@ -2910,6 +3037,90 @@ class _RunState:
         self.pending = None
 
 
+def _responses_submit_plan(config: "_Config", state: _RunState, tool_results: Any,
+                           timeout: Optional[float]) -> "Plan[Any]":
+    """A follow-up response carrying the outputs for the pending calls; the run goes on under
+    the follow-up's id."""
+    response_id = state.ids[-1]
+    if state.pending is None:  # the calls are not known yet: ask the service
+        obj = yield from _call_plan(config, _response_get_request(response_id), timeout)
+        fields = _decode_response(obj)
+        if fields.status != RunStatus.TOOL_CALLS:
+            raise ValueError("run %s is %s, not waiting for tool results"
+                             % (response_id, fields.status.name))
+        state.pending = fields.result.tool_calls
+        if state.settings is None:
+            state.settings = _response_settings(obj)
+    body = _encode_response_followup(state.settings or {}, response_id, tool_results,
+                                     state.pending)
+    obj = yield from _call_plan(config, _response_create_request(body), timeout)
+    fields = _decode_response(obj)
+    state.follow(fields.id)
+    return obj
+
+
+def _poll_final_plan(config: "_Config", stream: "_ResponsesStreamState", seconds: float,
+                     state: _RunState) -> "Plan[None]":
+    """Listen without a stream: poll until the response is finished, then its final event
+    (on the run's cursor, after the events already handed on)."""
+    result = yield from _wait_plan(config, stream.response_id or state.ids[-1], seconds,
+                                   max(300.0, seconds), None)
+    status = {RunStatus.COMPLETED: StreamEvent.DONE, RunStatus.TOOL_CALLS: StreamEvent.TOOL_CALLS
+              }.get(result.status, StreamEvent.ERROR)
+    text = result.text or ""
+    delta, reset = (text[len(stream.text):], False) if text.startswith(stream.text) \
+        else (text, True)
+    index = stream.offset + stream.last_sequence_number + 1
+    events = [_run_stream_event(status, index, result, None, delta, reset)]
+    state.saw(events)
+    yield _Emit(events)
+
+def _state_of(run: _RunFields) -> "_RunState":
+    """The run's _RunState, made on first use for a Run built from an id."""
+    state = run._state
+    if state is None:
+        state = _RunState(run.id)
+        object.__setattr__(run, "_state", state)
+    return state  # type: ignore[no-any-return]
+
+
+def _create_plan(config: "_Config", cls: Type[RunT], runs: Any, assistant: Any, thread: Any,
+                 options: Dict[str, Any], timeout: Optional[float]) -> "Plan[RunT]":
+    request, state = config.wire.create_request(config, assistant, thread, options)
+    obj = yield from _call_plan(config, request, timeout)
+    return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
+
+
+def _get_plan(config: "_Config", cls: Type[RunT], runs: Any, run_id: Any,
+              timeout: Optional[float], state: Optional["_RunState"] = None) -> "Plan[RunT]":
+    obj = yield from _call_plan(config, config.wire.get_request(run_id), timeout)
+    return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
+
+
+def _last_by_thread_plan(config: "_Config", cls: Type[RunT], runs: Any, thread: Any,
+                         timeout: Optional[float]) -> "Plan[RunT]":
+    obj = yield from _call_plan(config, config.wire.last_by_thread_request(thread), timeout)
+    return config.wire.run(obj, cls, runs)  # type: ignore[no-any-return]
+
+
+def _thread_plan(config: "_Config", cls: Type[ThreadT], threads: Any, request: _Request,
+                 timeout: Optional[float]) -> "Plan[ThreadT]":
+    obj = yield from _call_plan(config, request, timeout)
+    return config.wire.thread(obj, cls, threads)  # type: ignore[no-any-return]
+
+
+def _write_plan(config: "_Config", thread: Any, message: Any,
+                timeout: Optional[float]) -> "Plan[Message]":
+    request = config.wire.thread_write_request(thread, message)
+    obj = yield from _call_plan(config, request, timeout)
+    return config.wire.message(obj, _id_of(thread, "thread"))  # type: ignore[no-any-return]
+
+
+# ============================================================================
+# Wires: each dialect behind the one interface the plans call (sans-IO)
+# ============================================================================
+
+
 def _unsupported(wire: str, what: str, why: str) -> UnsupportedOperationError:
     return UnsupportedOperationError("%s: not on the %s API (api=%r): %s"
                                      % (what, "Responses" if wire == "responses" else "Assistant",
@@ -3150,83 +3361,9 @@ def _response_settings(obj: Any) -> Dict[str, Any]:
     return settings
 
 
-def _responses_submit_plan(config: "_Config", state: _RunState, tool_results: Any,
-                           timeout: Optional[float]) -> "Plan[Any]":
-    """A follow-up response carrying the outputs for the pending calls; the run goes on under
-    the follow-up's id."""
-    response_id = state.ids[-1]
-    if state.pending is None:  # the calls are not known yet: ask the service
-        obj = yield from _call_plan(config, _response_get_request(response_id), timeout)
-        fields = _decode_response(obj)
-        if fields.status != RunStatus.TOOL_CALLS:
-            raise ValueError("run %s is %s, not waiting for tool results"
-                             % (response_id, fields.status.name))
-        state.pending = fields.result.tool_calls
-        if state.settings is None:
-            state.settings = _response_settings(obj)
-    body = _encode_response_followup(state.settings or {}, response_id, tool_results,
-                                     state.pending)
-    obj = yield from _call_plan(config, _response_create_request(body), timeout)
-    fields = _decode_response(obj)
-    state.follow(fields.id)
-    return obj
-
-
-def _poll_final_plan(config: "_Config", stream: "_ResponsesStreamState", seconds: float,
-                     state: _RunState) -> "Plan[None]":
-    """Listen without a stream: poll until the response is finished, then its final event
-    (on the run's cursor, after the events already handed on)."""
-    result = yield from _wait_plan(config, stream.response_id or state.ids[-1], seconds,
-                                   max(300.0, seconds), None)
-    status = {RunStatus.COMPLETED: StreamEvent.DONE, RunStatus.TOOL_CALLS: StreamEvent.TOOL_CALLS
-              }.get(result.status, StreamEvent.ERROR)
-    text = result.text or ""
-    delta, reset = (text[len(stream.text):], False) if text.startswith(stream.text) \
-        else (text, True)
-    index = stream.offset + stream.last_sequence_number + 1
-    events = [_run_stream_event(status, index, result, None, delta, reset)]
-    state.saw(events)
-    yield _Emit(events)
-
-def _state_of(run: _RunFields) -> "_RunState":
-    """The run's _RunState, made on first use for a Run built from an id."""
-    state = run._state
-    if state is None:
-        state = _RunState(run.id)
-        object.__setattr__(run, "_state", state)
-    return state  # type: ignore[no-any-return]
-
-
-def _create_plan(config: "_Config", cls: Type[RunT], runs: Any, assistant: Any, thread: Any,
-                 options: Dict[str, Any], timeout: Optional[float]) -> "Plan[RunT]":
-    request, state = config.wire.create_request(config, assistant, thread, options)
-    obj = yield from _call_plan(config, request, timeout)
-    return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
-
-
-def _get_plan(config: "_Config", cls: Type[RunT], runs: Any, run_id: Any,
-              timeout: Optional[float], state: Optional["_RunState"] = None) -> "Plan[RunT]":
-    obj = yield from _call_plan(config, config.wire.get_request(run_id), timeout)
-    return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
-
-
-def _last_by_thread_plan(config: "_Config", cls: Type[RunT], runs: Any, thread: Any,
-                         timeout: Optional[float]) -> "Plan[RunT]":
-    obj = yield from _call_plan(config, config.wire.last_by_thread_request(thread), timeout)
-    return config.wire.run(obj, cls, runs)  # type: ignore[no-any-return]
-
-
-def _thread_plan(config: "_Config", cls: Type[ThreadT], threads: Any, request: _Request,
-                 timeout: Optional[float]) -> "Plan[ThreadT]":
-    obj = yield from _call_plan(config, request, timeout)
-    return config.wire.thread(obj, cls, threads)  # type: ignore[no-any-return]
-
-
-def _write_plan(config: "_Config", thread: Any, message: Any,
-                timeout: Optional[float]) -> "Plan[Message]":
-    request = config.wire.thread_write_request(thread, message)
-    obj = yield from _call_plan(config, request, timeout)
-    return config.wire.message(obj, _id_of(thread, "thread"))  # type: ignore[no-any-return]
+# ============================================================================
+# Tool rounds and handler callbacks
+# ============================================================================
 
 
 class _ToolLoop:
@@ -3277,57 +3414,6 @@ class _ToolLoop:
                                                          ensure_ascii=False)}
 
 
-def _coerce_arguments(function: Callable[..., Any], arguments: Dict[str, Any]) -> Dict[str, Any]:
-    """Struct numbers arrive as floats (5.0): give int parameters ints.
-
-    Also for Optional[int] and List[int], and for hints written as strings.
-    """
-
-    hints = getattr(function, "__annotations__", None)
-    if not isinstance(hints, dict) or not hints:
-        return arguments
-    try:
-        hints = _parameter_hints(function)
-    except Exception:  # an unresolvable forward reference: keep the raw annotations
-        pass
-    return {name: _coerce_int(hints.get(name), value) for name, value in arguments.items()}
-
-
-def _parameter_hints(function: Callable[..., Any]) -> Dict[str, Any]:
-    """The resolved type hints of the parameters; the return annotation is never evaluated."""
-    import types
-    import typing
-
-    annotations = dict(getattr(function, "__annotations__", None) or {})
-    annotations.pop("return", None)
-    target = getattr(function, "__wrapped__", function)
-    shim = types.SimpleNamespace(__annotations__=annotations)
-    return typing.get_type_hints(shim, globalns=getattr(target, "__globals__", None))
-
-
-def _coerce_int(hint: Any, value: Any) -> Any:
-    import typing
-
-    if isinstance(value, float) and value.is_integer() and hint in (int, "int"):
-        return int(value)
-    args = typing.get_args(hint)
-    if _is_union(hint):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:
-            return _coerce_int(rest[0], value)
-        return _coerce_int(int, value) if int in rest and float not in rest else value
-    if isinstance(value, list) and args and typing.get_origin(hint) in (list, Sequence, Iterable):
-        return [_coerce_int(args[0], item) for item in value]
-    return value
-
-
-def _is_union(hint: Any) -> bool:
-    """Union and Optional, written with typing or as the X | None of Python 3.10+."""
-    import typing
-
-    return typing.get_origin(hint) is typing.Union or type(hint).__name__ == "UnionType"
-
-
 def _is_awaitable(value: Any) -> bool:
     return hasattr(value, "__await__")
 
@@ -3369,77 +3455,6 @@ def _handler_calls(handler: Any, event: RunStreamEvent) -> List[Tuple[Callable[.
         if function is not None:
             calls.append((function, args))
     return calls
-
-
-_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean",
-               list: "array", dict: "object", tuple: "array"}
-
-
-def _json_schema(hint: Any, where: str) -> Dict[str, Any]:
-    import typing
-
-    if hint in _JSON_TYPES:
-        return {"type": _JSON_TYPES[hint]}
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if _is_union(hint):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:
-            return _json_schema(rest[0], where)
-        return {"anyOf": [_json_schema(a, where) for a in rest]}
-    if origin is typing.Literal:
-        kinds = {_JSON_TYPES.get(type(a), "string") for a in args}
-        schema: Dict[str, Any] = {"enum": list(args)}
-        if len(kinds) == 1:
-            schema["type"] = kinds.pop()
-        return schema
-    if origin in (list, tuple, set, frozenset, Sequence, Iterable):
-        schema = {"type": "array"}
-        if args and args[0] is not Ellipsis:
-            schema["items"] = _json_schema(args[0], where)
-        return schema
-    if origin in (dict, Mapping):
-        return {"type": "object"}
-    if hint is typing.Any:
-        return {}
-    raise TypeError("%s: no JSON Schema for type %r; use str, int, float, bool, list, dict, "
-                    "Optional or Literal" % (where, hint))
-
-
-def function_tool(func: Callable[..., Any], *, name: Optional[str] = None,
-                  description: Optional[str] = None) -> Dict[str, Any]:
-    """The API's function Tool for a Python function: name, docstring, JSON Schema of its hints."""
-    import inspect
-    import typing
-
-    if not callable(func):
-        raise TypeError("function_tool needs a function, not %s" % type(func).__name__)
-    tool_name = name or getattr(func, "__name__", "")
-    if not tool_name or tool_name == "<lambda>":
-        raise ValueError("function_tool needs a named function or name=")
-    try:
-        hints = _parameter_hints(func)
-    except Exception as exc:  # unresolvable forward references and the like
-        raise TypeError("%s: cannot read its type hints: %s" % (tool_name, exc)) from None
-    properties: Dict[str, Any] = {}
-    required = []
-    for param in inspect.signature(func).parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        where = "%s(%s)" % (tool_name, param.name)
-        schema = _json_schema(hints[param.name], where) if param.name in hints else {}
-        properties[param.name] = schema
-        hint = hints.get(param.name)
-        optional = _is_union(hint) and type(None) in typing.get_args(hint)
-        if param.default is param.empty and not optional:
-            required.append(param.name)
-    parameters: Dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        parameters["required"] = required
-    doc = description if description is not None else (inspect.getdoc(func) or "")
-    spec: Dict[str, Any] = {"name": tool_name, "parameters": parameters}
-    if doc:
-        spec["description"] = doc.strip().split("\n\n")[0].replace("\n", " ")
-    return {"function": spec}
 
 
 # ============================================================================
@@ -4256,7 +4271,7 @@ _MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 # ============================================================================
-# Sync transport: blocking sockets feeding the codec, a keep-alive pool
+# Sync transport: blocking sockets feeding the codec, a keep-alive pool per process
 # ============================================================================
 
 
@@ -4462,175 +4477,6 @@ class _SyncStream:
                 self.transport._release(self.origin, sock)
             else:
                 sock.close()
-
-
-class _ClientBase:
-    """The constructor both clients share; raises CredentialsError when no credential is
-    given or found in the environment, ValueError for a bad base_url or folder_id."""
-
-    def __init__(
-        self,
-        api_key: Union[str, Callable[[], Any], None] = None,
-        iam_token: Union[str, Callable[[], Any], None] = None,
-        folder_id: Optional[str] = None,
-        base_url: Optional[str] = None,
-        timeout: float = 60.0,
-        max_retries: int = 4,
-        ssl_context: Optional["ssl.SSLContext"] = None,
-        credentials: Optional[Credentials] = None,
-        allow_insecure: bool = False,
-        total_timeout: Optional[float] = None,
-        api: Optional[str] = None,
-    ) -> None:
-        self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
-                               ssl_context, credentials, allow_insecure, total_timeout, api)
-        self._setup(ssl_context)
-
-    def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
-        raise NotImplementedError
-
-    def _run(self, plan: "Plan[Any]") -> Any:
-        raise NotImplementedError
-
-    def _drive(self, step: _Stepper) -> Any:
-        raise NotImplementedError
-
-    def _call(self, request: _Request, timeout: Optional[float]) -> Any:
-        """The JSON answer to ``request`` (awaitable on AsyncClient)."""
-        return self._run(_call_plan(self._config, request, timeout))
-
-    def _listen(self, run: "_RunState", events_start_idx: int, timeout: Optional[float],
-                resume: bool) -> Any:
-        """The run's events (an async iterator on AsyncClient)."""
-        return self._drive(_Stepper(_new_listen(self._config, run, events_start_idx, timeout,
-                                                resume)))
-
-    @property
-    def api(self) -> str:
-        """The wire: "responses" (the live service) or "assistants" (the Assistant API)."""
-        return self._config.api
-
-    @property
-    def folder_id(self) -> Optional[str]:
-        return self._config.folder_id
-
-    def __repr__(self) -> str:
-        return "%s(%r)" % (type(self).__name__, self._config)
-
-
-class Client(_ClientBase):
-    """A synchronous client of the Runs API; safe to share between threads and to create
-    before forking worker processes. Close it (or use ``with``) to close its pooled
-    connections; an unclosed client closes them when it is collected.
-
-    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
-    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
-    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
-    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
-    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
-    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
-    base. ``timeout``: seconds for each attempt of a call, connect to last byte, and for
-    listen the longest wait for the next event (60). ``max_retries``: retries of a failed
-    idempotent call (4). ``total_timeout``: seconds for a call with all its retries (none).
-    ``ssl_context``: TLS settings (default: verified, system CAs).
-    ``allow_insecure``: allow plain http:// to a host that is not loopback.
-
-    ``client.runs`` holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
-    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
-    given or found, ValueError or TypeError naming a bad argument.
-    """
-
-    def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
-        self._transport = _SyncTransport(ssl_context)
-
-    @property
-    def runs(self) -> "Runs":
-        """Create runs, fetch them, list them."""
-        return Runs(self)
-
-    @property
-    def threads(self) -> "Threads":
-        """Create threads, write to them, read them."""
-        return Threads(self)
-
-    def close(self) -> None:
-        """Close pooled connections; the client reconnects if used again."""
-        self._transport.close()
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def _run(self, plan: "Plan[Any]") -> Any:
-        """What ``plan`` returns, once the driver has performed all it asked for."""
-        step = _Stepper(plan)
-        for _ in self._drive(step):
-            pass
-        return step.value
-
-    def _drive(self, step: _Stepper) -> Iterator[RunStreamEvent]:
-        """Performs what the plan yields and hands on the events it emits."""
-        streams: List[_SyncStream] = []
-        try:
-            need = step.send(None)
-            while need is not None:
-                if need.__class__ is _Emit:
-                    yield from need.events
-                    need = step.send(None)
-                    continue
-                try:
-                    need = step.send(self._perform(need, streams))
-                except Exception as exc:
-                    need = step.throw(exc)
-        finally:
-            for stream in streams:
-                stream.close()
-            step.plan.close()
-        step.outcome()
-
-    def _perform(self, need: Any, streams: List[_SyncStream]) -> Any:
-        kind = need.__class__
-        if kind is _Read:
-            return streams[0].read(need.deadline, need.limit)
-        if kind is _Open:
-            for stream in streams:
-                stream.close()
-            streams.clear()
-            config = self._config
-            data, request_id = config.request_bytes(need.request,
-                                                    self._authorization(need.deadline))
-            stream = self._transport.open(config.origin, data, need.request.method, need.deadline)
-            streams.append(stream)
-            return stream.read(need.deadline, None), request_id
-        if kind is _Sleep:
-            time.sleep(need.seconds)
-            return None
-        return _not_awaitable(need.function(**need.arguments), need.name)  # _Invoke
-
-    def _authorization(self, deadline: float) -> str:
-        credentials = self._config.credentials
-        header = credentials._header(time.monotonic())
-        if header is None:
-            with credentials._lock:
-                header = credentials._header(time.monotonic())
-                if header is None:
-                    method, url, headers, body = credentials._token_request()
-                    try:
-                        status, answer = self._transport.fetch(
-                            method, url, headers, body, _token_timeout(credentials, deadline))
-                    except APIConnectionError as exc:
-                        raise CredentialsError("cannot get an IAM token from %s: %s"
-                                               % (url.split("?")[0], exc)) from None
-                    header = credentials._accept(status, answer, time.monotonic())
-        if not isinstance(header, str):
-            close = getattr(header, "close", None)
-            if callable(close):
-                close()
-            raise CredentialsError("the token provider returned an awaitable; use AsyncClient "
-                                   "for async providers")
-        return header
 
 
 # ============================================================================
@@ -4875,6 +4721,180 @@ class _AsyncStream:
                                         asyncio.get_running_loop())
             else:
                 writer.close()
+
+
+# ============================================================================
+# Clients: the constructor both share, and each one's driver of the plans
+# ============================================================================
+
+
+class _ClientBase:
+    """The constructor both clients share; raises CredentialsError when no credential is
+    given or found in the environment, ValueError for a bad base_url or folder_id."""
+
+    def __init__(
+        self,
+        api_key: Union[str, Callable[[], Any], None] = None,
+        iam_token: Union[str, Callable[[], Any], None] = None,
+        folder_id: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        ssl_context: Optional["ssl.SSLContext"] = None,
+        credentials: Optional[Credentials] = None,
+        allow_insecure: bool = False,
+        total_timeout: Optional[float] = None,
+        api: Optional[str] = None,
+    ) -> None:
+        self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
+                               ssl_context, credentials, allow_insecure, total_timeout, api)
+        self._setup(ssl_context)
+
+    def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        raise NotImplementedError
+
+    def _run(self, plan: "Plan[Any]") -> Any:
+        raise NotImplementedError
+
+    def _drive(self, step: _Stepper) -> Any:
+        raise NotImplementedError
+
+    def _call(self, request: _Request, timeout: Optional[float]) -> Any:
+        """The JSON answer to ``request`` (awaitable on AsyncClient)."""
+        return self._run(_call_plan(self._config, request, timeout))
+
+    def _listen(self, run: "_RunState", events_start_idx: int, timeout: Optional[float],
+                resume: bool) -> Any:
+        """The run's events (an async iterator on AsyncClient)."""
+        return self._drive(_Stepper(_new_listen(self._config, run, events_start_idx, timeout,
+                                                resume)))
+
+    @property
+    def api(self) -> str:
+        """The wire: "responses" (the live service) or "assistants" (the Assistant API)."""
+        return self._config.api
+
+    @property
+    def folder_id(self) -> Optional[str]:
+        return self._config.folder_id
+
+    def __repr__(self) -> str:
+        return "%s(%r)" % (type(self).__name__, self._config)
+
+
+class Client(_ClientBase):
+    """A synchronous client of the Runs API; safe to share between threads and to create
+    before forking worker processes. Close it (or use ``with``) to close its pooled
+    connections; an unclosed client closes them when it is collected.
+
+    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
+    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
+    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
+    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
+    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
+    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
+    base. ``timeout``: seconds for each attempt of a call, connect to last byte, and for
+    listen the longest wait for the next event (60). ``max_retries``: retries of a failed
+    idempotent call (4). ``total_timeout``: seconds for a call with all its retries (none).
+    ``ssl_context``: TLS settings (default: verified, system CAs).
+    ``allow_insecure``: allow plain http:// to a host that is not loopback.
+
+    ``client.runs`` holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
+    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
+    given or found, ValueError or TypeError naming a bad argument.
+    """
+
+    def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        self._transport = _SyncTransport(ssl_context)
+
+    @property
+    def runs(self) -> "Runs":
+        """Create runs, fetch them, list them."""
+        return Runs(self)
+
+    @property
+    def threads(self) -> "Threads":
+        """Create threads, write to them, read them."""
+        return Threads(self)
+
+    def close(self) -> None:
+        """Close pooled connections; the client reconnects if used again."""
+        self._transport.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _run(self, plan: "Plan[Any]") -> Any:
+        """What ``plan`` returns, once the driver has performed all it asked for."""
+        step = _Stepper(plan)
+        for _ in self._drive(step):
+            pass
+        return step.value
+
+    def _drive(self, step: _Stepper) -> Iterator[RunStreamEvent]:
+        """Performs what the plan yields and hands on the events it emits."""
+        streams: List[_SyncStream] = []
+        try:
+            need = step.send(None)
+            while need is not None:
+                if need.__class__ is _Emit:
+                    yield from need.events
+                    need = step.send(None)
+                    continue
+                try:
+                    need = step.send(self._perform(need, streams))
+                except Exception as exc:
+                    need = step.throw(exc)
+        finally:
+            for stream in streams:
+                stream.close()
+            step.plan.close()
+        step.outcome()
+
+    def _perform(self, need: Any, streams: List[_SyncStream]) -> Any:
+        kind = need.__class__
+        if kind is _Read:
+            return streams[0].read(need.deadline, need.limit)
+        if kind is _Open:
+            for stream in streams:
+                stream.close()
+            streams.clear()
+            config = self._config
+            data, request_id = config.request_bytes(need.request,
+                                                    self._authorization(need.deadline))
+            stream = self._transport.open(config.origin, data, need.request.method, need.deadline)
+            streams.append(stream)
+            return stream.read(need.deadline, None), request_id
+        if kind is _Sleep:
+            time.sleep(need.seconds)
+            return None
+        return _not_awaitable(need.function(**need.arguments), need.name)  # _Invoke
+
+    def _authorization(self, deadline: float) -> str:
+        credentials = self._config.credentials
+        header = credentials._header(time.monotonic())
+        if header is None:
+            with credentials._lock:
+                header = credentials._header(time.monotonic())
+                if header is None:
+                    method, url, headers, body = credentials._token_request()
+                    try:
+                        status, answer = self._transport.fetch(
+                            method, url, headers, body, _token_timeout(credentials, deadline))
+                    except APIConnectionError as exc:
+                        raise CredentialsError("cannot get an IAM token from %s: %s"
+                                               % (url.split("?")[0], exc)) from None
+                    header = credentials._accept(status, answer, time.monotonic())
+        if not isinstance(header, str):
+            close = getattr(header, "close", None)
+            if callable(close):
+                close()
+            raise CredentialsError("the token provider returned an awaitable; use AsyncClient "
+                                   "for async providers")
+        return header
 
 
 class AsyncClient(_ClientBase):
