@@ -7832,6 +7832,44 @@ class AsyncHardeningTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(len(token_requests), 1)
 
 
+class StreamObjectsTest(unittest.TestCase):
+    """The listen fast paths fill frozen dataclasses through __dict__: every field of every
+    class they make must be there, exactly as the constructor would make it."""
+
+    def assert_whole(self, obj: Any, seen: Set[int]) -> None:
+        if id(obj) in seen or not dataclasses.is_dataclass(obj):
+            return
+        seen.add(id(obj))
+        names = {f.name for f in dataclasses.fields(obj)}
+        self.assertEqual(set(vars(obj)), names, type(obj).__name__)
+        self.assertEqual(dataclasses.replace(obj), obj, type(obj).__name__)
+        for name in names:
+            value = getattr(obj, name)
+            for item in value if isinstance(value, tuple) else (value,):
+                self.assert_whole(item, seen)
+
+    def test_every_field_of_every_stream_object_is_filled(self) -> None:
+        lines = [core_event_line("PARTIAL_MESSAGE", 0, "Hel"),
+                 core_event_line("PARTIAL_MESSAGE", 1, "Hello", wrap=False),
+                 json.dumps({"result": {"event_type": "PARTIAL_MESSAGE", "stream_cursor": {
+                     "current_event_idx": "2"}, "partial_message": {"content": [
+                         {"text": {"content": "Hello!"}}]}}}).encode(),
+                 core_event_line("DONE", 3, "Hello!", usage={"promptTokens": "1",
+                                                             "completionTokens": "2",
+                                                             "totalTokens": "3"})]
+        events = core_decode_lines(lines)
+        events += core_decode_lines([core_event_line("TOOL_CALLS", 0, toolCallList={"toolCalls": [
+            {"functionCall": {"name": "f", "arguments": {"x": 1.0}}}]})])
+        events += core_decode_lines([core_event_line("ERROR", 0, error={"code": 3, "message": "m"})])
+        for name in ("plain.sse", "func.sse"):
+            state = yc_runs._ResponsesStreamState()
+            events += state.feed(responses_capture(name))
+        self.assertGreater(len(events), 8)
+        seen: Set[int] = set()
+        for event in events:
+            self.assert_whole(event, seen)
+
+
 # ============================================================================
 # Hardening (issue 11): deadlines, exactly-once, fork safety, secrets, caps, resources
 # ============================================================================
