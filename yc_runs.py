@@ -1,20 +1,21 @@
 # SPDX-License-Identifier: MIT
 # Copyright (c) 2026 yc-runs contributors. The licence text: LICENSE, or https://spdx.org/licenses/MIT
-"""yc_runs: a one-file client for the Runs API of Yandex Cloud AI assistants.
+"""yc_runs: a one-file client for Yandex AI Studio's assistants, with the Runs model.
 
-Standard library only, Python 3.9+. Copy this file next to your code, or
-``pip install .``. Sync and async clients, streaming, tool calls, a local
-emulator of the service, and a command line (``python -m yc_runs --help``).
+Standard library only, Python 3.9+. Threads, runs, listen with resume, wait and tool
+rounds, served from the live Responses and Conversations API (``api="responses"``, the
+default) or the discontinued Assistant API's wire (``api="assistants"``). Sync and async
+clients, a local emulator of both wires, a command line (``python -m yc_runs --help``).
 
     import yc_runs
 
     with yc_runs.Client(api_key="...", folder_id="b1g...") as client:
-        run = client.runs.create("fvt-assistant-id", "fvt-thread-id",
-                                 additional_messages=["Hello!"], stream=True)
+        thread = client.threads.create(["Hi! I am planning a trip."])
+        run = client.runs.create("yandexgpt/latest", thread, stream=True,
+                                 additional_messages=["What should I pack?"])
         for text in run.text_stream():          # the reply as it is generated
             print(text, end="", flush=True)
-        result = run.wait()                     # RunResult: text, usage, tool_calls
-        print(result.status.name, result.usage)
+        print(run.wait().usage)                 # RunResult: text, usage, tool_calls
 
 Offline, without credentials: ``with yc_runs.Emulator() as emu:`` and
 ``yc_runs.Client(base_url=emu.url, api_key="test")``.
