@@ -7516,6 +7516,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
+    except BrokenPipeError:  # --help into a closed pipe (Python 3.9 and 3.10 let it escape)
+        _quiet_stdout()
+        return _EXIT_OK
     printer = _Printer(sys.stdout, getattr(args, "json", False))
     debug = getattr(args, "debug", False)
     if debug:
