@@ -8170,7 +8170,7 @@ class HardSecretsTest(CoreRawTestCase):
         stream = core_stream_handler(core_chunk(b"{bad Api-Key " + CORE_KEY.encode() + b"\n") + b"0\r\n\r\n")
         unauthorized = core_error(401, {"error": {"grpcCode": 16, "httpCode": 401,
                                                   "message": "Unknown api key '%s'" % CORE_KEY}})
-        cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"
+        cut = core_stream_handler(b"{", head=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
         for name, answer in (("malformed", http_response(200, echo)), ("stream", stream),
                              ("401", unauthorized), ("cut", cut)):
             with self.subTest(name):
