@@ -8590,6 +8590,63 @@ class RespThreadsTest(CoreRawTestCase):
         self.assertEqual(service.bodies[-1]["conversation"], "conv-7")
 
 
+class RespBadInputTest(CoreRawTestCase):
+    """The new entry points (threads, runs.listen/submit_tool_results by id, api=,
+    total_timeout=) with wrong types, empty values and hostile answers: an error naming
+    what was wrong, nothing sent for a caller's mistake."""
+
+    def test_caller_mistakes_name_the_argument_and_send_nothing(self) -> None:
+        for api in ("responses", "assistants"):
+            server = self.serve()
+            client = self.client_for(server, api=api)
+            cases = [
+                (lambda: client.threads.create(123), TypeError, "messages"),
+                (lambda: client.threads.create(["hi"], name=5), TypeError, "name"),
+                (lambda: client.threads.create(["hi"], labels="x"), TypeError, "labels"),
+                (lambda: client.threads.get(""), ValueError, "thread"),
+                (lambda: client.threads.get(5), TypeError, "thread"),
+                (lambda: yc_runs.Thread("t", _threads=client.threads).write(7), TypeError, "message"),
+                (lambda: client.runs.listen(None), TypeError, "run"),
+                (lambda: client.runs.submit_tool_results("", {"name": "f", "content": "1"}),
+                 ValueError, "run"),
+                (lambda: client.runs.submit_tool_results("r", 5), TypeError, "tool_results"),
+                (lambda: list(client.runs.listen("r", events_start_idx=-1)), ValueError,
+                 "events_start_idx"),
+            ]
+            for action, error, word in cases:
+                with self.subTest(api=api, word=word), self.assertRaises(error) as caught:
+                    action()
+                self.assertIn(word, str(caught.exception))
+            self.assertEqual(server.requests, [])
+        for bad, error in ((0, ValueError), ("x", TypeError), (float("inf"), ValueError)):
+            with self.assertRaises(error):
+                yc_runs.Client(api_key="k", total_timeout=bad)
+
+    def test_hostile_answers_are_malformed_response_errors_naming_the_field(self) -> None:
+        cases = [
+            ("responses", json_response(200, {"object": "conversation"}), "no id",
+             lambda c: c.threads.get("c")),
+            ("responses", json_response(200, {"id": {"x": 1}}), "Conversation.id",
+             lambda c: c.threads.get("c")),
+            ("responses", json_response(200, {"object": "list", "data": 5}), "data",
+             lambda c: list(yc_runs.Thread("c", _threads=c.threads).messages())),
+            ("responses", json_response(200, {"id": "r", "status": "completed", "output": {}}),
+             "output", lambda c: c.runs.get("r")),
+            ("responses", http_response(200, b"<html>not json</html>"), "not JSON",
+             lambda c: c.threads.create(["x"])),
+            ("assistants", http_response(200, b'{"id": "m1"}\n{broken\n'), "not JSON",
+             lambda c: list(yc_runs.Thread("t", _threads=c.threads).messages())),
+            ("assistants", json_response(200, {"name": "no id"}), "no thread id",
+             lambda c: c.threads.get("t")),
+        ]
+        for api, answer, words, action in cases:
+            with self.subTest(api=api, words=words):
+                client = self.client_for(self.serve(answer), api=api)
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    action(client)
+                self.assertIn(words, str(caught.exception))
+
+
 def resp_main(*argv: str) -> Tuple[int, str, str]:
     """``yc_runs.main(argv)`` in this process: (exit code, stdout, stderr)."""
     import io

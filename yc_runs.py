@@ -2312,13 +2312,19 @@ def _encode_response_create(
     return body
 
 
-def _encode_tool_outputs(tool_results: Any, pending: Sequence[ToolCall]) -> List[Dict[str, Any]]:
-    """function_call_output items, each matched to a pending call by call_id or by name."""
+def _tool_results_list(tool_results: Any) -> List[Any]:
+    """The caller's tool results as a list: one dict, or an iterable of them."""
     if isinstance(tool_results, Mapping):
-        tool_results = [tool_results]
-    elif isinstance(tool_results, (str, bytes)) or not isinstance(tool_results, Iterable):
+        return [tool_results]
+    if isinstance(tool_results, (str, bytes)) or not isinstance(tool_results, Iterable):
         raise TypeError('tool_results must be a {"name": ..., "content": ...} dict or an '
                         "iterable of them, not %s" % type(tool_results).__name__)
+    return list(tool_results)
+
+
+def _encode_tool_outputs(tool_results: Any, pending: Sequence[ToolCall]) -> List[Dict[str, Any]]:
+    """function_call_output items, each matched to a pending call by call_id or by name."""
+    tool_results = _tool_results_list(tool_results)
     unanswered = list(pending)
     known = ", ".join("%s (call_id %s)" % (c.name, c.call_id or c.name) for c in pending) or "none"
     items = []
@@ -3043,6 +3049,9 @@ def _responses_submit_plan(config: "_Config", state: _RunState, tool_results: An
     """A follow-up response carrying the outputs for the pending calls; the run goes on under
     the follow-up's id."""
     response_id = state.ids[-1]
+    tool_results = _tool_results_list(tool_results)  # a caller's mistake is raised before a Get
+    if not tool_results:
+        raise ValueError("tool_results is empty")
     if state.pending is None:  # the calls are not known yet: ask the service
         obj = yield from _call_plan(config, _response_get_request(response_id), timeout)
         fields = _decode_response(obj)
