@@ -8599,23 +8599,23 @@ class RespBadInputTest(CoreRawTestCase):
         for api in ("responses", "assistants"):
             server = self.serve()
             client = self.client_for(server, api=api)
-            cases = [
-                (lambda: client.threads.create(123), TypeError, "messages"),
-                (lambda: client.threads.create(["hi"], name=5), TypeError, "name"),
-                (lambda: client.threads.create(["hi"], labels="x"), TypeError, "labels"),
-                (lambda: client.threads.get(""), ValueError, "thread"),
-                (lambda: client.threads.get(5), TypeError, "thread"),
-                (lambda: yc_runs.Thread("t", _threads=client.threads).write(7), TypeError, "message"),
-                (lambda: client.runs.listen(None), TypeError, "run"),
-                (lambda: client.runs.submit_tool_results("", {"name": "f", "content": "1"}),
+            cases: List[Tuple[Callable[[Any], Any], type, str]] = [
+                (lambda c: c.threads.create(123), TypeError, "messages"),
+                (lambda c: c.threads.create(["hi"], name=5), TypeError, "name"),
+                (lambda c: c.threads.create(["hi"], labels="x"), TypeError, "labels"),
+                (lambda c: c.threads.get(""), ValueError, "thread"),
+                (lambda c: c.threads.get(5), TypeError, "thread"),
+                (lambda c: yc_runs.Thread("t", _threads=c.threads).write(7), TypeError, "message"),
+                (lambda c: c.runs.listen(None), TypeError, "run"),
+                (lambda c: c.runs.submit_tool_results("", {"name": "f", "content": "1"}),
                  ValueError, "run"),
-                (lambda: client.runs.submit_tool_results("r", 5), TypeError, "tool_results"),
-                (lambda: list(client.runs.listen("r", events_start_idx=-1)), ValueError,
+                (lambda c: c.runs.submit_tool_results("r", 5), TypeError, "tool_results"),
+                (lambda c: list(c.runs.listen("r", events_start_idx=-1)), ValueError,
                  "events_start_idx"),
             ]
             for action, error, word in cases:
                 with self.subTest(api=api, word=word), self.assertRaises(error) as caught:
-                    action()
+                    action(client)
                 self.assertIn(word, str(caught.exception))
             self.assertEqual(server.requests, [])
         for bad, error in ((0, ValueError), ("x", TypeError), (float("inf"), ValueError)):
