@@ -8647,6 +8647,56 @@ class RespBadInputTest(CoreRawTestCase):
                 self.assertIn(words, str(caught.exception))
 
 
+class ThreadsAssistantAPITest(EmulatorTestCase):
+    """client.threads on the Assistant API, against the emulator's ThreadService and
+    MessageService."""
+
+    def test_create_write_read_list_delete(self) -> None:
+        client = self.client
+        thread = client.threads.create(["Привет"], name="support", labels={"team": "ml"})
+        self.assertEqual((thread.name, thread.labels), ("support", {"team": "ml"}))
+        self.assertEqual(client.threads.get(thread.id).id, thread.id)
+        message = thread.write("ещё одно")
+        self.assertEqual(message.text, "ещё одно")
+        self.assertEqual([m.text for m in thread.messages()], ["ещё одно", "Привет"])
+        run = client.runs.create("asst", thread, additional_messages=["hi"])
+        self.assertEqual(run.response_ids, (run.id,))
+        self.assertEqual(run.wait(poll_interval=0.01).status, yc_runs.RunStatus.COMPLETED)
+        self.assertIn(thread.id, [t.id for t in client.threads.list(page_size=1)])
+        thread.delete()
+        with self.assertRaises(yc_runs.NotFoundError):
+            client.threads.get(thread.id)
+        with self.assertRaises(yc_runs.UnsupportedOperationError) as caught:
+            client.runs.create("asst", "t", instructions="be brief")
+        self.assertIn("Assistant", str(caught.exception))
+        with self.assertRaises(ValueError):
+            yc_runs.Client(base_url=self.emu.url, api_key="k", api="assistants").threads.create(["x"])
+
+    def test_async_threads_on_both_wires(self) -> None:
+        conversations = RawServer(resp_conversations)
+        self.addCleanup(conversations.close)
+
+        async def main() -> Tuple[List[str], List[str]]:
+            async with yc_runs.AsyncClient(base_url=self.emu.url, api_key="k", folder_id="f",
+                                           api="assistants") as old, \
+                    yc_runs.AsyncClient(base_url=conversations.url, api_key="k",
+                                        api="responses") as new:
+                thread = await old.threads.create(["one"], name="n")
+                await thread.write("two")
+                self.assertEqual((await old.threads.get(thread.id)).name, "n")
+                self.assertIn(thread.id, [t.id async for t in old.threads.list()])
+                texts = [m.text async for m in thread.messages()]
+                await thread.delete()
+                conversation = await new.threads.create(["hi"], name="support")
+                await conversation.write("more")
+                self.assertEqual((await new.threads.get("conv-1")).name, "support")
+                with self.assertRaises(yc_runs.UnsupportedOperationError):
+                    await new.threads.delete("conv-1")
+                return texts, [m.text async for m in conversation.messages()]
+
+        self.assertEqual(asyncio.run(main()), (["two", "one"], ["two", "three"]))
+
+
 def resp_main(*argv: str) -> Tuple[int, str, str]:
     """``yc_runs.main(argv)`` in this process: (exit code, stdout, stderr)."""
     import io
