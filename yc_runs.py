@@ -2553,6 +2553,37 @@ def _decode_json_body(status: int, body: bytes, headers: Mapping[str, str],
             client_request_id=client_request_id) from None
 
 
+def _error_answer(options: "_Options", head: _Head, body: bytes, request_id: str) -> APIError:
+    """The APIError of a non-2xx answer; a redirect is refused, never followed."""
+    if 300 <= head.status < 400:
+        from urllib.parse import urlsplit
+
+        where = urlsplit(head.headers.get("location", "")).netloc or "an unknown place"
+        return APIError("the server redirected to %s; redirects are not followed, so the "
+                        "credential stays with %s" % (where, options.origin.host),
+                        status=head.status, request_id=head.headers.get("x-request-id"),
+                        client_request_id=request_id)
+    return _error_from_body(head.status, body, head.headers, options.credentials._secrets(),
+                            request_id)
+
+
+def _answer(options: "_Options", head: _Head, body: bytes, request_id: str, raw: bool = False) -> Any:
+    """The JSON (with ``raw``, the bytes) of a successful (2xx) response; raises the
+    APIError of any other. A body over _MAX_BODY_BYTES is malformed when successful, and
+    an error's is cut there."""
+    if not 200 <= head.status < 300:
+        raise _error_answer(options, head, body[:_MAX_BODY_BYTES], request_id)
+    if len(body) > _MAX_BODY_BYTES:
+        raise MalformedResponseError("the response is over %d bytes" % _MAX_BODY_BYTES,
+                                     status=head.status,
+                                     request_id=head.headers.get("x-request-id"),
+                                     client_request_id=request_id)
+    if raw:
+        return body
+    return _decode_json_body(head.status, body, head.headers, request_id,
+                             options.credentials._secrets())
+
+
 # ============================================================================
 # Plans (sans-IO): each workflow a generator of what it needs, and the state it keeps
 # ============================================================================
@@ -2562,7 +2593,7 @@ class _Resume:
     """Whether a broken stream goes on, after how long, and what the caller gets when it
     does not; for either wire's stream state."""
 
-    def __init__(self, stream: Any, config: "_Config", resume: bool) -> None:
+    def __init__(self, stream: Any, config: "_Options", resume: bool) -> None:
         self.stream = stream
         self.max_retries = config.max_retries if resume else 0
         self.failures = 0
@@ -2872,7 +2903,7 @@ def _scrub(exc: BaseException) -> None:
         current = current.__cause__ or current.__context__
 
 
-def _call_plan(config: "_Config", request: _Request, timeout: Optional[float],
+def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
                until: Optional[float] = None, raw: bool = False) -> "Plan[Any]":
     """The JSON answer to ``request``. Each attempt has ``timeout`` seconds from connect to
     its last body byte; retried as its kind allows, after one token refresh for a 401;
@@ -2893,7 +2924,7 @@ def _call_plan(config: "_Config", request: _Request, timeout: Optional[float],
             _log_debug("%s %s: HTTP %d in %.3f s (x-client-request-id %s, x-request-id %s)",
                        request.method, request.target.split("?")[0], head.status,
                        clock() - begun, request_id, head.headers.get("x-request-id"))
-            return config.decode(head, body, request_id, raw)
+            return _answer(config, head, body, request_id, raw)
         except AuthenticationError:
             if refreshed or not config.credentials.refreshes:
                 raise
@@ -2909,7 +2940,7 @@ def _call_plan(config: "_Config", request: _Request, timeout: Optional[float],
             yield _Sleep(delay)
 
 
-def _listen_plan(config: "_Config", state: Any, seconds: float, resume: _Resume,
+def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume,
                  run: Optional["_RunState"] = None) -> "Plan[None]":
     """Listen's events, each exactly once across reconnections, for either wire's stream
     ``state``. ``seconds`` is the longest wait for the next event: a stall is a drop, resumed
@@ -2923,7 +2954,7 @@ def _listen_plan(config: "_Config", state: Any, seconds: float, resume: _Resume,
             state.answered(request_id, head.headers.get("x-request-id"))
             if not 200 <= head.status < 300:
                 body = yield _Read(deadline, _MAX_BODY_BYTES)
-                raise config.error(head, body[:_MAX_BODY_BYTES], request_id)
+                raise _error_answer(config, head, body[:_MAX_BODY_BYTES], request_id)
             while True:
                 piece = yield _Read(deadline, None)
                 if not piece:
@@ -2952,14 +2983,14 @@ def _listen_plan(config: "_Config", state: Any, seconds: float, resume: _Resume,
             yield _Sleep(resume.delay(exc))
 
 
-def _new_listen(config: "_Config", run: "_RunState", events_start_idx: int,
+def _new_listen(config: "_Options", run: "_RunState", events_start_idx: int,
                 timeout: Optional[float], resume: bool) -> "Plan[None]":
     """The listen plan of the run's wire, its arguments checked now rather than at the
     first event."""
     return config.wire.listen(config, run, events_start_idx, config.seconds(timeout), resume)  # type: ignore[no-any-return]
 
 
-def _wait_plan(config: "_Config", run_id: str, timeout: Optional[float],
+def _wait_plan(config: "_Options", run_id: str, timeout: Optional[float],
                poll_timeout: Optional[float], poll_interval: Optional[float],
                answered: Optional[RunResult] = None,
                run: Optional["_RunState"] = None) -> "Plan[RunResult]":
@@ -2986,7 +3017,7 @@ def _wait_plan(config: "_Config", run_id: str, timeout: Optional[float],
         yield _Sleep(waiter.sleep_time(config.clock()))
 
 
-def _tools_plan(config: "_Config", run: "_RunState", functions: Any, max_rounds: int,
+def _tools_plan(config: "_Options", run: "_RunState", functions: Any, max_rounds: int,
                 timeout: Optional[float], poll_timeout: Optional[float],
                 poll_interval: Optional[float]) -> "Plan[RunResult]":
     """``run_tools``: wait, answer each round's calls once, submit, until the run finishes."""
@@ -3044,7 +3075,7 @@ class _RunState:
         self.pending = None
 
 
-def _responses_submit_plan(config: "_Config", state: _RunState, tool_results: Any,
+def _responses_submit_plan(config: "_Options", state: _RunState, tool_results: Any,
                            timeout: Optional[float]) -> "Plan[Any]":
     """A follow-up response carrying the outputs for the pending calls; the run goes on under
     the follow-up's id."""
@@ -3069,7 +3100,7 @@ def _responses_submit_plan(config: "_Config", state: _RunState, tool_results: An
     return obj
 
 
-def _poll_final_plan(config: "_Config", stream: "_ResponsesStreamState", seconds: float,
+def _poll_final_plan(config: "_Options", stream: "_ResponsesStreamState", seconds: float,
                      state: _RunState) -> "Plan[None]":
     """Listen without a stream: poll until the response is finished, then its final event
     (on the run's cursor, after the events already handed on)."""
@@ -3094,32 +3125,32 @@ def _state_of(run: _RunFields) -> "_RunState":
     return state  # type: ignore[no-any-return]
 
 
-def _create_plan(config: "_Config", cls: Type[RunT], runs: Any, assistant: Any, thread: Any,
+def _create_plan(config: "_Options", cls: Type[RunT], runs: Any, assistant: Any, thread: Any,
                  options: Dict[str, Any], timeout: Optional[float]) -> "Plan[RunT]":
     request, state = config.wire.create_request(config, assistant, thread, options)
     obj = yield from _call_plan(config, request, timeout)
     return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
 
 
-def _get_plan(config: "_Config", cls: Type[RunT], runs: Any, run_id: Any,
+def _get_plan(config: "_Options", cls: Type[RunT], runs: Any, run_id: Any,
               timeout: Optional[float], state: Optional["_RunState"] = None) -> "Plan[RunT]":
     obj = yield from _call_plan(config, config.wire.get_request(run_id), timeout)
     return config.wire.run(obj, cls, runs, state)  # type: ignore[no-any-return]
 
 
-def _last_by_thread_plan(config: "_Config", cls: Type[RunT], runs: Any, thread: Any,
+def _last_by_thread_plan(config: "_Options", cls: Type[RunT], runs: Any, thread: Any,
                          timeout: Optional[float]) -> "Plan[RunT]":
     obj = yield from _call_plan(config, config.wire.last_by_thread_request(thread), timeout)
     return config.wire.run(obj, cls, runs)  # type: ignore[no-any-return]
 
 
-def _thread_plan(config: "_Config", cls: Type[ThreadT], threads: Any, request: _Request,
+def _thread_plan(config: "_Options", cls: Type[ThreadT], threads: Any, request: _Request,
                  timeout: Optional[float]) -> "Plan[ThreadT]":
     obj = yield from _call_plan(config, request, timeout)
     return config.wire.thread(obj, cls, threads)  # type: ignore[no-any-return]
 
 
-def _write_plan(config: "_Config", thread: Any, message: Any,
+def _write_plan(config: "_Options", thread: Any, message: Any,
                 timeout: Optional[float]) -> "Plan[Message]":
     request = config.wire.thread_write_request(thread, message)
     obj = yield from _call_plan(config, request, timeout)
@@ -3144,7 +3175,7 @@ class _AssistantsWire:
     base_url = "https://rest-assistant.api.cloud.yandex.net"
     folder_header = "x-folder-id"
 
-    def create_request(self, config: "_Config", assistant: Any, thread: Any,
+    def create_request(self, config: "_Options", assistant: Any, thread: Any,
                        options: Dict[str, Any]) -> Tuple[_Request, _RunState]:
         instructions = options.pop("instructions")
         if instructions is not None:
@@ -3176,12 +3207,12 @@ class _AssistantsWire:
     def pager(self, folder_id: Optional[str], page_size: Optional[int]) -> _Pager:
         return _Pager(folder_id, page_size)
 
-    def listen(self, config: "_Config", state: _RunState, events_start_idx: int,
+    def listen(self, config: "_Options", state: _RunState, events_start_idx: int,
                seconds: float, resume: bool) -> "Plan[None]":
         stream = _ListenState(state.ids[-1], events_start_idx)
         return _listen_plan(config, stream, seconds, _Resume(stream, config, resume), state)
 
-    def submit(self, config: "_Config", state: _RunState, tool_results: Any,
+    def submit(self, config: "_Options", state: _RunState, tool_results: Any,
                timeout: Optional[float]) -> "Plan[Any]":
         request = _submit_request(state.ids[-1], tool_results)
         return _call_plan(config, request, timeout)
@@ -3191,7 +3222,7 @@ class _AssistantsWire:
                            "ends by itself (the official SDK's cancel() raises too)")
 
     # threads: ThreadService and MessageService
-    def thread_create_request(self, config: "_Config", messages: Any, name: Optional[str],
+    def thread_create_request(self, config: "_Options", messages: Any, name: Optional[str],
                               labels: Optional[Mapping[str, str]]) -> _Request:
         return _thread_create_request(config.folder_id, messages, name, labels)
 
@@ -3207,7 +3238,7 @@ class _AssistantsWire:
     def message(self, obj: Any, thread_id: str) -> Message:
         return _decode_message(obj, "Message")
 
-    def messages_plan(self, config: "_Config", thread: Any,
+    def messages_plan(self, config: "_Options", thread: Any,
                       timeout: Optional[float]) -> "Plan[List[Message]]":
         request = _Request("GET", "%s?threadId=%s" % (_MESSAGES, _quote(_id_of(thread, "thread"))),
                            None, True)
@@ -3229,7 +3260,7 @@ class _ResponsesWire:
     base_url = "https://ai.api.cloud.yandex.net"
     folder_header = "OpenAI-Project"
 
-    def create_request(self, config: "_Config", assistant: Any, thread: Any,
+    def create_request(self, config: "_Options", assistant: Any, thread: Any,
                        options: Dict[str, Any]) -> Tuple[_Request, _RunState]:
         stream = options.pop("stream")
         if not isinstance(stream, bool):
@@ -3264,7 +3295,7 @@ class _ResponsesWire:
         raise _unsupported(self.name, "list", "there is no list of responses (neither Yandex's "
                            "API nor the OpenAI API has one)")
 
-    def listen(self, config: "_Config", state: _RunState, events_start_idx: int,
+    def listen(self, config: "_Options", state: _RunState, events_start_idx: int,
                seconds: float, resume: bool) -> "Plan[None]":
         if isinstance(events_start_idx, bool) or not isinstance(events_start_idx, int) \
                 or events_start_idx < 0:
@@ -3277,7 +3308,7 @@ class _ResponsesWire:
             return _poll_final_plan(config, stream, seconds, state)
         return _listen_plan(config, stream, seconds, policy, state)
 
-    def submit(self, config: "_Config", state: _RunState, tool_results: Any,
+    def submit(self, config: "_Options", state: _RunState, tool_results: Any,
                timeout: Optional[float]) -> "Plan[Any]":
         return _responses_submit_plan(config, state, tool_results, timeout)
 
@@ -3285,7 +3316,7 @@ class _ResponsesWire:
         return _response_cancel_request(run_id)
 
     # threads: Conversations
-    def thread_create_request(self, config: "_Config", messages: Any, name: Optional[str],
+    def thread_create_request(self, config: "_Options", messages: Any, name: Optional[str],
                               labels: Optional[Mapping[str, str]]) -> _Request:
         metadata = dict(_str_map(labels, "labels")) if labels is not None else {}
         if name is not None:
@@ -3312,7 +3343,7 @@ class _ResponsesWire:
             raise MalformedResponseError("the conversation's answer to new items holds no message")
         return page.messages[0]
 
-    def messages_plan(self, config: "_Config", thread: Any,
+    def messages_plan(self, config: "_Options", thread: Any,
                       timeout: Optional[float]) -> "Plan[List[Message]]":
         thread_id = _id_of(thread, "thread")
         messages: List[Message] = []
@@ -3804,6 +3835,20 @@ class _LineSplitter:
         return b"".join(self.pending)
 
 
+def _request_bytes(options: "_Options", request: _Request, authorization: str) -> Tuple[bytes, str]:
+    """The request's bytes and its fresh x-client-request-id."""
+    request_id = _uuid4()
+    headers = [("Authorization", authorization), ("User-Agent", _USER_AGENT),
+               ("Accept", "application/json"), ("x-client-request-id", request_id)]
+    if options.folder_id:
+        headers.append((options.wire.folder_header, options.folder_id))
+    if request.body is not None:
+        headers.append(("Content-Type", "application/json"))
+    data = _encode_request(request.method, options.prefix + request.target,
+                           options.origin.host_header, headers, request.body)
+    return data, request_id
+
+
 # ============================================================================
 # URLs and proxies (sans-IO): where a request goes, and through what
 # ============================================================================
@@ -4164,8 +4209,9 @@ def _pick_credentials(api_key: Any, iam_token: Any, credentials: Any) -> Credent
     raise CredentialsError(_NO_CREDENTIALS)
 
 
-class _Config:
-    """What both clients share: where to send, what to send with it, how to read the answer."""
+class _Options:
+    """A client's checked options: the wire, where to send, the credential, the folder,
+    timeouts and retries, TLS, and the plans' clock."""
 
     def __init__(self, api_key: Any, iam_token: Any, folder_id: Optional[str],
                  base_url: Optional[str],
@@ -4201,50 +4247,9 @@ class _Config:
         self.ssl_context = ssl_context
         self.allow_insecure = bool(allow_insecure)
 
-    def request_bytes(self, request: _Request, authorization: str) -> Tuple[bytes, str]:
-        """The request's bytes and its fresh x-client-request-id."""
-        request_id = _uuid4()
-        headers = [("Authorization", authorization), ("User-Agent", _USER_AGENT),
-                   ("Accept", "application/json"), ("x-client-request-id", request_id)]
-        if self.folder_id:
-            headers.append((self.wire.folder_header, self.folder_id))
-        if request.body is not None:
-            headers.append(("Content-Type", "application/json"))
-        data = _encode_request(request.method, self.prefix + request.target,
-                               self.origin.host_header, headers, request.body)
-        return data, request_id
-
-    def error(self, head: _Head, body: bytes, request_id: str) -> APIError:
-        if 300 <= head.status < 400:
-            from urllib.parse import urlsplit
-
-            where = urlsplit(head.headers.get("location", "")).netloc or "an unknown place"
-            return APIError("the server redirected to %s; redirects are not followed, so the "
-                            "credential stays with %s" % (where, self.origin.host),
-                            status=head.status, request_id=head.headers.get("x-request-id"),
-                            client_request_id=request_id)
-        return _error_from_body(head.status, body, head.headers, self.credentials._secrets(),
-                                request_id)
-
     def seconds(self, timeout: Optional[float]) -> float:
         """A call's timeout: its own, else the client's."""
         return self.timeout if timeout is None else _check_timeout(timeout)
-
-    def decode(self, head: _Head, body: bytes, request_id: str, raw: bool = False) -> Any:
-        """The JSON (with ``raw``, the bytes) of a successful (2xx) response; raises the
-        APIError of any other. A body over _MAX_BODY_BYTES is malformed when successful, and
-        an error's is cut there."""
-        if not 200 <= head.status < 300:
-            raise self.error(head, body[:_MAX_BODY_BYTES], request_id)
-        if len(body) > _MAX_BODY_BYTES:
-            raise MalformedResponseError("the response is over %d bytes" % _MAX_BODY_BYTES,
-                                         status=head.status,
-                                         request_id=head.headers.get("x-request-id"),
-                                         client_request_id=request_id)
-        if raw:
-            return body
-        return _decode_json_body(head.status, body, head.headers, request_id,
-                                 self.credentials._secrets())
 
     def __repr__(self) -> str:
         return "api=%r, base_url=%r, folder_id=%r, credentials=%r" % (
@@ -4756,7 +4761,7 @@ class _ClientBase:
         total_timeout: Optional[float] = None,
         api: Optional[str] = None,
     ) -> None:
-        self._config = _Config(api_key, iam_token, folder_id, base_url, timeout, max_retries,
+        self._config = _Options(api_key, iam_token, folder_id, base_url, timeout, max_retries,
                                ssl_context, credentials, allow_insecure, total_timeout, api)
         self._setup(ssl_context)
 
@@ -4873,7 +4878,7 @@ class Client(_ClientBase):
                 stream.close()
             streams.clear()
             config = self._config
-            data, request_id = config.request_bytes(need.request,
+            data, request_id = _request_bytes(config, need.request,
                                                     self._authorization(need.deadline))
             stream = self._transport.open(config.origin, data, need.request.method, need.deadline)
             streams.append(stream)
@@ -5003,7 +5008,7 @@ class AsyncClient(_ClientBase):
                 stream.close()
             streams.clear()
             config = self._config
-            data, request_id = config.request_bytes(need.request,
+            data, request_id = _request_bytes(config, need.request,
                                                     await self._authorization(need.deadline))
             stream = await self._transport.open(config.origin, data, need.request.method,
                                                 need.deadline)
