@@ -8795,5 +8795,122 @@ class HardLoggingTest(CoreRawTestCase):
         self.assertEqual((done.returncode, done.stdout, done.stderr), (0, "", ""))
 
 
+# ============================================================================
+# Plans (sans-IO), stepped by hand: what each workflow asks for, on a fake clock
+# ============================================================================
+
+
+class plan_Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def plan_options(**kwargs: Any) -> Tuple[Any, plan_Clock]:
+    """A client's options with a fake clock; nothing is ever connected."""
+    kwargs.setdefault("api", "assistants")
+    client = yc_runs.Client(base_url="http://127.0.0.1:9", api_key="k", **kwargs)
+    clock = plan_Clock()
+    client._config.clock = clock
+    return client._config, clock
+
+
+def plan_head(status: int = 200, **headers: str) -> Any:
+    return yc_runs._Head(status, "", {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def plan_run_json(status: str, **state: Any) -> bytes:
+    return json.dumps(hard_run("r", status, **state)).encode()
+
+
+class PlanTest(unittest.TestCase):
+    def test_wait_sleeps_the_poll_interval_and_gives_up_at_poll_timeout(self) -> None:
+        options, clock = plan_options()
+        plan = yc_runs._wait_plan(options, "r", None, 1.0, 0.4)
+        sleeps = []
+        need = next(plan)
+        with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
+            while True:
+                if isinstance(need, yc_runs._Open):
+                    self.assertLessEqual(need.deadline, 1001.0)  # a poll in flight is bounded too
+                    need = plan.send((plan_head(), "req"))
+                elif isinstance(need, yc_runs._Read):
+                    need = plan.send(plan_run_json("IN_PROGRESS"))
+                else:
+                    sleeps.append(need.seconds)
+                    clock.now += need.seconds
+                    need = plan.send(None)
+        self.assertEqual(sleeps, [0.4, 0.4, pytest_approx(0.2)])
+        self.assertEqual(caught.exception.status, yc_runs.RunStatus.IN_PROGRESS)
+
+    def test_a_poll_that_times_out_past_poll_timeout_is_a_wait_timeout(self) -> None:
+        options, clock = plan_options()
+        plan = yc_runs._wait_plan(options, "r", None, 2.0, None)
+        next(plan)
+        clock.now += 2.5
+        with self.assertRaises(yc_runs.WaitTimeoutError):
+            plan.throw(yc_runs.APITimeoutError("no answer"))
+
+    def test_retries_honour_retry_after_and_stop_at_total_timeout(self) -> None:
+        options, clock = plan_options(max_retries=10, total_timeout=2.0)
+        plan = yc_runs._call_plan(options, yc_runs._get_request("r"), None)
+        busy = json.dumps({"code": 14, "message": "busy"}).encode()
+        sleeps, need = [], next(plan)
+        with self.assertRaises(yc_runs.ServerError):
+            while True:
+                if isinstance(need, yc_runs._Open):
+                    need = plan.send((plan_head(503, retry_after="0.75"), "req"))
+                elif isinstance(need, yc_runs._Read):
+                    need = plan.send(busy)
+                else:
+                    sleeps.append(need.seconds)
+                    clock.now += need.seconds
+                    need = plan.send(None)
+        self.assertEqual(sleeps, [0.75, 0.75])  # a third would end past the 2 s bound
+
+    def test_listen_lingers_after_the_final_event_then_ends(self) -> None:
+        options, clock = plan_options(timeout=30)
+        plan = options.wire.listen(options, yc_runs._RunState("r"), 0, 30.0, True)
+        need = next(plan)
+        self.assertIsInstance(need, yc_runs._Open)
+        need = plan.send((plan_head(), "req"))
+        self.assertEqual(need.deadline, 1030.0)
+        need = plan.send(core_event_line("DONE", 0, "hi") + b"\n")
+        self.assertIsInstance(need, yc_runs._Emit)
+        clock.now += 1
+        need = plan.send(None)
+        self.assertIsInstance(need, yc_runs._Read)
+        self.assertEqual(need.deadline, 1001.25)  # the linger: 0.25 s once the caller is back
+        need = plan.send(b"\n")  # whatever follows is read, not delivered
+        self.assertIsInstance(need, yc_runs._Read)
+        with self.assertRaises(StopIteration):
+            plan.throw(yc_runs.APITimeoutError("linger over"))
+
+    def test_a_stall_is_resumed_after_the_last_event(self) -> None:
+        options, _clock = plan_options(max_retries=3)
+        plan = options.wire.listen(options, yc_runs._RunState("r"), 0, 5.0, True)
+        next(plan)
+        need = plan.send((plan_head(), "req"))
+        need = plan.send(core_event_line("PARTIAL_MESSAGE", 0, "He") + b"\n")
+        need = plan.send(None)
+        need = plan.throw(yc_runs.APITimeoutError("stalled"))
+        self.assertEqual(need, yc_runs._Sleep(0.0))  # the first resume after progress: at once
+        need = plan.send(None)
+        self.assertIn("eventsStartIdx=1", need.request.target)
+
+
+def pytest_approx(value: float) -> Any:
+    class Approx:
+        def __eq__(self, other: Any) -> bool:
+            return abs(other - value) < 1e-9
+
+        def __repr__(self) -> str:
+            return "~%r" % value
+
+    return Approx()
+
+
 if __name__ == "__main__":
     unittest.main()
