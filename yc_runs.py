@@ -6009,12 +6009,15 @@ class _Threads(Mapping[str, "Dict[str, Any]"]):
 
 
 class Emulator:
-    """The Assistant API (runs, threads, messages) on a local port, for tests and demos:
-    no credentials, no network.
+    """Both wires on one local port, for tests and demos: the Responses and Conversations
+    APIs (``/v1/...``) and the Assistant API's runs, threads and messages
+    (``/assistants/v1/...``); no credentials, no network.
 
     ``with Emulator() as emu: Client(base_url=emu.url, api_key="test")``. Strict like the
-    service: a run needs a thread that exists (``emu.threads.create()`` or the Threads API)
-    and an assistant it knows (``script``); ``implicit=True`` makes any id work. Its
+    service: a run needs a thread that exists (``emu.threads.create()`` or the Threads API;
+    a conversation on Responses) and an assistant it knows (``script``; on Responses any
+    model URI ``gpt://<folder>/<model>[/<branch>]``, and a saved agent's ``prompt.id`` when
+    scripted); ``implicit=True`` makes any id work. The same scripts drive both wires. Its
     assistant echoes the last user message in a few partial messages; with function tools
     it first asks for the first tool and then answers with the submitted result. ``script``
     changes that per assistant; ``inject`` makes it misbehave; ``requests`` records what
@@ -6127,8 +6130,10 @@ class Emulator:
     def inject(self, fault: Fault, *, on: Optional[str] = None, times: Optional[int] = 1,
                probability: Optional[float] = None) -> None:
         """Arm ``fault`` for requests to ``on`` (an endpoint: create, get, getByThread, list,
-        listen, submit, createThread, …; None for any): the next ``times`` of them, or each
-        with ``probability`` (seeded by ``seed``) up to ``times`` (None: no limit)."""
+        listen, submit, createThread, …; on Responses createResponse, getResponse,
+        listenResponse (a Get with stream=true), cancelResponse, createConversation,
+        addItems, listItems, …; None for any): the next ``times`` of them, or each with
+        ``probability`` (seeded by ``seed``) up to ``times`` (None: no limit)."""
         endpoints = [route.endpoint for dialect in self.dialects for route in dialect.routes]
         if on is not None and on not in endpoints:
             raise ValueError("on must be one of %s, got %r" % (", ".join(endpoints), on))
@@ -7989,7 +7994,8 @@ def _cmd_serve(args: Any, printer: _Printer) -> int:
     if printer.as_json:
         printer.json({"url": emulator.url})
     else:
-        printer.line("yc_runs emulator on %s (Ctrl-C stops it)" % emulator.url)
+        printer.line("yc_runs emulator on %s (Ctrl-C stops it): Responses and Conversations "
+                     "at /v1, the Assistant API at /assistants/v1" % emulator.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -8002,34 +8008,38 @@ def _cmd_serve(args: Any, printer: _Printer) -> int:
     return _EXIT_OK
 
 
-def get_weather(city: str) -> Dict[str, Any]:
+def _demo_get_weather(city: str) -> Dict[str, Any]:
     """The weather in a city now (the demo's tool)."""
     return {"city": city, "temperature_c": 21, "sky": "sunny"}
 
 
 def _cmd_demo(args: Any, printer: _Printer) -> int:
-    with Emulator(event_delay=0.05, implicit=True) as emu:
-        emu.script("demo-assistant", tool_calls=[
+    api = getattr(args, "api", None) or "responses"  # the live wire unless asked otherwise
+    # Responses: the assistant is a model URI; the Assistant API: an assistant's id
+    assistant = "gpt://demo-folder/yandexgpt/latest" if api == "responses" else "demo-assistant"
+    get_weather = function_tool(_demo_get_weather, name="get_weather")
+    with Emulator(event_delay=0.05) as emu:
+        emu.script(assistant, tool_calls=[
             {"name": "get_weather", "arguments": {"city": "Moscow"}}],
             replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
-        printer.text("emulator at %s (no credentials, no network)" % emu.url)
-        with Client(base_url=emu.url, api_key="demo", folder_id="demo-folder") as client:
-            run = client.runs.create("demo-assistant", "demo-thread", stream=True,
-                                     additional_messages=["What is the weather in Moscow?"],
-                                     tools=[get_weather])
+        printer.text("emulator at %s, %s wire (no credentials, no network)" % (emu.url, api))
+        with Client(base_url=emu.url, api_key="demo", folder_id="demo-folder", api=api) as client:
+            thread = client.threads.create(["What is the weather in Moscow?"], name="demo")
+            printer.text("created thread %s" % thread.id)
+            run = client.runs.create(assistant, thread, stream=True, tools=[get_weather])
             printer.text("created run %s (%s); listening" % (run.id, run.status.name))
             last = None
             for event in run.listen():
                 printer.event(event)
                 last = event
             if last is not None and last.status == StreamEvent.TOOL_CALLS:
-                outputs = [{"name": c.name, "content": get_weather(**c.arguments)}
+                outputs = [{"name": c.name, "content": _demo_get_weather(**c.arguments)}
                            for c in last.tool_calls]
+                run.submit_tool_results(outputs)  # on Responses the run goes on under a new id
                 if printer.as_json:
                     printer.json({"submitted": outputs, "run_id": run.id})
                 else:
-                    printer.line("submitting %s" % json.dumps(outputs, ensure_ascii=False))
-                run.submit_tool_results(outputs)
+                    printer.line("submitted %s" % json.dumps(outputs, ensure_ascii=False))
                 for event in run.listen(events_start_idx=last.stream_cursor.current_event_idx + 1):
                     printer.event(event)
             result = run.wait()
@@ -8156,8 +8166,10 @@ def _cli_parser() -> Any:
     sub.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     sub.add_argument("--event-delay", type=float, default=0.05,
                      help="seconds between stream events")
-    command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
-            uses_client=False)
+    sub = command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
+                  uses_client=False)
+    sub.add_argument("--api", choices=sorted(_WIRES), default=argparse.SUPPRESS,
+                     help="the wire to show: responses (default) or assistants")
     return parser
 
 
