@@ -8706,6 +8706,7 @@ class EmuRespCapturedShapeTest(emures_Case):
                 capture = responses_capture(name)
                 self.assertRegex(raw, rb"\A(data:\{[^\n]*\}\nevent:[a-z_.]+\n\n)+\Z")
                 self.assertNotIn(b"[DONE]", raw)
+                self.assertRegex(raw, rb'"created_at":1\.[0-9]+E9,')  # as the service's Java writes it
                 kinds, numbers, shapes = emures_shapes(raw)
                 want_kinds, _, want_shapes = emures_shapes(capture)
                 self.assertEqual(emures_collapse(kinds), emures_collapse(want_kinds))
@@ -8827,6 +8828,20 @@ class EmuRespLifecycleTest(EnvTestCase, emures_LifecycleScenarios):
         echo = client.runs.create(emures_MODEL, additional_messages=["echo me"]).wait(
             poll_interval=0.005)
         self.assertEqual(echo.text, "echo me")
+
+    def test_max_output_tokens_truncates_and_emu_threads_serve_both_wires(self) -> None:
+        thread_id = self.emu.threads.create(messages=["one two three four five"])
+        client = yc_runs.Client(base_url=self.emu.url, api_key="k", api="responses")
+        self.addCleanup(client.close)
+        run = client.runs.create(emures_MODEL, thread_id, custom_max_tokens=2)
+        result = run.wait(poll_interval=0.005)
+        assert result.completed_message is not None
+        self.assertEqual((result.text, result.completed_message.status),
+                         ("one two", yc_runs.MessageStatus.TRUNCATED))
+        self.assertEqual(self.emu.responses[run.id].status(time.monotonic()), "incomplete")
+        untooled = client.runs.create(emures_MODEL, additional_messages=["x"], tools=[emures_WEATHER],
+                                      extra_body={"tool_choice": "none"})
+        self.assertEqual(untooled.wait(poll_interval=0.005).text, "x")
 
     def test_a_scripted_error_fails_the_run(self) -> None:
         self.emu.script("gpt://b1g/broken/latest", error="the model is down")

@@ -6824,6 +6824,7 @@ class _EmulatedResponse:
         self.events: List[Tuple[float, Dict[str, Any]]] = []  # (due, event)
         self.timeline: List[Tuple[float, str]] = []  # (since, status)
         self.error: Optional[Dict[str, str]] = None
+        self.incomplete: Optional[Dict[str, str]] = None  # incomplete_details
         self.usage = (0, 0)
         self.cancelled_at: Optional[float] = None
         self.turn_rounds = 0  # tool rounds since the user last wrote
@@ -6885,7 +6886,8 @@ def _response_object(emu: Emulator, response: _EmulatedResponse, now: float,
     return {
         "id": response.id, "created_at": response.created_at,
         "error": response.error if status == "failed" else None,
-        "incomplete_details": None, "instructions": body.get("instructions"), "metadata": {},
+        "incomplete_details": response.incomplete if status == "incomplete" else None,
+        "instructions": body.get("instructions"), "metadata": {},
         "model": body.get("model") or "", "object": "response",
         "output": list(response.output) if finished else [],
         "parallel_tool_calls": body.get("parallel_tool_calls", False),
@@ -6950,8 +6952,8 @@ def _plan_response(emu: Emulator, response: _EmulatedResponse, last: Optional[_E
     default_tools = script is None or not (script.replies or script.tool_calls)
     before = last.turn_rounds if answered and last is not None else 0
     limit = script.tool_rounds if script is not None else 1
-    asks = before < limit and ((script is not None and bool(script.tool_calls)) or
-                               (default_tools and bool(tools)))
+    asks = before < limit and body.get("tool_choice") != "none" and (
+        (script is not None and bool(script.tool_calls)) or (default_tools and bool(tools)))
     user_text = _items_text(response.context, "user")
     events: List[Dict[str, Any]] = []
     pieces: List[str] = []
@@ -6989,6 +6991,11 @@ def _plan_response(emu: Emulator, response: _EmulatedResponse, last: Optional[_E
             pieces = _chunks("; ".join("%s returned %s" % pair for pair in answered))
         else:
             pieces = _chunks(user_text or "Hello! How can I help you?")
+        most = body.get("max_output_tokens")
+        if most is not None and len("".join(pieces).split()) > most:  # a word is a token here
+            status = "incomplete"
+            response.incomplete = {"reason": "max_output_tokens"}
+            pieces = _chunks(" ".join("".join(pieces).split(" ")[:most]))
         item_id, text = _uuid4(), "".join(pieces)
         where = {"item_id": item_id, "output_index": 0, "content_index": 0}
         events.append({"output_index": 0, "item": {
@@ -7004,7 +7011,8 @@ def _plan_response(emu: Emulator, response: _EmulatedResponse, last: Optional[_E
                            type="response.content_part.done"))
         item = {"id": item_id, "content": [{"annotations": [], "text": text,
                                             "type": "output_text", "valid": True}],
-                "role": "assistant", "status": "completed", "type": "message", "valid": True}
+                "role": "assistant", "status": "completed" if status == "completed"
+                else "incomplete", "type": "message", "valid": True}
         events.append({"output_index": 0, "item": item, "type": "response.output_item.done"})
         response.output.append(item)
     prompt_tokens = sum(len(_items_text([i], i.get("role", "")).split())
@@ -7098,6 +7106,15 @@ def _new_response(emu: Emulator, body: Dict[str, Any]) -> _EmulatedResponse:
 def _conversation_named(emu: Emulator, conversation_id: str, param: str
                         ) -> _EmulatedConversation:
     conversation = emu.conversations.get(conversation_id)
+    thread = emu.threads._by_id.get(conversation_id)
+    if conversation is None and thread is not None:  # emu.threads.create() serves both wires
+        conversation = emu.conversations[conversation_id] = _EmulatedConversation(
+            conversation_id, dict(thread.json.get("labels") or {}))
+        conversation.items = [(0.0, _item_with_id({
+            "type": "message", "role": "assistant" if m["author"]["role"] == "ASSISTANT"
+            else "user", "content": "".join(p.get("text", {}).get("content", "")
+                                            for p in m["content"].get("content", []))}))
+            for m in thread.messages]
     if conversation is None and emu.implicit:
         conversation = emu.conversations[conversation_id] = _EmulatedConversation(
             conversation_id, {})
@@ -7410,9 +7427,20 @@ def _responses_error_body(refusal: _Refusal) -> Dict[str, Any]:
 
 
 def _sse_event(event: Dict[str, Any]) -> bytes:
-    """An event as the service frames it: the data line first, no space, then event:."""
+    """An event as the service frames it: the data line first, no space, then event:;
+    created_at as its Java encoder writes a double (1.790262606E9)."""
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    data = _CREATED_AT.sub(_java_double, data, 1)
     return ("data:%s\nevent:%s\n\n" % (data, event["type"])).encode("utf-8")
+
+
+_CREATED_AT = re.compile(r'"created_at":([0-9]+)\.([0-9]+)')
+
+
+def _java_double(match: Any) -> str:
+    whole, fraction = match.group(1), match.group(2)
+    digits = (whole + fraction).rstrip("0") or "0"
+    return '"created_at":%s.%sE%d' % (digits[0], digits[1:] or "0", len(whole) - 1)
 
 
 _RESPONSES_API = _Dialect("responses", "/v1/", _RESPONSES_API_ROUTES, _responses_error_body,
