@@ -8707,6 +8707,8 @@ class EmuRespCapturedShapeTest(emures_Case):
                 self.assertRegex(raw, rb"\A(data:\{[^\n]*\}\nevent:[a-z_.]+\n\n)+\Z")
                 self.assertNotIn(b"[DONE]", raw)
                 self.assertRegex(raw, rb'"created_at":1\.[0-9]+E9,')  # as the service's Java writes it
+                self.assertEqual(raw.count(b'"valid":true,"valid":true'),
+                                 capture.count(b'"valid":true,"valid":true'))  # and twice, too
                 kinds, numbers, shapes = emures_shapes(raw)
                 want_kinds, _, want_shapes = emures_shapes(capture)
                 self.assertEqual(emures_collapse(kinds), emures_collapse(want_kinds))

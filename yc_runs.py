@@ -5600,7 +5600,7 @@ class AsyncThread(_ThreadFields):
 
 
 # ============================================================================
-# Emulator: request checks as a proto3 JSON gateway makes them (sans-IO)
+# Emulator: request checks as a proto3 JSON gateway or an OpenAI-style API makes them (sans-IO)
 # ============================================================================
 
 
@@ -7428,13 +7428,18 @@ def _responses_error_body(refusal: _Refusal) -> Dict[str, Any]:
 
 def _sse_event(event: Dict[str, Any]) -> bytes:
     """An event as the service frames it: the data line first, no space, then event:;
-    created_at as its Java encoder writes a double (1.790262606E9)."""
+    created_at as its Java encoder writes a double (1.790262606E9), and ``valid`` twice in
+    a response and its function tools, as the captures have it."""
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     data = _CREATED_AT.sub(_java_double, data, 1)
+    data = _VALID_TWICE.sub(r'\1,"valid":true}', data)
     return ("data:%s\nevent:%s\n\n" % (data, event["type"])).encode("utf-8")
 
 
 _CREATED_AT = re.compile(r'"created_at":([0-9]+)\.([0-9]+)')
+_JSON_TEXT = r'(?:null|"(?:[^"\\]|\\.)*")'
+_VALID_TWICE = re.compile(r'((?:"defer_loading":null,"description"|"user"):%s,"valid":true)}'
+                          % _JSON_TEXT)
 
 
 def _java_double(match: Any) -> str:
