@@ -8831,6 +8831,15 @@ class EmuRespLifecycleTest(EnvTestCase, emures_LifecycleScenarios):
             poll_interval=0.005)
         self.assertEqual(echo.text, "echo me")
 
+    def test_latency_paces_answers_and_events_on_responses(self) -> None:
+        with yc_runs.Emulator(latency=0.05) as emu:
+            started = time.monotonic()
+            status, _, answer, _ = fidelity_exchange(emu, fidelity_request(
+                "POST", emures_R, dict(emures_OK, input="a b c")))  # foreground: when finished
+            elapsed = time.monotonic() - started
+        self.assertEqual((status, answer["status"]), (200, "completed"))
+        self.assertGreaterEqual(elapsed, 0.05 * 5)  # the answer's delay, the first event, 3 deltas
+
     def test_max_output_tokens_truncates_and_emu_threads_serve_both_wires(self) -> None:
         thread_id = self.emu.threads.create(messages=["one two three four five"])
         client = yc_runs.Client(base_url=self.emu.url, api_key="k", api="responses")
