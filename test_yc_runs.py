@@ -8619,6 +8619,9 @@ class EmuRespMalformedRequestsTest(emures_Case):
         self.assertEqual((cancelled["status"], cancelled["output"]), ("cancelled", []))
         self.assertEqual(self.post(emures_R + "/" + queued["id"] + "/cancel", None)["status"],
                          "cancelled")  # twice is once
+        response = self.emu.responses[queued["id"]]
+        self.assertEqual(response.status(time.monotonic() + 60), "cancelled")  # and it stays
+        self.assertEqual([e["type"] for _, e in response.events], ["response.created"])
         status, _, deleted, _ = self.call("DELETE", emures_R + "/" + queued["id"])
         self.assertEqual((status, deleted), (200, {"id": queued["id"], "object": "response.deleted",
                                                    "deleted": True}))

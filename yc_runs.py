@@ -6826,7 +6826,6 @@ class _EmulatedResponse:
         self.error: Optional[Dict[str, str]] = None
         self.incomplete: Optional[Dict[str, str]] = None  # incomplete_details
         self.usage = (0, 0)
-        self.cancelled_at: Optional[float] = None
         self.turn_rounds = 0  # tool rounds since the user last wrote
         self.answered = False  # its function calls have their outputs
 
@@ -6835,8 +6834,6 @@ class _EmulatedResponse:
         for since, status in self.timeline:
             if since <= now:
                 current = status
-        if self.cancelled_at is not None and current in ("queued", "in_progress", "cancelled"):
-            return "cancelled"
         return current
 
 
@@ -6932,7 +6929,7 @@ def _match_outputs(last: Optional[_EmulatedResponse], items: List[Dict[str, Any]
                            % _shown(item["call_id"]), "input[%d].call_id" % i, "invalid_value")
         pending.remove(item["call_id"])
         answered.append((names[item["call_id"]], item["output"]))
-    if pending and (answered or last is not None):
+    if pending:  # a new turn while calls wait for outputs is refused, as OpenAI's API does
         raise _invalid("No tool output found for function call %s." % pending[0], "input",
                        "invalid_value")
     return answered
@@ -7302,7 +7299,8 @@ def _cancel_response(emu: Emulator, call: _Call) -> _Answer:
                            "background", "invalid_value")
         now = time.monotonic()
         if response.status(now) in ("queued", "in_progress"):
-            response.cancelled_at = now
+            response.timeline = [(since, status) for since, status in response.timeline
+                                 if since <= now] + [(now, "cancelled")]
             response.events = [(due, event) for due, event in response.events if due <= now]
             if response.conversation is not None:  # what it had not said yet, it never says
                 response.conversation.items = [(due, item) for due, item in
