@@ -6070,8 +6070,8 @@ class Emulator:
     def __repr__(self) -> str:
         running = self._server is not None and (self._thread is None or self._thread.is_alive())
         where = self.url if running else "not running"
-        return "<yc_runs.Emulator %s, %d runs, %d requests>" % (where, len(self.runs),
-                                                                 len(self.requests))
+        return "<yc_runs.Emulator %s, %d runs, %d responses, %d requests>" % (
+            where, len(self.runs), len(self.responses), len(self.requests))
 
     @property
     def url(self) -> str:
