@@ -8416,6 +8416,662 @@ class resp_Service:
         return None
 
 
+# === Emulator: the Responses wire (issues 12, 13) ===
+
+emures_MODEL = "gpt://b1gxxxxxxxxxxxxxxxxx/yandexgpt/latest"
+emures_R = "/v1/responses"
+emures_C = "/v1/conversations"
+emures_OK = {"model": emures_MODEL, "input": "hi"}
+emures_WEATHER = {"type": "function", "name": "get_weather", "description": "Weather now",
+                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                 "required": ["city"]}}
+
+
+def emures_refusal(body: Any) -> Tuple[str, str, Optional[str]]:
+    """(code, message, param) from OpenAI's error shape or the bare one of Yandex's 404s."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        assert set(error) == {"message", "type", "code", "param"}, error
+        return error["code"], error["message"], error["param"]
+    assert isinstance(body, dict) and set(body) == {"code", "message", "param", "type"}, body
+    return body["code"], body["message"], body["param"]
+
+
+def emures_msg(content: Any, role: str = "user") -> Dict[str, Any]:
+    return {"role": role, "content": content}
+
+
+# (what, method, target, body, status, code, param); "{bg}" a finished background response,
+# "{fg}" a finished foreground one, "{conv}" a conversation.
+emures_TABLE: List[Tuple[str, str, str, Any, int, str, Optional[str]]] = [
+    ("body not JSON", "POST", emures_R, b"not json", 400, "invalid_value", None),
+    ("body a list", "POST", emures_R, [1], 400, "invalid_type", None),
+    ("no model and no prompt", "POST", emures_R, {"input": "hi"}, 400,
+     "missing_required_parameter", "model"),
+    ("model a number", "POST", emures_R, dict(emures_OK, model=5), 400, "invalid_type", "model"),
+    ("model not a URI", "POST", emures_R, dict(emures_OK, model="yandexgpt"), 400, "invalid_value",
+     "model"),
+    ("an unknown agent", "POST", emures_R, {"prompt": {"id": "nobody"}}, 404, "not_found",
+     "prompt.id"),
+    ("prompt without an id", "POST", emures_R, {"prompt": {}}, 400, "missing_required_parameter",
+     "prompt.id"),
+    ("input a number", "POST", emures_R, dict(emures_OK, input=5), 400, "invalid_type", "input"),
+    ("input item a number", "POST", emures_R, dict(emures_OK, input=[5]), 400, "invalid_type",
+     "input[0]"),
+    ("input item of no type", "POST", emures_R, dict(emures_OK, input=[{"type": "banana"}]), 400,
+     "invalid_value", "input[0].type"),
+    ("input role unknown", "POST", emures_R, dict(emures_OK, input=[emures_msg("x", "robot")]),
+     400, "invalid_value", "input[0].role"),
+    ("input role a number", "POST", emures_R, dict(emures_OK, input=[emures_msg("x", 0)]),
+     400, "invalid_value", "input[0].role"),
+    ("input content a number", "POST", emures_R, dict(emures_OK, input=[emures_msg(5)]), 400,
+     "invalid_type", "input[0].content"),
+    ("input part text a number", "POST", emures_R, dict(emures_OK, input=[emures_msg(
+        [{"type": "input_text", "text": 5}])]), 400, "invalid_type", "input[0].content[0].text"),
+    ("output without call_id", "POST", emures_R, dict(emures_OK, input=[
+        {"type": "function_call_output", "output": "1"}]), 400, "missing_required_parameter",
+     "input[0].call_id"),
+    ("output for no pending call", "POST", emures_R, dict(emures_OK, previous_response_id="{fg}",
+                                                        input=[{"type": "function_call_output",
+                                                                "call_id": "f", "output": "1"}]),
+     400, "invalid_value", "input[0].call_id"),
+    ("tools an object", "POST", emures_R, dict(emures_OK, tools={}), 400, "invalid_type", "tools"),
+    ("a tool in the Assistant API's shape", "POST", emures_R, dict(emures_OK, tools=[
+        {"function": {"name": "f"}}]), 400, "invalid_value", "tools[0].type"),
+    ("a function tool without a name", "POST", emures_R, dict(emures_OK, tools=[
+        {"type": "function"}]), 400, "missing_required_parameter", "tools[0].name"),
+    ("tool parameters a string", "POST", emures_R, dict(emures_OK, tools=[
+        {"type": "function", "name": "f", "parameters": "{}"}]), 400, "invalid_type",
+     "tools[0].parameters"),
+    ("two tools of one name", "POST", emures_R, dict(emures_OK, tools=[emures_WEATHER] * 2), 400,
+     "invalid_value", "tools"),
+    ("temperature a word", "POST", emures_R, dict(emures_OK, temperature="hot"), 400,
+     "invalid_type", "temperature"),
+    ("temperature a number in a string", "POST", emures_R, dict(emures_OK, temperature="0.5"), 400,
+     "invalid_type", "temperature"),
+    ("temperature past 1", "POST", emures_R, dict(emures_OK, temperature=1.5), 400,
+     "invalid_value", "temperature"),
+    ("max_output_tokens a string", "POST", emures_R, dict(emures_OK, max_output_tokens="100"), 400,
+     "invalid_type", "max_output_tokens"),
+    ("max_output_tokens a fraction", "POST", emures_R, dict(emures_OK, max_output_tokens=1.5), 400,
+     "invalid_type", "max_output_tokens"),
+    ("max_output_tokens 0", "POST", emures_R, dict(emures_OK, max_output_tokens=0), 400,
+     "invalid_value", "max_output_tokens"),
+    ("stream a string", "POST", emures_R, dict(emures_OK, stream="false"), 400, "invalid_type",
+     "stream"),
+    ("background a number", "POST", emures_R, dict(emures_OK, background=1), 400, "invalid_type",
+     "background"),
+    ("background not stored", "POST", emures_R, dict(emures_OK, background=True, store=False), 400,
+     "invalid_value", "store"),
+    ("text format unknown", "POST", emures_R, dict(emures_OK, text={"format": {"type": "xml"}}),
+     400, "invalid_value", "text.format.type"),
+    ("json_schema without a schema", "POST", emures_R, dict(emures_OK, text={"format": {
+        "type": "json_schema", "name": "x"}}), 400, "missing_required_parameter",
+     "text.format.schema"),
+    ("previous response and conversation", "POST", emures_R, dict(
+        emures_OK, previous_response_id="{fg}", conversation="{conv}"), 400,
+     "mutually_exclusive_parameters", "conversation"),
+    ("an unknown previous response", "POST", emures_R, dict(emures_OK, previous_response_id="nope"),
+     404, "not_found", "previous_response_id"),
+    ("an unknown conversation", "POST", emures_R, dict(emures_OK, conversation="nope"), 404,
+     "not_found", "conversation"),
+    ("conversation a number", "POST", emures_R, dict(emures_OK, conversation=5), 400,
+     "invalid_type", "conversation"),
+    ("get no response", "GET", emures_R + "/nope", None, 404, "not_found", "id"),
+    ("get stream=yes", "GET", emures_R + "/{bg}?stream=yes", None, 400, "invalid_value", "stream"),
+    ("stream after -1", "GET", emures_R + "/{bg}?stream=true&starting_after=-1", None, 400,
+     "invalid_value", "starting_after"),
+    ("stream after a word", "GET", emures_R + "/{bg}?stream=true&starting_after=abc", None, 400,
+     "invalid_value", "starting_after"),
+    ("stream after the end", "GET", emures_R + "/{bg}?stream=true&starting_after=99", None, 400,
+     "invalid_value", "starting_after"),
+    ("stream a foreground response", "GET", emures_R + "/{fg}?stream=true", None, 400,
+     "invalid_value", "stream"),
+    ("stream no response", "GET", emures_R + "/nope?stream=true", None, 404, "not_found", "id"),
+    ("cancel a foreground response", "POST", emures_R + "/{fg}/cancel", None, 400,
+     "invalid_value", "background"),
+    ("cancel no response", "POST", emures_R + "/nope/cancel", None, 404, "not_found", "id"),
+    ("delete no response", "DELETE", emures_R + "/nope", None, 404, "not_found", "id"),
+    ("input items limit 0", "GET", emures_R + "/{bg}/input_items?limit=0", None, 400,
+     "invalid_value", "limit"),
+    ("input items limit 101", "GET", emures_R + "/{bg}/input_items?limit=101", None, 400,
+     "invalid_value", "limit"),
+    ("input items order up", "GET", emures_R + "/{bg}/input_items?order=up", None, 400,
+     "invalid_value", "order"),
+    ("input items after no item", "GET", emures_R + "/{bg}/input_items?after=nope", None, 400,
+     "invalid_value", "after"),
+    ("conversation items a string", "POST", emures_C, {"items": "hi"}, 400, "invalid_type",
+     "items"),
+    ("conversation metadata a number", "POST", emures_C, {"metadata": {"k": 5}}, 400,
+     "invalid_type", 'metadata["k"]'),
+    ("conversation metadata of 17 keys", "POST", emures_C, {"metadata": {
+        "k%d" % i: "v" for i in range(17)}}, 400, "invalid_value", "metadata"),
+    ("conversation of 21 items", "POST", emures_C, {"items": [emures_msg("x")] * 21}, 400,
+     "invalid_value", "items"),
+    ("get no conversation", "GET", emures_C + "/nope", None, 404, "not_found", "conversation_id"),
+    ("add no items", "POST", emures_C + "/{conv}/items", {}, 400, "missing_required_parameter",
+     "items"),
+    ("add an item of no role", "POST", emures_C + "/{conv}/items", {"items": [{"content": "x"}]},
+     400, "missing_required_parameter", "items[0].role"),
+    ("add items to no conversation", "POST", emures_C + "/nope/items", {"items": [emures_msg("x")]},
+     404, "not_found", "conversation_id"),
+    ("list items of no conversation", "GET", emures_C + "/nope/items", None, 404, "not_found",
+     "conversation_id"),
+    ("list items limit a word", "GET", emures_C + "/{conv}/items?limit=ten", None, 400,
+     "invalid_value", "limit"),
+    ("update a conversation", "POST", emures_C + "/{conv}", {"metadata": {}}, 501,
+     "not_implemented", None),
+    ("delete a conversation", "DELETE", emures_C + "/{conv}", None, 501, "not_implemented", None),
+    ("get an item", "GET", emures_C + "/{conv}/items/x", None, 501, "not_implemented", None),
+    ("delete an item", "DELETE", emures_C + "/{conv}/items/x", None, 501, "not_implemented", None),
+    ("list responses", "GET", emures_R, None, 405, "method_not_allowed", None),
+    ("list conversations", "GET", emures_C, None, 405, "method_not_allowed", None),
+    ("no such path", "GET", "/v1/nope", None, 404, "not_found", None),
+    ("no Authorization", "GET", emures_R + "/{bg}", None, 401, "invalid_api_key", None),
+]
+
+
+class emures_Case(EnvTestCase):
+    """A strict emulator (the default) with a finished background response, a finished
+    foreground one and a conversation to aim at."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.emu = yc_runs.Emulator(event_delay=0.001, seed=12).start()
+        self.addCleanup(self.emu.stop)
+
+    def call(self, method: str, target: str, body: Any = None, **options: Any
+             ) -> Tuple[int, Dict[str, str], Any, bytes]:
+        return fidelity_exchange(self.emu, fidelity_request(method, target, body, **options))
+
+    def post(self, target: str, body: Any) -> Dict[str, Any]:
+        status, _, answer, _ = self.call("POST", target, body)
+        self.assertEqual(status, 200, answer)
+        return answer  # type: ignore[no-any-return]
+
+    def finished(self, response_id: str) -> Dict[str, Any]:
+        for _ in range(500):
+            answer = self.call("GET", emures_R + "/" + response_id)[2]
+            if answer["status"] not in ("queued", "in_progress"):
+                return answer  # type: ignore[no-any-return]
+            time.sleep(0.005)
+        self.fail("response %s does not finish" % response_id)
+
+
+class EmuRespMalformedRequestsTest(emures_Case):
+    def test_every_malformed_request_gets_its_status_code_and_field_and_changes_nothing(
+            self) -> None:
+        background = self.post(emures_R, dict(emures_OK, background=True))
+        self.assertEqual(background["status"], "queued")
+        self.assertEqual(self.finished(background["id"])["status"], "completed")
+        foreground = self.post(emures_R, emures_OK)
+        self.assertEqual(foreground["status"], "completed")  # answered once it is finished
+        conversation = self.post(emures_C, {"items": [emures_msg("hello")]})["id"]
+        ids = {"{bg}": background["id"], "{fg}": foreground["id"], "{conv}": conversation}
+        before = (sorted(self.emu.responses), sorted(self.emu.conversations),
+                  len(self.emu.conversations[conversation].items))
+        self.assertGreaterEqual(len(emures_TABLE), 25)
+        self.assertGreaterEqual(len(emures_TABLE) + len(fidelity_TABLE), 60)
+        for what, method, target, body, status, code, param in emures_TABLE:
+            with self.subTest(what):
+                for name, value in ids.items():
+                    target = target.replace(name, value)
+                    if isinstance(body, dict):
+                        body = json.loads(json.dumps(body).replace(name, value))
+                got, headers, answer, _ = self.call(method, target, body,
+                                                    auth=what != "no Authorization")
+                self.assertEqual(got, status, answer)
+                self.assertTrue(headers["x-request-id"])
+                self.assertEqual(headers["content-type"], "application/json")
+                got_code, message, got_param = emures_refusal(answer)
+                self.assertEqual((got_code, got_param), (code, param), message)
+                if param is not None and status == 400:
+                    self.assertIn(re.findall(r"[A-Za-z_]+", param)[-1], message)
+                # and it keeps serving, on a new connection
+                self.assertEqual(self.call("GET", emures_R + "/" + background["id"])[0], 200)
+        self.assertEqual((sorted(self.emu.responses), sorted(self.emu.conversations),
+                          len(self.emu.conversations[conversation].items)), before)
+
+    def test_fields_yandex_does_not_support_are_ignored_and_show_their_defaults(self) -> None:
+        answer = self.post(emures_R, dict(emures_OK, metadata={"a": "b"}, truncation="auto",
+                                          reasoning={"effort": "low"}, service_tier="flex",
+                                          safety_identifier="u", prompt_cache_key="k"))
+        self.assertEqual((answer["metadata"], answer["truncation"], answer["reasoning"],
+                          answer["service_tier"], answer["safety_identifier"]),
+                         ({}, None, None, "default", None))
+
+    def test_a_scripted_agent_is_known_by_its_prompt_id_and_implicit_knows_any(self) -> None:
+        self.emu.script("agent-7", replies=["Я агент."])
+        answer = self.post(emures_R, {"prompt": {"id": "agent-7"}, "input": "кто ты?"})
+        self.assertEqual(answer["output"][0]["content"][0]["text"], "Я агент.")
+        self.assertEqual(answer["prompt"]["id"], "agent-7")
+        with yc_runs.Emulator(implicit=True) as emu:
+            status, _, answer, _ = fidelity_exchange(emu, fidelity_request(
+                "POST", emures_R, {"prompt": {"id": "anyone"}, "conversation": "any-conv"}))
+            self.assertEqual((status, answer["conversation"]), (200, {"id": "any-conv"}))
+
+    def test_cancel_stops_a_background_response_and_delete_forgets_it(self) -> None:
+        self.emu.script(emures_MODEL, replies=[["a ", "b"]], delay=0.5)
+        queued = self.post(emures_R, dict(emures_OK, background=True))
+        cancelled = self.post(emures_R + "/" + queued["id"] + "/cancel", None)
+        self.assertEqual((cancelled["status"], cancelled["output"]), ("cancelled", []))
+        self.assertEqual(self.post(emures_R + "/" + queued["id"] + "/cancel", None)["status"],
+                         "cancelled")  # twice is once
+        response = self.emu.responses[queued["id"]]
+        self.assertEqual(response.status(time.monotonic() + 60), "cancelled")  # and it stays
+        self.assertEqual([e["type"] for _, e in response.events], ["response.created"])
+        status, _, deleted, _ = self.call("DELETE", emures_R + "/" + queued["id"])
+        self.assertEqual((status, deleted), (200, {"id": queued["id"], "object": "response.deleted",
+                                                   "deleted": True}))
+        self.assertEqual(self.call("GET", emures_R + "/" + queued["id"])[0], 404)
+
+    def test_items_page_by_limit_order_and_after(self) -> None:
+        conversation = self.post(emures_C, {"items": [emures_msg(str(i)) for i in range(5)],
+                                            "metadata": {"topic": "t"}})
+        self.assertEqual((conversation["object"], conversation["metadata"]),
+                         ("conversation", {"topic": "t"}))
+        self.assertIsInstance(conversation["created_at"], int)
+        target = emures_C + "/" + conversation["id"] + "/items?limit=2&order=asc"
+        page = self.call("GET", target)[2]
+        texts = [item["content"][0]["text"] for item in page["data"]]
+        self.assertEqual((texts, page["has_more"], page["last_id"]),
+                         (["0", "1"], True, page["data"][1]["id"]))
+        rest = self.call("GET", target.replace("limit=2", "limit=100") + "&after="
+                         + page["last_id"])[2]
+        self.assertEqual(([i["content"][0]["text"] for i in rest["data"]], rest["has_more"]),
+                         (["2", "3", "4"], False))
+        newest = self.call("GET", emures_C + "/" + conversation["id"] + "/items?limit=1")[2]
+        self.assertEqual(newest["data"][0]["content"][0]["text"], "4")  # desc by default
+        response = self.post(emures_R, dict(emures_OK, input=[emures_msg("a"), emures_msg("b")]))
+        items = self.call("GET", emures_R + "/" + response["id"] + "/input_items?order=asc")[2]
+        self.assertEqual([i["content"][0]["text"] for i in items["data"]], ["a", "b"])
+
+
+def emures_paths(value: Any, path: str = "") -> Iterator[Tuple[str, str]]:
+    """(key path, JSON type) of every value in ``value``; list items are ``[]``."""
+    yield path, type(value).__name__
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from emures_paths(item, path + "." + key)
+    elif isinstance(value, list):
+        for item in value:
+            yield from emures_paths(item, path + "[]")
+
+
+def emures_shapes(raw: bytes) -> Tuple[List[str], List[int], Dict[str, Dict[str, Set[str]]]]:
+    """A stream's event types, sequence numbers, and per event type its key paths' types."""
+    kinds, numbers, shapes = [], [], {}  # type: Tuple[List[str], List[int], Dict[str, Dict[str, Set[str]]]]
+    for block in raw.split(b"\n\n"):
+        if not block:
+            continue
+        data, event = block.split(b"\n")
+        event_json = json.loads(data[len(b"data:"):])
+        assert event == b"event:" + event_json["type"].encode(), block
+        kinds.append(event_json["type"])
+        numbers.append(event_json["sequence_number"])
+        shape = shapes.setdefault(event_json["type"], {})
+        for key, kind in emures_paths(event_json):
+            shape.setdefault(key, set()).add(kind)
+    return kinds, numbers, shapes
+
+
+def emures_collapse(kinds: List[str]) -> List[str]:
+    """Event types with runs of deltas as one."""
+    return [k for i, k in enumerate(kinds) if not (k.endswith(".delta") and i and kinds[i - 1] == k)]
+
+
+class EmuRespCapturedShapeTest(emures_Case):
+    """The emulator's streams and Response objects against the captures, field by field."""
+
+    def stream(self, body: Dict[str, Any]) -> bytes:
+        status, headers, _, raw = self.call("POST", emures_R, dict(body, stream=True))
+        self.assertEqual((status, headers["content-type"]), (200, "text/event-stream"))
+        return raw
+
+    def test_streams_and_responses_have_the_captured_keys_types_order_and_framing(self) -> None:
+        func_tool = resp_final("func.sse")["tools"][0]
+        requests = {
+            "plain.sse": {"model": emures_MODEL, "input": "Привет, мир!", "temperature": 0.1,
+                          "max_output_tokens": 32},
+            "func.sse": {"model": emures_MODEL, "input": "Погода в Казани?",
+                         "instructions": "Ты — Джарвис.", "temperature": 0.2,
+                         "max_output_tokens": 300, "tools": [{
+                             k: v for k, v in func_tool.items()
+                             if k in ("type", "name", "description", "parameters")}]},
+        }
+        emulated = {name: self.stream(body) for name, body in requests.items()}
+        captured_shapes: Dict[str, Dict[str, Set[str]]] = {}
+        emulated_shapes: Dict[str, Dict[str, Set[str]]] = {}
+        for name, raw in emulated.items():
+            with self.subTest(name):
+                capture = responses_capture(name)
+                self.assertRegex(raw, rb"\A(data:\{[^\n]*\}\nevent:[a-z_.]+\n\n)+\Z")
+                self.assertNotIn(b"[DONE]", raw)
+                self.assertRegex(raw, rb'"created_at":1\.[0-9]+E9,')  # as the service's Java writes it
+                self.assertEqual(raw.count(b'"valid":true,"valid":true'),
+                                 capture.count(b'"valid":true,"valid":true'))  # and twice, too
+                kinds, numbers, shapes = emures_shapes(raw)
+                want_kinds, _, want_shapes = emures_shapes(capture)
+                self.assertEqual(emures_collapse(kinds), emures_collapse(want_kinds))
+                self.assertEqual(numbers, list(range(1, len(numbers) + 1)))
+                for store, found in ((emulated_shapes, shapes), (captured_shapes, want_shapes)):
+                    for kind, paths in found.items():
+                        for key, types in paths.items():
+                            store.setdefault(kind, {}).setdefault(key, set()).update(types)
+        # the Response object of a Get, too, against the captured terminal events'
+        got: Dict[str, Set[str]] = {}
+        want: Dict[str, Set[str]] = {}
+        for name, body in requests.items():
+            response_id = self.post(emures_R, dict(body, background=True))["id"]
+            for key, kind in emures_paths(self.finished(response_id)):
+                got.setdefault(key, set()).add(kind)
+            for key, kind in emures_paths(resp_final(name)):
+                want.setdefault(key, set()).add(kind)
+        emulated_shapes["get"], captured_shapes["get"] = got, want
+        for kind, want_paths in captured_shapes.items():
+            with self.subTest(kind):
+                got_paths = emulated_shapes[kind]
+                self.assertEqual(set(got_paths) - set(want_paths), set(), "keys never captured")
+                self.assertEqual(set(want_paths) - set(got_paths), set(), "captured keys missing")
+                for key, types in got_paths.items():
+                    self.assertLessEqual(types, want_paths[key], key)
+        final = resp_final("plain.sse")
+        self.assertRegex(response_id, r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                                      r"[0-9a-f]{12}\Z")  # a UUID, as the service's ids
+        got_final = self.finished(response_id)
+        self.assertEqual(list(got_final), list(final))  # the keys in the service's order
+        self.assertIsNone(got_final["completed_at"])
+        self.assertLess(abs(got_final["created_at"] - time.time()), 60)  # seconds, a float
+
+
+class emures_LifecycleScenarios:
+    """A run on Responses through the client against the emulator: created, streamed, cut
+    mid-event three times, tool-called, submitted, streamed again, finished."""
+
+    assertEqual: Any
+    assertTrue: Any
+    emu: yc_runs.Emulator
+
+    def arm(self) -> None:
+        self.emu.script(emures_MODEL, tool_calls=[{"name": "get_weather",
+                                                   "arguments": {"city": "Казань"}}],
+                        replies=[["Солнечно ", "и ", "+21 в Казани."]])
+        for after in (1700, 3100):  # inside the second event, then inside a later one
+            self.emu.inject(yc_runs.Fault.cut(after_bytes=after), on="listenResponse")
+
+    def check(self, events: List[yc_runs.RunStreamEvent], run_id: str, status: Any,
+              first_id: str) -> None:
+        indices = [e.stream_cursor.current_event_idx for e in events]
+        self.assertEqual(indices, sorted(set(indices)))  # each once, monotonic over the round
+        names = [e.status.name for e in events]
+        self.assertEqual(names, ["TOOL_CALLS"] + ["PARTIAL_MESSAGE"] * 3 + ["DONE"])
+        self.assertEqual(events[0].tool_calls[0].arguments, {"city": "Казань"})
+        self.assertEqual(events[-1].text, "Солнечно и +21 в Казани.")
+        self.assertEqual("".join(e.delta for e in events), "Солнечно и +21 в Казани.")
+        self.assertEqual(status, yc_runs.RunStatus.COMPLETED)
+        self.assertTrue(run_id != first_id and run_id in self.emu.responses)
+        listens = [r for r in self.emu.requests if r.query.get("stream") == "true"]
+        self.assertEqual(len(listens), 5)  # two listens and three resumes
+        self.assertTrue(any(r.query.get("starting_after") for r in listens))
+
+
+class EmuRespLifecycleTest(EnvTestCase, emures_LifecycleScenarios):
+    def setUp(self) -> None:
+        super().setUp()
+        self.emu = yc_runs.Emulator(event_delay=0.001, seed=5, chunking="random").start()
+        self.addCleanup(self.emu.stop)
+
+    def test_a_run_through_three_cuts_and_a_tool_round_on_a_conversation(self) -> None:
+        self.arm()
+        client = yc_runs.Client(base_url=self.emu.url, api_key="k", api="responses",
+                                folder_id="b1gxxxxxxxxxxxxxxxxx", max_retries=5)
+        self.addCleanup(client.close)
+        thread = client.threads.create(["Погода в Казани?"])
+        run = client.runs.create("yandexgpt/latest", thread, stream=True,
+                                 instructions="Ты — Джарвис.", tools=[emures_WEATHER])
+        first_id = run.id
+        events = list(run.listen())
+        self.emu.inject(yc_runs.Fault.cut(after_bytes=1500), on="listenResponse")
+        run.submit_tool_results({"name": "get_weather", "content": '{"t": 21}'})
+        events += list(run.listen(events_start_idx=events[-1].stream_cursor.current_event_idx + 1))
+        self.check(events, run.id, client.runs.get(run.id).status, first_id)
+        followup = [r.json for r in self.emu.requests if r.method == "POST"][-1]
+        self.assertEqual((followup["conversation"], followup["instructions"], followup["tools"]),
+                         (thread.id, "Ты — Джарвис.", [emures_WEATHER]))  # settings sent again
+        self.assertEqual(run.wait().text, "Солнечно и +21 в Казани.")
+
+    def test_a_stateless_run_through_three_cuts_async(self) -> None:
+        self.arm()
+
+        async def main() -> Tuple[List[yc_runs.RunStreamEvent], str, Any, str]:
+            async with yc_runs.AsyncClient(base_url=self.emu.url, api_key="k", api="responses",
+                                           max_retries=5) as client:
+                run = await client.runs.create(emures_MODEL, stream=True,
+                                               additional_messages=["Погода в Казани?"],
+                                               tools=[emures_WEATHER])
+                first_id = run.id
+                events = [e async for e in run.listen()]
+                self.emu.inject(yc_runs.Fault.cut(after_bytes=1500), on="listenResponse")
+                await run.submit_tool_results({"name": "get_weather", "content": "21"})
+                events += [e async for e in run.listen(
+                    events_start_idx=events[-1].stream_cursor.current_event_idx + 1)]
+                return events, run.id, (await client.runs.get(run.id)).status, first_id
+
+        events, run_id, status, first_id = asyncio.run(main())
+        self.check(events, run_id, status, first_id)
+        followup = [r.json for r in self.emu.requests if r.method == "POST"][-1]
+        self.assertEqual(followup["previous_response_id"], first_id)
+
+    def test_the_default_assistant_calls_the_first_tool_then_answers_with_its_output(self) -> None:
+        client = yc_runs.Client(base_url=self.emu.url, api_key="k", api="responses")
+        self.addCleanup(client.close)
+        run = client.runs.create(emures_MODEL, additional_messages=["Kazan"], tools=[emures_WEATHER])
+        result = run.run_tools({"get_weather": lambda city: "sunny in " + city}, poll_interval=0.005)
+        self.assertEqual(result.text, "get_weather returned sunny in Kazan")
+        echo = client.runs.create(emures_MODEL, additional_messages=["echo me"]).wait(
+            poll_interval=0.005)
+        self.assertEqual(echo.text, "echo me")
+
+    def test_latency_paces_answers_and_events_on_responses(self) -> None:
+        with yc_runs.Emulator(latency=0.05) as emu:
+            started = time.monotonic()
+            status, _, answer, _ = fidelity_exchange(emu, fidelity_request(
+                "POST", emures_R, dict(emures_OK, input="a b c")))  # foreground: when finished
+            elapsed = time.monotonic() - started
+        self.assertEqual((status, answer["status"]), (200, "completed"))
+        self.assertGreaterEqual(elapsed, 0.05 * 5)  # the answer's delay, the first event, 3 deltas
+
+    def test_max_output_tokens_truncates_and_emu_threads_serve_both_wires(self) -> None:
+        thread_id = self.emu.threads.create(messages=["one two three four five"])
+        client = yc_runs.Client(base_url=self.emu.url, api_key="k", api="responses")
+        self.addCleanup(client.close)
+        run = client.runs.create(emures_MODEL, thread_id, custom_max_tokens=2)
+        result = run.wait(poll_interval=0.005)
+        assert result.completed_message is not None
+        self.assertEqual((result.text, result.completed_message.status),
+                         ("one two", yc_runs.MessageStatus.TRUNCATED))
+        self.assertEqual(self.emu.responses[run.id].status(time.monotonic()), "incomplete")
+        untooled = client.runs.create(emures_MODEL, additional_messages=["x"], tools=[emures_WEATHER],
+                                      extra_body={"tool_choice": "none"})
+        self.assertEqual(untooled.wait(poll_interval=0.005).text, "x")
+
+    def test_a_scripted_error_fails_the_run(self) -> None:
+        self.emu.script("gpt://b1g/broken/latest", error="the model is down")
+        client = yc_runs.Client(base_url=self.emu.url, api_key="k", api="responses")
+        self.addCleanup(client.close)
+        run = client.runs.create("gpt://b1g/broken/latest", stream=True, additional_messages=["x"])
+        events = list(run.listen())
+        self.assertEqual(events[-1].status, yc_runs.StreamEvent.ERROR)
+        self.assertIn("the model is down", str(run.wait().error))
+
+
+class EmuRespThreadsTest(EnvTestCase):
+    def test_threads_are_conversations_with_their_messages(self) -> None:
+        with yc_runs.Emulator(event_delay=0.001) as emu, yc_runs.Client(
+                base_url=emu.url, api_key="k", api="responses") as client:
+            thread = client.threads.create(["первое", "второе"], name="support",
+                                           labels={"team": "ml"})
+            self.assertEqual((thread.name, thread.labels), ("support", {"team": "ml"}))
+            self.assertEqual(emu.conversations[thread.id].json["metadata"],
+                             {"team": "ml", "name": "support"})
+            self.assertEqual(thread.write("третье").text, "третье")
+            got = client.threads.get(thread.id)
+            self.assertEqual((got.id, got.name, got.labels), (thread.id, "support", {"team": "ml"}))
+            result = client.runs.create(emures_MODEL, thread).wait(poll_interval=0.005)
+            self.assertEqual(result.text, "третье")  # the default assistant echoes the last
+            self.assertEqual([(m.author.role, m.text) for m in thread.messages()],
+                             [("ASSISTANT", "третье"), ("USER", "третье"), ("USER", "второе"),
+                              ("USER", "первое")])
+            with self.assertRaises(yc_runs.NotFoundError):
+                client.threads.get("nope")
+            for action in (lambda: client.threads.delete(thread), lambda: list(client.threads.list())):
+                with self.assertRaises(yc_runs.UnsupportedOperationError):
+                    action()
+            many = client.threads.create(["m%d" % i for i in range(20)])
+            for i in range(20, 130):  # past a page of 100
+                emu.conversations[many.id].items.append((0.0, {
+                    "type": "message", "id": "i%d" % i, "role": "user", "status": "completed",
+                    "content": [{"type": "input_text", "text": "m%d" % i}]}))
+            self.assertEqual([m.text for m in many.messages()], ["m%d" % i for i in range(129, -1, -1)])
+
+
+emures_SCRIPTS = {"agent-" + name: replies for name, replies in soak_SCRIPTS.items()}
+
+
+def emures_soak_emulator(seed: int, log: Any = None) -> yc_runs.Emulator:
+    emu = yc_runs.Emulator(event_delay=0.001, seed=seed, log=log).start()
+    for name, replies in emures_SCRIPTS.items():
+        emu.script(name, replies=replies)
+    return emu
+
+
+def emures_soak_arm(emu: yc_runs.Emulator) -> None:
+    fault = yc_runs.Fault
+    emu.inject(fault.http_status(429, retry_after=0), probability=0.04, times=None)
+    emu.inject(fault.http_status(503, retry_after=0), on="getResponse", probability=0.05,
+               times=None)
+    emu.inject(fault.http_status(503, retry_after=0), on="listenResponse", probability=0.05,
+               times=None)
+    for after in (57, 1500, 3000):  # inside the first, second and a later event
+        emu.inject(fault.cut(after_bytes=after), on="listenResponse", probability=0.03, times=None)
+    emu.inject(fault.malformed_line(after_events=1), on="listenResponse", probability=0.03,
+               times=None)
+    emu.inject(fault.stall(2 * soak_LISTEN_TIMEOUT, after_events=1), on="listenResponse",
+               probability=0.015, times=None)
+
+
+emures_SOAK_RUNS = soak_RUNS  # 100; YC_RUNS_SOAK=full: 500
+
+
+class EmuRespSoakTest(EnvTestCase):
+    """Streamed runs on Responses through random faults: 0 events lost or duplicated."""
+
+    def reference(self) -> Dict[str, List[Tuple[int, str, str]]]:
+        expected = {}
+        with emures_soak_emulator(1) as emu, yc_runs.Client(base_url=emu.url, api_key="k",
+                                                             api="responses") as client:
+            for name in emures_SCRIPTS:
+                run = client.runs.create(name, stream=True, additional_messages=["m"])
+                expected[name] = [(e.stream_cursor.current_event_idx, e.status.name, e.text or "")
+                                  for e in run.listen()]
+        return expected
+
+    def check(self, records: List[Tuple[int, List[yc_runs.RunStreamEvent], yc_runs.RunResult]],
+              surfaced: List[BaseException]) -> None:
+        expected = self.reference()
+        lost = duplicated = 0
+        for i, events, result in records:
+            want = expected[sorted(emures_SCRIPTS)[i % len(emures_SCRIPTS)]]
+            got = [(e.stream_cursor.current_event_idx, e.status.name, e.text or "") for e in events]
+            indices = [idx for idx, _, _ in got]
+            lost += len({idx for idx, _, _ in want} - set(indices))
+            duplicated += len(indices) - len(set(indices))
+            with self.subTest(run=i):
+                self.assertEqual(got, want)
+                self.assertEqual((result.status, result.text),
+                                 (yc_runs.RunStatus.COMPLETED, want[-1][2]))
+        self.assertEqual((len(records), lost, duplicated), (emures_SOAK_RUNS, 0, 0))
+        for error in surfaced:  # only a malformed event may reach the caller
+            self.assertIsInstance(error, yc_runs.StreamError)
+
+    def test_sync_soak_on_responses(self) -> None:
+        emu = emures_soak_emulator(soak_SEED)
+        self.addCleanup(emu.stop)
+        emures_soak_arm(emu)
+        client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10,
+                                api="responses")
+        self.addCleanup(client.close)
+        records, surfaced = [], []  # type: Tuple[List[Any], List[BaseException]]
+        for i in range(emures_SOAK_RUNS):
+            run = client.runs.create(sorted(emures_SCRIPTS)[i % len(emures_SCRIPTS)], stream=True,
+                                     additional_messages=["m%d" % i])
+            events: List[yc_runs.RunStreamEvent] = []
+            while not (events and events[-1].status.is_finished):
+                self.assertLess(len(surfaced), 50)
+                start = events[-1].stream_cursor.current_event_idx + 1 if events else 0
+                try:
+                    events.extend(run.listen(events_start_idx=start, timeout=soak_LISTEN_TIMEOUT))
+                except yc_runs.StreamError as exc:
+                    surfaced.append(exc)
+            records.append((i, events, run.wait(poll_interval=0.005, poll_timeout=30)))
+        self.check(records, surfaced)
+
+    def test_async_soak_on_responses(self) -> None:
+        emu = emures_soak_emulator(soak_SEED + 1)
+        self.addCleanup(emu.stop)
+        emures_soak_arm(emu)
+        records, surfaced = [], []  # type: Tuple[List[Any], List[BaseException]]
+
+        async def one(client: yc_runs.AsyncClient, i: int) -> None:
+            run = await client.runs.create(sorted(emures_SCRIPTS)[i % len(emures_SCRIPTS)],
+                                           stream=True, additional_messages=["m%d" % i])
+            events: List[yc_runs.RunStreamEvent] = []
+            while not (events and events[-1].status.is_finished):
+                self.assertLess(len(surfaced), 50)
+                start = events[-1].stream_cursor.current_event_idx + 1 if events else 0
+                try:
+                    async for event in run.listen(events_start_idx=start,
+                                                  timeout=soak_LISTEN_TIMEOUT):
+                        events.append(event)
+                except yc_runs.StreamError as exc:
+                    surfaced.append(exc)
+            records.append((i, events, await run.wait(poll_interval=0.005, poll_timeout=30)))
+
+        async def main() -> None:
+            async with yc_runs.AsyncClient(base_url=emu.url, api_key="k", timeout=10,
+                                           max_retries=10, api="responses") as client:
+                await asyncio.gather(*(one(client, i) for i in range(emures_SOAK_RUNS)))
+
+        asyncio.run(main())
+        records.sort(key=lambda record: record[0])
+        self.check(records, surfaced)
+
+
+class EmuRespDemoTest(EnvTestCase):
+    def test_demo_runs_the_lifecycle_on_both_wires(self) -> None:
+        for api, assistant in (("responses", "gpt://demo-folder/yandexgpt/latest"),
+                               ("assistants", "demo-assistant")):
+            with self.subTest(api):
+                code, out, err = resp_main("demo", *(["--api", api] if api == "assistants" else []))
+                self.assertEqual((code, err), (0, ""))
+                self.assertIn("%s wire" % api, out)
+                self.assertIn("created thread ", out)
+                self.assertIn("-> tool call: get_weather", out)
+                self.assertIn("It is sunny and +21 \u00b0C in Moscow right now.\n[DONE]\n", out)
+                self.assertIn("  assistant  " + assistant, out)
+        self.assertFalse(hasattr(yc_runs, "get_weather"))
+
+    def test_python_m_yc_runs_demo_json_on_responses(self) -> None:
+        result = run_cli("demo", "--json", timeout=60)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        objects = [json.loads(line) for line in result.stdout.splitlines()]
+        submitted = next(o for o in objects if "submitted" in o)
+        final = objects[-1]
+        self.assertEqual((final["status"], final["id"], final["assistant_id"]),
+                         ("COMPLETED", submitted["run_id"], "gpt://demo-folder/yandexgpt/latest"))
+        self.assertRegex(final["thread_id"], r"\A[0-9a-f-]{36}\Z")  # a conversation
+
+
 class RespRunsTest(CoreRawTestCase):
     """A run on Responses: created, streamed through cuts, tool-called, submitted, finished."""
 

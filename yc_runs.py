@@ -5635,20 +5635,22 @@ class AsyncThread(_ThreadFields):
 
 
 # ============================================================================
-# Emulator: request checks as a proto3 JSON gateway makes them (sans-IO)
+# Emulator: request checks as a proto3 JSON gateway or an OpenAI-style API makes them (sans-IO)
 # ============================================================================
 
 
 class _Refusal(Exception):
     """An answer with an error body instead of a result: HTTP status, gRPC code, message."""
 
-    def __init__(self, status: int, grpc: int, message: str) -> None:
+    def __init__(self, status: int, grpc: int, message: str, param: Optional[str] = None,
+                 code: Optional[str] = None) -> None:
         super().__init__(message)
         self.status, self.grpc, self.message = status, grpc, message
+        self.param, self.code = param, code  # the field and the OpenAI-style error code
 
 
-def _invalid(message: str) -> _Refusal:
-    return _Refusal(400, 3, message)
+def _invalid(message: str, param: Optional[str] = None, code: Optional[str] = None) -> _Refusal:
+    return _Refusal(400, 3, message, param, code)
 
 
 def _not_found(message: str) -> _Refusal:
@@ -5663,8 +5665,8 @@ class _Scalar:
 
 
 class _Enum:
-    def __init__(self, name: str, names: Sequence[str]) -> None:
-        self.name, self.names = name, list(names)
+    def __init__(self, name: str, names: Sequence[str], by_number: bool = True) -> None:
+        self.name, self.names, self.by_number = name, list(names), by_number
 
 
 class _Repeated:
@@ -5675,6 +5677,21 @@ class _Repeated:
 class _MapOf:
     def __init__(self, value: _Type) -> None:
         self.value = value
+
+
+class _Union:
+    """The first of ``kinds`` whose JSON type the value has (a string or a list, ...)."""
+
+    def __init__(self, what: str, kinds: Sequence[_Type]) -> None:
+        self.what, self.kinds = what, list(kinds)
+
+
+class _Tagged:
+    """An object whose ``type`` names the message it is (``default`` when it has none)."""
+
+    def __init__(self, name: str, messages: Mapping[str, "_Message"],
+                 default: Optional[str] = None) -> None:
+        self.name, self.messages, self.default = name, dict(messages), default
 
 
 class _Message:
@@ -5692,10 +5709,12 @@ class _Message:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    _Type = Union[_Scalar, _Enum, _Repeated, _MapOf, _Message]
+    _Type = Union[_Scalar, _Enum, _Repeated, _MapOf, _Message, _Union, _Tagged]
 
 _STRING, _BOOL, _INT64 = _Scalar("string"), _Scalar("bool"), _Scalar("int64")
 _DOUBLE, _STRUCT = _Scalar("double"), _Scalar("struct")
+# JSON's own types, as an OpenAI-style API checks them: no numbers in strings
+_INTEGER, _NUMBER, _ANY = _Scalar("integer"), _Scalar("number"), _Scalar("any")
 _INT64_TEXT = re.compile(r"-?[0-9]+\Z")
 _DOUBLE_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
 _DOUBLE_WORDS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
@@ -5717,7 +5736,8 @@ def _check(kind: _Type, value: Any, path: str) -> Any:
     if isinstance(kind, _Message):
         if not isinstance(value, dict):
             raise _invalid("%s: expected a %s object, got %s" % (path or kind.name, kind.name,
-                                                                  _shown(value)))
+                                                                  _shown(value)),
+                           path or None, "invalid_type")
         checked: Dict[str, Any] = {}
         for key, item in value.items():
             name = key if key in kind.fields else kind.aliases.get(key)
@@ -5725,39 +5745,80 @@ def _check(kind: _Type, value: Any, path: str) -> Any:
                 continue
             if name in checked:
                 raise _invalid("%s: given twice (as %s and %s)" % (_field_path(path, name), name,
-                                                                   key))
+                                                                   key),
+                               _field_path(path, name), "invalid_value")
             checked[name] = _check(kind.fields[name], item, _field_path(path, name))
         for group in kind.oneofs:
             given = [name for name in group if name in checked]
             if len(given) > 1:
                 raise _invalid("%s: only one of %s may be set" % (
-                    path or kind.name, " and ".join(_field_path(path, g) for g in given)))
+                    path or kind.name, " and ".join(_field_path(path, g) for g in given)),
+                    _field_path(path, given[-1]), "mutually_exclusive_parameters")
         for name in kind.required:
             if checked.get(name) in (None, "", [], {}):
-                raise _invalid("%s is required" % _field_path(path, name))
+                raise _invalid("%s is required" % _field_path(path, name), _field_path(path, name),
+                               "missing_required_parameter")
         return checked
+    if isinstance(kind, _Tagged):
+        if not isinstance(value, dict):
+            raise _invalid("%s: expected a %s object, got %s" % (path, kind.name, _shown(value)),
+                           path, "invalid_type")
+        tag = value.get("type", kind.default)
+        if tag not in kind.messages:
+            raise _invalid("%s: %s is not a %s type (one of %s)" % (
+                _field_path(path, "type"), _shown(tag), kind.name, ", ".join(kind.messages)),
+                _field_path(path, "type"), "invalid_value")
+        return dict(_check(kind.messages[tag], value, path), type=tag)
+    if isinstance(kind, _Union):
+        for option in kind.kinds:
+            if _fits(option, value):
+                return _check(option, value, path)
+        raise _invalid("%s: expected %s, got %s" % (path, kind.what, _shown(value)), path,
+                       "invalid_type")
     if isinstance(kind, _Repeated):
         if not isinstance(value, list):
-            raise _invalid("%s: expected a list, got %s" % (path, _shown(value)))
+            raise _invalid("%s: expected a list, got %s" % (path, _shown(value)), path,
+                           "invalid_type")
         items = []
         for i, item in enumerate(value):
             if item is None:
-                raise _invalid("%s[%d]: null is not a valid list element" % (path, i))
+                raise _invalid("%s[%d]: null is not a valid list element" % (path, i),
+                               "%s[%d]" % (path, i), "invalid_type")
             items.append(_check(kind.item, item, "%s[%d]" % (path, i)))
         return items
     if isinstance(kind, _MapOf):
         if not isinstance(value, dict):
-            raise _invalid("%s: expected an object of values, got %s" % (path, _shown(value)))
+            raise _invalid("%s: expected an object of values, got %s" % (path, _shown(value)),
+                           path, "invalid_type")
         return {key: _check(kind.value, item, "%s[%s]" % (path, _shown(key)))
                 for key, item in value.items()}
     if isinstance(kind, _Enum):
         if isinstance(value, str) and value in kind.names:
             return value
-        if isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**31:
+        if kind.by_number and isinstance(value, int) and not isinstance(value, bool) \
+                and -2**31 <= value < 2**31:
             return kind.names[value] if 0 <= value < len(kind.names) else value
         raise _invalid("%s: %s is not a %s (one of %s)" % (path, _shown(value), kind.name,
-                                                           ", ".join(kind.names)))
+                                                           ", ".join(kind.names)),
+                       path, "invalid_value")
     return _check_scalar(kind.kind, value, path)
+
+
+def _fits(kind: _Type, value: Any) -> bool:
+    """Whether ``value`` has the JSON type ``kind`` is made of (not yet its contents)."""
+    if isinstance(kind, (_Message, _Tagged, _MapOf)):
+        return isinstance(value, dict)
+    if isinstance(kind, _Repeated):
+        return isinstance(value, list)
+    if isinstance(kind, _Union):
+        return any(_fits(option, value) for option in kind.kinds)
+    if isinstance(kind, _Enum) or kind.kind == "string":
+        return isinstance(value, str)
+    if kind.kind == "struct":
+        return isinstance(value, dict)
+    if kind.kind == "bool":
+        return isinstance(value, bool)
+    return kind.kind == "any" or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _check_scalar(kind: str, value: Any, path: str) -> Any:
@@ -5766,6 +5827,11 @@ def _check_scalar(kind: str, value: Any, path: str) -> Any:
     if kind == "bool" and isinstance(value, bool):
         return value
     if kind == "struct" and isinstance(value, dict):
+        return value
+    if kind == "any":
+        return value
+    if kind in ("integer", "number") and isinstance(value, (int, float)) \
+            and not isinstance(value, bool) and (kind == "number" or isinstance(value, int)):
         return value
     if kind == "int64" and not isinstance(value, bool):
         number: Optional[int] = None
@@ -5785,8 +5851,9 @@ def _check_scalar(kind: str, value: Any, path: str) -> Any:
             if _DOUBLE_TEXT.match(value):
                 return float(value)
     what = {"string": "a string", "bool": "a bool (true or false)", "struct": "a JSON object",
-            "int64": "an int64 (a number or a decimal string)", "double": "a number"}[kind]
-    raise _invalid("%s: expected %s, got %s" % (path, what, _shown(value)))
+            "int64": "an int64 (a number or a decimal string)", "double": "a number",
+            "integer": "an integer", "number": "a number"}[kind]
+    raise _invalid("%s: expected %s, got %s" % (path, what, _shown(value)), path, "invalid_type")
 
 
 def _non_negative(query: Dict[str, Any], name: str, default: int) -> int:
@@ -5977,12 +6044,15 @@ class _Threads(Mapping[str, "Dict[str, Any]"]):
 
 
 class Emulator:
-    """The Assistant API (runs, threads, messages) on a local port, for tests and demos:
-    no credentials, no network.
+    """Both wires on one local port, for tests and demos: the Responses and Conversations
+    APIs (``/v1/...``) and the Assistant API's runs, threads and messages
+    (``/assistants/v1/...``); no credentials, no network.
 
     ``with Emulator() as emu: Client(base_url=emu.url, api_key="test")``. Strict like the
-    service: a run needs a thread that exists (``emu.threads.create()`` or the Threads API)
-    and an assistant it knows (``script``); ``implicit=True`` makes any id work. Its
+    service: a run needs a thread that exists (``emu.threads.create()`` or the Threads API;
+    a conversation on Responses) and an assistant it knows (``script``; on Responses any
+    model URI ``gpt://<folder>/<model>[/<branch>]``, and a saved agent's ``prompt.id`` when
+    scripted); ``implicit=True`` makes any id work. The same scripts drive both wires. Its
     assistant echoes the last user message in a few partial messages; with function tools
     it first asks for the first tool and then answers with the submitted result. ``script``
     changes that per assistant; ``inject`` makes it misbehave; ``requests`` records what
@@ -6026,15 +6096,17 @@ class Emulator:
         self._lock = threading.Lock()
         self._server: Any = None
         self._thread: Optional[threading.Thread] = None
-        self.dialects: List[_Dialect] = [_ASSISTANT_API]  # the wires it speaks
+        self.dialects: List[_Dialect] = [_ASSISTANT_API, _RESPONSES_API]  # the wires it speaks
+        self.responses: Dict[str, _EmulatedResponse] = {}  # the stored ones, by id
+        self.conversations: Dict[str, _EmulatedConversation] = {}
 
     # --- control ------------------------------------------------------------
 
     def __repr__(self) -> str:
         running = self._server is not None and (self._thread is None or self._thread.is_alive())
         where = self.url if running else "not running"
-        return "<yc_runs.Emulator %s, %d runs, %d requests>" % (where, len(self.runs),
-                                                                 len(self.requests))
+        return "<yc_runs.Emulator %s, %d runs, %d responses, %d requests>" % (
+            where, len(self.runs), len(self.responses), len(self.requests))
 
     @property
     def url(self) -> str:
@@ -6093,8 +6165,10 @@ class Emulator:
     def inject(self, fault: Fault, *, on: Optional[str] = None, times: Optional[int] = 1,
                probability: Optional[float] = None) -> None:
         """Arm ``fault`` for requests to ``on`` (an endpoint: create, get, getByThread, list,
-        listen, submit, createThread, …; None for any): the next ``times`` of them, or each
-        with ``probability`` (seeded by ``seed``) up to ``times`` (None: no limit)."""
+        listen, submit, createThread, …; on Responses createResponse, getResponse,
+        listenResponse (a Get with stream=true), cancelResponse, createConversation,
+        addItems, listItems, …; None for any): the next ``times`` of them, or each with
+        ``probability`` (seeded by ``seed``) up to ``times`` (None: no limit)."""
         endpoints = [route.endpoint for dialect in self.dialects for route in dialect.routes]
         if on is not None and on not in endpoints:
             raise ValueError("on must be one of %s, got %r" % (", ".join(endpoints), on))
@@ -6434,23 +6508,29 @@ class _Route:
 
     def __init__(self, method: str, pattern: str, endpoint: str, query: _Message,
                  body: Optional[_Message], handler: Callable[[Emulator, _Call], _Answer],
-                 streams: bool = False) -> None:
+                 streams: bool = False,
+                 when: Optional[Callable[[Dict[str, str]], bool]] = None) -> None:
         self.method, self.endpoint, self.query, self.body = method, endpoint, query, body
         self.pattern = re.compile(pattern + r"\Z")
         self.handler, self.streams = handler, streams
+        self.when = when  # a test of the query: two endpoints on one path (a streaming Get)
 
 
 class _Dialect:
-    """A wire the emulator speaks: the path prefix it owns, its routes, and how it words
-    a refusal. A second wire is a second _Dialect in ``Emulator.dialects``."""
+    """A wire the emulator speaks: the path prefix it owns, its routes, how it words a
+    refusal, and how a streamed body frames each object (and a broken one, for the
+    malformed_line fault). A second wire is a second _Dialect in ``Emulator.dialects``."""
 
     def __init__(self, name: str, prefix: str, routes: Sequence[_Route],
-                 error_body: Callable[[_Refusal], Dict[str, Any]]) -> None:
+                 error_body: Callable[[_Refusal], Dict[str, Any]],
+                 frame: Callable[[Dict[str, Any]], bytes], malformed: bytes,
+                 stream_type: str) -> None:
         self.name, self.prefix, self.routes, self.error_body = name, prefix, routes, error_body
+        self.frame, self.malformed, self.stream_type = frame, malformed, stream_type
 
 
-def _resolve(routes: Sequence[_Route], method: str, raw_path: str
-             ) -> Tuple[_Route, Tuple[str, ...]]:
+def _resolve(routes: Sequence[_Route], method: str, raw_path: str,
+             query: Optional[Dict[str, str]] = None) -> Tuple[_Route, Tuple[str, ...]]:
     """The route for a request and its path ids (decoded); a JSON 404 when no route has
     the path, 405 when none has the method."""
     from urllib.parse import unquote
@@ -6458,7 +6538,7 @@ def _resolve(routes: Sequence[_Route], method: str, raw_path: str
     allowed = []
     for route in routes:
         match = route.pattern.match(raw_path)
-        if match is None:
+        if match is None or (route.when is not None and not route.when(query or {})):
             continue
         if route.method == method:
             return route, tuple(unquote(i) for i in match.groups())
@@ -6742,8 +6822,668 @@ def _assistant_error_body(refusal: _Refusal) -> Dict[str, Any]:
     return _api_error_body(refusal.status, refusal.grpc, refusal.message)
 
 
+def _ndjson_line(obj: Dict[str, Any]) -> bytes:
+    return json.dumps({"result": obj}, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
 _ASSISTANT_API = _Dialect("assistant", "/assistants/", _ASSISTANT_API_ROUTES,
-                          _assistant_error_body)
+                          _assistant_error_body, _ndjson_line,
+                          b'{"result": {"eventType": "PARTIAL_MESS\n', "application/json")
+
+
+# ============================================================================
+# Emulator: the Responses dialect: what it keeps and how its model answers (sans-IO)
+# ============================================================================
+
+
+class _EmulatedConversation:
+    def __init__(self, conversation_id: str, metadata: Dict[str, str]) -> None:
+        self.json = {"id": conversation_id, "object": "conversation", "metadata": metadata,
+                     "created_at": int(time.time())}  # as Get answers it
+        self.items: List[Tuple[float, Dict[str, Any]]] = []  # (visible from, item), oldest first
+        self.last: Optional["_EmulatedResponse"] = None  # the newest response in it
+
+
+class _EmulatedResponse:
+    """A response and its plan: the events a stream sends and the states a Get answers."""
+
+    def __init__(self, body: Dict[str, Any], conversation: Optional[_EmulatedConversation],
+                 previous: Optional["_EmulatedResponse"], items: List[Dict[str, Any]]) -> None:
+        self.id = _uuid4()
+        self.body = body  # the checked create request
+        self.created_at = round(time.time(), 3)
+        self.conversation, self.previous = conversation, previous
+        self.input_items = items  # this request's input, each with an id
+        self.context: List[Dict[str, Any]] = []  # every item before the output, oldest first
+        self.output: List[Dict[str, Any]] = []
+        self.events: List[Tuple[float, Dict[str, Any]]] = []  # (due, event)
+        self.timeline: List[Tuple[float, str]] = []  # (since, status)
+        self.error: Optional[Dict[str, str]] = None
+        self.incomplete: Optional[Dict[str, str]] = None  # incomplete_details
+        self.usage = (0, 0)
+        self.turn_rounds = 0  # tool rounds since the user last wrote
+        self.answered = False  # its function calls have their outputs
+
+    def status(self, now: float) -> str:
+        current = "queued"
+        for since, status in self.timeline:
+            if since <= now:
+                current = status
+        return current
+
+
+_FINISHED = ("completed", "failed", "incomplete", "cancelled")
+_MODEL_URI = re.compile(r"gpt://[^/\s]+/[^/\s]+(/[^/\s]+)?\Z")
+
+
+def _item_with_id(item: Dict[str, Any]) -> Dict[str, Any]:
+    """An input item as a conversation keeps it: an id, a status, content as parts."""
+    kept = dict(item, id=item.get("id") or _uuid4())
+    if kept["type"] == "message":
+        content = kept["content"]
+        kind = "output_text" if kept["role"] == "assistant" else "input_text"
+        kept["content"] = [{"type": kind, "text": content}] if isinstance(content, str) else content
+        kept.setdefault("status", "completed")
+    return kept
+
+
+def _items_text(items: List[Dict[str, Any]], role: str) -> str:
+    for item in reversed(items):
+        if item.get("type") == "message" and item.get("role") == role:
+            return "\n".join(str(p.get("text", "")) for p in item["content"]
+                             if p.get("type") in ("input_text", "output_text"))
+    return ""
+
+
+def _usage_object(prompt: int, completion: int) -> Dict[str, Any]:
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0, "valid": True,
+                                                             "tool_tokens": 0},
+            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0,
+                                                                   "valid": True},
+            "total_tokens": prompt + completion, "valid": True}
+
+
+def _response_object(emu: Emulator, response: _EmulatedResponse, now: float,
+                     status: Optional[str] = None) -> Dict[str, Any]:
+    """The Response as the service writes it (the keys of the captures, in their order)."""
+    body = response.body
+    status = status or response.status(now)
+    finished = status in _FINISHED
+    tools = [{"name": t.get("name"), "parameters": t.get("parameters"),
+              "strict": t.get("strict"), "type": t["type"], "defer_loading": None,
+              "description": t.get("description"), "valid": True}
+             if t["type"] == "function" else dict(t, valid=True) for t in body.get("tools") or []]
+    text = body.get("text")
+    prompt = body.get("prompt")
+    return {
+        "id": response.id, "created_at": response.created_at,
+        "error": response.error if status == "failed" else None,
+        "incomplete_details": response.incomplete if status == "incomplete" else None,
+        "instructions": body.get("instructions"), "metadata": {},
+        "model": body.get("model") or "", "object": "response",
+        "output": list(response.output) if finished else [],
+        "parallel_tool_calls": body.get("parallel_tool_calls", False),
+        "temperature": float(body.get("temperature", 0.3)),
+        "tool_choice": body.get("tool_choice", "auto"), "tools": tools,
+        "top_p": float(body.get("top_p", 1.0)), "background": bool(body.get("background")),
+        "completed_at": None,
+        "conversation": None if response.conversation is None else {
+            "id": response.conversation.json["id"]},
+        "max_output_tokens": body.get("max_output_tokens"),
+        "max_tool_calls": body.get("max_tool_calls"),
+        "previous_response_id": body.get("previous_response_id"),
+        "prompt": None if prompt is None else dict({"variables": None, "version": None}, **prompt),
+        "prompt_cache_key": None, "prompt_cache_retention": None, "reasoning": None,
+        "safety_identifier": None, "service_tier": "default", "status": status,
+        "text": None if text is None else {"format": text.get("format")}, "top_logprobs": None,
+        "truncation": None,
+        "usage": _usage_object(*response.usage) if finished and status != "cancelled"
+        else _usage_object(0, 0),
+        "user": body.get("user"), "valid": True,
+    }
+
+
+def _pending_calls(last: Optional[_EmulatedResponse]) -> List[Dict[str, Any]]:
+    if last is None or last.answered:
+        return []
+    return [item for item in last.output if item["type"] == "function_call"]
+
+
+def _match_outputs(last: Optional[_EmulatedResponse], items: List[Dict[str, Any]]
+                   ) -> List[Tuple[str, str]]:
+    """(function name, output) for each function_call_output, checked against the calls the
+    context is waiting for; none pending and no outputs is a new turn."""
+    pending = [c["call_id"] for c in _pending_calls(last)]
+    names = {c["call_id"]: c["name"] for c in _pending_calls(last)}
+    answered: List[Tuple[str, str]] = []
+    for i, item in enumerate(items):
+        if item["type"] != "function_call_output":
+            continue
+        if item["call_id"] not in pending:
+            raise _invalid("No tool call found for function call output with call_id %s."
+                           % _shown(item["call_id"]), "input[%d].call_id" % i, "invalid_value")
+        pending.remove(item["call_id"])
+        answered.append((names[item["call_id"]], item["output"]))
+    if pending:  # a new turn while calls wait for outputs is refused, as OpenAI's API does
+        raise _invalid("No tool output found for function call %s." % pending[0], "input",
+                       "invalid_value")
+    return answered
+
+
+def _plan_response(emu: Emulator, response: _EmulatedResponse, last: Optional[_EmulatedResponse],
+                   answered: List[Tuple[str, str]]) -> None:
+    """Schedule the response's events and states: the assistant's answer to its context.
+    The caller holds the lock."""
+    body = response.body
+    prompt = body.get("prompt")
+    assistant = prompt["id"] if prompt is not None else body["model"]
+    script = emu._scripts.get(assistant)
+    first, between = emu._pace(script)
+    now = time.monotonic()
+    tools = [t for t in body.get("tools") or [] if t["type"] == "function"]
+    default_tools = script is None or not (script.replies or script.tool_calls)
+    before = last.turn_rounds if answered and last is not None else 0
+    limit = script.tool_rounds if script is not None else 1
+    asks = before < limit and body.get("tool_choice") != "none" and (
+        (script is not None and bool(script.tool_calls)) or (default_tools and bool(tools)))
+    user_text = _items_text(response.context, "user")
+    events: List[Dict[str, Any]] = []
+    pieces: List[str] = []
+    status = "completed"
+    if script is not None and script.error is not None:
+        status = "failed"
+        response.error = {"code": "server_error", "message": script.error}
+    elif asks:
+        calls = script.tool_calls if script is not None and script.tool_calls else [
+            {"name": tools[0]["name"], "arguments": _arguments_for(tools[0], user_text)}]
+        response.turn_rounds = before + 1
+        for index, call in enumerate(calls):
+            item_id = _uuid4()
+            arguments = json.dumps(call["arguments"], ensure_ascii=False)
+            # Yandex's call_id is the function's name
+            item = {"arguments": "", "call_id": call["name"], "name": call["name"],
+                    "type": "function_call", "id": item_id, "status": "in_progress",
+                    "valid": True}
+            events.append({"output_index": index, "item": dict(item),
+                           "type": "response.output_item.added"})
+            events.append({"item_id": item_id, "output_index": index, "delta": arguments,
+                           "type": "response.function_call_arguments.delta"})
+            events.append({"item_id": item_id, "output_index": index, "arguments": arguments,
+                           "name": call["name"], "type": "response.function_call_arguments.done"})
+            item.update(arguments=arguments, status="completed")
+            events.append({"output_index": index, "item": item,
+                           "type": "response.output_item.done"})
+            response.output.append(item)
+    else:
+        if script is not None and script.replies:  # successive answers of this assistant
+            count = emu._answered.get(assistant, 0)
+            emu._answered[assistant] = count + 1
+            pieces = script.replies[min(count, len(script.replies) - 1)]
+        elif answered:
+            pieces = _chunks("; ".join("%s returned %s" % pair for pair in answered))
+        else:
+            pieces = _chunks(user_text or "Hello! How can I help you?")
+        most = body.get("max_output_tokens")
+        if most is not None and len("".join(pieces).split()) > most:  # a word is a token here
+            status = "incomplete"
+            response.incomplete = {"reason": "max_output_tokens"}
+            pieces = _chunks(" ".join("".join(pieces).split(" ")[:most]))
+        item_id, text = _uuid4(), "".join(pieces)
+        where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+        events.append({"output_index": 0, "item": {
+            "id": item_id, "content": [], "role": "assistant", "status": "in_progress",
+            "type": "message", "valid": True}, "type": "response.output_item.added"})
+        events.append(dict(where, part={"annotations": [], "text": "", "type": "output_text",
+                                        "valid": True}, type="response.content_part.added"))
+        events.extend(dict(where, delta=piece, type="response.output_text.delta")
+                      for piece in pieces if piece)
+        events.append(dict(where, text=text, type="response.output_text.done"))
+        events.append(dict(where, part={"annotations": [], "text": text, "type": "output_text",
+                                        "logprobs": [], "valid": True},
+                           type="response.content_part.done"))
+        item = {"id": item_id, "content": [{"annotations": [], "text": text,
+                                            "type": "output_text", "valid": True}],
+                "role": "assistant", "status": "completed" if status == "completed"
+                else "incomplete", "type": "message", "valid": True}
+        events.append({"output_index": 0, "item": item, "type": "response.output_item.done"})
+        response.output.append(item)
+    prompt_tokens = sum(len(_items_text([i], i.get("role", "")).split())
+                        for i in response.context) + 10 * len(tools) + 12
+    response.usage = (prompt_tokens, len("".join(pieces).split()) + 4 * len(response.output) + 1)
+    due = now + first
+    response.timeline = [(now, "queued"), (now + first / 2, "in_progress")]
+    for kind in ("response.created", "response.in_progress"):
+        state = "queued" if kind == "response.created" else "in_progress"
+        response.events.append((now if state == "queued" else now + first / 2, {
+            "sequence_number": len(response.events) + 1,
+            "response": _response_object(emu, response, now, state), "type": kind}))
+    for event in events:
+        if event["type"] in ("response.output_text.delta",
+                             "response.function_call_arguments.delta"):
+            due += between
+        response.events.append((due, dict({"sequence_number": len(response.events) + 1},
+                                          **event)))
+    due += between
+    response.timeline.append((due, status))
+    response.events.append((due, {"sequence_number": len(response.events) + 1,
+                                  "response": _response_object(emu, response, due, status),
+                                  "type": "response." + status}))
+    if response.conversation is not None:
+        response.conversation.items.extend((due, item) for item in response.output)
+
+
+def _new_response(emu: Emulator, body: Dict[str, Any]) -> _EmulatedResponse:
+    """A checked create request made a response, planned and kept: 400 or 404 and nothing
+    changed when the request names what does not exist or answers the wrong calls. The
+    caller holds the lock."""
+    prompt = body.get("prompt")
+    if prompt is None and not body.get("model"):
+        raise _invalid("model: a model URI (or prompt.id, a saved agent) is required", "model",
+                       "missing_required_parameter")
+    if body.get("model") and not _MODEL_URI.match(body["model"]):
+        raise _invalid("Failed to parse model URI %s: expected gpt://<folder>/<model>[/<branch>]"
+                       % _shown(body["model"]), "model", "invalid_value")
+    if prompt is not None and prompt["id"] not in emu._scripts and not emu.implicit:
+        raise _Refusal(404, 5, "prompt.id: agent %s not found" % _shown(prompt["id"]),
+                       "prompt.id", "not_found")
+    for name, low, high in (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0),
+                            ("max_output_tokens", 1, 2**31 - 1), ("max_tool_calls", 1, 2**31 - 1)):
+        if name in body and not low <= body[name] <= high:
+            raise _invalid("%s: %s is out of range (%s to %s)" % (name, body[name], low, high),
+                           name, "invalid_value")
+    if body.get("background") and body.get("store") is False:
+        raise _invalid("store: a background response must be stored (store: false given)",
+                       "store", "invalid_value")
+    tools = [t["name"] for t in body.get("tools") or [] if t["type"] == "function"]
+    for name in tools:
+        if tools.count(name) > 1:
+            raise _invalid("tools: two function tools are named %s" % _shown(name), "tools",
+                           "invalid_value")
+    conversation = None
+    reference = body.get("conversation")
+    if reference is not None:
+        conversation_id = reference if isinstance(reference, str) else reference["id"]
+        conversation = _conversation_named(emu, conversation_id, "conversation")
+    previous = None
+    if body.get("previous_response_id") is not None:
+        previous = emu.responses.get(body["previous_response_id"])
+        if previous is None:
+            raise _Refusal(404, 5, "previous_response_id: response %s not found"
+                           % _shown(body["previous_response_id"]), "previous_response_id",
+                           "not_found")
+    given = body.get("input")
+    items = [_item_with_id(i) for i in ([{"type": "message", "role": "user", "content": given}]
+                                        if isinstance(given, str) else given or [])]
+    last = previous if previous is not None else (
+        conversation.last if conversation is not None else None)
+    answered = _match_outputs(last, items)
+    response = _EmulatedResponse(body, conversation, previous, items)
+    if previous is not None:
+        response.context = previous.context + previous.output
+    elif conversation is not None:
+        response.context = [item for _, item in conversation.items]
+    response.context = response.context + items
+    if conversation is not None:
+        now = time.monotonic()
+        conversation.items.extend((now, item) for item in items)
+        conversation.last = response
+    _plan_response(emu, response, last, answered)
+    if last is not None and answered:
+        last.answered = True
+    if body.get("store") is not False:
+        emu.responses[response.id] = response
+    return response
+
+
+def _conversation_named(emu: Emulator, conversation_id: str, param: str
+                        ) -> _EmulatedConversation:
+    conversation = emu.conversations.get(conversation_id)
+    thread = emu.threads._by_id.get(conversation_id)
+    if conversation is None and thread is not None:  # emu.threads.create() serves both wires
+        conversation = emu.conversations[conversation_id] = _EmulatedConversation(
+            conversation_id, dict(thread.json.get("labels") or {}))
+        conversation.items = [(0.0, _item_with_id({
+            "type": "message", "role": "assistant" if m["author"]["role"] == "ASSISTANT"
+            else "user", "content": "".join(p.get("text", {}).get("content", "")
+                                            for p in m["content"].get("content", []))}))
+            for m in thread.messages]
+    if conversation is None and emu.implicit:
+        conversation = emu.conversations[conversation_id] = _EmulatedConversation(
+            conversation_id, {})
+    if conversation is None:
+        raise _Refusal(404, 5, "Conversation with id %s not found." % _shown(conversation_id),
+                       param, "not_found")
+    return conversation
+
+
+def _response_named(emu: Emulator, response_id: str) -> _EmulatedResponse:
+    response = emu.responses.get(response_id)
+    if response is None:
+        raise _Refusal(404, 5, "Response with id %s not found." % _shown(response_id), "id",
+                       "not_found")
+    return response
+
+
+def _item_list(items: List[Dict[str, Any]], query: Dict[str, Any]) -> Dict[str, Any]:
+    """One page of ``items`` (oldest first) as a list object: ``limit`` 1 to 100 (20),
+    ``order`` asc or desc (desc), ``after`` an item id of the list."""
+    text = query.get("limit", "20")
+    if not re.match(r"[0-9]{1,4}\Z", text) or not 1 <= int(text) <= 100:
+        raise _invalid("limit: must be an integer from 1 to 100, got %s" % _shown(text),
+                       "limit", "invalid_value")
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise _invalid("order: must be asc or desc, got %s" % _shown(order), "order",
+                       "invalid_value")
+    ordered = list(items) if order == "asc" else list(reversed(items))
+    start = 0
+    if "after" in query:
+        ids = [item["id"] for item in ordered]
+        if query["after"] not in ids:
+            raise _invalid("after: no item %s in this list" % _shown(query["after"]), "after",
+                           "invalid_value")
+        start = ids.index(query["after"]) + 1
+    page = ordered[start:start + int(text)]
+    return {"object": "list", "data": page, "has_more": start + len(page) < len(ordered),
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None}
+
+
+# ============================================================================
+# Emulator: the Responses dialect: schemas and routes (sans-IO)
+# ============================================================================
+
+_R_PART = _Tagged("content part", {
+    "input_text": _Message("InputText", {"type": _STRING, "text": _STRING}, required=("text",)),
+    "output_text": _Message("OutputText", {"type": _STRING, "text": _STRING,
+                                           "annotations": _Repeated(_ANY)}, required=("text",)),
+    "refusal": _Message("Refusal", {"type": _STRING, "refusal": _STRING}),
+    "input_image": _Message("InputImage", {"type": _STRING, "image_url": _STRING,
+                                           "file_id": _STRING, "detail": _STRING}),
+    "input_file": _Message("InputFile", {"type": _STRING, "file_id": _STRING,
+                                         "file_data": _STRING, "filename": _STRING}),
+})
+_R_ITEM = _Tagged("input item", {
+    "message": _Message("Message", {
+        "type": _STRING, "id": _STRING, "status": _STRING,
+        "role": _Enum("role", ["user", "assistant", "system", "developer"], by_number=False),
+        "content": _Union("a string or a list of content parts", [_STRING, _Repeated(_R_PART)])},
+        required=("role", "content")),
+    "function_call_output": _Message("FunctionCallOutput", {
+        "type": _STRING, "id": _STRING, "call_id": _STRING, "output": _STRING,
+        "status": _STRING}, required=("call_id",)),
+    "function_call": _Message("FunctionCall", {
+        "type": _STRING, "id": _STRING, "call_id": _STRING, "name": _STRING,
+        "arguments": _STRING, "status": _STRING}, required=("call_id", "name")),
+}, default="message")
+_R_TOOL = _Tagged("tool", {
+    "function": _Message("FunctionTool", {"type": _STRING, "name": _STRING,
+                                          "description": _STRING, "parameters": _STRUCT,
+                                          "strict": _BOOL}, required=("name",)),
+    "web_search": _Message("WebSearchTool", {"type": _STRING, "filters": _ANY,
+                                             "search_context_size": _STRING,
+                                             "user_location": _ANY}),
+    "file_search": _Message("FileSearchTool", {"type": _STRING,
+                                               "vector_store_ids": _Repeated(_STRING),
+                                               "max_num_results": _INTEGER, "filters": _ANY,
+                                               "ranking_options": _ANY},
+                            required=("vector_store_ids",)),
+})
+_R_FORMAT = _Tagged("text format", {
+    "text": _Message("TextFormat", {"type": _STRING}),
+    "json_object": _Message("JsonObjectFormat", {"type": _STRING}),
+    "json_schema": _Message("JsonSchemaFormat", {"type": _STRING, "name": _STRING,
+                                                 "schema": _STRUCT, "strict": _BOOL,
+                                                 "description": _STRING},
+                            required=("name", "schema")),
+})
+_R_INPUT = _Union("a string or a list of input items", [_STRING, _Repeated(_R_ITEM)])
+# Fields Yandex marks as not supported (metadata, truncation, reasoning, safety_identifier,
+# prompt_cache_key, service_tier, include, stream_options) are not here: ignored, as
+# unknown fields are, and the response shows the service's defaults for them.
+_R_CREATE = _Message("CreateResponse", {
+    "model": _STRING,
+    "prompt": _Message("Prompt", {"id": _STRING, "version": _STRING,
+                                  "variables": _MapOf(_ANY)}, required=("id",)),
+    "input": _R_INPUT, "instructions": _STRING, "tools": _Repeated(_R_TOOL),
+    "tool_choice": _Union('"none", "auto", "required" or a tool object', [_STRING, _STRUCT]),
+    "parallel_tool_calls": _BOOL, "max_output_tokens": _INTEGER, "max_tool_calls": _INTEGER,
+    "temperature": _NUMBER, "top_p": _NUMBER, "text": _Message("TextConfig", {"format": _R_FORMAT}),
+    "previous_response_id": _STRING,
+    "conversation": _Union("a conversation id or {\"id\": ...}", [_STRING, _Message(
+        "ConversationParam", {"id": _STRING}, required=("id",))]),
+    "store": _BOOL, "stream": _BOOL, "background": _BOOL, "user": _STRING,
+}, oneofs=[("previous_response_id", "conversation")])
+_R_CONVERSATION = _Message("CreateConversation", {"items": _Repeated(_R_ITEM),
+                                                  "metadata": _MapOf(_STRING)})
+_R_ADD_ITEMS = _Message("CreateItems", {"items": _Repeated(_R_ITEM)}, required=("items",))
+_R_GET_QUERY = _Message("GetResponse", {"stream": _STRING, "starting_after": _STRING,
+                                        "include": _STRING})
+_R_LIST_QUERY = _Message("ListItems", {"limit": _STRING, "order": _STRING, "after": _STRING})
+_R_ITEMS_MAX = 20  # items one request may add, as OpenAI's Conversations API allows
+
+
+def _check_items(items: List[Dict[str, Any]], param: str) -> None:
+    if len(items) > _R_ITEMS_MAX:
+        raise _invalid("%s: at most %d items at a time, got %d" % (param, _R_ITEMS_MAX,
+                                                                   len(items)),
+                       param, "invalid_value")
+
+
+def _create_response(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        response = _new_response(emu, call.body)
+        obj = _response_object(emu, response, time.monotonic())
+    if call.body.get("stream"):
+        return _Answer(stream=_response_events(emu, response, 0))
+    if not call.body.get("background"):  # foreground: the answer once it is finished
+        time.sleep(max(0.0, response.timeline[-1][0] - time.monotonic()))
+        with emu._lock:
+            obj = _response_object(emu, response, time.monotonic())
+    return _Answer(obj)
+
+
+def _stream_query(query: Dict[str, Any]) -> Tuple[bool, int]:
+    stream = query.get("stream", "false")
+    if stream not in ("true", "false"):
+        raise _invalid("stream: must be true or false, got %s" % _shown(stream), "stream",
+                       "invalid_value")
+    after = query.get("starting_after", "0")
+    if not re.match(r"[0-9]{1,9}\Z", after):
+        raise _invalid("starting_after: must be a sequence number >= 0, got %s" % _shown(after),
+                       "starting_after", "invalid_value")
+    return stream == "true", int(after)
+
+
+def _get_response(emu: Emulator, call: _Call) -> _Answer:
+    _stream_query(call.query)
+    with emu._lock:
+        return _Answer(_response_object(emu, _response_named(emu, call.ids[0]),
+                                        time.monotonic()))
+
+
+def _listen_response(emu: Emulator, call: _Call) -> _Answer:
+    _, after = _stream_query(call.query)
+    with emu._lock:
+        response = _response_named(emu, call.ids[0])
+        if not response.body.get("background"):
+            raise _invalid("stream: only a response created with background: true can be "
+                           "streamed again", "stream", "invalid_value")
+        if after > len(response.events):
+            raise _invalid("starting_after: %d is past the response's %d events"
+                           % (after, len(response.events)), "starting_after", "invalid_value")
+    return _Answer(stream=_response_events(emu, response, after))
+
+
+def _response_events(emu: Emulator, response: _EmulatedResponse, index: int
+                     ) -> Iterator[Tuple[float, Dict[str, Any]]]:
+    while True:
+        with emu._lock:
+            if index >= len(response.events):
+                return
+            due, event = response.events[index]
+        yield due, event
+        index += 1
+
+
+def _cancel_response(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        response = _response_named(emu, call.ids[0])
+        if not response.body.get("background"):
+            raise _invalid("Only responses created with background: true can be cancelled.",
+                           "background", "invalid_value")
+        now = time.monotonic()
+        if response.status(now) in ("queued", "in_progress"):
+            response.timeline = [(since, status) for since, status in response.timeline
+                                 if since <= now] + [(now, "cancelled")]
+            response.events = [(due, event) for due, event in response.events if due <= now]
+            if response.conversation is not None:  # what it had not said yet, it never says
+                response.conversation.items = [(due, item) for due, item in
+                                               response.conversation.items
+                                               if item not in response.output]
+            response.output = []
+        return _Answer(_response_object(emu, response, now))
+
+
+def _delete_response(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        response = _response_named(emu, call.ids[0])
+        del emu.responses[response.id]
+    return _Answer({"id": response.id, "object": "response.deleted", "deleted": True})
+
+
+def _list_input_items(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        return _Answer(_item_list(_response_named(emu, call.ids[0]).input_items, call.query))
+
+
+def _create_conversation(emu: Emulator, call: _Call) -> _Answer:
+    items = call.body.get("items") or []
+    _check_items(items, "items")
+    metadata = call.body.get("metadata") or {}
+    if len(metadata) > 16 or any(len(k) > 64 or len(v) > 512 for k, v in metadata.items()):
+        raise _invalid("metadata: at most 16 keys of up to 64 characters, values of up to 512",
+                       "metadata", "invalid_value")
+    with emu._lock:
+        conversation_id = _uuid4()
+        conversation = _EmulatedConversation(conversation_id, dict(metadata))
+        now = time.monotonic()
+        conversation.items = [(now, _item_with_id(item)) for item in items]
+        emu.conversations[conversation_id] = conversation
+        return _Answer(dict(conversation.json))
+
+
+def _get_conversation(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        conversation = emu.conversations.get(call.ids[0])
+        if conversation is None:
+            raise _Refusal(404, 5, "Conversation with id %s not found." % _shown(call.ids[0]),
+                           "conversation_id", "not_found")
+        return _Answer(dict(conversation.json))
+
+
+def _add_items(emu: Emulator, call: _Call) -> _Answer:
+    _check_items(call.body["items"], "items")
+    with emu._lock:
+        conversation = _conversation_named(emu, call.ids[0], "conversation_id")
+        outputs = [i for i in call.body["items"] if i["type"] == "function_call_output"]
+        if outputs:
+            _match_outputs(conversation.last, outputs)
+            if conversation.last is not None:
+                conversation.last.answered = True
+        now = time.monotonic()
+        added = [_item_with_id(item) for item in call.body["items"]]
+        conversation.items.extend((now, item) for item in added)
+        return _Answer({"object": "list", "data": added, "has_more": False,
+                        "first_id": added[0]["id"], "last_id": added[-1]["id"]})
+
+
+def _list_items(emu: Emulator, call: _Call) -> _Answer:
+    with emu._lock:
+        conversation = emu.conversations.get(call.ids[0])
+        if conversation is None:
+            raise _Refusal(404, 5, "Conversation with id %s not found." % _shown(call.ids[0]),
+                           "conversation_id", "not_found")
+        now = time.monotonic()
+        return _Answer(_item_list([item for due, item in conversation.items if due <= now],
+                                  call.query))
+
+
+def _not_supported(emu: Emulator, call: _Call) -> _Answer:
+    raise _Refusal(501, 12, "This operation is currently not supported: update or delete a "
+                   "conversation, get or delete an item (to change a conversation, create a "
+                   "new one)", None, "not_implemented")
+
+
+_RESP = "/v1/responses"
+_CONV = "/v1/conversations"
+_RESPONSES_API_ROUTES = [
+    _Route("POST", _RESP, "createResponse", _NO_FIELDS, _R_CREATE, _create_response),
+    _Route("GET", _RESP + "/" + _ID, "listenResponse", _R_GET_QUERY, None, _listen_response,
+           streams=True, when=lambda query: query.get("stream") == "true"),
+    _Route("GET", _RESP + "/" + _ID, "getResponse", _R_GET_QUERY, None, _get_response),
+    _Route("POST", _RESP + "/" + _ID + "/cancel", "cancelResponse", _NO_FIELDS, None,
+           _cancel_response),
+    _Route("DELETE", _RESP + "/" + _ID, "deleteResponse", _NO_FIELDS, None, _delete_response),
+    _Route("GET", _RESP + "/" + _ID + "/input_items", "listInputItems", _R_LIST_QUERY, None,
+           _list_input_items),
+    _Route("POST", _CONV, "createConversation", _NO_FIELDS, _R_CONVERSATION,
+           _create_conversation),
+    _Route("GET", _CONV + "/" + _ID, "getConversation", _NO_FIELDS, None, _get_conversation),
+    _Route("POST", _CONV + "/" + _ID, "updateConversation", _NO_FIELDS, None, _not_supported),
+    _Route("DELETE", _CONV + "/" + _ID, "deleteConversation", _NO_FIELDS, None,
+           _not_supported),
+    _Route("POST", _CONV + "/" + _ID + "/items", "addItems", _NO_FIELDS, _R_ADD_ITEMS,
+           _add_items),
+    _Route("GET", _CONV + "/" + _ID + "/items", "listItems", _R_LIST_QUERY, None, _list_items),
+    _Route("GET", _CONV + "/" + _ID + "/items/" + _ID, "getItem", _NO_FIELDS, None,
+           _not_supported),
+    _Route("DELETE", _CONV + "/" + _ID + "/items/" + _ID, "deleteItem", _NO_FIELDS, None,
+           _not_supported),
+]
+
+_OPENAI_CODES = {400: "invalid_value", 401: "invalid_api_key", 403: "permission_denied",
+                 404: "not_found", 405: "method_not_allowed", 411: "invalid_value",
+                 429: "rate_limit_exceeded", 501: "not_implemented"}
+
+
+def _responses_error_body(refusal: _Refusal) -> Dict[str, Any]:
+    """OpenAI's error shape; a 404 in the bare shape of Yandex's Responses reference."""
+    code = refusal.code or _OPENAI_CODES.get(refusal.status, "server_error")
+    kind = "invalid_request_error" if refusal.status < 500 else "server_error"
+    if refusal.status == 401:
+        kind = "authentication_error"
+    if refusal.status == 404:
+        return {"code": code, "message": refusal.message, "param": refusal.param, "type": kind}
+    return {"error": {"message": refusal.message, "type": kind, "code": code,
+                      "param": refusal.param}}
+
+
+def _sse_event(event: Dict[str, Any]) -> bytes:
+    """An event as the service frames it: the data line first, no space, then event:;
+    created_at as its Java encoder writes a double (1.790262606E9), and ``valid`` twice in
+    a response and its function tools, as the captures have it."""
+    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    data = _CREATED_AT.sub(_java_double, data, 1)
+    data = _VALID_TWICE.sub(r'\1,"valid":true}', data)
+    return ("data:%s\nevent:%s\n\n" % (data, event["type"])).encode("utf-8")
+
+
+_CREATED_AT = re.compile(r'"created_at":([0-9]+)\.([0-9]+)')
+_JSON_TEXT = r'(?:null|"(?:[^"\\]|\\.)*")'
+_VALID_TWICE = re.compile(r'((?:"defer_loading":null,"description"|"user"):%s,"valid":true)}'
+                          % _JSON_TEXT)
+
+
+def _java_double(match: Any) -> str:
+    whole, fraction = match.group(1), match.group(2)
+    digits = (whole + fraction).rstrip("0") or "0"
+    return '"created_at":%s.%sE%d' % (digits[0], digits[1:] or "0", len(whole) - 1)
+
+
+_RESPONSES_API = _Dialect("responses", "/v1/", _RESPONSES_API_ROUTES, _responses_error_body,
+                          _sse_event, b'data:{"sequence_number":3,"item":{"id"\n\n',
+                          "text/event-stream")
 
 
 # ============================================================================
@@ -6835,7 +7575,7 @@ def _emulator_server(emu: Emulator) -> Any:
             try:
                 if framing is not None:
                     raise framing
-                route, ids = _resolve(dialect.routes, self.command, raw_path)
+                route, ids = _resolve(dialect.routes, self.command, raw_path, query)
                 self._authorize()
                 fault = emu._fault(route.endpoint, route.streams)
                 if fault is not None and fault.kind == "status":
@@ -6855,7 +7595,8 @@ def _emulator_server(emu: Emulator) -> Any:
                         raise _invalid("the request body is not JSON")
                     checked_body = _check(route.body, body, "")
                 call = _Call(ids, _check(route.query, query, ""), checked_body,
-                             self.headers.get("x-folder-id", ""))
+                             self.headers.get("x-folder-id") or
+                             self.headers.get("OpenAI-Project") or "")
                 answer = route.handler(emu, call)
             except _Refusal as refused:
                 self._pause()
@@ -6869,7 +7610,7 @@ def _emulator_server(emu: Emulator) -> Any:
             if answer.stream is None:
                 self._send(200, answer.obj)
             else:
-                self._stream(answer.stream, fault)
+                self._stream(answer.stream, fault, dialect)
 
         def _authorize(self) -> None:
             auth = self.headers.get("Authorization")
@@ -6889,10 +7630,11 @@ def _emulator_server(emu: Emulator) -> Any:
                 print("%s %s %d %.1fms" % (self.command, self.path.split("?")[0], self._status,
                                            elapsed), file=emu.log, flush=True)
 
-        def _head(self, status: int, extra: Dict[str, str]) -> None:
+        def _head(self, status: int, extra: Dict[str, str],
+                  content_type: str = "application/json") -> None:
             self._status = status
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("x-request-id", _emulator_id())
             for name, value in extra.items():
                 self.send_header(name, value)
@@ -6907,8 +7649,8 @@ def _emulator_server(emu: Emulator) -> Any:
                 self.wfile.write(data)
 
         def _stream(self, events: Iterator[Tuple[float, Dict[str, Any]]],
-                    fault: Optional[Fault]) -> None:
-            self._head(200, {"Transfer-Encoding": "chunked"})
+                    fault: Optional[Fault], dialect: _Dialect) -> None:
+            self._head(200, {"Transfer-Encoding": "chunked"}, dialect.stream_type)
             self.end_headers()
             chunker = emu._chunker()
             sent = 0
@@ -6917,10 +7659,10 @@ def _emulator_server(emu: Emulator) -> Any:
                     if fault.kind == "stall":
                         time.sleep(fault.seconds)
                     elif fault.kind == "malformed":
-                        self._chunk(b'{"result": {"eventType": "PARTIAL_MESS\n', None)
+                        self._chunk(dialect.malformed, None)
                         fault = None
                 time.sleep(max(0.0, due - time.monotonic()))
-                line = json.dumps({"result": event}, ensure_ascii=False).encode("utf-8") + b"\n"
+                line = dialect.frame(event)
                 if fault is not None and fault.kind == "cut" and sent + len(line) > fault.after_bytes:
                     self._chunk(line[:max(0, fault.after_bytes - sent)], None)
                     self.close_connection = True
@@ -7318,7 +8060,8 @@ def _cmd_serve(args: Any, printer: _Printer) -> int:
     if printer.as_json:
         printer.json({"url": emulator.url})
     else:
-        printer.line("yc_runs emulator on %s (Ctrl-C stops it)" % emulator.url)
+        printer.line("yc_runs emulator on %s (Ctrl-C stops it): Responses and Conversations "
+                     "at /v1, the Assistant API at /assistants/v1" % emulator.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -7331,34 +8074,38 @@ def _cmd_serve(args: Any, printer: _Printer) -> int:
     return _EXIT_OK
 
 
-def get_weather(city: str) -> Dict[str, Any]:
+def _demo_get_weather(city: str) -> Dict[str, Any]:
     """The weather in a city now (the demo's tool)."""
     return {"city": city, "temperature_c": 21, "sky": "sunny"}
 
 
 def _cmd_demo(args: Any, printer: _Printer) -> int:
-    with Emulator(event_delay=0.05, implicit=True) as emu:
-        emu.script("demo-assistant", tool_calls=[
+    api = getattr(args, "api", None) or "responses"  # the live wire unless asked otherwise
+    # Responses: the assistant is a model URI; the Assistant API: an assistant's id
+    assistant = "gpt://demo-folder/yandexgpt/latest" if api == "responses" else "demo-assistant"
+    get_weather = function_tool(_demo_get_weather, name="get_weather")
+    with Emulator(event_delay=0.05) as emu:
+        emu.script(assistant, tool_calls=[
             {"name": "get_weather", "arguments": {"city": "Moscow"}}],
             replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
-        printer.text("emulator at %s (no credentials, no network)" % emu.url)
-        with Client(base_url=emu.url, api_key="demo", folder_id="demo-folder") as client:
-            run = client.runs.create("demo-assistant", "demo-thread", stream=True,
-                                     additional_messages=["What is the weather in Moscow?"],
-                                     tools=[get_weather])
+        printer.text("emulator at %s, %s wire (no credentials, no network)" % (emu.url, api))
+        with Client(base_url=emu.url, api_key="demo", folder_id="demo-folder", api=api) as client:
+            thread = client.threads.create(["What is the weather in Moscow?"], name="demo")
+            printer.text("created thread %s" % thread.id)
+            run = client.runs.create(assistant, thread, stream=True, tools=[get_weather])
             printer.text("created run %s (%s); listening" % (run.id, run.status.name))
             last = None
             for event in run.listen():
                 printer.event(event)
                 last = event
             if last is not None and last.status == StreamEvent.TOOL_CALLS:
-                outputs = [{"name": c.name, "content": get_weather(**c.arguments)}
+                outputs = [{"name": c.name, "content": _demo_get_weather(**c.arguments)}
                            for c in last.tool_calls]
+                run.submit_tool_results(outputs)  # on Responses the run goes on under a new id
                 if printer.as_json:
                     printer.json({"submitted": outputs, "run_id": run.id})
                 else:
-                    printer.line("submitting %s" % json.dumps(outputs, ensure_ascii=False))
-                run.submit_tool_results(outputs)
+                    printer.line("submitted %s" % json.dumps(outputs, ensure_ascii=False))
                 for event in run.listen(events_start_idx=last.stream_cursor.current_event_idx + 1):
                     printer.event(event)
             result = run.wait()
@@ -7485,8 +8232,10 @@ def _cli_parser() -> Any:
     sub.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     sub.add_argument("--event-delay", type=float, default=0.05,
                      help="seconds between stream events")
-    command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
-            uses_client=False)
+    sub = command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
+                  uses_client=False)
+    sub.add_argument("--api", choices=sorted(_WIRES), default=argparse.SUPPRESS,
+                     help="the wire to show: responses (default) or assistants")
     return parser
 
 
