@@ -2061,7 +2061,7 @@ class ResponsesRequestTest(unittest.TestCase):
         self.assertEqual(create("gpt://b1g/yandexgpt/latest"), {"model": "gpt://b1g/yandexgpt/latest"})
         self.assertEqual(create("yandexgpt/latest", folder_id="b1gfolder"),
                          {"model": "gpt://b1gfolder/yandexgpt/latest"})
-        self.assertEqual(create("fvt-agent-1"), {"prompt": {"id": "fvt-agent-1"}})
+        self.assertEqual(create("fvt0agent0000000000a"), {"prompt": {"id": "fvt0agent0000000000a"}})
         self.assertEqual(create({"id": "fvt-agent-1", "version": "2"}),
                          {"prompt": {"id": "fvt-agent-1", "version": "2"}})
         with self.assertRaisesRegex(ValueError, "folder"):
@@ -8971,7 +8971,7 @@ class EmuRespSoakTest(EnvTestCase):
         with emures_soak_emulator(1) as emu, yc_runs.Client(base_url=emu.url, api_key="k",
                                                              api="responses") as client:
             for name in emures_SCRIPTS:
-                run = client.runs.create(name, stream=True, additional_messages=["m"])
+                run = client.runs.create({"id": name}, stream=True, additional_messages=["m"])
                 expected[name] = [(e.stream_cursor.current_event_idx, e.status.name, e.text or "")
                                   for e in run.listen()]
         return expected
@@ -9003,8 +9003,8 @@ class EmuRespSoakTest(EnvTestCase):
         self.addCleanup(client.close)
         records, surfaced = [], []  # type: Tuple[List[Any], List[BaseException]]
         for i in range(emures_SOAK_RUNS):
-            run = client.runs.create(sorted(emures_SCRIPTS)[i % len(emures_SCRIPTS)], stream=True,
-                                     additional_messages=["m%d" % i])
+            run = client.runs.create({"id": sorted(emures_SCRIPTS)[i % len(emures_SCRIPTS)]},
+                                     stream=True, additional_messages=["m%d" % i])
             events: List[yc_runs.RunStreamEvent] = []
             while not (events and events[-1].status.is_finished):
                 self.assertLess(len(surfaced), 50)
@@ -9023,7 +9023,7 @@ class EmuRespSoakTest(EnvTestCase):
         records, surfaced = [], []  # type: Tuple[List[Any], List[BaseException]]
 
         async def one(client: yc_runs.AsyncClient, i: int) -> None:
-            run = await client.runs.create(sorted(emures_SCRIPTS)[i % len(emures_SCRIPTS)],
+            run = await client.runs.create({"id": sorted(emures_SCRIPTS)[i % len(emures_SCRIPTS)]},
                                            stream=True, additional_messages=["m%d" % i])
             events: List[yc_runs.RunStreamEvent] = []
             while not (events and events[-1].status.is_finished):
@@ -9193,8 +9193,8 @@ class RespRunsTest(CoreRawTestCase):
         self.assertEqual(core_header(server.requests[-1], "OpenAI-Project"), "b1gfolder")
         self.assertIsNone(core_header(server.requests[-1], "x-folder-id"))
         self.assertEqual(service.bodies[-1]["model"], "gpt://b1gfolder/yandexgpt/latest")
-        client.runs.create("fvt-agent-id")
-        self.assertEqual(service.bodies[-1]["prompt"], {"id": "fvt-agent-id"})
+        client.runs.create("fvtg2ofl0t1ht1f5hi4e")  # a saved agent's id
+        self.assertEqual(service.bodies[-1]["prompt"], {"id": "fvtg2ofl0t1ht1f5hi4e"})
         self.assertNotIn("model", service.bodies[-1])
 
 
@@ -9351,6 +9351,146 @@ class ThreadsAssistantAPITest(EmulatorTestCase):
                 return texts, [m.text async for m in conversation.messages()]
 
         self.assertEqual(asyncio.run(main()), (["two", "one"], ["two", "three"]))
+
+
+def resp_response(response_id: str, status: str = "completed", calls: int = 0, text: str = "",
+                  usage: Any = None, **extra: Any) -> Dict[str, Any]:
+    """A Response object: ``calls`` function calls of get_weather (call_id = the name, as on
+    Yandex), or a message with ``text``."""
+    output: List[Dict[str, Any]] = [
+        {"type": "function_call", "id": "fc-%d" % i, "call_id": "get_weather", "name": "get_weather",
+         "arguments": json.dumps({"city": "c%d" % i}), "status": "completed"} for i in range(calls)]
+    if text:
+        output.append({"type": "message", "id": "m-" + response_id, "role": "assistant",
+                       "status": "completed", "content": [{"type": "output_text", "text": text,
+                                                           "annotations": []}]})
+    return dict({"id": response_id, "object": "response", "status": status, "output": output,
+                 "model": "gpt://b1g/m/latest", "usage": usage, "created_at": 1.79e9}, **extra)
+
+
+class resp_Chain:
+    """A Responses API whose Gets answer ``gets[id]`` (the last one repeated) and whose POSTs
+    answer the next of ``posts``; streaming Gets answer ``stream`` (bytes) when given."""
+
+    def __init__(self, gets: Dict[str, List[Dict[str, Any]]], posts: List[Dict[str, Any]],
+                 stream: Optional[Callable[[socket.socket, str], Any]] = None) -> None:
+        self.gets, self.posts, self.stream = gets, posts, stream
+        self.bodies: List[Dict[str, Any]] = []
+        self.targets: List[str] = []
+
+    def __call__(self, conn: socket.socket, request: bytes) -> Any:
+        method, target = core_head(request)[0].split(" ")[:2]
+        self.targets.append(target)
+        if method == "POST":
+            self.bodies.append(core_body(request))
+            conn.sendall(json_response(200, self.posts.pop(0)))
+            return None
+        if "stream=true" in target and self.stream is not None:
+            return self.stream(conn, target)
+        answers = self.gets[target.split("?")[0].rsplit("/", 1)[1]]
+        conn.sendall(json_response(200, answers.pop(0) if len(answers) > 1 else answers[0]))
+        return None
+
+
+class RespReviewTest(CoreRawTestCase):
+    """Defects a hostile review of the Responses wire reproduced, each fixed."""
+
+    def client(self, handler: Any, **kwargs: Any) -> yc_runs.Client:
+        kwargs.setdefault("max_retries", 2)
+        return self.client_for(self.serve(handler), api="responses", **kwargs)
+
+    def test_run_tools_answers_two_calls_of_one_function_that_share_a_call_id(self) -> None:
+        chain = resp_Chain({"R1": [resp_response("R1", calls=2)],
+                            "R2": [resp_response("R2", text="done")]},
+                           [resp_response("R1", "queued"), resp_response("R2", "queued")])
+        run = self.client(chain).runs.create("gpt://b1g/m/latest")
+        result = run.run_tools({"get_weather": lambda city: city.upper()}, poll_interval=0.01)
+        self.assertEqual(result.text, "done")
+        self.assertEqual([(i["call_id"], i["output"]) for i in chain.bodies[1]["input"]],
+                         [("get_weather", "C0"), ("get_weather", "C1")])
+
+    def test_a_follow_up_asking_the_same_call_again_is_a_new_round(self) -> None:
+        chain = resp_Chain({"R1": [resp_response("R1", calls=1)], "R2": [resp_response("R2", calls=1)],
+                            "R3": [resp_response("R3", text="ok")]},
+                           [resp_response("R1", "queued"), resp_response("R2", "queued"),
+                            resp_response("R3", "queued")])
+        run = self.client(chain).runs.create("gpt://b1g/m/latest")
+        result = run.run_tools({"get_weather": lambda city: "?"}, poll_interval=0.01, poll_timeout=5)
+        self.assertEqual((result.text, run.response_ids), ("ok", ("R1", "R2", "R3")))
+
+    def test_listen_from_a_later_index_joins_to_the_final_text(self) -> None:
+        service = resp_Service()
+        client = self.client(service)
+        run = client.runs.create("gpt://b1g/m/latest", stream=True)
+        run.submit_tool_results({"name": "get_weather", "content": "1"})
+        events = list(run.listen(events_start_idx=0))
+        for start in {e.stream_cursor.current_event_idx for e in events}:
+            with self.subTest(start=start):
+                rest = list(yc_runs.Run(run.id, _runs=client.runs, _state=run._state).listen(
+                    events_start_idx=start))
+                self.assertEqual(rest[0].stream_cursor.current_event_idx, start)
+                self.assertEqual("".join(e.delta for e in rest), "Привет, мир!")
+
+    def test_listen_polls_on_501_and_on_a_json_answer_to_a_streaming_get(self) -> None:
+        def unimplemented(conn: socket.socket, target: str) -> None:
+            conn.sendall(json_response(501, {"code": 12, "message": "not implemented"}))
+
+        def plain_json(conn: socket.socket, target: str) -> None:
+            conn.sendall(json_response(200, resp_response("R1", text="hi")))
+
+        for stream in (unimplemented, plain_json):
+            with self.subTest(stream.__name__):
+                chain = resp_Chain({"R1": [resp_response("R1", text="hi")]},
+                                   [resp_response("R1", "queued")], stream)
+                run = self.client(chain).runs.create("gpt://b1g/m/latest", stream=True)
+                events = list(run.listen())
+                self.assertEqual([(e.status, e.text) for e in events],
+                                 [(yc_runs.StreamEvent.DONE, "hi")])
+
+    def test_a_stream_that_ends_before_its_final_event_gets_the_final_state(self) -> None:
+        def two_events(conn: socket.socket, target: str) -> bool:
+            first = resp_events("plain.sse")[:2]
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n"
+                         + core_chunk(b"".join(raw for _, raw in first)) + b"0\r\n\r\n")
+            return False
+
+        chain = resp_Chain({"R1": [resp_response("R1", "cancelled")]},
+                           [resp_response("R1", "queued")], two_events)
+        run = self.client(chain).runs.create("gpt://b1g/m/latest", stream=True)
+        started = time.monotonic()
+        events = list(run.listen())
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertEqual([e.status for e in events], [yc_runs.StreamEvent.ERROR])
+
+    def test_runs_sharing_a_chain_follow_its_newest_response(self) -> None:
+        chain = resp_Chain({"R1": [resp_response("R1", calls=1)], "R2": [resp_response("R2", text="ok")]},
+                           [resp_response("R1", "queued"), resp_response("R2", "queued")])
+        run = self.client(chain).runs.create("gpt://b1g/m/latest")
+        latest = run.refresh()
+        latest.submit_tool_results({"name": "get_weather", "content": "1"})
+        self.assertEqual(run.wait(poll_interval=0.01).text, "ok")
+        self.assertEqual((run.id, run.response_ids), ("R2", ("R1", "R2")))
+        self.assertEqual(run.refresh().response_ids, ("R1", "R2"))
+
+    def test_a_key_echoed_in_a_run_error_is_redacted(self) -> None:
+        key = "AQVN-SECRET-ECHOED-123456"
+        failed = resp_response("R1", "failed", error={"code": "invalid_prompt",
+                                                      "message": "bad Api-Key %s" % key})
+        client = self.client(resp_Chain({"R1": [failed]}, []), api_key=key)
+        self.assertNotIn(key, str(client.runs.get("R1").result.error))
+
+    def test_model_names_agent_ids_and_argument_mistakes(self) -> None:
+        create = yc_runs._encode_response_create
+        self.assertEqual(create("yandexgpt-lite", folder_id="b1g"), {"model": "gpt://b1g/yandexgpt-lite"})
+        self.assertEqual(create("fvtg2ofl0t1ht1f5hi4e"), {"prompt": {"id": "fvtg2ofl0t1ht1f5hi4e"}})
+        client = self.client(resp_Chain({}, []))
+        with self.assertRaisesRegex(TypeError, "tools"):
+            client.runs.create("gpt://b1g/m/latest", tools=5)
+        with self.assertRaisesRegex(TypeError, "run"):
+            client.runs.get(None)
+        with self.assertRaisesRegex(ValueError, "name="):
+            client.threads.create(["x"], name="a", labels={"name": "b"})
 
 
 def resp_main(*argv: str) -> Tuple[int, str, str]:
@@ -9566,6 +9706,31 @@ def pytest_approx(value: float) -> Any:
             return "~%r" % value
 
     return Approx()
+
+
+class ReadmeTest(EnvTestCase):
+    """The README's Python blocks, run in order as written, against the emulator (the
+    service URL and credentials from the variables the README names)."""
+
+    def test_the_readme_python_blocks_run_against_the_emulator(self) -> None:
+        import io
+
+        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as handle:
+            blocks = re.findall(r"```python\n(.*?)```", handle.read(), re.S)
+        self.assertGreaterEqual(len(blocks), 8)
+        emu = yc_runs.Emulator(event_delay=0.001).start()
+        self.addCleanup(emu.stop)
+        os.environ.update(YC_RUNS_BASE_URL=emu.url, YC_API_KEY="AQVN-readme-key",
+                          YC_FOLDER_ID="b1gxxxxxxxxxxxxxxxxx")
+        del os.environ["YC_RUNS_API"]  # the README's default: the Responses wire
+        namespace: Dict[str, Any] = {"__name__": "readme"}
+        for number, block in enumerate(blocks, 1):
+            with self.subTest(block=number, first_line=block.splitlines()[0]), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(block, "README.md python block %d" % number, "exec"), namespace)
+        client = namespace.get("client")
+        if client is not None:
+            client.close()
 
 
 if __name__ == "__main__":

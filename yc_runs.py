@@ -909,7 +909,8 @@ def _decode_error(value: Any, path: str) -> Optional[RunError]:
     if value is None:
         return None
     obj = _object(value, path)
-    return RunError(_str(_get(obj, "message"), path + ".message"),
+    # a key the service echoes in a run's error is redacted as in error answers
+    return RunError(_redact(_str(_get(obj, "message"), path + ".message"), ()),
                     _int(_get(obj, "code"), path + ".code"))
 
 
@@ -1700,7 +1701,7 @@ def _response_error(value: Any, path: str) -> Optional[RunError]:
     if value is None:
         return None
     obj = _object(value, path)
-    message = _str(obj.get("message"), path + ".message")
+    message = _redact(_str(obj.get("message"), path + ".message"), ())  # an echoed key, too
     code = obj.get("code")
     if isinstance(code, int) and not isinstance(code, bool):
         return RunError(message, code)
@@ -1927,6 +1928,10 @@ _RESPONSE_EVENT_FIELDS = {  # the object or text each passed-over event carries,
 }
 
 
+class _EndedEarly(APIConnectionError):
+    """A stream the server ended cleanly before its final event."""
+
+
 class _ResponsesStreamState:
     """One response's SSE stream across reconnections, as the Runs model's events.
 
@@ -1961,9 +1966,18 @@ class _ResponsesStreamState:
 
     def polls_instead(self, exc: BaseException) -> bool:
         """A service may refuse streaming Gets (Yandex does not say which responses it keeps
-        events for): any 4xx but an auth or rate-limit answer means poll instead."""
-        return isinstance(exc, APIError) and exc.status is not None \
-            and 400 <= exc.status < 500 and exc.status not in (401, 403, 429)
+        events for): a 4xx but an auth or rate-limit answer, or 501, means poll instead; so
+        does a stream the server ended cleanly before a final event (a cancelled response:
+        its state tells the end)."""
+        if isinstance(exc, _EndedEarly):
+            return True
+        return isinstance(exc, APIError) and exc.status is not None and (
+            (400 <= exc.status < 500 and exc.status not in (401, 403, 429)) or exc.status == 501)
+
+    def streams(self, head: _Head) -> bool:
+        """Whether the answer to a streaming Get is a stream (a server that ignores
+        ``stream=true`` answers the response as JSON: poll instead)."""
+        return "json" not in head.headers.get("content-type", "").lower()
 
     @property
     def last_event_idx(self) -> Optional[int]:
@@ -2019,9 +2033,10 @@ class _ResponsesStreamState:
                 self.sse.failed.last_event_idx = self.last_event_idx
             raise self.sse.failed
         if not self.done:
-            raise APIConnectionError("the stream of response %s ended before its final event"
-                                     % (self.response_id or "(unnamed)"))
+            raise _EndedEarly("the stream of response %s ended before its final event"
+                              % (self.response_id or "(unnamed)"))
         return []
+
 
     def _event(self, message: _SSEMessage) -> Optional[RunStreamEvent]:
         data = message.data
@@ -2152,13 +2167,18 @@ def _response_model(assistant: Any, folder_id: Optional[str]) -> Dict[str, Any]:
     name = _id_of(assistant, "assistant")
     if "://" in name:
         return {"model": name}
-    if "/" in name:  # "yandexgpt/latest": a model of the folder
+    if _AGENT_ID(name) is None:  # "yandexgpt/latest", "yandexgpt-lite": a model of the folder
         if not folder_id:
             raise ValueError("the model name %r needs a folder: pass folder_id= to the client "
                              "or set YC_FOLDER_ID, or give the whole URI gpt://<folder>/%s"
                              % (name, name))
         return {"model": "gpt://%s/%s" % (folder_id, name.strip("/"))}
     return {"prompt": {"id": name}}  # an agent saved in the console
+
+
+def _AGENT_ID(name: str) -> Optional[Any]:
+    """A Yandex Cloud resource id (20 lowercase letters and digits): a saved agent's id."""
+    return re.match(r"[a-z0-9]{20}\Z", name)
 
 
 _INPUT_ROLES = frozenset(("user", "assistant", "system", "developer"))
@@ -2293,6 +2313,9 @@ def _encode_response_create(
     if tools is not None:
         if isinstance(tools, Mapping) or callable(tools):
             tools = [tools]
+        elif isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+            raise TypeError("tools must be a list of tool dicts or functions, not %s"
+                            % type(tools).__name__)
         body["tools"] = [_response_tool(t, i) for i, t in enumerate(tools)]
     if custom_response_format is not None:
         body["text"] = {"format": _response_text_format(custom_response_format)}
@@ -2670,6 +2693,9 @@ class _ListenState:
     def polls_instead(self, exc: BaseException) -> bool:
         return False  # the Assistant API's Listen is the stream: nothing to fall back to
 
+    def streams(self, head: _Head) -> bool:
+        return True
+
     def request(self) -> _Request:
         self.lines = _LineSplitter()
         return _listen_request(self.run_id, self.next_idx)
@@ -2796,6 +2822,10 @@ class _Waiter:
         return run.result if run.status.is_finished else None
 
     def timed_out(self) -> WaitTimeoutError:
+        if self.status == RunStatus.RUN_STATUS_UNSPECIFIED:
+            return WaitTimeoutError("run %s: no poll was answered within %.1f s of waiting"
+                                    % (self.run_id, self.poll_timeout),
+                                    run_id=self.run_id, status=self.status)
         return WaitTimeoutError("run %s is still %s after %.1f s of waiting"
                                 % (self.run_id, self.status.name, self.poll_timeout),
                                 run_id=self.run_id, status=self.status)
@@ -2923,7 +2953,7 @@ def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
             body = yield _Read(deadline, _MAX_BODY_BYTES)
             _log_debug("%s %s: HTTP %d in %.3f s (x-client-request-id %s, x-request-id %s)",
                        request.method, request.target.split("?")[0], head.status,
-                       clock() - begun, request_id, head.headers.get("x-request-id"))
+                       clock() - begun, request_id, head.headers.get("x-request-id", "-"))
             return _answer(config, head, body, request_id, raw)
         except AuthenticationError:
             if refreshed or not config.credentials.refreshes:
@@ -2941,7 +2971,7 @@ def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
 
 
 def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume,
-                 run: Optional["_RunState"] = None) -> "Plan[None]":
+                 run: Optional["_RunState"] = None, deliver_from: int = 0) -> "Plan[None]":
     """Listen's events, each exactly once across reconnections, for either wire's stream
     ``state``. ``seconds`` is the longest wait for the next event: a stall is a drop, resumed
     like one. After the final event the stream has _LINGER seconds to end, whatever the
@@ -2950,16 +2980,25 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
     while not state.done:
         deadline = clock() + seconds
         try:
-            head, request_id = yield _Open(state.request(), deadline)
+            request = state.request()
+            head, request_id = yield _Open(request, deadline)
             state.answered(request_id, head.headers.get("x-request-id"))
+            _log_debug("%s %s: HTTP %d, streaming (x-client-request-id %s, x-request-id %s)",
+                       request.method, request.target.split("?")[0], head.status, request_id,
+                       head.headers.get("x-request-id", "-"))
             if not 200 <= head.status < 300:
                 body = yield _Read(deadline, _MAX_BODY_BYTES)
                 raise _error_answer(config, head, body[:_MAX_BODY_BYTES], request_id)
+            if run is not None and not state.streams(head):
+                yield from _poll_final_plan(config, state, seconds, run)
+                return
             while True:
                 piece = yield _Read(deadline, None)
                 if not piece:
                     break
                 events = state.feed(piece)
+                if events and deliver_from:
+                    events, deliver_from = _from_index(events, deliver_from)
                 if events:
                     resume.progressed()
                     if run is not None:
@@ -2981,6 +3020,17 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
                 yield from _poll_final_plan(config, state, seconds, run)
                 return
             yield _Sleep(resume.delay(exc))
+
+
+def _from_index(events: List[RunStreamEvent], first: int) -> Tuple[List[RunStreamEvent], int]:
+    """The events from index ``first`` of a stream replayed to rebuild the text so far: the
+    first one delivered carries that whole text as its delta, as a listen from an index does
+    on the Assistant API; 0 once it is out (nothing more to drop)."""
+    kept = [e for e in events if e.stream_cursor.current_event_idx >= first]
+    if not kept:
+        return kept, first
+    kept[0] = dataclasses.replace(kept[0], delta=kept[0].text or "", delta_reset=False)
+    return kept, 0
 
 
 def _new_listen(config: "_Options", run: "_RunState", events_start_idx: int,
@@ -3035,9 +3085,12 @@ def _tools_plan(config: "_Options", run: "_RunState", functions: Any, max_rounds
                 raise
             except Exception as exc:  # the model gets the error and can recover
                 outputs.append(loop.failure(call, exc))
+        answered = run.ids[-1]
         yield from config.wire.submit(config, run, outputs, timeout)
+        # the same run may still show the round just answered; a follow-up response cannot
         result = yield from _wait_plan(config, run.ids[-1], timeout, poll_timeout, poll_interval,
-                                       answered=result, run=run)
+                                       answered=result if run.ids[-1] == answered else None,
+                                       run=run)
     return result
 
 
@@ -3115,6 +3168,15 @@ def _poll_final_plan(config: "_Options", stream: "_ResponsesStreamState", second
     events = [_run_stream_event(status, index, result, None, delta, reset)]
     state.saw(events)
     yield _Emit(events)
+
+def _newest(run: _RunFields) -> str:
+    """The id the run goes on under (on Responses, the newest response of its chain, which
+    another Run object of the same run may have moved on); ``run.id`` follows it."""
+    newest = _state_of(run).ids[-1]
+    if run.id != newest:
+        object.__setattr__(run, "id", newest)
+    return newest
+
 
 def _state_of(run: _RunFields) -> "_RunState":
     """The run's _RunState, made on first use for a Run built from an id."""
@@ -3194,7 +3256,7 @@ class _AssistantsWire:
             path: str = "Run") -> RunT:
         run = _decode_run(obj, cls, runs, path)
         state = state or _RunState(run.id)
-        state.ids[-1] = run.id
+        state.ids[-1] = state.ids[-1] or run.id
         object.__setattr__(run, "_state", state)
         return run
 
@@ -3279,13 +3341,14 @@ class _ResponsesWire:
         run = _decode_response_run(obj, cls, runs, path)
         if state is None:
             state = _RunState(run.id, _response_settings(obj))
-        state.ids[-1] = run.id
-        state.result(run.result)
+        state.ids[-1] = state.ids[-1] or run.id  # a fresh create's; else the chain's stays
+        if run.id == state.ids[-1]:
+            state.result(run.result)
         object.__setattr__(run, "_state", state)
         return run
 
     def get_request(self, run_id: Any) -> _Request:
-        return _response_get_request(run_id)
+        return _response_get_request(_id_of(run_id, "run"))
 
     def last_by_thread_request(self, thread: Any) -> _Request:
         raise _unsupported(self.name, "get_last_by_thread", "a conversation does not list its "
@@ -3301,24 +3364,29 @@ class _ResponsesWire:
                 or events_start_idx < 0:
             raise ValueError("events_start_idx must be an int >= 0, got %r" % (events_start_idx,))
         offset = state.offsets[-1]
-        stream = _ResponsesStreamState(state.ids[-1], offset=offset,
-                                       starting_after=max(0, events_start_idx - offset - 1))
+        # from a later index the text so far is not known: the response's stream is replayed
+        # (an increment says nothing of the text before it) and delivered from that index
+        stream = _ResponsesStreamState(state.ids[-1], offset=offset)
         policy = _Resume(stream, config, resume)
         if not state.stream:  # created with stream=False: only the final event, as runs have it
             return _poll_final_plan(config, stream, seconds, state)
-        return _listen_plan(config, stream, seconds, policy, state)
+        first = events_start_idx if events_start_idx > offset + 1 else 0
+        return _listen_plan(config, stream, seconds, policy, state, first)
 
     def submit(self, config: "_Options", state: _RunState, tool_results: Any,
                timeout: Optional[float]) -> "Plan[Any]":
         return _responses_submit_plan(config, state, tool_results, timeout)
 
     def cancel_request(self, run_id: str) -> _Request:
-        return _response_cancel_request(run_id)
+        return _response_cancel_request(_id_of(run_id, "run"))
 
     # threads: Conversations
     def thread_create_request(self, config: "_Options", messages: Any, name: Optional[str],
                               labels: Optional[Mapping[str, str]]) -> _Request:
         metadata = dict(_str_map(labels, "labels")) if labels is not None else {}
+        if "name" in metadata:
+            raise ValueError('labels has a "name" key: on Responses a conversation keeps the '
+                             "thread's name there; pass name= instead")
         if name is not None:
             if not isinstance(name, str):
                 raise TypeError("name must be a str, not %s" % type(name).__name__)
@@ -3446,13 +3514,21 @@ class _ToolLoop:
     def output(call: ToolCall, value: Any) -> Dict[str, Any]:
         if not isinstance(value, str):
             value = json.dumps(value, ensure_ascii=False, default=str)
-        return {"name": call.name, "content": value}
+        return _ToolLoop.result(call, value)
 
     @staticmethod
     def failure(call: ToolCall, exc: BaseException) -> Dict[str, Any]:
         message = "%s: %s" % (type(exc).__name__, exc)
-        return {"name": call.name, "content": json.dumps({"error": message},
-                                                         ensure_ascii=False)}
+        return _ToolLoop.result(call, json.dumps({"error": message}, ensure_ascii=False))
+
+    @staticmethod
+    def result(call: ToolCall, content: str) -> Dict[str, Any]:
+        """A result for ``call``: by name, and by call_id where the wire has one (two calls
+        of one function are told apart by it, answered in order when they share it)."""
+        result = {"name": call.name, "content": content}
+        if call.call_id is not None:
+            result["call_id"] = call.call_id
+        return result
 
 
 def _is_awaitable(value: Any) -> bool:
@@ -4007,7 +4083,7 @@ def _check_token(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise CredentialsError("%s must be a string, not %s" % (what, type(value).__name__))
     if _unsafe(value):
-        raise CredentialsError("%s contains CR, LF or NUL; refusing to send it" % what)
+        raise CredentialsError("%s has CR, LF or NUL in it; refusing to send it" % what)
     if not value.isascii():  # a header cannot carry it; encoding it would put it in the exception
         raise CredentialsError("%s contains non-ASCII characters; refusing to send it" % what)
     value = value.strip()
@@ -5209,7 +5285,7 @@ class Run(_RunFields):
     def refresh(self, *, timeout: Optional[float] = None) -> "Run":
         """This run fetched again (on Responses, its newest response)."""
         client = self._runs._client
-        return client._run(_get_plan(client._config, Run, self._runs, self.id, timeout,  # type: ignore[no-any-return]
+        return client._run(_get_plan(client._config, Run, self._runs, _newest(self), timeout,  # type: ignore[no-any-return]
                                      _state_of(self)))
 
     def get_status(self, *, timeout: Optional[float] = None) -> RunStatus:
@@ -5223,7 +5299,7 @@ class Run(_RunFields):
         """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError once
         ``poll_timeout`` (300 s) has passed, a poll in flight included."""
         client = self._runs._client
-        return client._run(_wait_plan(client._config, self.id, timeout, poll_timeout,  # type: ignore[no-any-return]
+        return client._run(_wait_plan(client._config, _newest(self), timeout, poll_timeout,  # type: ignore[no-any-return]
                                       poll_interval, run=_state_of(self)))
 
     def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
@@ -5264,7 +5340,7 @@ class Run(_RunFields):
         """Cancel the run (Responses: ``POST …/cancel``); UnsupportedOperationError on the
         Assistant API, which has no cancel."""
         client = self._runs._client
-        client._call(client._config.wire.cancel_request(self.id), timeout)
+        client._call(client._config.wire.cancel_request(_newest(self)), timeout)
 
     @property
     def response_ids(self) -> Tuple[str, ...]:
@@ -5444,8 +5520,8 @@ class AsyncRun(_RunFields):
     async def refresh(self, *, timeout: Optional[float] = None) -> "AsyncRun":
         """This run fetched again (on Responses, its newest response)."""
         client = self._runs._client
-        return await client._run(_get_plan(client._config, AsyncRun, self._runs, self.id, timeout,  # type: ignore[no-any-return]
-                                     _state_of(self)))
+        return await client._run(_get_plan(client._config, AsyncRun, self._runs, _newest(self),  # type: ignore[no-any-return]
+                                           timeout, _state_of(self)))
 
     async def get_status(self, *, timeout: Optional[float] = None) -> RunStatus:
         return (await self.refresh(timeout=timeout)).status
@@ -5458,8 +5534,8 @@ class AsyncRun(_RunFields):
         """Poll until the run is finished (TOOL_CALLS included); WaitTimeoutError once
         ``poll_timeout`` (300 s) has passed, a poll in flight included."""
         client = self._runs._client
-        return await client._run(_wait_plan(client._config, self.id, timeout, poll_timeout,  # type: ignore[no-any-return]
-                                      poll_interval, run=_state_of(self)))
+        return await client._run(_wait_plan(client._config, _newest(self), timeout,  # type: ignore[no-any-return]
+                                            poll_timeout, poll_interval, run=_state_of(self)))
 
     async def submit_tool_results(self, tool_results: Any, *, timeout: Optional[float] = None) -> None:
         """Send results for a TOOL_CALLS run: one {"name", "content"} dict (with "call_id" on
@@ -5495,7 +5571,7 @@ class AsyncRun(_RunFields):
         """Cancel the run (Responses: ``POST …/cancel``); UnsupportedOperationError on the
         Assistant API, which has no cancel."""
         client = self._runs._client
-        await client._call(client._config.wire.cancel_request(self.id), timeout)
+        await client._call(client._config.wire.cancel_request(_newest(self)), timeout)
 
     @property
     def response_ids(self) -> Tuple[str, ...]:
@@ -8168,7 +8244,7 @@ def _cli_parser() -> Any:
     sub = command("create", _cmd_create, "start a run", epilog=_TOOLS_HELP,
                   formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_argument("assistant", help="Responses: a model URI (gpt://FOLDER/yandexgpt/latest), "
-                     "a model of --folder-id (yandexgpt/latest) or a saved agent's id; "
+                     "a model of --folder-id (yandexgpt/latest) or a saved agent's 20-character id; "
                      "Assistant API: the assistant's id")
     sub.add_argument("thread", nargs="?", help="thread id (optional on Responses: a stateless run)")
     sub.add_argument("--instructions", help="instructions for this run (Responses)")
@@ -8192,8 +8268,9 @@ def _cli_parser() -> Any:
     sub.add_argument("--page-size", type=int, help="runs per request to the service")
     sub.add_argument("--limit", type=int, help="stop after N runs")
     sub = command("listen", _cmd_listen,
-                  "print a run's events as they arrive; a run that stopped for tool calls is "
-                  "followed once its tool results are submitted")
+                  "print a run's events as they arrive; on the Assistant API a run that stopped "
+                  "for tool calls is followed once its tool results are submitted (on Responses "
+                  "a tool round goes on as a new response: listen to the id submit printed)")
     sub.add_argument("run_id", help="the run's id")
     sub.add_argument("--from", dest="start", type=int, default=0, metavar="IDX",
                      help="first event index (default 0: the run's first event)")
