@@ -9558,6 +9558,21 @@ class RespCliTest(CoreRawTestCase):
         self.assertNotIn(CORE_KEY, err + out)
 
 
+class ServeFlagsTest(EnvTestCase):
+    def test_serve_strict_refuses_unknown_threads_and_keep_requests_is_checked(self) -> None:
+        proc = cli_popen("serve", "--strict", "--port", "0", "--json", "--keep-requests", "5")
+        self.addCleanup(cli_stop, proc)
+        out = cli_Output(proc.stdout)
+        url = json.loads(out.lines(1)[0])["url"]
+        client = yc_runs.Client(base_url=url, api_key="k", api="assistants")
+        self.addCleanup(client.close)
+        with self.assertRaises(yc_runs.NotFoundError):
+            client.runs.create("asst", "no-such-thread")
+        code, _, err = resp_main("serve", "--keep-requests", "0")
+        self.assertEqual(code, 2)
+        self.assertIn("--keep-requests", err)
+
+
 class HardLoggingTest(CoreRawTestCase):
     """The yc_runs logger: a record per request (DEBUG), per retry and per resume (INFO);
     never a credential."""

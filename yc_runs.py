@@ -8130,7 +8130,10 @@ def _cmd_thread(args: Any, printer: _Printer) -> int:
 
 
 def _cmd_serve(args: Any, printer: _Printer) -> int:
-    emulator = Emulator(args.host, args.port, log=sys.stderr, event_delay=args.event_delay, implicit=True)
+    if args.keep_requests < 1:
+        raise ValueError("--keep-requests must be at least 1, got %d" % args.keep_requests)
+    emulator = Emulator(args.host, args.port, log=sys.stderr, event_delay=args.event_delay,
+                        implicit=not args.strict, keep_requests=args.keep_requests)
     server = _emulator_server(emulator)
     emulator._server = server
     if printer.as_json:
@@ -8309,6 +8312,11 @@ def _cli_parser() -> Any:
     sub.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     sub.add_argument("--event-delay", type=float, default=0.05,
                      help="seconds between stream events")
+    sub.add_argument("--strict", action="store_true",
+                     help="as the service: a run needs a thread that was created and an "
+                          "assistant it knows (default: any id works)")
+    sub.add_argument("--keep-requests", type=int, default=10_000, metavar="N",
+                     help="how many recent requests the emulator keeps (default 10000)")
     sub = command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
                   uses_client=False)
     sub.add_argument("--api", choices=sorted(_WIRES), default=argparse.SUPPRESS,
