@@ -9493,6 +9493,74 @@ class RespReviewTest(CoreRawTestCase):
             client.threads.create(["x"], name="a", labels={"name": "b"})
 
 
+class RespCapturesThroughClientTest(CoreRawTestCase):
+    """Both captured streams through Client(api="responses") and AsyncClient, sent in pieces
+    of 1 to 13 bytes (boundaries inside lines and UTF-8 characters), and at sampled two-piece
+    splits: the events and final results they hold. (Every split of the bytes is checked on
+    the sans-IO stream state in ResponsesCapturedStreamTest.)"""
+
+    def serve_pieces(self, split: Callable[[bytes], List[bytes]]) -> RawServer:
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            name = "func.sse" if resp_final("func.sse")["id"] in core_target(request) else "plain.sse"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            for piece in split(responses_capture(name)):
+                conn.sendall(core_chunk(piece))
+            conn.sendall(b"0\r\n\r\n")
+            return False
+
+        return self.serve(handler)
+
+    def check(self, name: str, events: List[yc_runs.RunStreamEvent]) -> None:
+        final = events[-1]
+        if name == "plain.sse":
+            self.assertEqual((final.status, final.text), (yc_runs.StreamEvent.DONE, "Привет, мир!"))
+            self.assertEqual([e.delta for e in events], ["Привет", ", мир!", ""])
+        else:
+            self.assertEqual(final.status, yc_runs.StreamEvent.TOOL_CALLS)
+            call = final.tool_calls[0]
+            self.assertEqual((call.name, call.arguments), ("get_weather", {"city": "Казань"}))
+        want = resp_final(name)["usage"]
+        self.assertEqual((final.usage.prompt_tokens, final.usage.completion_tokens,
+                          final.usage.total_tokens),
+                         (want["input_tokens"], want["output_tokens"], want["total_tokens"]))
+
+    def test_captures_in_small_pieces_sync_and_async(self) -> None:
+        rng = random.Random(7)
+
+        def pieces(data: bytes) -> List[bytes]:
+            out, pos = [], 0
+            while pos < len(data):
+                size = rng.randint(1, 13)
+                out.append(data[pos:pos + size])
+                pos += size
+            return out
+
+        server = self.serve_pieces(pieces)
+        client = self.client_for(server, api="responses")
+        for name in ("plain.sse", "func.sse"):
+            response_id = resp_final(name)["id"]
+            self.check(name, list(client.runs.listen(response_id)))
+
+            async def main() -> List[yc_runs.RunStreamEvent]:
+                async with yc_runs.AsyncClient(base_url=server.url, api_key="k",
+                                               api="responses") as aclient:
+                    return [e async for e in aclient.runs.listen(response_id)]
+
+            self.check(name, asyncio.run(main()))
+
+    def test_captures_at_sampled_two_piece_splits(self) -> None:
+        where = {"split": 0}
+        server = self.serve_pieces(lambda data: [data[:where["split"]], data[where["split"]:]])
+        client = self.client_for(server, api="responses")
+        for name in ("plain.sse", "func.sse"):
+            size = len(responses_capture(name))
+            for split in range(1, size, 61):
+                where["split"] = split
+                with self.subTest(name=name, split=split):
+                    self.check(name, list(client.runs.listen(resp_final(name)["id"])))
+
+
 def resp_main(*argv: str) -> Tuple[int, str, str]:
     """``yc_runs.main(argv)`` in this process: (exit code, stdout, stderr)."""
     import io

@@ -2620,6 +2620,7 @@ class _Resume:
         self.stream = stream
         self.max_retries = config.max_retries if resume else 0
         self.failures = 0
+        self.stale_retried = False
         credentials = config.credentials
         self.refresh: Optional[Callable[[], None]] = \
             credentials._invalidate if credentials.refreshes else None  # after a 401, once
@@ -2642,6 +2643,9 @@ class _Resume:
             and (exc.retry_after or 0) <= _MAX_RETRY_AFTER)
         if not resumable or stream.fatal:
             raise exc
+        if isinstance(exc, APIConnectionError) and exc.reused and not self.stale_retried:
+            self.stale_retried = True  # a kept-alive connection the server had closed: once,
+            return 0.0                 # at once, whatever max_retries says (as unary calls do)
         last = stream.last_event_idx
         if self.failures >= self.max_retries:
             if isinstance(exc, APIError):
