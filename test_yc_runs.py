@@ -9542,12 +9542,12 @@ class RespCapturesThroughClientTest(CoreRawTestCase):
             response_id = resp_final(name)["id"]
             self.check(name, list(client.runs.listen(response_id)))
 
-            async def main() -> List[yc_runs.RunStreamEvent]:
+            async def main(response_id: str) -> List[yc_runs.RunStreamEvent]:
                 async with yc_runs.AsyncClient(base_url=server.url, api_key="k",
                                                api="responses") as aclient:
                     return [e async for e in aclient.runs.listen(response_id)]
 
-            self.check(name, asyncio.run(main()))
+            self.check(name, asyncio.run(main(response_id)))
 
     def test_captures_at_sampled_two_piece_splits(self) -> None:
         where = {"split": 0}
