@@ -9480,6 +9480,11 @@ class RespReviewTest(CoreRawTestCase):
         client = self.client(resp_Chain({"R1": [failed]}, []), api_key=key)
         self.assertNotIn(key, str(client.runs.get("R1").result.error))
 
+    def test_listen_past_the_last_event_is_an_error(self) -> None:
+        run = self.client(resp_Service()).runs.create("gpt://b1g/m/latest", stream=True)
+        with self.assertRaisesRegex(ValueError, "events_start_idx 50 is past the run's last event"):
+            list(run.listen(events_start_idx=50))
+
     def test_model_names_agent_ids_and_argument_mistakes(self) -> None:
         create = yc_runs._encode_response_create
         self.assertEqual(create("yandexgpt-lite", folder_id="b1g"), {"model": "gpt://b1g/yandexgpt-lite"})

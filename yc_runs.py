@@ -3003,6 +3003,9 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
                 events = state.feed(piece)
                 if events and deliver_from:
                     events, deliver_from = _from_index(events, deliver_from)
+                    if state.done and deliver_from:
+                        raise ValueError("events_start_idx %d is past the run's last event %d"
+                                         % (deliver_from, state.last_event_idx or 0))
                 if events:
                     resume.progressed()
                     if run is not None:
@@ -8184,11 +8187,15 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
             if last is not None and last.status == StreamEvent.TOOL_CALLS:
                 outputs = [{"name": c.name, "content": _demo_get_weather(**c.arguments)}
                            for c in last.tool_calls]
+                asked = run.id
                 run.submit_tool_results(outputs)  # on Responses the run goes on under a new id
                 if printer.as_json:
                     printer.json({"submitted": outputs, "run_id": run.id})
                 else:
                     printer.line("submitted %s" % json.dumps(outputs, ensure_ascii=False))
+                    if run.id != asked:
+                        printer.line("the run goes on as response %s (a tool round is a new "
+                                     "response on this wire)" % run.id)
                 for event in run.listen(events_start_idx=last.stream_cursor.current_event_idx + 1):
                     printer.event(event)
             result = run.wait()
