@@ -292,12 +292,7 @@ class SmokeTest(EmulatorTestCase):
 
 
 # ============================================================================
-# from parts/test_core.py
-# ============================================================================
-
-
-# ============================================================================
-# Helpers for the core tests (module-level, prefixed core_)
+# Helpers for tests against raw-socket servers (core_*)
 # ============================================================================
 
 CORE_KEY = "test-key-123456"
@@ -3921,11 +3916,6 @@ class CoreImportTest(unittest.TestCase):
         self.assertEqual(done.stdout.strip(), "[]")
 
 
-# ============================================================================
-# from parts/test_async.py
-# ============================================================================
-
-
 # The asyncio client (Async* classes) and the workflows on top of the Runs calls
 # (Workflow* classes): text deltas, resumable listen, create-and-wait/stream,
 # the tool loop, function_tool and listen_with, each sync and async where both exist.
@@ -5826,11 +5816,6 @@ class WorkflowListenWithAsyncTest(async_EmulatorCase):
 
 
 # ============================================================================
-# from parts/test_cli.py
-# ============================================================================
-
-
-# ============================================================================
 # Command line: every command as a subprocess against an emulator in this process
 # ============================================================================
 
@@ -7626,11 +7611,11 @@ class AsyncTransportTest(unittest.IsolatedAsyncioTestCase):
 
 
 # ============================================================================
-# Hardening found in review: leaks, floods, loops, mistakes made loud
+# Leaks, floods, loops and wire edge cases a review found; mistakes made loud
 # ============================================================================
 
 
-class HardeningTest(CoreRawTestCase):
+class LeaksFloodsAndMistakesTest(CoreRawTestCase):
     def test_a_non_json_answer_echoing_the_key_is_redacted(self) -> None:
         server = self.serve(http_response(200, b"Authorization: Api-Key " + CORE_KEY.encode()))
         with self.assertRaises(yc_runs.MalformedResponseError) as caught:
@@ -7718,7 +7703,7 @@ class HardeningTest(CoreRawTestCase):
         self.assertNotIn("Traceback", result.stderr)
 
 
-class HardeningSecondPassTest(CoreRawTestCase):
+class WireEdgeCasesTest(CoreRawTestCase):
     def test_an_error_line_401_ends_the_stream_without_a_new_token(self) -> None:
         tokens: List[bytes] = []
 
@@ -7800,7 +7785,7 @@ class HardeningSecondPassTest(CoreRawTestCase):
         self.assertIsNotNone(yc_runs._proxy_for(yc_runs._Origin("http", "example.com", 80)))
 
 
-class AsyncHardeningTest(unittest.IsolatedAsyncioTestCase):
+class AsyncLoopsAndTokensTest(unittest.IsolatedAsyncioTestCase):
     def setUp(self) -> None:
         patcher = clean_env()
         patcher.start()
