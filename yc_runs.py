@@ -708,6 +708,19 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
     return stamp
 
 
+_WARM: List[bool] = []
+
+
+def _warm_decoders() -> None:
+    """Import datetime and compile the timestamp pattern (~2.5 ms, once per process) while
+    a request waits for its answer, so the first answer or DONE that has a time does not."""
+    if not _WARM:
+        _WARM.append(True)
+        import datetime  # noqa: F401
+
+        re.compile(_TIMESTAMP)
+
+
 def _labels(value: Any, path: str) -> Dict[str, str]:
     return {str(k): _str(v, "%s.%s" % (path, k)) for k, v in _object(value, path).items()}
 
@@ -4440,6 +4453,8 @@ class _SyncStream:
     def _recv(self, deadline: float) -> bytes:
         sock = self.sock
         assert sock is not None
+        if not self.exchange.received:
+            _warm_decoders()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -4820,9 +4835,11 @@ class _AsyncTransport:
 
 
 class _AsyncStream:
-    """The async twin of _SyncStream."""
+    """The async twin of _SyncStream. Its deadlines share one timer, re-armed only when it
+    fires early or a read needs it sooner: asyncio.wait_for would make a Task per read."""
 
-    __slots__ = ("exchange", "origin", "reader", "transport", "writer")
+    __slots__ = ("deadline", "exchange", "expired", "origin", "reader", "task", "timer",
+                 "timer_at", "transport", "writer")
 
     def __init__(self, transport: _AsyncTransport, origin: _Origin,
                  reader: "asyncio.StreamReader", writer: "asyncio.StreamWriter",
@@ -4832,6 +4849,11 @@ class _AsyncStream:
         self.reader = reader
         self.writer: Optional["asyncio.StreamWriter"] = writer
         self.exchange = exchange
+        self.deadline = 0.0  # of the read under way
+        self.task: Optional["asyncio.Task[Any]"] = None  # the task in that read, None between
+        self.timer: Optional["asyncio.TimerHandle"] = None
+        self.timer_at = math.inf  # when the timer fires, on time.monotonic()
+        self.expired = False  # the timer cancelled the read
 
     async def read(self, deadline: float, limit: Optional[int]) -> Any:
         """The head, then the next body piece (b"" at the end); with ``limit``, the rest of the
@@ -4857,15 +4879,52 @@ class _AsyncStream:
     async def _recv(self, deadline: float) -> bytes:
         import asyncio
 
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        now = time.monotonic()
+        if deadline <= now:
             raise self.exchange.timed_out()
+        if not self.exchange.received:
+            _warm_decoders()
+        if deadline < self.timer_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = asyncio.get_running_loop().call_later(deadline - now, self._expire)
+            self.timer_at = deadline
+        self.deadline = deadline
+        self.task = task = asyncio.current_task()
         try:
-            return await asyncio.wait_for(self.reader.read(65536), remaining)
-        except (OSError, asyncio.TimeoutError) as exc:
+            return await self.reader.read(65536)
+        except asyncio.CancelledError:
+            if not self.expired:
+                raise
+            self.expired = False
+            uncancel = getattr(task, "uncancel", None)  # 3.11+: was it cancelled from outside too?
+            if uncancel is not None and uncancel() > 0:
+                raise
+            raise self.exchange.timed_out() from None
+        except OSError as exc:
             raise self.exchange.failed(True, exc, deadline) from None
+        finally:
+            self.task = None
+
+    def _expire(self) -> None:
+        self.timer, self.timer_at = None, math.inf
+        task = self.task
+        if task is None:
+            return  # no read under way: the next one arms the timer again
+        remaining = self.deadline - time.monotonic()
+        if remaining > 0:  # the deadline moved on since the timer was armed
+            import asyncio
+
+            self.timer = asyncio.get_running_loop().call_later(remaining, self._expire)
+            self.timer_at = self.deadline
+            return
+        self.expired = True
+        task.cancel()
 
     def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer, self.timer_at = None, math.inf
         writer, self.writer = self.writer, None
         if writer is not None:
             if self.exchange.keep:
