@@ -2531,9 +2531,13 @@ class _ListenState:
         events: List[RunStreamEvent] = []
         if self.done:
             return events
-        self.lines.feed(data)
+        block = self.lines.feed_block(data)
         try:
-            lines = self.lines.take()
+            if block:
+                self._block(block, events)
+                if self.done:
+                    return events
+            lines = self.lines.take()  # lines too long to scan as one block; raises an over-long line
             while lines and not self.done:
                 for line in lines:
                     event = self._event(line)
@@ -2561,6 +2565,91 @@ class _ListenState:
         if self.last_status is StreamEvent.UNKNOWN:
             self.done = True
         return [] if event is None else [event]
+
+    def _block(self, block: bytes, events: List[RunStreamEvent]) -> None:
+        """The events of complete lines, decoded as one text and scanned at offsets; any line
+        but a plain ``{"result": {...}}`` object goes through _event, as its own bytes."""
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:  # _event finds the line, after the good ones before it
+            for line in block.split(b"\n")[:-1]:
+                event = self._event(line)
+                if event is not None:
+                    events.append(event)
+                    if self.done:
+                        return
+            return
+        scan, find, size, pos = _JSON_SCAN, text.find, len(text), 0
+        while pos < size:
+            end = line_end = find("\n", pos)
+            value: Any = None
+            try:
+                value, end = scan(text, pos)
+            except (StopIteration, ValueError, RecursionError):
+                pass  # a blank line, a BOM, leading spaces, not JSON: _event says which
+            if value.__class__ is dict and len(value) == 1 and (end == line_end or (
+                    end < line_end and not text[end:line_end].strip())) \
+                    and value.get("result").__class__ is dict:
+                event = self._result(value["result"])
+            else:
+                event = self._event(text[pos:line_end].encode("utf-8"))
+            pos = line_end + 1
+            if event is not None:
+                events.append(event)
+                if self.done:
+                    return
+
+    def _result(self, obj: Dict[str, Any]) -> Optional[RunStreamEvent]:
+        """A line's result object as its event: the usual PARTIAL_MESSAGE, one text part and a
+        cursor of decimal strings, built here; anything else by _decode_stream_event."""
+        if len(obj) == 3 and obj.get("eventType") == "PARTIAL_MESSAGE":
+            cursor, partial = obj.get("streamCursor"), obj.get("partialMessage")
+            if cursor.__class__ is dict and partial.__class__ is dict \
+                    and cursor.keys() <= _CURSOR_KEYS:
+                content = partial.get("content")
+                part = content[0] if content.__class__ is list and len(content) == 1 else None
+                text = part.get("text") if part.__class__ is dict else None
+                text = text.get("content") if text.__class__ is dict else None
+                index = cursor.get("currentEventIdx", "0")
+                users = cursor.get("numUserEventsReceived", "0")
+                if text.__class__ is str and index.__class__ is str and users.__class__ is str \
+                        and len(index) < 19 and len(users) < 19 and index.isascii() \
+                        and index.isdigit() and users.isascii() and users.isdigit():
+                    return self._partial(int(index), int(users), text)
+        try:
+            event = _decode_stream_event(obj, self.text)
+        except MalformedResponseError as exc:
+            raise StreamError(str(exc), last_event_idx=self.last_idx) from None
+        return self._accept(event)
+
+    def _partial(self, idx: int, users: int, text: str) -> Optional[RunStreamEvent]:
+        """_accept of the PARTIAL_MESSAGE _decode_stream_event would make of these fields."""
+        last = self.last_idx
+        if idx < self.next_idx and (last is not None or self.reconnected):
+            return None  # a cursor already delivered, repeated on this connection or replayed
+        previous = self.text
+        if text.startswith(previous):
+            delta, reset = text[len(previous):], False
+        else:
+            delta, reset = text, True
+        new = object.__new__
+        partial = new(Message)
+        partial.__dict__.update({
+            "id": "", "thread_id": "", "created_by": "", "created_at": None,
+            "author": _NO_AUTHOR, "labels": {}, "parts": (text,),
+            "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
+        cursor = new(StreamCursor)
+        cursor.__dict__.update({"current_event_idx": idx, "num_user_events_received": users})
+        event = new(RunStreamEvent)
+        event.__dict__.update({
+            "status": StreamEvent.PARTIAL_MESSAGE, "error": None, "tool_calls": (), "usage": None,
+            "stream_cursor": cursor, "partial_message": partial, "completed_message": None,
+            "delta": delta, "delta_reset": reset})
+        self.text = text
+        self.last_idx = self.last_event_idx = idx if last is None or idx > last else last
+        self.next_idx = self.last_idx + 1
+        self.last_status = StreamEvent.PARTIAL_MESSAGE
+        return event
 
     def _event(self, line: bytes) -> Optional[RunStreamEvent]:
         if not line or line.isspace():
@@ -2610,6 +2699,7 @@ class _ListenState:
         return event
 
 _MALFORMED = object()
+_CURSOR_KEYS = frozenset(("currentEventIdx", "numUserEventsReceived"))
 
 
 class _Waiter:
@@ -3756,6 +3846,30 @@ class _LineSplitter:
         if self.index < len(self.lines):
             lines = self.lines[self.index:] + lines
         self.lines, self.index = lines, 0
+
+    def feed_block(self, data: bytes) -> bytes:
+        """The complete lines ``data`` ends, as one block ending in a newline (b"" when it ends
+        none). A block longer than max_line, or one behind lines not taken, goes to take()."""
+        end = data.rfind(b"\n") + 1
+        if not end:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            return b""
+        block = data[:end] if end < len(data) else data
+        if self.pending:
+            block = b"".join(self.pending) + block
+            self.pending.clear()
+        self.pending_size = len(data) - end
+        if self.pending_size:
+            self.pending.append(data[end:])
+        if len(block) > self.max_line or self.index < len(self.lines):
+            lines = block.split(b"\n")
+            lines.pop()
+            if self.index < len(self.lines):
+                lines = self.lines[self.index:] + lines
+            self.lines, self.index = lines, 0
+            return b""
+        return block
 
     def take(self) -> List[bytes]:
         """All complete lines at once (the listen hot path); an over-long line is raised by

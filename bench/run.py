@@ -236,7 +236,7 @@ def listen_rows(wire: str) -> Tuple[List[Row], List[Row]]:
                                                "responses": (3.0, 1.0)}[wire]):
         theirs = median(samples, peer, "rate")
         rows.append(Row("listen, 10,000 events", wire, "%s vs %s %s ev/s" % (
-            f"{mine:,.0f}", peer, f"{theirs:,.0f}"), mine / theirs, "≥ %.2gx %s" % (goal, peer),
+            f"{mine:,.0f}", peer, f"{theirs:,.0f}"), mine / theirs, "≥ %gx %s" % (goal, peer),
             mine / theirs >= goal))
     worst = max(samples["yc_runs"]["rss"])
     rss = [Row("peak RSS growth, 10,000-event listen", wire, "max %.2f MB of %d runs"
@@ -394,6 +394,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="The targets of issue 15, measured.")
     parser.add_argument("--profile", choices=("listen", "get", "import"),
                         help="instead of benchmarking, where yc_runs spends its time")
+    parser.add_argument("--only", metavar="WORDS", help="only the steps whose names hold one of "
+                        "these comma-separated words (listen, latency, async, get, import, "
+                        "assistants, responses): for trying a change, not for the table")
     args = parser.parse_args(argv[1:])
     if Path(sys.prefix).resolve() != VENV.resolve():
         ensure_venv_and_reexec(argv)
@@ -413,6 +416,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     steps += [("async " + w, lambda w=w: async_rows(w)) for w in WIRES]  # type: ignore[misc]
     steps += [("get " + w, lambda w=w: get_rows(w)) for w in WIRES]  # type: ignore[misc]
     steps.append(("import", import_rows))
+    if args.only:
+        words = args.only.split(",")
+        steps = [(name, step) for name, step in steps if any(w in name for w in words)]
     rows: List[Row] = []
     for name, step in steps:
         t0 = time.monotonic()
