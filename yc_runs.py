@@ -959,6 +959,18 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
     return event
 
 
+# every field of a partial Message and of its PARTIAL_MESSAGE event, in field order, each
+# with the value _decode_stream_event gives it when the line does not (labels: a new dict)
+_PARTIAL_FIELDS: Dict[str, Any] = {
+    "id": "", "thread_id": "", "created_by": "", "created_at": None, "author": _NO_AUTHOR,
+    "labels": None, "parts": (), "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED,
+    "citations": ()}
+_PARTIAL_EVENT_FIELDS: Dict[str, Any] = {
+    "status": StreamEvent.PARTIAL_MESSAGE, "error": None, "tool_calls": (), "usage": None,
+    "stream_cursor": None, "partial_message": None, "completed_message": None, "delta": "",
+    "delta_reset": False}
+
+
 # ============================================================================
 # Responses dialect (sans-IO): request builders, Response and Conversation decoders, SSE
 # ============================================================================
@@ -2580,6 +2592,7 @@ class _ListenState:
                         return
             return
         scan, find, size, pos = _JSON_SCAN, text.find, len(text), 0
+        new, partial_message = object.__new__, StreamEvent.PARTIAL_MESSAGE
         while pos < size:
             end = line_end = find("\n", pos)
             value: Any = None
@@ -2587,69 +2600,61 @@ class _ListenState:
                 value, end = scan(text, pos)
             except (StopIteration, ValueError, RecursionError):
                 pass  # a blank line, a BOM, leading spaces, not JSON: _event says which
-            if value.__class__ is dict and len(value) == 1 and (end == line_end or (
-                    end < line_end and not text[end:line_end].strip())) \
-                    and value.get("result").__class__ is dict:
-                event = self._result(value["result"])
-            else:
+            obj = value.get("result") if value.__class__ is dict and len(value) == 1 else None
+            if obj.__class__ is not dict or (end != line_end and (
+                    end > line_end or text[end:line_end].strip())):
                 event = self._event(text[pos:line_end].encode("utf-8"))
+            # The usual PARTIAL_MESSAGE (one text part, a cursor of two decimal strings) is
+            # built here as _decode_stream_event and _accept would; anything else by them.
+            elif len(obj) == 3 and obj.get("eventType") == "PARTIAL_MESSAGE" \
+                    and (cursor := obj.get("streamCursor")).__class__ is dict \
+                    and len(cursor) == 2 \
+                    and (index := cursor.get("currentEventIdx")).__class__ is str \
+                    and (users := cursor.get("numUserEventsReceived")).__class__ is str \
+                    and len(index) < 19 and len(users) < 19 and index.isascii() \
+                    and index.isdigit() and users.isascii() and users.isdigit() \
+                    and (partial := obj.get("partialMessage")).__class__ is dict \
+                    and (content := partial.get("content")).__class__ is list \
+                    and len(content) == 1 and (part := content[0]).__class__ is dict \
+                    and (part := part.get("text")).__class__ is dict \
+                    and (part := part.get("content")).__class__ is str:
+                idx, last = int(index), self.last_idx
+                if idx < self.next_idx and (last is not None or self.reconnected):
+                    event = None  # a cursor already delivered, repeated or replayed
+                else:
+                    previous = self.text
+                    message = new(Message)
+                    fields = message.__dict__
+                    fields.update(_PARTIAL_FIELDS)  # a merge of a dict: faster than a literal
+                    fields["labels"] = {}
+                    fields["parts"] = (part,)
+                    stream_cursor = new(StreamCursor)
+                    stream_cursor.__dict__.update({"current_event_idx": idx,
+                                                   "num_user_events_received": int(users)})
+                    event = new(RunStreamEvent)
+                    fields = event.__dict__
+                    fields.update(_PARTIAL_EVENT_FIELDS)
+                    fields["stream_cursor"] = stream_cursor
+                    fields["partial_message"] = message
+                    if part.startswith(previous):
+                        fields["delta"] = part[len(previous):]
+                    else:
+                        fields["delta"], fields["delta_reset"] = part, True
+                    self.text = part
+                    self.last_idx = self.last_event_idx = idx if last is None or idx > last \
+                        else last
+                    self.next_idx = self.last_idx + 1
+                    self.last_status = partial_message
+            else:
+                try:
+                    event = self._accept(_decode_stream_event(obj, self.text))
+                except MalformedResponseError as exc:
+                    raise StreamError(str(exc), last_event_idx=self.last_idx) from None
             pos = line_end + 1
             if event is not None:
                 events.append(event)
                 if self.done:
                     return
-
-    def _result(self, obj: Dict[str, Any]) -> Optional[RunStreamEvent]:
-        """A line's result object as its event: the usual PARTIAL_MESSAGE, one text part and a
-        cursor of decimal strings, built here; anything else by _decode_stream_event."""
-        if len(obj) == 3 and obj.get("eventType") == "PARTIAL_MESSAGE":
-            cursor, partial = obj.get("streamCursor"), obj.get("partialMessage")
-            if cursor.__class__ is dict and partial.__class__ is dict \
-                    and cursor.keys() <= _CURSOR_KEYS:
-                content = partial.get("content")
-                part = content[0] if content.__class__ is list and len(content) == 1 else None
-                text = part.get("text") if part.__class__ is dict else None
-                text = text.get("content") if text.__class__ is dict else None
-                index = cursor.get("currentEventIdx", "0")
-                users = cursor.get("numUserEventsReceived", "0")
-                if text.__class__ is str and index.__class__ is str and users.__class__ is str \
-                        and len(index) < 19 and len(users) < 19 and index.isascii() \
-                        and index.isdigit() and users.isascii() and users.isdigit():
-                    return self._partial(int(index), int(users), text)
-        try:
-            event = _decode_stream_event(obj, self.text)
-        except MalformedResponseError as exc:
-            raise StreamError(str(exc), last_event_idx=self.last_idx) from None
-        return self._accept(event)
-
-    def _partial(self, idx: int, users: int, text: str) -> Optional[RunStreamEvent]:
-        """_accept of the PARTIAL_MESSAGE _decode_stream_event would make of these fields."""
-        last = self.last_idx
-        if idx < self.next_idx and (last is not None or self.reconnected):
-            return None  # a cursor already delivered, repeated on this connection or replayed
-        previous = self.text
-        if text.startswith(previous):
-            delta, reset = text[len(previous):], False
-        else:
-            delta, reset = text, True
-        new = object.__new__
-        partial = new(Message)
-        partial.__dict__.update({
-            "id": "", "thread_id": "", "created_by": "", "created_at": None,
-            "author": _NO_AUTHOR, "labels": {}, "parts": (text,),
-            "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
-        cursor = new(StreamCursor)
-        cursor.__dict__.update({"current_event_idx": idx, "num_user_events_received": users})
-        event = new(RunStreamEvent)
-        event.__dict__.update({
-            "status": StreamEvent.PARTIAL_MESSAGE, "error": None, "tool_calls": (), "usage": None,
-            "stream_cursor": cursor, "partial_message": partial, "completed_message": None,
-            "delta": delta, "delta_reset": reset})
-        self.text = text
-        self.last_idx = self.last_event_idx = idx if last is None or idx > last else last
-        self.next_idx = self.last_idx + 1
-        self.last_status = StreamEvent.PARTIAL_MESSAGE
-        return event
 
     def _event(self, line: bytes) -> Optional[RunStreamEvent]:
         if not line or line.isspace():
@@ -2699,7 +2704,6 @@ class _ListenState:
         return event
 
 _MALFORMED = object()
-_CURSOR_KEYS = frozenset(("currentEventIdx", "numUserEventsReceived"))
 
 
 class _Waiter:
