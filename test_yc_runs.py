@@ -7881,5 +7881,138 @@ class RespThreadsTest(CoreRawTestCase):
         self.assertEqual(service.bodies[-1]["conversation"], "conv-7")
 
 
+# === Listen fast path (issue 15) ===
+
+
+class ListenFastPathTest(unittest.TestCase):
+    """The block scan with its inline PARTIAL_MESSAGE gives, event by event, what the general
+    decoder (_ListenState._event, one line at a time) gives, whatever the stream holds and
+    wherever the HTTP chunks and the socket reads cut it."""
+
+    def _line(self, rng: random.Random, idx: int, text: str, odd: float) -> bytes:
+        cursor = {"currentEventIdx": str(idx), "numUserEventsReceived": str(rng.randint(0, 3))}
+        partial = {"content": [{"text": {"content": text}}]}
+        event = {"eventType": "PARTIAL_MESSAGE", "streamCursor": cursor, "partialMessage": partial}
+        kind = rng.randrange(17) if rng.random() < odd else -1
+        if kind == 0:
+            event = {"event_type": "PARTIAL_MESSAGE", "stream_cursor": {
+                "current_event_idx": str(idx)}, "partial_message": partial}  # snake_case
+        elif kind == 1:
+            partial["content"].append({"text": {"content": "second part"}})
+        elif kind == 2:
+            cursor["currentEventIdx"] = idx  # a number, not the int64 string
+        elif kind == 3:
+            del cursor["numUserEventsReceived"]
+        elif kind == 4:
+            event["eventType"] = "SOMETHING_NEW"
+        elif kind == 5:
+            event["usage"] = {"inputTextTokens": "3"}
+        elif kind == 6:
+            return b'{"error": {"grpcCode": 13, "message": "internal"}}'
+        elif kind == 7:
+            return b'{"result": {"eventType": "PARTIAL_MESSAGE", "partialMessage": 5}}'
+        elif kind == 8:
+            cursor["currentEventIdx"] = "\u0661"  # an Arabic-Indic digit: not a cursor
+        elif kind == 9:
+            partial["content"][0]["text"]["content"] = 7
+        elif kind == 10:
+            cursor["currentEventIdx"] = str(max(0, idx - rng.randint(1, 3)))  # a repeat
+        line = json.dumps({"result": event}, ensure_ascii=rng.random() < 0.5).encode()
+        if kind == 11:
+            line = b"\xef\xbb\xbf" + line  # a BOM
+        elif kind == 12:
+            line = b"  " + line + b" \t"
+        elif kind == 13:
+            line = line[:-1] + b"\n}"  # the object goes on on the next line
+        elif kind == 14:
+            line = line[:rng.randrange(1, len(line))]  # cut short: not JSON
+        elif kind == 15:
+            line = line.replace(b"}", b"\xff}", 1)  # not UTF-8
+        elif kind == 16:
+            line = b"[" + line + b"]"
+        return line
+
+    def _body(self, rng: random.Random) -> bytes:
+        lines: List[bytes] = []
+        text = ""
+        odd = rng.choice([0.0, 0.03, 0.3])  # how often a line is not the usual one
+        for idx in range(rng.randint(1, 40)):
+            text = text + rng.choice(["a", " b", "ж", "😀", "\n"]) \
+                if rng.random() < 0.9 else "restart"
+            lines.append(self._line(rng, idx, text, odd))
+            if rng.random() < 0.1:
+                lines.append(rng.choice([b"", b"   ", b"\r"]))
+        if rng.random() < 0.7:
+            done = json.loads(recorded()["listen_lines"][2])
+            done["result"]["streamCursor"]["currentEventIdx"] = str(len(lines))
+            lines.append(json.dumps(done).encode())
+        newline = b"\r\n" if rng.random() < 0.3 else b"\n"
+        body = newline.join(lines)
+        return body + (newline if rng.random() < 0.8 else b"")
+
+    @staticmethod
+    def _fast(state: Any, pieces: List[bytes]) -> Tuple[List[str], str]:
+        events: List[str] = []
+        try:
+            for piece in pieces:
+                for event in state.feed(piece):
+                    events.append(repr(event) + repr(vars(event)))
+                if state.done:
+                    return events, ""
+            for event in state.end():
+                events.append(repr(event) + repr(vars(event)))
+        except yc_runs.YCRunsError as exc:
+            return events, "%s: %s" % (type(exc).__name__, exc)
+        return events, ""
+
+    def _general(self, body: bytes) -> Tuple[List[str], str]:
+        state = yc_runs._ListenState("run-1", 0)
+        events: List[str] = []
+        *lines, tail = body.split(b"\n")
+        try:
+            for line in lines:
+                event = state._event(line)
+                if event is not None:
+                    events.append(repr(event) + repr(vars(event)))
+                    if state.done:
+                        return events, ""
+            event = state._event(tail) if tail else None
+            if event is not None:
+                events.append(repr(event) + repr(vars(event)))
+        except yc_runs.YCRunsError as exc:
+            return events, "%s: %s" % (type(exc).__name__, exc)
+        return events, ""
+
+    @staticmethod
+    def _cut(data: bytes, rng: random.Random) -> List[bytes]:
+        pieces = []
+        while data:
+            size = rng.choice([1, 2, 7, 64, 300, 5000])
+            pieces.append(data[:size])
+            data = data[size:]
+        return pieces
+
+    def test_the_fast_path_gives_the_general_decoders_events_at_any_cut(self) -> None:
+        rng = random.Random(15)
+        for _ in range(1000):
+            body = self._body(rng)
+            chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in self._cut(body, rng))
+            wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked \
+                + b"0\r\n\r\n"
+            parser = yc_runs._ResponseParser("GET")
+            pieces: List[bytes] = []
+            for read in self._cut(wire, rng):  # socket reads
+                parser.feed(read)
+                while True:
+                    event = parser.next_event()
+                    if event is None or event.__class__ is yc_runs._End:
+                        break
+                    if event.__class__ is bytes:
+                        pieces.append(event)
+            self.assertEqual(b"".join(pieces), body)
+            fast = self._fast(yc_runs._ListenState("run-1", 0), pieces)
+            self.assertEqual(fast, self._general(body), body)
+
+
 if __name__ == "__main__":
     unittest.main()
