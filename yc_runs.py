@@ -1410,6 +1410,9 @@ class _ResponsesStreamState:
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error text
         self.fatal = False  # in-band errors end the stream as ERROR events: nothing is fatal
         self.reconnected = False
+        # the most listen feeds at once: each text delta's event holds the whole text so far,
+        # so a 64 KiB read of deltas would keep ~300 copies of a long text alive together
+        self.feed_bytes = 2048
 
     @property
     def run_id(self) -> str:
@@ -2522,6 +2525,7 @@ class _ListenState:
         self.lines = _LineSplitter()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
         self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
+        self.feed_bytes = 1 << 30  # the most listen feeds at once: all it has
 
     def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
         """The ids of the connection now streaming, for errors it sends in-band."""
@@ -2897,17 +2901,22 @@ def _listen_plan(config: "_Config", state: Any, seconds: float, resume: _Resume,
             if not 200 <= head.status < 300:
                 body = yield _Read(deadline, _MAX_BODY_BYTES)
                 raise config.error(head, body[:_MAX_BODY_BYTES], request_id)
+            step = state.feed_bytes
             while True:
                 piece = yield _Read(deadline, None)
                 if not piece:
                     break
-                events = state.feed(piece)
-                if events:
-                    resume.progressed()
-                    if run is not None:
-                        run.saw(events)
-                    yield _Emit(events)
-                    deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
+                for start in range(0, len(piece), step):
+                    # in slices: the events of one slice are all alive until the caller has
+                    # them, and each holds the text so far
+                    events = state.feed(piece[start:start + step] if len(piece) > step
+                                        else piece)
+                    if events:
+                        resume.progressed()
+                        if run is not None:
+                            run.saw(events)
+                        yield _Emit(events)
+                        deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
             if not state.done:
                 events = state.end()
                 if events:
@@ -3600,6 +3609,9 @@ def _encode_request(method: str, target: str, host: str,
     return head + body if body else head
 
 
+_CHUNK_SIZES: Dict[bytes, int] = {}  # chunk size lines seen, short ones only, as their sizes
+
+
 class _ResponseParser:
     """One response: feed() bytes (b"" at EOF), then next_event() until it is None.
 
@@ -3767,13 +3779,18 @@ class _ResponseParser:
                         self.state = "done"
                         return _End(self.keep_alive)
                     continue
-                if len(line) > _MAX_CHUNK_LINE:
-                    raise _ProtocolError("chunk size line is too long")
-                semicolon = line.find(b";")
-                size_text = (line if semicolon < 0 else line[:semicolon]).strip(b" \t")
-                if not size_text or size_text.translate(None, b"0123456789abcdefABCDEF"):
-                    raise _ProtocolError("bad chunk size: %r" % size_text[:20])
-                remaining = int(size_text, 16) or -1
+                size = _CHUNK_SIZES.get(line)  # a stream repeats a few hundred sizes
+                if size is None:
+                    if len(line) > _MAX_CHUNK_LINE:
+                        raise _ProtocolError("chunk size line is too long")
+                    semicolon = line.find(b";")
+                    size_text = (line if semicolon < 0 else line[:semicolon]).strip(b" \t")
+                    if not size_text or size_text.translate(None, b"0123456789abcdefABCDEF"):
+                        raise _ProtocolError("bad chunk size: %r" % size_text[:20])
+                    size = int(size_text, 16)
+                    if len(line) < 8 and len(_CHUNK_SIZES) < 4096:
+                        _CHUNK_SIZES[line] = size
+                remaining = size or -1
         finally:
             self.pos, self.remaining = pos, remaining
         if not pieces:
