@@ -1093,6 +1093,15 @@ class _SSEDecoder:
         messages: List[_SSEMessage] = []
         data = self.data
         for line in lines:
+            if line[:5] == "data:":  # the usual line, as the general rules below take it
+                value = line[6:] if line[5:6] == " " else line[5:]
+                data.append(value)
+                self.data_size += len(value) + 1
+                if self.data_size > self.max_line and self.failed is None:
+                    self.failed = StreamError("a stream event is longer than %d bytes"
+                                              % self.max_line)
+                    break
+                continue
             if not line:  # a blank line dispatches the message collected so far
                 if data:
                     messages.append(_SSEMessage(self.event or "message", "\n".join(data),
@@ -1350,10 +1359,11 @@ def _decode_items(value: Any, conversation_id: str = "", path: str = "Conversati
 
 def _partial_message(item_id: str, parts: Tuple[str, ...]) -> Message:
     message = object.__new__(Message)  # as in _decode_stream_event: no per-field __setattr__
-    message.__dict__.update({
-        "id": item_id, "thread_id": "", "created_by": "", "created_at": None,
-        "author": _NO_AUTHOR, "labels": {}, "parts": parts,
-        "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
+    fields = message.__dict__
+    fields.update(_PARTIAL_FIELDS)
+    fields["id"] = item_id
+    fields["labels"] = {}
+    fields["parts"] = parts
     return message
 
 
@@ -1363,6 +1373,14 @@ def _run_stream_event(status: StreamEvent, index: int, result: Optional[RunResul
     cursor = object.__new__(StreamCursor)
     cursor.__dict__.update({"current_event_idx": index, "num_user_events_received": 0})
     event = object.__new__(RunStreamEvent)
+    if result is None and status is StreamEvent.PARTIAL_MESSAGE:  # a text delta's, per event
+        fields = event.__dict__
+        fields.update(_PARTIAL_EVENT_FIELDS)
+        fields["stream_cursor"] = cursor
+        fields["partial_message"] = partial
+        fields["delta"] = delta
+        fields["delta_reset"] = reset
+        return event
     event.__dict__.update({
         "status": status, "error": None if result is None else result.error,
         "tool_calls": () if result is None else result.tool_calls,
