@@ -37,13 +37,13 @@ REQUIREMENTS = ["httpx", "requests", "openai", "aiohttp", SDK_DIST]
 WIRES = ("assistants", "responses")
 
 LISTEN_EVENTS = 10_000
-LISTEN_REPS = 7
+LISTEN_REPS = 11
 LISTEN_PEERS = {"assistants": ["httpx", "http.client"], "responses": ["openai", "http.client"]}
-PACED_EVENTS, PACED_DELAY, PACED_REPS = 40, 0.025, 5
+PACED_EVENTS, PACED_DELAY, PACED_REPS = 40, 0.025, 8
 ASYNC_RUNS, ASYNC_EVENTS, ASYNC_DELAY, ASYNC_REPS = 1000, 20, 0.1, 3
 ASYNC_PEERS = ["aiohttp", "httpx", "asyncio"]
-GET_SECONDS, GET_REPS = 1.0, 5
-IMPORT_RUNS = 15
+GET_SECONDS, GET_REPS = 1.0, 7
+IMPORT_RUNS = 21
 IMPORT_MODULES = ["yc_runs", "httpx", "openai", SDK_MODULE]
 
 
