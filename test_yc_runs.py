@@ -8013,6 +8013,52 @@ class ListenFastPathTest(unittest.TestCase):
             fast = self._fast(yc_runs._ListenState("run-1", 0), pieces)
             self.assertEqual(fast, self._general(body), body)
 
+    @staticmethod
+    def _sse_by_the_rules(body: bytes) -> List[Tuple[str, str, str]]:
+        """(event, data, last id) of each message, by the WHATWG rules read line by line."""
+        text = body.decode("utf-8")
+        text = text[1:] if text.startswith("\ufeff") else text
+        messages, data, event, last_id = [], [], "", ""
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:-1]:
+            if not line:
+                if data:
+                    messages.append((event or "message", "\n".join(data), last_id))
+                data, event = [], ""
+                continue
+            name, colon, value = line.partition(":")
+            if not name and colon:
+                continue
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id" and "\0" not in value:
+                last_id = value
+        return messages
+
+    def test_sse_lines_cut_anywhere_decode_as_the_rules_say(self) -> None:
+        rng = random.Random(150)
+        spellings = ["data:%s", "data: %s", "data:  %s", "data", ": keep-alive", "event: e%d",
+                     "id: %d", "retry: 5", "dat: x", "data:%s\u0436", ""]
+        for _ in range(300):
+            lines = []
+            for i in range(rng.randint(1, 30)):
+                spelling = rng.choice(spellings)
+                if "%s" in spelling:
+                    spelling = spelling % json.dumps({"type": "t", "i": i})
+                elif "%d" in spelling:
+                    spelling = spelling % i
+                lines.append(spelling)
+            newline = rng.choice(["\n", "\r\n", "\r"])
+            body = ("\ufeff" if rng.random() < 0.2 else "") + newline.join(lines) + newline * 2
+            data = body.encode("utf-8")
+            decoder = yc_runs._SSEDecoder()
+            got = [tuple(m) for piece in self._cut(data, rng) for m in decoder.feed(piece)]
+            if data.endswith(b"\r"):
+                got += [tuple(m) for m in decoder.feed(b"x")]  # a CR is a line end once seen
+            self.assertEqual(got, self._sse_by_the_rules(data), body)
+
 
 if __name__ == "__main__":
     unittest.main()
