@@ -7885,9 +7885,9 @@ class RespThreadsTest(CoreRawTestCase):
 
 
 class ListenFastPathTest(unittest.TestCase):
-    """The block scan with its inline PARTIAL_MESSAGE gives, event by event, what the general
-    decoder (_ListenState._event, one line at a time) gives, whatever the stream holds and
-    wherever the HTTP chunks and the socket reads cut it."""
+    """The inline paths of listen give, event by event, what the general decoders give
+    (_ListenState._event one line at a time; _ResponsesStreamState._event one SSE message at
+    a time), whatever the stream holds and wherever the HTTP chunks and the reads cut it."""
 
     def _line(self, rng: random.Random, idx: int, text: str, odd: float) -> bytes:
         cursor = {"currentEventIdx": str(idx), "numUserEventsReceived": str(rng.randint(0, 3))}
@@ -8058,6 +8058,87 @@ class ListenFastPathTest(unittest.TestCase):
             if data.endswith(b"\r"):
                 got += [tuple(m) for m in decoder.feed(b"x")]  # a CR is a line end once seen
             self.assertEqual(got, self._sse_by_the_rules(data), body)
+
+    def _response_events(self, rng: random.Random) -> List[Dict[str, Any]]:
+        created = {"type": "response.created", "sequence_number": 1,
+                   "response": responses_object(status="in_progress", output=[])}
+        events: List[Dict[str, Any]] = [created]
+        text: List[str] = []
+        odd = rng.choice([0.0, 0.05, 0.3])
+        for number in range(2, rng.randint(3, 40)):
+            delta: Dict[str, Any] = {"type": "response.output_text.delta", "item_id": "msg-1",
+                                     "output_index": 0, "content_index": 0,
+                                     "sequence_number": number, "delta": rng.choice(
+                                         ["a", " b", "\u0436", "\n", ""])}
+            kind = rng.randrange(9) if rng.random() < odd else -1
+            if kind == 0:
+                delta["content_index"] = 1  # a second part
+            elif kind == 1:
+                delta["sequence_number"] = max(1, number - rng.randint(1, 3))  # a replay
+            elif kind == 2:
+                delta["sequence_number"] = str(number)
+            elif kind == 3:
+                del delta["item_id"]
+            elif kind == 4:
+                delta["delta"] = 5
+            elif kind == 5:
+                delta["type"] = "response.something_new"
+            elif kind == 6:
+                delta["output_index"] = "0"
+            elif kind == 7:
+                delta = {"type": "error", "sequence_number": number, "code": "x", "message": "m"}
+            elif kind == 8:
+                delta["sequence_number"] = True
+            if delta.get("type") == "response.output_text.delta" \
+                    and isinstance(delta.get("delta"), str):
+                text.append(delta["delta"])
+            events.append(delta)
+        if rng.random() < 0.7:
+            events.append({"type": "response.completed", "sequence_number": len(events) + 1,
+                           "response": responses_object(output=[{
+                               "type": "message", "id": "msg-1", "role": "assistant",
+                               "status": "completed", "content": [{
+                                   "type": "output_text", "text": "".join(text),
+                                   "annotations": []}]}])})
+        return events
+
+    def test_the_responses_fast_path_gives_the_general_decoders_events(self) -> None:
+        rng = random.Random(1500)
+        for _ in range(300):
+            body = b""
+            for event in self._response_events(rng):
+                data = json.dumps(event, ensure_ascii=rng.random() < 0.5)
+                spelling = rng.randrange(12)
+                if spelling == 0:
+                    data += " "  # after the value: for the general decoder
+                elif spelling == 1:
+                    data = data[:-1]  # not JSON
+                elif spelling == 2:
+                    data = "[%s]" % data
+                body += ("data: %s\n\n" % data).encode()
+            fast = yc_runs._ResponsesStreamState("resp-1")
+            got, failure = [], ""
+            try:
+                for piece in self._cut(body, rng):
+                    got += [repr(e) + repr(vars(e)) for e in fast.feed(piece)]
+                    if fast.done:
+                        break
+                fast.end()
+            except yc_runs.YCRunsError as exc:
+                failure = "%s: %s" % (type(exc).__name__, exc)
+            general = yc_runs._ResponsesStreamState("resp-1")
+            want, expected = [], ""
+            try:
+                for message in general.sse.feed(body):
+                    event = general._event(message)
+                    if event is not None:
+                        want.append(repr(event) + repr(vars(event)))
+                    if general.done:
+                        break
+                general.end()
+            except yc_runs.YCRunsError as exc:
+                expected = "%s: %s" % (type(exc).__name__, exc)
+            self.assertEqual((got, failure), (want, expected), body)
 
 
 if __name__ == "__main__":

@@ -1474,9 +1474,52 @@ class _ResponsesStreamState:
         events: List[RunStreamEvent] = []
         if self.done:
             return events
+        scan, parts, new = _JSON_SCAN, self.parts, object.__new__
         try:
             for message in self.sse.feed(data):
-                event = self._event(message)
+                text = message.data
+                obj: Any = None
+                if text[:1] == "{":
+                    try:
+                        obj, end = scan(text, 0)
+                    except (StopIteration, ValueError, RecursionError):
+                        obj = None
+                    else:
+                        if end != len(text):
+                            obj = None  # _event says what follows the value
+                # The usual text delta (of the one part so far) is built here as _event and
+                # _decode would; anything else by them.
+                if obj.__class__ is dict and obj.get("type") == "response.output_text.delta" \
+                        and (number := obj.get("sequence_number")).__class__ is int \
+                        and (delta := obj.get("delta")).__class__ is str \
+                        and (output_index := obj.get("output_index")).__class__ is int \
+                        and (content_index := obj.get("content_index")).__class__ is int \
+                        and len(parts) == 1 \
+                        and self.part_index.get((output_index, content_index)) == 0:
+                    if number <= self.last_sequence_number:
+                        continue  # sent before: a replay after a reconnection
+                    parts[0] += delta
+                    self.text = parts[0]
+                    item_id = obj.get("item_id")
+                    partial = new(Message)
+                    fields = partial.__dict__
+                    fields.update(_PARTIAL_FIELDS)
+                    fields["id"] = item_id if item_id.__class__ is str else ""
+                    fields["labels"] = {}
+                    fields["parts"] = (parts[0],)
+                    cursor = new(StreamCursor)
+                    cursor.__dict__.update({"current_event_idx": self.offset + number,
+                                            "num_user_events_received": 0})
+                    delta_event = new(RunStreamEvent)
+                    fields = delta_event.__dict__
+                    fields.update(_PARTIAL_EVENT_FIELDS)
+                    fields["stream_cursor"] = cursor
+                    fields["partial_message"] = partial
+                    fields["delta"] = delta
+                    self.last_sequence_number = number
+                    events.append(delta_event)
+                    continue
+                event = self._event(message) if obj is None else self._object_event(message, obj)
                 if event is not None:
                     events.append(event)
                 if self.done:
@@ -1512,6 +1555,11 @@ class _ResponsesStreamState:
         except (ValueError, RecursionError):
             raise StreamError("malformed event data: %s" % _redact(repr(data[:80]), self.secrets()),
                               last_event_idx=self.last_event_idx) from None
+        return self._object_event(message, obj)
+
+    def _object_event(self, message: _SSEMessage, obj: Any) -> Optional[RunStreamEvent]:
+        """The event of a message whose data is the JSON value ``obj``."""
+        data = message.data
         if obj.__class__ is not dict:
             raise StreamError("event data is %s, not an object" % _kind(obj),
                               last_event_idx=self.last_event_idx)
