@@ -42,7 +42,7 @@ LISTEN_PEERS = {"assistants": ["httpx", "http.client"], "responses": ["openai", 
 PACED_EVENTS, PACED_DELAY, PACED_REPS = 40, 0.025, 8
 ASYNC_RUNS, ASYNC_EVENTS, ASYNC_DELAY, ASYNC_REPS = 1000, 20, 0.1, 3
 ASYNC_PEERS = ["aiohttp", "httpx", "asyncio"]
-GET_SECONDS, GET_REPS = 1.0, 7
+GET_SECONDS, GET_REPS = 2.0, 7
 IMPORT_RUNS = 21
 IMPORT_MODULES = ["yc_runs", "httpx", "openai", SDK_MODULE]
 
