@@ -3805,6 +3805,19 @@ class _ResponseParser:
         buffer, pos, remaining = self.buffer, self.pos, self.remaining
         size_limit = len(buffer)
         pieces: List[bytes] = []
+        if remaining == 0:  # whole chunks of sizes seen before: the usual stream, one by one
+            sizes, find, starts, append = _CHUNK_SIZES, buffer.find, buffer.startswith, \
+                pieces.append
+            while True:
+                end = find(b"\r\n", pos)
+                size = sizes.get(buffer[pos:end]) if end >= 0 else None
+                if not size:
+                    break  # the general loop below takes whatever this is
+                stop = end + 2 + size
+                if stop + 2 > size_limit or not starts(b"\r\n", stop):
+                    break
+                append(buffer[end + 2:stop])
+                pos = stop + 2
         try:
             while True:
                 if remaining > 0:  # inside chunk data
