@@ -9810,6 +9810,264 @@ class ReadmeTest(EnvTestCase):
         client = namespace.get("client")
         if client is not None:
             client.close()
+# === Listen fast path (issue 15) ===
+
+
+class ListenFastPathTest(unittest.TestCase):
+    """The inline paths of listen give, event by event, what the general decoders give
+    (_ListenState._event one line at a time; _ResponsesStreamState._event one SSE message at
+    a time), whatever the stream holds and wherever the HTTP chunks and the reads cut it."""
+
+    def _line(self, rng: random.Random, idx: int, text: str, odd: float) -> bytes:
+        cursor = {"currentEventIdx": str(idx), "numUserEventsReceived": str(rng.randint(0, 3))}
+        partial = {"content": [{"text": {"content": text}}]}
+        event = {"eventType": "PARTIAL_MESSAGE", "streamCursor": cursor, "partialMessage": partial}
+        kind = rng.randrange(17) if rng.random() < odd else -1
+        if kind == 0:
+            event = {"event_type": "PARTIAL_MESSAGE", "stream_cursor": {
+                "current_event_idx": str(idx)}, "partial_message": partial}  # snake_case
+        elif kind == 1:
+            partial["content"].append({"text": {"content": "second part"}})
+        elif kind == 2:
+            cursor["currentEventIdx"] = idx  # a number, not the int64 string
+        elif kind == 3:
+            del cursor["numUserEventsReceived"]
+        elif kind == 4:
+            event["eventType"] = "SOMETHING_NEW"
+        elif kind == 5:
+            event["usage"] = {"inputTextTokens": "3"}
+        elif kind == 6:
+            return b'{"error": {"grpcCode": 13, "message": "internal"}}'
+        elif kind == 7:
+            return b'{"result": {"eventType": "PARTIAL_MESSAGE", "partialMessage": 5}}'
+        elif kind == 8:
+            cursor["currentEventIdx"] = "\u0661"  # an Arabic-Indic digit: not a cursor
+        elif kind == 9:
+            partial["content"][0]["text"]["content"] = 7
+        elif kind == 10:
+            cursor["currentEventIdx"] = str(max(0, idx - rng.randint(1, 3)))  # a repeat
+        line = json.dumps({"result": event}, ensure_ascii=rng.random() < 0.5).encode()
+        if kind == 11:
+            line = b"\xef\xbb\xbf" + line  # a BOM
+        elif kind == 12:
+            line = b"  " + line + b" \t"
+        elif kind == 13:
+            line = line[:-1] + b"\n}"  # the object goes on on the next line
+        elif kind == 14:
+            line = line[:rng.randrange(1, len(line))]  # cut short: not JSON
+        elif kind == 15:
+            line = line.replace(b"}", b"\xff}", 1)  # not UTF-8
+        elif kind == 16:
+            line = b"[" + line + b"]"
+        return line
+
+    def _body(self, rng: random.Random) -> bytes:
+        lines: List[bytes] = []
+        text = ""
+        odd = rng.choice([0.0, 0.03, 0.3])  # how often a line is not the usual one
+        for idx in range(rng.randint(1, 40)):
+            text = text + rng.choice(["a", " b", "ж", "😀", "\n"]) \
+                if rng.random() < 0.9 else "restart"
+            lines.append(self._line(rng, idx, text, odd))
+            if rng.random() < 0.1:
+                lines.append(rng.choice([b"", b"   ", b"\r"]))
+        if rng.random() < 0.7:
+            done = json.loads(recorded()["listen_lines"][2])
+            done["result"]["streamCursor"]["currentEventIdx"] = str(len(lines))
+            lines.append(json.dumps(done).encode())
+        newline = b"\r\n" if rng.random() < 0.3 else b"\n"
+        body = newline.join(lines)
+        return body + (newline if rng.random() < 0.8 else b"")
+
+    @staticmethod
+    def _fast(state: Any, pieces: List[bytes]) -> Tuple[List[str], str]:
+        events: List[str] = []
+        try:
+            for piece in pieces:
+                for event in state.feed(piece):
+                    events.append(repr(event) + repr(vars(event)))
+                if state.done:
+                    return events, ""
+            for event in state.end():
+                events.append(repr(event) + repr(vars(event)))
+        except yc_runs.YCRunsError as exc:
+            return events, "%s: %s" % (type(exc).__name__, exc)
+        return events, ""
+
+    def _general(self, body: bytes) -> Tuple[List[str], str]:
+        state = yc_runs._ListenState("run-1", 0)
+        events: List[str] = []
+        *lines, tail = body.split(b"\n")
+        try:
+            for line in lines:
+                event = state._event(line)
+                if event is not None:
+                    events.append(repr(event) + repr(vars(event)))
+                    if state.done:
+                        return events, ""
+            event = state._event(tail) if tail else None
+            if event is not None:
+                events.append(repr(event) + repr(vars(event)))
+        except yc_runs.YCRunsError as exc:
+            return events, "%s: %s" % (type(exc).__name__, exc)
+        return events, ""
+
+    @staticmethod
+    def _cut(data: bytes, rng: random.Random) -> List[bytes]:
+        pieces = []
+        while data:
+            size = rng.choice([1, 2, 7, 64, 300, 5000])
+            pieces.append(data[:size])
+            data = data[size:]
+        return pieces
+
+    def test_the_fast_path_gives_the_general_decoders_events_at_any_cut(self) -> None:
+        rng = random.Random(15)
+        for _ in range(1000):
+            body = self._body(rng)
+            chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in self._cut(body, rng))
+            wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked \
+                + b"0\r\n\r\n"
+            parser = yc_runs._ResponseParser("GET")
+            pieces: List[bytes] = []
+            for read in self._cut(wire, rng):  # socket reads
+                parser.feed(read)
+                while True:
+                    event = parser.next_event()
+                    if event is None or event.__class__ is yc_runs._End:
+                        break
+                    if event.__class__ is bytes:
+                        pieces.append(event)
+            self.assertEqual(b"".join(pieces), body)
+            fast = self._fast(yc_runs._ListenState("run-1", 0), pieces)
+            self.assertEqual(fast, self._general(body), body)
+
+    @staticmethod
+    def _sse_by_the_rules(body: bytes) -> List[Tuple[str, str, str]]:
+        """(event, data, last id) of each message, by the WHATWG rules read line by line."""
+        text = body.decode("utf-8")
+        text = text[1:] if text.startswith("\ufeff") else text
+        messages, data, event, last_id = [], [], "", ""
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:-1]:
+            if not line:
+                if data:
+                    messages.append((event or "message", "\n".join(data), last_id))
+                data, event = [], ""
+                continue
+            name, colon, value = line.partition(":")
+            if not name and colon:
+                continue
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id" and "\0" not in value:
+                last_id = value
+        return messages
+
+    def test_sse_lines_cut_anywhere_decode_as_the_rules_say(self) -> None:
+        rng = random.Random(150)
+        spellings = ["data:%s", "data: %s", "data:  %s", "data", ": keep-alive", "event: e%d",
+                     "id: %d", "retry: 5", "dat: x", "data:%s\u0436", ""]
+        for _ in range(300):
+            lines = []
+            for i in range(rng.randint(1, 30)):
+                spelling = rng.choice(spellings)
+                if "%s" in spelling:
+                    spelling = spelling % json.dumps({"type": "t", "i": i})
+                elif "%d" in spelling:
+                    spelling = spelling % i
+                lines.append(spelling)
+            newline = rng.choice(["\n", "\r\n", "\r"])
+            body = ("\ufeff" if rng.random() < 0.2 else "") + newline.join(lines) + newline * 2
+            data = body.encode("utf-8")
+            decoder = yc_runs._SSEDecoder()
+            got = [tuple(m) for piece in self._cut(data, rng) for m in decoder.feed(piece)]
+            if data.endswith(b"\r"):
+                got += [tuple(m) for m in decoder.feed(b"x")]  # a CR is a line end once seen
+            self.assertEqual(got, self._sse_by_the_rules(data), body)
+
+    def _response_events(self, rng: random.Random) -> List[Dict[str, Any]]:
+        created = {"type": "response.created", "sequence_number": 1,
+                   "response": responses_object(status="in_progress", output=[])}
+        events: List[Dict[str, Any]] = [created]
+        text: List[str] = []
+        odd = rng.choice([0.0, 0.05, 0.3])
+        for number in range(2, rng.randint(3, 40)):
+            delta: Dict[str, Any] = {"type": "response.output_text.delta", "item_id": "msg-1",
+                                     "output_index": 0, "content_index": 0,
+                                     "sequence_number": number, "delta": rng.choice(
+                                         ["a", " b", "\u0436", "\n", ""])}
+            kind = rng.randrange(9) if rng.random() < odd else -1
+            if kind == 0:
+                delta["content_index"] = 1  # a second part
+            elif kind == 1:
+                delta["sequence_number"] = max(1, number - rng.randint(1, 3))  # a replay
+            elif kind == 2:
+                delta["sequence_number"] = str(number)
+            elif kind == 3:
+                del delta["item_id"]
+            elif kind == 4:
+                delta["delta"] = 5
+            elif kind == 5:
+                delta["type"] = "response.something_new"
+            elif kind == 6:
+                delta["output_index"] = "0"
+            elif kind == 7:
+                delta = {"type": "error", "sequence_number": number, "code": "x", "message": "m"}
+            elif kind == 8:
+                delta["sequence_number"] = True
+            if delta.get("type") == "response.output_text.delta" \
+                    and isinstance(delta.get("delta"), str):
+                text.append(delta["delta"])
+            events.append(delta)
+        if rng.random() < 0.7:
+            events.append({"type": "response.completed", "sequence_number": len(events) + 1,
+                           "response": responses_object(output=[{
+                               "type": "message", "id": "msg-1", "role": "assistant",
+                               "status": "completed", "content": [{
+                                   "type": "output_text", "text": "".join(text),
+                                   "annotations": []}]}])})
+        return events
+
+    def test_the_responses_fast_path_gives_the_general_decoders_events(self) -> None:
+        rng = random.Random(1500)
+        for _ in range(300):
+            body = b""
+            for event in self._response_events(rng):
+                data = json.dumps(event, ensure_ascii=rng.random() < 0.5)
+                spelling = rng.randrange(12)
+                if spelling == 0:
+                    data += " "  # after the value: for the general decoder
+                elif spelling == 1:
+                    data = data[:-1]  # not JSON
+                elif spelling == 2:
+                    data = "[%s]" % data
+                body += ("data: %s\n\n" % data).encode()
+            fast = yc_runs._ResponsesStreamState("resp-1")
+            got, failure = [], ""
+            try:
+                for piece in self._cut(body, rng):
+                    got += [repr(e) + repr(vars(e)) for e in fast.feed(piece)]
+                    if fast.done:
+                        break
+                fast.end()
+            except yc_runs.YCRunsError as exc:
+                failure = "%s: %s" % (type(exc).__name__, exc)
+            general = yc_runs._ResponsesStreamState("resp-1")
+            want, expected = [], ""
+            try:
+                for message in general.sse.feed(body):
+                    event = general._event(message)
+                    if event is not None:
+                        want.append(repr(event) + repr(vars(event)))
+                    if general.done:
+                        break
+                general.end()
+            except yc_runs.YCRunsError as exc:
+                expected = "%s: %s" % (type(exc).__name__, exc)
+            self.assertEqual((got, failure), (want, expected), body)
 
 
 if __name__ == "__main__":

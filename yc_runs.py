@@ -836,6 +836,19 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
     return stamp
 
 
+_WARM: List[bool] = []
+
+
+def _warm_decoders() -> None:
+    """Import datetime and compile the timestamp pattern (~2.5 ms, once per process) while
+    a request waits for its answer, so the first answer or DONE that has a time does not."""
+    if not _WARM:
+        _WARM.append(True)
+        import datetime  # noqa: F401
+
+        re.compile(_TIMESTAMP)
+
+
 def _labels(value: Any, path: str) -> Dict[str, str]:
     return {str(k): _str(v, "%s.%s" % (path, k)) for k, v in _object(value, path).items()}
 
@@ -1073,6 +1086,18 @@ def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEv
         "delta_reset": reset,
     })
     return event
+
+
+# every field of a partial Message and of its PARTIAL_MESSAGE event, in field order, each
+# with the value _decode_stream_event gives it when the line does not (labels: a new dict)
+_PARTIAL_FIELDS: Dict[str, Any] = {
+    "id": "", "thread_id": "", "created_by": "", "created_at": None, "author": _NO_AUTHOR,
+    "labels": None, "parts": (), "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED,
+    "citations": ()}
+_PARTIAL_EVENT_FIELDS: Dict[str, Any] = {
+    "status": StreamEvent.PARTIAL_MESSAGE, "error": None, "tool_calls": (), "usage": None,
+    "stream_cursor": None, "partial_message": None, "completed_message": None, "delta": "",
+    "delta_reset": False}
 
 
 # ============================================================================
@@ -1635,6 +1660,15 @@ class _SSEDecoder:
         messages: List[_SSEMessage] = []
         data = self.data
         for line in lines:
+            if line[:5] == "data:":  # the usual line, as the general rules below take it
+                value = line[6:] if line[5:6] == " " else line[5:]
+                data.append(value)
+                self.data_size += len(value) + 1
+                if self.data_size > self.max_line and self.failed is None:
+                    self.failed = StreamError("a stream event is longer than %d bytes"
+                                              % self.max_line)
+                    break
+                continue
             if not line:  # a blank line dispatches the message collected so far
                 if data:
                     messages.append(_SSEMessage(self.event or "message", "\n".join(data),
@@ -1892,10 +1926,11 @@ def _decode_items(value: Any, conversation_id: str = "", path: str = "Conversati
 
 def _partial_message(item_id: str, parts: Tuple[str, ...]) -> Message:
     message = object.__new__(Message)  # as in _decode_stream_event: no per-field __setattr__
-    message.__dict__.update({
-        "id": item_id, "thread_id": "", "created_by": "", "created_at": None,
-        "author": _NO_AUTHOR, "labels": {}, "parts": parts,
-        "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED, "citations": ()})
+    fields = message.__dict__
+    fields.update(_PARTIAL_FIELDS)
+    fields["id"] = item_id
+    fields["labels"] = {}
+    fields["parts"] = parts
     return message
 
 
@@ -1905,6 +1940,14 @@ def _run_stream_event(status: StreamEvent, index: int, result: Optional[RunResul
     cursor = object.__new__(StreamCursor)
     cursor.__dict__.update({"current_event_idx": index, "num_user_events_received": 0})
     event = object.__new__(RunStreamEvent)
+    if result is None and status is StreamEvent.PARTIAL_MESSAGE:  # a text delta's, per event
+        fields = event.__dict__
+        fields.update(_PARTIAL_EVENT_FIELDS)
+        fields["stream_cursor"] = cursor
+        fields["partial_message"] = partial
+        fields["delta"] = delta
+        fields["delta_reset"] = reset
+        return event
     event.__dict__.update({
         "status": status, "error": None if result is None else result.error,
         "tool_calls": () if result is None else result.tool_calls,
@@ -1956,6 +1999,9 @@ class _ResponsesStreamState:
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error text
         self.fatal = False  # in-band errors end the stream as ERROR events: nothing is fatal
         self.reconnected = False
+        # the most listen feeds at once: each text delta's event holds the whole text so far,
+        # so a 64 KiB read of deltas would keep ~300 copies of a long text alive together
+        self.feed_bytes = 2048
 
     @property
     def run_id(self) -> str:
@@ -2008,9 +2054,52 @@ class _ResponsesStreamState:
         events: List[RunStreamEvent] = []
         if self.done:
             return events
+        scan, parts, new = _JSON_SCAN, self.parts, object.__new__
         try:
             for message in self.sse.feed(data):
-                event = self._event(message)
+                text = message.data
+                obj: Any = None
+                if text[:1] == "{":
+                    try:
+                        obj, end = scan(text, 0)
+                    except (StopIteration, ValueError, RecursionError):
+                        obj = None
+                    else:
+                        if end != len(text):
+                            obj = None  # _event says what follows the value
+                # The usual text delta (of the one part so far) is built here as _event and
+                # _decode would; anything else by them.
+                if obj.__class__ is dict and obj.get("type") == "response.output_text.delta" \
+                        and (number := obj.get("sequence_number")).__class__ is int \
+                        and (delta := obj.get("delta")).__class__ is str \
+                        and (output_index := obj.get("output_index")).__class__ is int \
+                        and (content_index := obj.get("content_index")).__class__ is int \
+                        and len(parts) == 1 \
+                        and self.part_index.get((output_index, content_index)) == 0:
+                    if number <= self.last_sequence_number:
+                        continue  # sent before: a replay after a reconnection
+                    parts[0] += delta
+                    self.text = parts[0]
+                    item_id = obj.get("item_id")
+                    partial = new(Message)
+                    fields = partial.__dict__
+                    fields.update(_PARTIAL_FIELDS)
+                    fields["id"] = item_id if item_id.__class__ is str else ""
+                    fields["labels"] = {}
+                    fields["parts"] = (parts[0],)
+                    cursor = new(StreamCursor)
+                    cursor.__dict__.update({"current_event_idx": self.offset + number,
+                                            "num_user_events_received": 0})
+                    delta_event = new(RunStreamEvent)
+                    fields = delta_event.__dict__
+                    fields.update(_PARTIAL_EVENT_FIELDS)
+                    fields["stream_cursor"] = cursor
+                    fields["partial_message"] = partial
+                    fields["delta"] = delta
+                    self.last_sequence_number = number
+                    events.append(delta_event)
+                    continue
+                event = self._event(message) if obj is None else self._object_event(message, obj)
                 if event is not None:
                     events.append(event)
                 if self.done:
@@ -2047,6 +2136,11 @@ class _ResponsesStreamState:
         except (ValueError, RecursionError):
             raise StreamError("malformed event data: %s" % _redact(repr(data[:80]), self.secrets()),
                               last_event_idx=self.last_event_idx) from None
+        return self._object_event(message, obj)
+
+    def _object_event(self, message: _SSEMessage, obj: Any) -> Optional[RunStreamEvent]:
+        """The event of a message whose data is the JSON value ``obj``."""
+        data = message.data
         if obj.__class__ is not dict:
             raise StreamError("event data is %s, not an object" % _kind(obj),
                               last_event_idx=self.last_event_idx)
@@ -2689,6 +2783,7 @@ class _ListenState:
         self.lines = _LineSplitter()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
         self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
+        self.feed_bytes = 1 << 30  # the most listen feeds at once: all it has
 
     def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
         """The ids of the connection now streaming, for errors it sends in-band."""
@@ -2713,9 +2808,13 @@ class _ListenState:
         events: List[RunStreamEvent] = []
         if self.done:
             return events
-        self.lines.feed(data)
+        block = self.lines.feed_block(data)
         try:
-            lines = self.lines.take()
+            if block:
+                self._block(block, events)
+                if self.done:
+                    return events
+            lines = self.lines.take()  # lines too long to scan as one block; raises an over-long line
             while lines and not self.done:
                 for line in lines:
                     event = self._event(line)
@@ -2743,6 +2842,84 @@ class _ListenState:
         if self.last_status is StreamEvent.UNKNOWN:
             self.done = True
         return [] if event is None else [event]
+
+    def _block(self, block: bytes, events: List[RunStreamEvent]) -> None:
+        """The events of complete lines, decoded as one text and scanned at offsets; any line
+        but a plain ``{"result": {...}}`` object goes through _event, as its own bytes."""
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:  # _event finds the line, after the good ones before it
+            for line in block.split(b"\n")[:-1]:
+                event = self._event(line)
+                if event is not None:
+                    events.append(event)
+                    if self.done:
+                        return
+            return
+        scan, find, size, pos = _JSON_SCAN, text.find, len(text), 0
+        new, partial_message = object.__new__, StreamEvent.PARTIAL_MESSAGE
+        while pos < size:
+            end = line_end = find("\n", pos)
+            value: Any = None
+            try:
+                value, end = scan(text, pos)
+            except (StopIteration, ValueError, RecursionError):
+                pass  # a blank line, a BOM, leading spaces, not JSON: _event says which
+            obj = value.get("result") if value.__class__ is dict and len(value) == 1 else None
+            if obj.__class__ is not dict or (end != line_end and (
+                    end > line_end or text[end:line_end].strip())):
+                event = self._event(text[pos:line_end].encode("utf-8"))
+            # The usual PARTIAL_MESSAGE (one text part, a cursor of two decimal strings) is
+            # built here as _decode_stream_event and _accept would; anything else by them.
+            elif len(obj) == 3 and obj.get("eventType") == "PARTIAL_MESSAGE" \
+                    and (cursor := obj.get("streamCursor")).__class__ is dict \
+                    and len(cursor) == 2 \
+                    and (index := cursor.get("currentEventIdx")).__class__ is str \
+                    and (users := cursor.get("numUserEventsReceived")).__class__ is str \
+                    and len(index) < 19 and len(users) < 19 and index.isascii() \
+                    and index.isdigit() and users.isascii() and users.isdigit() \
+                    and (partial := obj.get("partialMessage")).__class__ is dict \
+                    and (content := partial.get("content")).__class__ is list \
+                    and len(content) == 1 and (part := content[0]).__class__ is dict \
+                    and (part := part.get("text")).__class__ is dict \
+                    and (part := part.get("content")).__class__ is str:
+                idx, last = int(index), self.last_idx
+                if idx < self.next_idx and (last is not None or self.reconnected):
+                    event = None  # a cursor already delivered, repeated or replayed
+                else:
+                    previous = self.text
+                    message = new(Message)
+                    fields = message.__dict__
+                    fields.update(_PARTIAL_FIELDS)  # a merge of a dict: faster than a literal
+                    fields["labels"] = {}
+                    fields["parts"] = (part,)
+                    stream_cursor = new(StreamCursor)
+                    stream_cursor.__dict__.update({"current_event_idx": idx,
+                                                   "num_user_events_received": int(users)})
+                    event = new(RunStreamEvent)
+                    fields = event.__dict__
+                    fields.update(_PARTIAL_EVENT_FIELDS)
+                    fields["stream_cursor"] = stream_cursor
+                    fields["partial_message"] = message
+                    if part.startswith(previous):
+                        fields["delta"] = part[len(previous):]
+                    else:
+                        fields["delta"], fields["delta_reset"] = part, True
+                    self.text = part
+                    self.last_idx = self.last_event_idx = idx if last is None or idx > last \
+                        else last
+                    self.next_idx = self.last_idx + 1
+                    self.last_status = partial_message
+            else:
+                try:
+                    event = self._accept(_decode_stream_event(obj, self.text))
+                except MalformedResponseError as exc:
+                    raise StreamError(str(exc), last_event_idx=self.last_idx) from None
+            pos = line_end + 1
+            if event is not None:
+                events.append(event)
+                if self.done:
+                    return
 
     def _event(self, line: bytes) -> Optional[RunStreamEvent]:
         if not line or line.isspace():
@@ -2996,22 +3173,27 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
             if run is not None and not state.streams(head):
                 yield from _poll_final_plan(config, state, seconds, run)
                 return
+            step = state.feed_bytes
             while True:
                 piece = yield _Read(deadline, None)
                 if not piece:
                     break
-                events = state.feed(piece)
-                if events and deliver_from:
-                    events, deliver_from = _from_index(events, deliver_from)
-                    if state.done and deliver_from:
-                        raise ValueError("events_start_idx %d is past the run's last event %d"
-                                         % (deliver_from, state.last_event_idx or 0))
-                if events:
-                    resume.progressed()
-                    if run is not None:
-                        run.saw(events)
-                    yield _Emit(events)
-                    deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
+                for start in range(0, len(piece), step):
+                    # in slices: the events of one slice are all alive until the caller has
+                    # them, and each holds the text so far
+                    events = state.feed(piece[start:start + step] if len(piece) > step
+                                        else piece)
+                    if events and deliver_from:
+                        events, deliver_from = _from_index(events, deliver_from)
+                        if state.done and deliver_from:
+                            raise ValueError("events_start_idx %d is past the run's last event "
+                                             "%d" % (deliver_from, state.last_event_idx or 0))
+                    if events:
+                        resume.progressed()
+                        if run is not None:
+                            run.saw(events)
+                        yield _Emit(events)
+                        deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
             if not state.done:
                 events = state.end()
                 if events:
@@ -3632,6 +3814,9 @@ def _encode_request(method: str, target: str, host: str,
     return head + body if body else head
 
 
+_CHUNK_SIZES: Dict[bytes, int] = {}  # chunk size lines seen, short ones only, as their sizes
+
+
 class _ResponseParser:
     """One response: feed() bytes (b"" at EOF), then next_event() until it is None.
 
@@ -3759,6 +3944,19 @@ class _ResponseParser:
         buffer, pos, remaining = self.buffer, self.pos, self.remaining
         size_limit = len(buffer)
         pieces: List[bytes] = []
+        if remaining == 0:  # whole chunks of sizes seen before: the usual stream, one by one
+            sizes, find, starts, append = _CHUNK_SIZES, buffer.find, buffer.startswith, \
+                pieces.append
+            while True:
+                end = find(b"\r\n", pos)
+                size = sizes.get(buffer[pos:end]) if end >= 0 else None
+                if not size:
+                    break  # the general loop below takes whatever this is
+                stop = end + 2 + size
+                if stop + 2 > size_limit or not starts(b"\r\n", stop):
+                    break
+                append(buffer[end + 2:stop])
+                pos = stop + 2
         try:
             while True:
                 if remaining > 0:  # inside chunk data
@@ -3799,13 +3997,18 @@ class _ResponseParser:
                         self.state = "done"
                         return _End(self.keep_alive)
                     continue
-                if len(line) > _MAX_CHUNK_LINE:
-                    raise _ProtocolError("chunk size line is too long")
-                semicolon = line.find(b";")
-                size_text = (line if semicolon < 0 else line[:semicolon]).strip(b" \t")
-                if not size_text or size_text.translate(None, b"0123456789abcdefABCDEF"):
-                    raise _ProtocolError("bad chunk size: %r" % size_text[:20])
-                remaining = int(size_text, 16) or -1
+                size = _CHUNK_SIZES.get(line)  # a stream repeats a few hundred sizes
+                if size is None:
+                    if len(line) > _MAX_CHUNK_LINE:
+                        raise _ProtocolError("chunk size line is too long")
+                    semicolon = line.find(b";")
+                    size_text = (line if semicolon < 0 else line[:semicolon]).strip(b" \t")
+                    if not size_text or size_text.translate(None, b"0123456789abcdefABCDEF"):
+                        raise _ProtocolError("bad chunk size: %r" % size_text[:20])
+                    size = int(size_text, 16)
+                    if len(line) < 8 and len(_CHUNK_SIZES) < 4096:
+                        _CHUNK_SIZES[line] = size
+                remaining = size or -1
         finally:
             self.pos, self.remaining = pos, remaining
         if not pieces:
@@ -3882,6 +4085,30 @@ class _LineSplitter:
         if self.index < len(self.lines):
             lines = self.lines[self.index:] + lines
         self.lines, self.index = lines, 0
+
+    def feed_block(self, data: bytes) -> bytes:
+        """The complete lines ``data`` ends, as one block ending in a newline (b"" when it ends
+        none). A block longer than max_line, or one behind lines not taken, goes to take()."""
+        end = data.rfind(b"\n") + 1
+        if not end:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            return b""
+        block = data[:end] if end < len(data) else data
+        if self.pending:
+            block = b"".join(self.pending) + block
+            self.pending.clear()
+        self.pending_size = len(data) - end
+        if self.pending_size:
+            self.pending.append(data[end:])
+        if len(block) > self.max_line or self.index < len(self.lines):
+            lines = block.split(b"\n")
+            lines.pop()
+            if self.index < len(self.lines):
+                lines = self.lines[self.index:] + lines
+            self.lines, self.index = lines, 0
+            return b""
+        return block
 
     def take(self) -> List[bytes]:
         """All complete lines at once (the listen hot path); an over-long line is raised by
@@ -4553,6 +4780,8 @@ class _SyncStream:
     def _recv(self, deadline: float) -> bytes:
         sock = self.sock
         assert sock is not None
+        if not self.exchange.received:
+            _warm_decoders()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -4764,9 +4993,11 @@ class _AsyncTransport:
 
 
 class _AsyncStream:
-    """The async twin of _SyncStream."""
+    """The async twin of _SyncStream. Its deadlines share one timer, re-armed only when it
+    fires early or a read needs it sooner: asyncio.wait_for would make a Task per read."""
 
-    __slots__ = ("exchange", "origin", "reader", "transport", "writer")
+    __slots__ = ("deadline", "exchange", "expired", "origin", "reader", "task", "timer",
+                 "timer_at", "transport", "writer")
 
     def __init__(self, transport: _AsyncTransport, origin: _Origin,
                  reader: "asyncio.StreamReader", writer: "asyncio.StreamWriter",
@@ -4776,6 +5007,11 @@ class _AsyncStream:
         self.reader = reader
         self.writer: Optional["asyncio.StreamWriter"] = writer
         self.exchange = exchange
+        self.deadline = 0.0  # of the read under way
+        self.task: Optional["asyncio.Task[Any]"] = None  # the task in that read, None between
+        self.timer: Optional["asyncio.TimerHandle"] = None
+        self.timer_at = math.inf  # when the timer fires, on time.monotonic()
+        self.expired = False  # the timer cancelled the read
 
     async def read(self, deadline: float, limit: Optional[int]) -> Any:
         """The head, then the next body piece (b"" at the end); with ``limit``, the rest of the
@@ -4801,15 +5037,52 @@ class _AsyncStream:
     async def _recv(self, deadline: float) -> bytes:
         import asyncio
 
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        now = time.monotonic()
+        if deadline <= now:
             raise self.exchange.timed_out()
+        if not self.exchange.received:
+            _warm_decoders()
+        if deadline < self.timer_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = asyncio.get_running_loop().call_later(deadline - now, self._expire)
+            self.timer_at = deadline
+        self.deadline = deadline
+        self.task = task = asyncio.current_task()
         try:
-            return await asyncio.wait_for(self.reader.read(65536), remaining)
-        except (OSError, asyncio.TimeoutError) as exc:
+            return await self.reader.read(65536)
+        except asyncio.CancelledError:
+            if not self.expired:
+                raise
+            self.expired = False
+            uncancel = getattr(task, "uncancel", None)  # 3.11+: was it cancelled from outside too?
+            if uncancel is not None and uncancel() > 0:
+                raise
+            raise self.exchange.timed_out() from None
+        except OSError as exc:
             raise self.exchange.failed(True, exc, deadline) from None
+        finally:
+            self.task = None
+
+    def _expire(self) -> None:
+        self.timer, self.timer_at = None, math.inf
+        task = self.task
+        if task is None:
+            return  # no read under way: the next one arms the timer again
+        remaining = self.deadline - time.monotonic()
+        if remaining > 0:  # the deadline moved on since the timer was armed
+            import asyncio
+
+            self.timer = asyncio.get_running_loop().call_later(remaining, self._expire)
+            self.timer_at = self.deadline
+            return
+        self.expired = True
+        task.cancel()
 
     def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer, self.timer_at = None, math.inf
         writer, self.writer = self.writer, None
         if writer is not None:
             if self.exchange.keep:
@@ -7577,6 +7850,9 @@ _MAX_BODY_BYTES = 32 * 1024 * 1024
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,12}\Z")
 
 
+_EMULATOR_LOG_LOCK = threading.Lock()
+
+
 def _emulator_server(emu: Emulator) -> Any:
     """A ThreadingHTTPServer bound to the emulator's address (http.server imported here only)."""
     import http.server
@@ -7710,8 +7986,11 @@ def _emulator_server(emu: Emulator) -> Any:
         def _finish(self) -> None:
             if emu.log is not None:
                 elapsed = (time.monotonic() - self._started) * 1000
-                print("%s %s %d %.1fms" % (self.command, self.path.split("?")[0], self._status,
-                                           elapsed), file=emu.log, flush=True)
+                line = "%s %s %d %.1fms\n" % (self.command, self.path.split("?")[0],
+                                               self._status, elapsed)
+                with _EMULATOR_LOG_LOCK:  # one write a line: handler threads never interleave
+                    emu.log.write(line)
+                    emu.log.flush()
 
         def _head(self, status: int, extra: Dict[str, str],
                   content_type: str = "application/json") -> None:

@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
-RECORDED = Path("/work/shared/api/examples/recorded.json")
+TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
+RECORDED = TESTDATA / "recorded.json"
+RESPONSES_SSE = TESTDATA / "responses" / "plain.sse"
 
 API_KEY = "bench-api-key-0123456789"
 FOLDER_ID = "b1gbenchfolder000000"
@@ -20,6 +22,8 @@ THREAD_ID = "fvtje692d37062si1dqo"
 RUN_ID = "fvtj3dp4kg4uilvsr97f"
 WAIT_PREFIX = "wait-"
 RUNS_PATH = "/assistants/v1/runs"
+RESPONSE_ID = "ff635965-2c99-44f5-aa1e-2d84ffc68733"  # the recorded response
+RESPONSES_PATH = "/v1/responses"
 
 # The headers a hand-written client sends on every call (yc_runs adds its own
 # x-client-request-id and User-Agent on top of the same three).
@@ -127,3 +131,59 @@ def create_response() -> bytes:
 def not_found() -> bytes:
     return json_response(_json({"code": 5, "message": "run not found", "details": []}),
                          "404 Not Found")
+
+
+# --- the Responses wire: SSE, built from the recorded plain.sse -----------------
+
+SSE_HEAD = STREAM_HEAD.replace(b"application/json", b"text/event-stream")
+
+
+def recorded_sse() -> List[Dict[str, Any]]:
+    """The event objects of the recorded stream, in order."""
+    events = []
+    for line in RESPONSES_SSE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("data:"):
+            events.append(json.loads(line[5:]))
+    return events
+
+
+def _sse(event: Dict[str, Any]) -> bytes:
+    return b"data:" + _json(event) + b"\nevent:" + event["type"].encode() + b"\n\n"
+
+
+def _with_text(obj: Any, text: str) -> Any:
+    """A copy of a recorded object with every output text replaced by ``text``."""
+    if isinstance(obj, dict):
+        return {k: (text if k == "text" and isinstance(v, str) else _with_text(v, text))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_with_text(v, text) for v in obj]
+    return obj
+
+
+def sse_events(events: int) -> List[bytes]:
+    """``events`` SSE messages shaped as the recorded ones: the 4 opening events, then
+    output_text.delta (a word each), then the 4 closing events with the whole text."""
+    recorded = recorded_sse()
+    opening, delta, closing = recorded[:4], recorded[4], recorded[6:]
+    words = completed_run()["state"]["completedMessage"]["content"]["content"][0]["text"][
+        "content"].split(" ")
+    deltas = events - len(opening) - len(closing)
+    pieces = [words[i % len(words)] + " " for i in range(deltas)]
+    text = "".join(pieces)
+    out = [dict(e) for e in opening]
+    out += [dict(delta, delta=piece) for piece in pieces]
+    out += [_with_text(e, text) for e in closing]
+    for number, event in enumerate(out, 1):
+        event["sequence_number"] = number
+    return [_sse(e) for e in out]
+
+
+def response_completed() -> Dict[str, Any]:
+    """The recorded completed response."""
+    final: Dict[str, Any] = recorded_sse()[-1]["response"]
+    return final
+
+
+def get_response() -> bytes:
+    return json_response(_json(response_completed()))

@@ -1,6 +1,6 @@
 """Where yc_runs spends its time: ``python3 bench/run.py --profile listen|get|import``.
 
-Runs inside bench/.venv (run.py re-executes itself there first). For listen and get it
+Runs inside the bench venv (run.py re-executes itself there first). For listen and get it
 starts the same prebuilt-bytes server as the benchmark, times yc_runs without a profiler,
 splits the per-event / per-call cost into stages with micro-benchmarks of yc_runs'
 internal functions (named in the output; skipped if a name has changed), then shows the
@@ -11,7 +11,6 @@ imports under ``import yc_runs`` and what the module body spends on building cla
 from __future__ import annotations
 
 import cProfile
-import json
 import os
 import pstats
 import statistics
@@ -57,141 +56,59 @@ def top(profile: cProfile.Profile, items: int, per: int, what: str) -> str:
     return "\n".join(out)
 
 
-def profile_listen(url: str, port: int) -> None:
-    import http.client
-
+def _client(url: str, wire: str) -> Any:
     import yc_runs
 
-    events = 10_000
+    return yc_runs.Client(api_key=payloads.API_KEY, folder_id=payloads.FOLDER_ID, base_url=url,
+                          api=wire)
+
+
+def _ids(wire: str) -> str:
+    return payloads.RESPONSE_ID if wire == "responses" else payloads.RUN_ID
+
+
+def profile_listen(url: str, port: int, wire: str) -> None:
+    import workers
+
+    spec = {"url": url, "port": port, "wire": wire}
+    hand = workers.http_client_sse if wire == "responses" else workers.http_client_ndjson
 
     def listen_once() -> int:
-        with yc_runs.Client(api_key=payloads.API_KEY, base_url=url) as client:
-            run = client.runs.get(payloads.RUN_ID)
-            return sum(1 for _ in run.listen())
+        with _client(url, wire) as client:
+            return sum(1 for _ in client.runs.get(_ids(wire)).listen())
 
     def hand_once() -> int:
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-        conn.request("GET", "/assistants/v1/runs/listen?runId=x", headers=payloads.HAND_HEADERS)
-        n = 0
-        for raw in conn.getresponse():
-            if raw.strip():
-                json.loads(raw)
-                n += 1
-        conn.close()
-        return n
+        events = hand(spec)
+        next(events)
+        return sum(1 for _ in events)
 
-    print("listen, 10,000 events, in one process (no profiler):")
     yc = per_item_us(listen_once)
-    hand = per_item_us(hand_once)
-    print("  yc_runs Run.listen()                     %6.2f µs/event" % yc)
-    print("  http.client for-line + json.loads        %6.2f µs/event" % hand)
-    lines = payloads.stream_lines(events)
-    objs = [json.loads(line)["result"] for line in lines]
-    print("stages, micro-benchmarked on the same 10,000 lines:")
-    def loads_all() -> int:
-        for line in lines:
-            json.loads(line)
-        return len(lines)
-
-    print("  json.loads(line)                         %6.2f µs/event" % per_item_us(loads_all))
-    decode = getattr(yc_runs, "_decode_stream_event", None)
-    if decode is not None:
-        def decode_all() -> int:
-            previous = ""
-            for obj in objs:
-                event = decode(obj, previous)
-                message = event.completed_message or event.partial_message
-                previous = message.text if message is not None else previous
-            return len(objs)
-
-        print("  yc_runs._decode_stream_event(obj)        %6.2f µs/event" % per_item_us(decode_all))
-    message_cls = getattr(yc_runs, "Message", None)
-    event_cls = getattr(yc_runs, "RunStreamEvent", None)
-    if message_cls is not None and event_cls is not None:
-        status = yc_runs.StreamEvent.PARTIAL_MESSAGE
-        cursor = yc_runs.StreamCursor(1, 1)
-        def build(make: Callable[[], Any]) -> Callable[[], int]:
-            def run() -> int:
-                for _ in range(events):
-                    make()
-                return events
-            return run
-
-        print("    of which Message(parts=...)            %6.2f µs/event" % per_item_us(
-            build(lambda: message_cls(parts=("x",)))))
-        print("    of which RunStreamEvent(9 fields)      %6.2f µs/event" % per_item_us(
-            build(lambda: event_cls(status, None, (), None, cursor, None, None, "", False))))
-        print("    of which StreamCursor(2 fields)        %6.2f µs/event" % per_item_us(
-            build(lambda: yc_runs.StreamCursor(1, 1))))
-    state_cls = getattr(yc_runs, "_ListenState", None)
-    if state_cls is not None:
-        body = b"".join(lines)
-        pieces = [body[i:i + 65536] for i in range(0, len(body), 65536)]
-
-        def feeder(chunks: List[bytes]) -> Callable[[], int]:
-            def feed_all() -> int:
-                state = state_cls("run", 0, 0, False)
-                return sum(1 for piece in chunks for _ in state.feed(piece))
-            return feed_all
-
-        print("  yc_runs._ListenState.feed, 64 KiB pieces    %6.2f µs/event  (split+loads+decode)"
-              % per_item_us(feeder(pieces)))
-        print("  yc_runs._ListenState.feed, 1 piece/event    %6.2f µs/event  (as the transport "
-              "delivers them)" % per_item_us(feeder(lines)))
-        timeout_cls: Any = getattr(yc_runs, "_Timeout", None)
-        pieces_seen: List[int] = []
-
-        def transport_only() -> int:
-            with yc_runs.Client(api_key=payloads.API_KEY, base_url=url) as client:
-                state = state_cls("run", 0, 0, False)
-                stream = client._stream(state.request(), timeout_cls(30))
-                pieces_seen.append(sum(1 for _ in stream))
-            return events
-
-        if timeout_cls is not None and hasattr(yc_runs.Client, "_stream"):
-            us = per_item_us(transport_only)
-            print("  Client._stream alone (socket, chunk parsing, 2 generator layers) %6.2f "
-                  "µs/event, %d body pieces for %d events"
-                  % (us, pieces_seen[-1], events))
-    with yc_runs.Client(api_key=payloads.API_KEY, base_url=url) as client:
-        run = client.runs.get(payloads.RUN_ID)
+    loop = per_item_us(hand_once)
+    print("listen on %s, %d events, one process, no profiler:" % (wire, listen_once()))
+    print("  yc_runs Run.listen()          %6.2f µs/event" % yc)
+    print("  hand http.client loop         %6.2f µs/event" % loop)
+    with _client(url, wire) as client:
+        run = client.runs.get(_ids(wire))
         profile = cProfile.Profile()
         profile.enable()
         count = sum(1 for _ in run.listen())
         profile.disable()
-    print("cProfile of one listen (%d events):" % count)
+    print("cProfile of one listen on %s (%d events):" % (wire, count))
     print(top(profile, 22, count, "event"))
 
 
-def profile_get(url: str) -> None:
-    import yc_runs
-
+def profile_get(url: str, port: int, wire: str) -> None:
     calls = 3000
-    client = yc_runs.Client(api_key=payloads.API_KEY, folder_id=payloads.FOLDER_ID, base_url=url)
+    client = _client(url, wire)
 
     def gets() -> int:
         for _ in range(calls):
-            client.runs.get(payloads.RUN_ID)
+            client.runs.get(_ids(wire))
         return calls
 
     gets()
-    print("runs.get, one thread, keep-alive (no profiler): %.1f µs/call" % per_item_us(gets))
-    body = json.dumps(payloads.completed_run(), ensure_ascii=False).encode()
-    obj = json.loads(body)
-    def loads_all() -> int:
-        for _ in range(calls):
-            json.loads(body)
-        return calls
-
-    print("  json.loads(body)                       %6.2f µs" % per_item_us(loads_all))
-    decode = getattr(yc_runs, "_decode_run", None)
-    if decode is not None:
-        def decode_all() -> int:
-            for _ in range(calls):
-                decode(obj, yc_runs.Run, None)
-            return calls
-
-        print("  yc_runs._decode_run(obj)               %6.2f µs" % per_item_us(decode_all))
+    print("runs.get on %s, one thread, keep-alive (no profiler): %.1f µs/call"
+          % (wire, per_item_us(gets)))
     profile = cProfile.Profile()
     profile.enable()
     gets()
@@ -201,7 +118,7 @@ def profile_get(url: str) -> None:
 
 
 def profile_import() -> None:
-    env = dict(os.environ, PYTHONPYCACHEPREFIX=os.path.join(BENCH_DIR, ".venv", "pycache"))
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=os.path.join(sys.prefix, "pycache"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     runs: List[List[Any]] = []
     for _ in range(7):

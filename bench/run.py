@@ -1,28 +1,22 @@
 #!/usr/bin/env python3
-"""Benchmarks of yc_runs side by side with httpx, requests, urllib, http.client, openai and the
-official SDK (yandex-ai-studio-sdk).
+"""The targets of issue 15, measured side by side in one run, each printed as a ratio with
+PASS or MISS (see bench/README.md for what each row measures).
 
-    python3 bench/run.py                 # everything, ~6 minutes on 2 cores
-    python3 bench/run.py --quick         # shorter windows, fewer repetitions, < 2 minutes
-    python3 bench/run.py --only listen   # one benchmark (comma-separated for several)
+    python3 bench/run.py                   # every row, both wires: about 6 minutes on 2 cores
+    python3 bench/run.py --profile listen  # where yc_runs spends its time, on both wires
 
-The competitors install into bench/.venv (made on first use, reused after); the script
-then re-executes itself with that interpreter. yc_runs is the repository's yc_runs.py.
-Servers are separate processes serving prebuilt bytes on 127.0.0.1 (bench/server.py);
-every measurement runs in a fresh process (bench/workers.py). Results: stdout, and
-bench/results/latest.md (+ latest.json).
+The peers (httpx, requests, openai, aiohttp, the official SDK) install from PyPI into a
+venv under ~/.cache/yc-runs-bench on first use; the script then re-executes itself there.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
 import select
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,66 +24,56 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-VENV = BENCH_DIR / ".venv"
-RESULTS = BENCH_DIR / "results"
+CACHE = Path(os.environ.get("YC_RUNS_BENCH_CACHE", Path.home() / ".cache" / "yc-runs-bench"))
+VENV = CACHE / "venv"
 SERVER = BENCH_DIR / "server.py"
 WORKERS = BENCH_DIR / "workers.py"
-YC_RUNS_FILE = REPO / "yc_runs.py"
-SDK_DIST = "yandex-ai-studio-sdk"  # formerly yandex-cloud-ml-sdk
-REQUIREMENTS = ["httpx", "requests", "openai", SDK_DIST]
-PROFILER = ["pyinstrument"]  # for bench/prof.py; not imported by any measurement
+SDK_DIST, SDK_MODULE = "yandex-ai-studio-sdk", "yandex_ai_studio_sdk"
+REQUIREMENTS = ["httpx", "requests", "openai", "aiohttp", SDK_DIST]
+WIRES = ("assistants", "responses")
 
-sys.path.insert(0, str(BENCH_DIR))
-
-from report import Metric, Section, Target, markdown_report, text_report  # noqa: E402
-
-BENCHMARKS = ["get", "get8", "listen", "wait", "import", "size", "async"]
+LISTEN_EVENTS = 10_000
+LISTEN_REPS = 11
+LISTEN_PEERS = {"assistants": ["httpx", "http.client"], "responses": ["openai", "http.client"]}
+PACED_EVENTS, PACED_DELAY, PACED_REPS = 60, 0.02, 12
+ASYNC_RUNS, ASYNC_EVENTS, ASYNC_DELAY, ASYNC_REPS = 1000, 20, 0.1, 3
+ASYNC_PEERS = ["aiohttp", "httpx", "asyncio"]
+GET_SECONDS, GET_REPS = 2.0, 7
+IMPORT_RUNS = 21
+IMPORT_MODULES = ["yc_runs", "httpx", "openai", SDK_MODULE]
 
 
 # ============================================================================
-# The virtualenv: made once, reused, and this script re-executed inside it
+# The venv: made once, reused, and this script re-executed inside it
 # ============================================================================
-
-
-def venv_python() -> Path:
-    return VENV / "bin" / "python"
-
-
-def in_venv() -> bool:
-    return Path(sys.prefix).resolve() == VENV.resolve()
 
 
 def ensure_venv_and_reexec(argv: List[str]) -> None:
-    python = venv_python()
+    python = VENV / "bin" / "python"
     if not python.exists():
-        print("bench: creating %s" % VENV.relative_to(REPO), flush=True)
+        print("bench: creating %s" % VENV, flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=300)
     marker = VENV / "bench-requirements.txt"
-    wanted = "\n".join(REQUIREMENTS + PROFILER) + "\n"
+    wanted = "\n".join(REQUIREMENTS) + "\n"
     if not marker.exists() or marker.read_text() != wanted:
-        print("bench: pip install %s into %s" % (" ".join(REQUIREMENTS + PROFILER),
-                                                 VENV.relative_to(REPO)), flush=True)
+        print("bench: pip install %s" % " ".join(REQUIREMENTS), flush=True)
         subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
-                        "--no-input", "-q", *REQUIREMENTS, *PROFILER], check=True, timeout=900)
+                        "--no-input", "-q", *REQUIREMENTS], check=True, timeout=900)
         marker.write_text(wanted)
-    os.environ.setdefault("YC_BENCH_COMMAND", shlex.join(
-        ["python3", os.path.relpath(os.path.abspath(argv[0]), REPO), *argv[1:]]))
+    os.environ.setdefault("YC_BENCH_COMMAND", shlex.join(["python3", "bench/run.py", *argv[1:]]))
     os.environ.setdefault("YC_BENCH_T0", repr(time.time()))
     os.execv(str(python), [str(python), str(Path(__file__).resolve()), *argv[1:]])
 
 
-def child_env(bytecode: bool = True) -> Dict[str, str]:
-    """The environment of measured processes: bytecode cached under bench/.venv (this sandbox
-    sets PYTHONDONTWRITEBYTECODE, and nothing may be written beside yc_runs.py)."""
-    env = dict(os.environ)
+def child_env() -> Dict[str, str]:
+    """Measured processes cache bytecode in the venv (nothing is written beside yc_runs.py)."""
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(VENV / "pycache"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("PYTHONPATH", None)
-    if bytecode:
-        env["PYTHONPYCACHEPREFIX"] = str(VENV / "pycache")
     return env
 
 
@@ -103,22 +87,19 @@ class BenchError(RuntimeError):
 
 
 class Server:
-    """bench/server.py in its own process; control over its stdin/stdout."""
+    """bench/server.py in its own process on 127.0.0.1; control over its stdin/stdout."""
 
-    def __init__(self, *args: str, lifetime: float = 900.0) -> None:
+    def __init__(self, *args: str) -> None:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(SERVER), *args, "--lifetime", str(lifetime)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            env=child_env(), cwd=str(BENCH_DIR))
+        self.proc = subprocess.Popen([sys.executable, str(SERVER), *args, "--lifetime", "900"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log, env=child_env(), cwd=str(BENCH_DIR))
         self._buffer = b""
         try:
-            words = self._readline(15).split()
+            self.port = int(self._readline(15).split()[1])
         except BaseException:
             self.close()
             raise
-        self.port = int(words[1])
-        self.stream_bytes = int(words[2])
         self.url = "http://127.0.0.1:%d" % self.port
         self.pid = self.proc.pid
 
@@ -129,18 +110,17 @@ class Server:
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise BenchError("the server did not answer within %.0f s%s" % (timeout, self._tail()))
-            data = os.read(fd, 65536)
+                raise BenchError("the server did not answer: " + self._tail())
+            data = os.read(fd, 1 << 20)
             if not data:
-                raise BenchError("the server exited%s" % self._tail())
+                raise BenchError("the server exited: " + self._tail())
             self._buffer += data
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line.decode()
 
     def _tail(self) -> str:
         self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip()
-        return (": " + text[-800:]) if text else ""
+        return self._log.read().decode(errors="replace")[-800:]
 
     def command(self, command: str) -> Dict[str, Any]:
         assert self.proc.stdin is not None
@@ -148,6 +128,9 @@ class Server:
         self.proc.stdin.flush()
         reply: Dict[str, Any] = json.loads(self._readline(10))
         return reply
+
+    def spec(self, **fields: Any) -> Dict[str, Any]:
+        return dict(fields, url=self.url, port=self.port, server_pid=self.pid)
 
     def close(self) -> None:
         try:
@@ -175,523 +158,190 @@ def proc_threads(pid: int) -> int:
     return 0
 
 
-def run_worker(spec: Dict[str, Any], timeout: float, sample_threads: bool = False) -> Dict[str, Any]:
-    """One measurement in a fresh process; its JSON result (+ peak_threads when sampled)."""
-    what = "%s/%s" % (spec["bench"], spec["client"])
+def run_worker(spec: Dict[str, Any], timeout: float = 120) -> Dict[str, Any]:
+    """One measurement in a fresh process: its JSON result, with the peak thread count."""
     proc = subprocess.Popen([sys.executable, str(WORKERS), json.dumps(spec)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=child_env(), cwd=str(REPO))
-    peak_threads = 0
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
+                            cwd=str(REPO))
+    peak = 0
     try:
-        if sample_threads:
-            deadline = time.monotonic() + timeout
-            while proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    peak_threads = max(peak_threads, proc_threads(proc.pid))
-                except OSError:
-                    break
-                time.sleep(0.002)
-        out, err = proc.communicate(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while spec["bench"] == "async" and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                peak = max(peak, proc_threads(proc.pid))
+            except OSError:
+                break
+            time.sleep(0.005)
+        out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        raise BenchError("%s took over %.0f s" % (what, timeout)) from None
+        raise BenchError("%(bench)s/%(wire)s/%(client)s took too long" % spec) from None
     finally:
-        if proc.poll() is None:  # timed out or interrupted: leave no worker behind
+        if proc.poll() is None:
             proc.kill()
             proc.communicate()
     if proc.returncode != 0:
-        raise BenchError("%s failed: %s" % (what, err.decode(errors="replace").strip()[-1500:]))
+        raise BenchError("%s: %s" % (spec["client"], err.decode(errors="replace")[-1500:]))
     result: Dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    if sample_threads:
-        result["peak_threads"] = peak_threads
+    result["peak_threads"] = peak
     return result
 
 
+def interleave(clients: List[str], reps: int,
+               measure: Callable[[str], Dict[str, float]]) -> Dict[str, Dict[str, List[float]]]:
+    """A, B, C, A, B, C, ...: every client once per round; the samples of each."""
+    samples: Dict[str, Dict[str, List[float]]] = {c: {} for c in clients}
+    for _ in range(reps):
+        for client in clients:
+            for key, value in measure(client).items():
+                samples[client].setdefault(key, []).append(value)
+    return samples
+
+
+def median(samples: Dict[str, Dict[str, List[float]]], client: str, key: str) -> float:
+    return statistics.median(samples[client][key])
+
+
+def percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 # ============================================================================
-# The benchmarks
+# The measurements: each returns rows of the target table
 # ============================================================================
 
 
 @dataclass(frozen=True)
-class Config:
-    quick: bool
-    reps: int
-    get_seconds: float
-    get_warmup: int
-    import_runs: int
-    async_runs: int
-    async_event_delay: float
-    size_packages: List[str]
-
-    @classmethod
-    def make(cls, quick: bool) -> "Config":
-        if quick:
-            return cls(True, reps=5, get_seconds=0.4, get_warmup=50, import_runs=10,
-                       async_runs=1000, async_event_delay=0.002, size_packages=[SDK_DIST])
-        return cls(False, reps=7, get_seconds=2.0, get_warmup=300, import_runs=20,
-                   async_runs=1000, async_event_delay=0.005,
-                   size_packages=[SDK_DIST, "openai", "httpx", "requests"])
+class Row:
+    measure: str
+    wire: str
+    figures: str  # yc_runs and the peer, in numbers
+    ratio: float  # yc_runs' advantage: > 1 is better for yc_runs
+    target: str
+    ok: bool
 
 
-class ServerLoad:
-    """Server CPU over the workers' timed windows, per client."""
+def listen_rows(wire: str) -> Tuple[List[Row], List[Row]]:
+    """Throughput (events of the same bytes per second) and yc_runs' peak RSS growth."""
+    clients = ["yc_runs", *LISTEN_PEERS[wire]]
+    with Server("--stream", "big", "--events", str(LISTEN_EVENTS), "--wire", wire) as server:
+        def measure(client: str) -> Dict[str, float]:
+            result = run_worker(server.spec(bench="listen", wire=wire, client=client))
+            return {"rate": LISTEN_EVENTS / result["wall"], "rss": result["rss_growth_kb"] / 1024}
 
-    def __init__(self) -> None:
-        self.cpu: Dict[str, float] = {}
-        self.wall: Dict[str, float] = {}
-        self.peak: Dict[str, float] = {}
-
-    def add(self, client: str, result: Dict[str, Any]) -> None:
-        self.cpu[client] = self.cpu.get(client, 0.0) + result["server_cpu"]
-        self.wall[client] = self.wall.get(client, 0.0) + result["wall"]
-        if result["wall"] >= 0.2:  # /proc CPU times tick at 10 ms: skip short windows for the max
-            busy = result["server_cpu"] / result["wall"]
-            self.peak[client] = max(self.peak.get(client, 0.0), busy)
-
-    def note(self, section: Section) -> str:
-        parts = []
-        worst = 0.0
-        for client in section.clients:
-            if client in self.cpu and self.wall[client] > 0:
-                busy = self.cpu[client] / self.wall[client]
-                peak = self.peak.get(client, busy)
-                worst = max(worst, peak)
-                parts.append("%s %.0f%% (max %.0f%%)" % (section.label(client), 100 * busy,
-                                                         100 * peak))
-        verdict = ("idle CPU throughout: the server was not the bottleneck" if worst < 0.85
-                   else "WARNING: the server was near saturation; these numbers are bounded by it")
-        return ("Server process (single-threaded asyncio, prebuilt bytes) CPU over the timed "
-                "windows, % of one core: " + ", ".join(parts) + " — " + verdict + ".")
+        samples = interleave(clients, LISTEN_REPS, measure)
+    mine = median(samples, "yc_runs", "rate")
+    rows = []
+    for peer, goal in zip(LISTEN_PEERS[wire], {"assistants": (2.0, 1.15),
+                                               "responses": (3.0, 1.0)}[wire]):
+        theirs = median(samples, peer, "rate")
+        rows.append(Row("listen, 10,000 events", wire, "%s vs %s %s ev/s" % (
+            f"{mine:,.0f}", peer, f"{theirs:,.0f}"), mine / theirs, "≥ %gx %s" % (goal, peer),
+            mine / theirs >= goal))
+    worst = max(samples["yc_runs"]["rss"])
+    rss = [Row("peak RSS growth, 10,000-event listen", wire, "max %.2f MB of %d runs"
+               % (worst, LISTEN_REPS), 1.0 / max(worst, 1e-3), "< 1 MB", worst < 1.0)]
+    return rows, rss
 
 
-def interleave(section: Section, reps: int,
-               measure: Callable[[str, int], Dict[str, float]]) -> None:
-    """A, B, C, A, B, C, ...: every client once per round, ``reps`` rounds."""
-    section.reps = reps
-    for rep in range(reps):
-        for client in section.clients:
-            section.add(client, measure(client, rep))
+def latency_rows(wire: str) -> List[Row]:
+    """From the server's write of an event to the client holding it, first DONE included."""
+    clients = ["yc_runs", "http.client"]
+    lags: Dict[str, List[float]] = {c: [] for c in clients}
+    with Server("--stream", "paced", "--events", str(PACED_EVENTS), "--event-delay",
+                str(PACED_DELAY), "--wire", wire) as server:
+        def measure(client: str) -> Dict[str, float]:
+            result = run_worker(server.spec(bench="listen", wire=wire, client=client,
+                                            latency=True))
+            writes = server.command("stats")["writes"]
+            lags[client].extend(1e6 * (t - writes[i]) for i, t in result["times"])
+            return {}
+
+        interleave(clients, PACED_REPS, measure)
+    rows = []
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        mine, hand = percentile(lags["yc_runs"], q), percentile(lags["http.client"], q)
+        rows.append(Row("paced stream, last byte to event, " + name, wire,
+                        "%.0f vs http.client %.0f µs" % (mine, hand), hand / mine,
+                        "≤ 1.2x the hand loop's", mine <= 1.2 * hand))
+    return rows
 
 
-def bench_get(cfg: Config, threads: int) -> Section:
-    key = "get" if threads == 1 else "get8"
-    title = ("1. runs.get, 1 thread, keep-alive" if threads == 1
-             else "2. runs.get, 8 threads sharing one client")
-    section = Section(key, title, ["yc_runs", "httpx", "requests", "urllib"], [
-        Metric("rate", "calls/s", True),
-        Metric("cpu_us", "client CPU µs/call", False, "{:,.0f}"),
-    ], labels={"yc_runs": "yc_runs.Client", "httpx": "httpx.Client",
-               "requests": "requests.Session", "urllib": "urllib.request (new conn/call)"})
-    load = ServerLoad()
-    with Server("--stream", "big", "--events", "10") as server:
-        def measure(client: str, rep: int) -> Dict[str, float]:
-            spec = {"bench": "get", "client": client, "url": server.url, "threads": threads,
-                    "duration": cfg.get_seconds, "max_calls": 1_000_000,
-                    "warmup_calls": cfg.get_warmup // threads, "server_pid": server.pid}
-            result = run_worker(spec, timeout=cfg.get_seconds + 90)
-            load.add(client, result)
-            return {"rate": result["rate"], "cpu_us": 1e6 * result["cpu"] / result["calls"]}
+def async_rows(wire: str) -> List[Row]:
+    """CPU per event of 1,000 concurrent listens on one event loop."""
+    clients = ["yc_runs", *ASYNC_PEERS]
+    total = ASYNC_RUNS * ASYNC_EVENTS
+    with Server("--stream", "paced", "--events", str(ASYNC_EVENTS), "--event-delay",
+                str(ASYNC_DELAY), "--wire", wire) as server:
+        def measure(client: str) -> Dict[str, float]:
+            result = run_worker(server.spec(bench="async", wire=wire, client=client,
+                                            runs=ASYNC_RUNS), timeout=180)
+            expected = total - (7 * ASYNC_RUNS if wire == "responses" and client == "yc_runs"
+                                else 0)  # yc_runs has no event for the 7 framing SSE events
+            if result["count"] != expected:
+                raise BenchError("%s counted %d events of %d" % (client, result["count"], expected))
+            return {"cpu_us": 1e6 * result["cpu"] / total, "threads": result["peak_threads"]}
 
-        interleave(section, cfg.reps, measure)
-    section.notes.append(
-        "Each call: GET /assistants/v1/runs/{id} answered with the recorded COMPLETED run "
-        "(%d bytes of JSON), then decoding: `client.runs.get()` for yc_runs (JSON into its Run "
-        "dataclasses), `json.loads` of the body for the others. %.1f s timed per repetition after "
-        "%d warm-up calls; %s." % (len(_completed_body()), cfg.get_seconds, cfg.get_warmup,
-                                   "one thread" if threads == 1
-                                   else "8 threads started together, one shared client"))
-    section.notes.append(load.note(section))
-    return section
-
-
-def _completed_body() -> bytes:
-    import payloads
-
-    return json.dumps(payloads.completed_run(), ensure_ascii=False,
-                      separators=(",", ":")).encode()
-
-
-def bench_listen(cfg: Config) -> Section:
-    events = 10_000
-    section = Section("listen", "3. listen: one 10,000-event stream (fresh process each)", [
-        "yc_runs", "httpx", "http.client"], [
-        Metric("rate", "events/s", True),
-        Metric("rss_mb", "peak RSS growth MB", False, "{:.2f}", ratio=False),
-        Metric("cpu_us", "client CPU µs/event", False, "{:.1f}"),
-    ], labels={"yc_runs": "yc_runs Run.listen()", "httpx": "httpx stream iter_lines+json.loads",
-               "http.client": "http.client `for line in resp`+json.loads"})
-    load = ServerLoad()
-    with Server("--stream", "big", "--events", str(events)) as server:
-        def measure(client: str, rep: int) -> Dict[str, float]:
-            spec = {"bench": "listen", "client": client, "url": server.url, "host": "127.0.0.1",
-                    "port": server.port, "events": events, "server_pid": server.pid}
-            result = run_worker(spec, timeout=120)
-            load.add(client, result)
-            return {"rate": result["rate"], "rss_mb": result["rss_growth_kb"] / 1024,
-                    "cpu_us": 1e6 * result["cpu"] / result["events"]}
-
-        interleave(section, cfg.reps, measure)
-        size = server.stream_bytes
-    section.notes.append(
-        "Stream: %s NDJSON lines `{\"result\": {...}}` (9,999 PARTIAL_MESSAGE carrying the text so "
-        "far, then DONE with the recorded completedMessage), one HTTP chunk per event, %.1f MB "
-        "in all, written at once by the server. Each measurement is a new process that first "
-        "GETs the run on the same keep-alive connection, then resets its peak RSS "
-        "(/proc/self/clear_refs) and times the stream; RSS growth = VmHWM after - VmRSS before."
-        % (f"{events:,}", size / 1e6))
-    section.notes.append(load.note(section))
-    return section
-
-
-def bench_wait(cfg: Config) -> Section:
-    polls = 50
-    section = Section("wait", "4. wait: a run that completes on the 50th GET", [
-        "yc_runs", "urllib", "httpx", "requests"], [
-        Metric("connections", "connections opened", False, "{:.0f}"),
-        Metric("gets", "GETs served", False, "{:.0f}", ratio=False),
-        Metric("wall_ms", "wall ms", False, "{:.0f}", ratio=False),
-    ], labels={"yc_runs": "yc_runs Run.wait()", "urllib": "urllib.request poll loop",
-               "httpx": "httpx.Client poll loop", "requests": "requests.Session poll loop"})
-    load = ServerLoad()
-    with Server("--stream", "big", "--events", "10", "--wait-polls", str(polls)) as server:
-        def measure(client: str, rep: int) -> Dict[str, float]:
-            run_id = "wait-%s-%d" % (client.replace(".", ""), rep)
-            server.command("reset")
-            spec = {"bench": "wait", "client": client, "url": server.url, "run_id": run_id,
-                    "poll_interval": 0.001, "max_polls": 1000, "server_pid": server.pid}
-            result = run_worker(spec, timeout=90)
-            stats = server.command("stats")
-            load.add(client, result)
-            gets = stats["wait_gets"].get(run_id, 0)
-            if gets != polls:
-                raise BenchError("%s made %d GETs, expected %d" % (client, gets, polls))
-            return {"connections": stats["connections"], "gets": gets,
-                    "wall_ms": 1000 * result["wall"]}
-
-        interleave(section, cfg.reps, measure)
-    section.notes.append(
-        "The server counts accepted TCP connections and GETs per run id: IN_PROGRESS %d times, "
-        "then COMPLETED. yc_runs: `client.runs.get(id).wait(poll_interval=0.001)` (the first "
-        "GET is the `get`); the others: a GET + json.loads + sleep(0.001) loop. `wall ms` includes "
-        "making the client (httpx builds an SSL context even for http://)." % (polls - 1))
-    section.notes.append(load.note(section))
-    return section
-
-
-def _importtime_ms(stderr: str) -> float:
-    """Cumulative µs of the top-level imports after interpreter startup (the `site` line), in ms."""
-    entries = []
-    for line in stderr.splitlines():
-        if not line.startswith("import time:"):
-            continue
-        fields = line[len("import time:"):].split("|")
-        if len(fields) != 3 or not fields[1].strip().isdigit():
-            continue
-        name = fields[2]
-        if name.startswith(" ") and not name.startswith("  "):
-            entries.append((name.strip(), int(fields[1])))  # top level: one space after "|"
-    after_site: List[int] = []
-    for name, cumulative in entries:
-        if name == "site":
-            after_site = []
-        else:
-            after_site.append(cumulative)
-    return sum(after_site) / 1000.0
-
-
-def sdk_import_name() -> str:
-    """The top-level package of the official SDK, from its installed files."""
-    from importlib import metadata
-
-    dist = metadata.distribution(SDK_DIST)
-    top = dist.read_text("top_level.txt")
-    if top and top.split():
-        return top.split()[0]
-    names = sorted({str(f).split("/")[0] for f in (dist.files or [])
-                    if str(f).endswith("/__init__.py") and str(f).count("/") == 1})
-    if not names:
-        raise BenchError("cannot find the import name of %s" % SDK_DIST)
-    return names[0]
-
-
-def bench_import(cfg: Config) -> Section:
-    sdk = sdk_import_name()
-    modules = ["yc_runs", "httpx", "requests", "openai", sdk]
-    nopyc = "yc_runs (no .pyc)"
-    section = Section("import", "5. cold import (python -X importtime, fresh process each)",
-                      [*modules, nopyc], [
-                          Metric("import_ms", "import ms", False, "{:.1f}"),
-                          Metric("wall_ms", "process wall ms", False, "{:.0f}"),
-                      ], labels={sdk: "%s (official SDK)" % sdk})
-    empty_cache = tempfile.mkdtemp(prefix="yc-bench-nopyc-")
-    env = child_env()
-    env_nopyc = dict(child_env(), PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=empty_cache)
-
-    def once(client: str, rep: int) -> Dict[str, float]:
-        module = "yc_runs" if client == nopyc else client
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import " + module],
-                              cwd=str(REPO), env=env_nopyc if client == nopyc else env,
-                              capture_output=True, text=True, timeout=60)
-        wall = time.perf_counter() - started
-        if done.returncode != 0:
-            raise BenchError("import %s failed: %s" % (module, done.stderr[-800:]))
-        return {"import_ms": _importtime_ms(done.stderr), "wall_ms": 1000 * wall}
-
-    try:
-        for client in section.clients:  # warm-up: bytecode written, files in the page cache
-            once(client, -1)
-            once(client, -1)
-        interleave(section, cfg.import_runs, once)
-    finally:
-        shutil.rmtree(empty_cache, ignore_errors=True)
-    section.notes.append(
-        "`import ms`: sum of the cumulative times of the top-level imports that `python -X "
-        "importtime -c 'import X'` reports after interpreter startup (in practice: X's own "
-        "line), median of %d fresh processes per module, interleaved, after 2 warm-up runs "
-        "each; bytecode cached (PYTHONPYCACHEPREFIX under bench/.venv), cwd = the repository, so "
-        "`import yc_runs` finds the repo file. `process wall ms` is the whole `python -c` "
-        "process, interpreter startup included. The SDK's distribution %s imports as `%s`."
-        % (cfg.import_runs, SDK_DIST, sdk))
-    section.notes.append(
-        "`%s`: the same with PYTHONDONTWRITEBYTECODE=1 and no cached .pyc (how this sandbox "
-        "runs it: yc_runs.py is compiled on every start). Not a target row." % nopyc)
-    return section
-
-
-_NOT_SHIPPED = ("pip", "setuptools", "_distutils_hack", "pkg_resources", "wheel")
-
-
-def _tree_size(root: Path) -> Dict[str, float]:
-    total = source = files = 0
-    dists = 0
-    for path in root.iterdir():
-        name = path.name
-        if name.split("-")[0] in _NOT_SHIPPED or name in _NOT_SHIPPED \
-                or name == "distutils-precedence.pth":
-            continue
-        if name.endswith(".dist-info"):
-            dists += 1
-        items = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-        for item in items:
-            size = item.stat().st_size
-            total += size
-            files += 1
-            if "__pycache__" not in item.parts and item.suffix != ".pyc":
-                source += size
-    return {"source_mb": source / 1e6, "installed_mb": total / 1e6, "files": files,
-            "dists": dists}
-
-
-def bench_size(cfg: Config) -> Section:
-    section = Section("size", "6. what a user must ship (installed size)",
-                      ["yc_runs", *cfg.size_packages], [
-                          Metric("source_mb", "MB without .pyc", False, "{:.3f}"),
-                          Metric("installed_mb", "MB as pip installs (+.pyc)", False, "{:.3f}"),
-                          Metric("files", "files", False, "{:,.0f}", ratio=False),
-                          Metric("dists", "distributions", False, "{:.0f}", ratio=False),
-                      ], labels={SDK_DIST: "%s (official SDK) + deps" % SDK_DIST,
-                                 "openai": "openai + deps", "httpx": "httpx + deps",
-                                 "requests": "requests + deps", "yc_runs": "yc_runs.py"})
-    section.reps = 1
-    import py_compile
-
-    with tempfile.TemporaryDirectory(prefix="yc-bench-size-") as tmp:
-        pyc = os.path.join(tmp, "yc_runs.pyc")
-        py_compile.compile(str(YC_RUNS_FILE), cfile=pyc, doraise=True)
-        source = YC_RUNS_FILE.stat().st_size
-        section.add("yc_runs", {"source_mb": source / 1e6,
-                                "installed_mb": (source + os.path.getsize(pyc)) / 1e6,
-                                "files": 2, "dists": 0})
-        for package in cfg.size_packages:
-            target = Path(tmp) / package
-            done = subprocess.run(
-                [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-                 "-q", "--target", str(target), package],
-                capture_output=True, text=True, timeout=600, env=child_env(bytecode=False))
-            if done.returncode != 0:
-                raise BenchError("pip install %s failed: %s" % (package, done.stderr[-800:]))
-            section.add(package, _tree_size(target))
-    section.notes.append(
-        "Measured by `pip install --target <fresh temp dir> <package>` (the package and every "
-        "dependency, nothing else; pip compiles .pyc as it installs) and summing file sizes; "
-        "pip/setuptools/wheel would not be counted. yc_runs: the size of yc_runs.py, and with "
-        "its .pyc. One measurement (sizes do not vary between runs); wheels for %s %s."
-        % (platform.machine(), "CPython %s" % platform.python_version()))
-    return section
-
-
-def bench_async(cfg: Config) -> Section:
-    runs, events, workers = cfg.async_runs, 20, 32
-    section = Section("async", "7. 1,000 concurrent runs: create + listen (20 events) + get", [
-        "yc_runs", "yc_runs_threads", "httpx"], [
-        Metric("wall_s", "wall s", False, "{:.2f}"),
-        Metric("threads", "peak threads", False, "{:.0f}"),
-        Metric("hwm_mb", "peak RSS MB", False, "{:.1f}"),
-        Metric("growth_mb", "RSS growth MB", False, "{:.1f}"),
-        Metric("cpu_s", "client CPU s", False, "{:.2f}"),
-        Metric("connections", "connections opened", False, "{:.0f}", ratio=False),
-    ], labels={"yc_runs": "yc_runs.AsyncClient, one loop",
-               "yc_runs_threads": "yc_runs.Client, %d-thread pool" % workers,
-               "httpx": "httpx.AsyncClient by hand"})
-    load = ServerLoad()
-    with Server("--stream", "paced", "--events", str(events), "--event-delay",
-                str(cfg.async_event_delay)) as server:
-        peak_open: Dict[str, int] = {}
-
-        def measure(client: str, rep: int) -> Dict[str, float]:
-            server.command("reset")
-            spec = {"bench": "async", "client": client, "url": server.url, "runs": runs,
-                    "events": events, "workers": workers, "deadline": 150,
-                    "server_pid": server.pid}
-            result = run_worker(spec, timeout=200, sample_threads=True)
-            stats = server.command("stats")
-            load.add(client, result)
-            if stats["creates"] != runs or stats["listens"] != runs or stats["gets"] != runs:
-                raise BenchError("%s: the server saw %r" % (client, stats))
-            peak_open[client] = max(peak_open.get(client, 0), stats["peak_open"])
-            return {"wall_s": result["wall"], "threads": max(result["peak_threads"],
-                                                             result["threads_end"]),
-                    "hwm_mb": result["hwm_kb"] / 1024, "growth_mb": result["rss_growth_kb"] / 1024,
-                    "connections": stats["connections"], "cpu_s": result["cpu"]}
-
-        interleave(section, cfg.reps, measure)
-    stream_time = events * cfg.async_event_delay
-    section.notes.append(
-        "Every run: POST create (PENDING), GET listen — %d events paced %.0f ms apart by the "
-        "server, so each stream stays open ≈%.0f ms and the runs really overlap — then GET (the "
-        "recorded COMPLETED run). httpx.AsyncClient: Limits(max_connections=None, "
-        "max_keepalive_connections=20), its fastest setting here in a trial (httpx's default "
-        "cap of 100 connections: ~96 s, 20x slower; 64 kept alive: ~12 s; the time goes to "
-        "httpcore's pool bookkeeping, client CPU ≈ wall); json.loads of every line and body. "
-        "Peak threads: /proc/<pid>/status sampled every 2 ms by the parent; peak RSS: VmHWM "
-        "of the worker process; growth: VmHWM - VmRSS before the first request (imports "
-        "excluded). Most concurrent connections the server saw: %s."
-        % (events, 1000 * cfg.async_event_delay, 1000 * stream_time,
-           ", ".join("%s %d" % (section.label(c), n) for c, n in peak_open.items())))
-    section.notes.append(load.note(section))
-    return section
-
-
-# ============================================================================
-# Targets, machine facts, output
-# ============================================================================
-
-
-def _find(sections: List[Section], key: str) -> Optional[Section]:
-    return next((s for s in sections if s.key == key and not s.error), None)
-
-
-def targets(sections: List[Section]) -> List[Target]:
-    out: List[Target] = []
-    get = _find(sections, "get")
-    if get:
-        mine, theirs = get.median("yc_runs", "rate"), get.median("httpx", "rate")
-        assert mine is not None and theirs is not None
-        out.append(Target("get >= 1.5x httpx.Client (1 thread)",
-                          "yc_runs %s/s vs httpx %s/s = %.2fx"
-                          % (f"{mine:,.0f}", f"{theirs:,.0f}", mine / theirs),
-                          mine / theirs >= 1.5))
-    else:
-        out.append(Target("get >= 1.5x httpx.Client (1 thread)", "not run", None))
-    listen = _find(sections, "listen")
-    if listen:
-        mine = listen.median("yc_runs", "rate")
-        hx = listen.median("httpx", "rate")
-        hand = listen.median("http.client", "rate")
-        growth = listen.median("yc_runs", "rss_mb")
-        worst = max(listen.values("yc_runs", "rss_mb"))
-        assert mine and hx and hand and growth is not None
-        out.append(Target("listen >= 2x httpx", "yc_runs %s ev/s vs httpx %s ev/s = %.2fx"
-                          % (f"{mine:,.0f}", f"{hx:,.0f}", mine / hx), mine / hx >= 2.0))
-        out.append(Target("listen within 1.3x of http.client loop",
-                          "http.client %s ev/s / yc_runs %s ev/s: yc_runs %.2fx slower"
-                          % (f"{hand:,.0f}", f"{mine:,.0f}", hand / mine), hand / mine <= 1.3))
-        out.append(Target("listen peak RSS growth < 5 MB",
-                          "yc_runs median %.2f MB, max %.2f MB over 10,000 events" % (growth, worst),
-                          worst < 5.0))
-    else:
-        for name in ("listen >= 2x httpx", "listen within 1.3x of http.client loop",
-                     "listen peak RSS growth < 5 MB"):
-            out.append(Target(name, "not run", None))
-    wait = _find(sections, "wait")
-    if wait:
-        values = wait.values("yc_runs", "connections")
-        urllib_median = wait.median("urllib", "connections") or 0
-        out.append(Target("wait opens 1 connection",
-                          "yc_runs opened %s (median %.0f; urllib %.0f) for 50 polls"
-                          % ("/".join("%.0f" % v for v in values), statistics.median(values),
-                             urllib_median), max(values) == 1))
-    else:
-        out.append(Target("wait opens 1 connection", "not run", None))
-    imp = _find(sections, "import")
-    if imp:
-        sdk = imp.clients[4]
-        mine = imp.median("yc_runs", "import_ms")
-        hx = imp.median("httpx", "import_ms")
-        official = imp.median(sdk, "import_ms")
-        assert mine and hx and official
-        out.append(Target("import <= 1/2 of httpx", "yc_runs %.1f ms vs httpx %.1f ms = %.3f of it"
-                          % (mine, hx, mine / hx), mine <= hx / 2))
-        out.append(Target("import <= 1/10 of the official SDK",
-                          "yc_runs %.1f ms vs %s %.1f ms = %.3f of it" % (mine, sdk, official,
-                                                                    mine / official),
-                          mine <= official / 10))
-    else:
-        out.append(Target("import <= 1/2 of httpx", "not run", None))
-        out.append(Target("import <= 1/10 of the official SDK", "not run", None))
-    return out
-
-
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=str(REPO), capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-
-
-def yc_runs_digest() -> str:
-    return hashlib.sha256(YC_RUNS_FILE.read_bytes()).hexdigest()[:12]
-
-
-def machine_facts(digest_at_start: str) -> List[str]:
-    from importlib import metadata
-
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        with open("/proc/meminfo") as f:
-            memory = "%.1f GB RAM" % (int(f.readline().split()[1]) / 1024 / 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    versions = ", ".join("%s %s" % (name, metadata.version(name))
-                         for name in ["httpx", "requests", "openai", SDK_DIST])
-    data = YC_RUNS_FILE.read_bytes()
-    dirty = " (modified in the work tree)" if _git("status", "--porcelain", "--",
-                                                  "yc_runs.py") else ""
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    if digest != digest_at_start:
-        dirty += "; WARNING: yc_runs.py changed during the run (sha256 %s at the start)" % (
-            digest_at_start)
+        samples = interleave(clients, ASYNC_REPS, measure)
+    mine = median(samples, "yc_runs", "cpu_us")
+    extra = max(samples["yc_runs"]["threads"]) - 1
+    aio, hx = median(samples, "aiohttp", "cpu_us"), median(samples, "httpx", "cpu_us")
+    hand = median(samples, "asyncio", "cpu_us")
     return [
-        "- Machine: %s, %d logical cores (%d usable), %s; %s" % (
-            model, os.cpu_count() or 0, len(os.sched_getaffinity(0)), memory, platform.platform()),
-        "- Python: %s %s (%s)" % (platform.python_implementation(), platform.python_version(),
-                                  os.path.relpath(sys.executable, REPO)),
-        "- Compared: %s" % versions,
-        "- yc_runs.py: %d bytes, sha256 %s, repo HEAD %s%s" % (
-            len(data), digest, _git("rev-parse", "--short", "HEAD")
-            or "?", dirty),
-        "- Command: `%s`" % os.environ.get("YC_BENCH_COMMAND", "python3 bench/run.py"),
+        Row("1,000 async listens, CPU per event", wire, "%.0f vs aiohttp %.0f µs (hand asyncio "
+            "%.0f)" % (mine, aio, hand), aio / mine, "≤ aiohttp's", mine <= aio),
+        Row("1,000 async listens, CPU per event", wire, "%.0f vs httpx %.0f µs" % (mine, hx),
+            hx / mine, "≤ 1/4 of httpx's", mine * 4 <= hx),
+        Row("1,000 async listens, extra threads", wire, "%d (peak of %d runs)"
+            % (extra, ASYNC_REPS), 1.0, "0", extra == 0),
     ]
+
+
+def get_rows(wire: str) -> List[Row]:
+    clients = ["yc_runs", "httpx"]
+    with Server("--stream", "big", "--events", "10", "--wire", wire) as server:
+        def measure(client: str) -> Dict[str, float]:
+            result = run_worker(server.spec(bench="get", wire=wire, client=client,
+                                            duration=GET_SECONDS))
+            return {"rate": result["calls"] / result["wall"]}
+
+        samples = interleave(clients, GET_REPS, measure)
+    mine, theirs = median(samples, "yc_runs", "rate"), median(samples, "httpx", "rate")
+    return [Row("runs.get, keep-alive, 1 thread", wire, "%s vs httpx.Client %s calls/s" % (
+        f"{mine:,.0f}", f"{theirs:,.0f}"), mine / theirs, "≥ 2x httpx.Client",
+        mine / theirs >= 2.0)]
+
+
+def _import_ms(module: str) -> float:
+    """The cumulative µs ``python -X importtime`` reports for the module's own line, in ms."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import " + module],
+                          cwd=str(REPO), env=child_env(), capture_output=True, text=True,
+                          timeout=60)
+    if done.returncode != 0:
+        raise BenchError("import %s: %s" % (module, done.stderr[-800:]))
+    for line in reversed(done.stderr.splitlines()):
+        fields = line.split("|")
+        if len(fields) == 3 and fields[2].strip() == module:
+            return int(fields[1]) / 1000.0
+    raise BenchError("no import time for %s" % module)
+
+
+def import_rows() -> List[Row]:
+    for module in IMPORT_MODULES:  # bytecode written, files in the page cache
+        _import_ms(module)
+    samples = interleave(IMPORT_MODULES, IMPORT_RUNS, lambda m: {"ms": _import_ms(m)})
+    mine = median(samples, "yc_runs", "ms")
+    rows = []
+    for peer, share in (("httpx", 2), ("openai", 10), (SDK_MODULE, 10)):
+        theirs = median(samples, peer, "ms")
+        rows.append(Row("cold import yc_runs", "both", "%.1f vs %s %.1f ms" % (mine, peer, theirs),
+                        theirs / mine, "≤ 1/%d of %s" % (share, peer), mine * share <= theirs))
+    return rows
+
+
+# ============================================================================
+# Profile, machine facts, output
+# ============================================================================
 
 
 def run_profile(name: str) -> int:
@@ -700,81 +350,90 @@ def run_profile(name: str) -> int:
     if name == "import":
         prof.profile_import()
         return 0
-    events = "10000" if name == "listen" else "10"
-    with Server("--stream", "big", "--events", events) as server:
-        if name == "listen":
-            prof.profile_listen(server.url, server.port)
-        else:
-            prof.profile_get(server.url)
+    for wire in WIRES:
+        events = str(LISTEN_EVENTS if name == "listen" else 10)
+        with Server("--stream", "big", "--events", events, "--wire", wire) as server:
+            (prof.profile_listen if name == "listen" else prof.profile_get)(
+                server.url, server.port, wire)
     return 0
+
+
+def machine() -> List[str]:
+    from importlib import metadata
+
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(REPO),
+                          capture_output=True, text=True).stdout.strip()
+    peers = ", ".join("%s %s" % (n, metadata.version(n)) for n in REQUIREMENTS)
+    return [
+        "Command: `%s`" % os.environ.get("YC_BENCH_COMMAND", "python3 bench/run.py"),
+        "Machine: %s, %d cores; %s %s; %s" % (model, os.cpu_count() or 0,
+                                              platform.python_implementation(),
+                                              platform.python_version(), platform.platform()),
+        "Peers: " + peers,
+        "yc_runs: HEAD %s; date %s UTC" % (head, time.strftime("%Y-%m-%d %H:%M", time.gmtime())),
+    ]
+
+
+def table(rows: List[Row]) -> str:
+    out = ["| measure | wire | yc_runs vs peer | ratio | target | |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        out.append("| %s | %s | %s | %.2fx | %s | %s |" % (
+            row.measure, row.wire, row.figures, row.ratio, row.target,
+            "PASS" if row.ok else "MISS"))
+    return "\n".join(out)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv if argv is None else argv)
-    parser = argparse.ArgumentParser(description="Benchmarks of yc_runs (see bench/run.py).")
-    parser.add_argument("--quick", action="store_true", help="short run (< 2 minutes)")
-    parser.add_argument("--only", metavar="NAME",
-                        help="run only these benchmarks, comma-separated: " + ", ".join(BENCHMARKS))
-    parser.add_argument("--profile", metavar="NAME", choices=("listen", "get", "import"),
-                        help="instead of benchmarking, show where yc_runs spends its time in "
-                        "listen, get or import (bench/prof.py)")
+    parser = argparse.ArgumentParser(description="The targets of issue 15, measured.")
+    parser.add_argument("--profile", choices=("listen", "get", "import"),
+                        help="instead of benchmarking, where yc_runs spends its time")
+    parser.add_argument("--only", metavar="WORDS", help="only the steps whose names hold one of "
+                        "these comma-separated words (listen, latency, async, get, import, "
+                        "assistants, responses): for trying a change, not for the table")
     args = parser.parse_args(argv[1:])
-    selected = BENCHMARKS
-    if args.only:
-        selected = [name.strip() for name in args.only.split(",") if name.strip()]
-        unknown = [name for name in selected if name not in BENCHMARKS]
-        if unknown:
-            parser.error("unknown benchmark %s; choose from %s" % (", ".join(unknown),
-                                                                   ", ".join(BENCHMARKS)))
-    if not in_venv():
+    if Path(sys.prefix).resolve() != VENV.resolve():
         ensure_venv_and_reexec(argv)
+    sys.path.insert(0, str(BENCH_DIR))
     if args.profile:
         return run_profile(args.profile)
     started = float(os.environ.get("YC_BENCH_T0", time.time()))
-    cfg = Config.make(args.quick)
-    runners: Dict[str, Callable[[], Section]] = {
-        "get": lambda: bench_get(cfg, 1), "get8": lambda: bench_get(cfg, 8),
-        "listen": lambda: bench_listen(cfg), "wait": lambda: bench_wait(cfg),
-        "import": lambda: bench_import(cfg), "size": lambda: bench_size(cfg),
-        "async": lambda: bench_async(cfg),
-    }
-    sections: List[Section] = []
-    load_start = os.getloadavg()
-    digest_at_start = yc_runs_digest()
-    for name in selected:
-        print("bench: %s ..." % name, end=" ", flush=True)
+    steps: List[Tuple[str, Callable[[], List[Row]]]] = []
+    rss: List[Row] = []
+    for wire in WIRES:
+        def listen(wire: str = wire) -> List[Row]:
+            rows, memory = listen_rows(wire)
+            rss.extend(memory)
+            return rows
+        steps.append(("listen " + wire, listen))
+    steps += [("latency " + w, lambda w=w: latency_rows(w)) for w in WIRES]  # type: ignore[misc]
+    steps += [("async " + w, lambda w=w: async_rows(w)) for w in WIRES]  # type: ignore[misc]
+    steps += [("get " + w, lambda w=w: get_rows(w)) for w in WIRES]  # type: ignore[misc]
+    steps.append(("import", import_rows))
+    if args.only:
+        words = args.only.split(",")
+        steps = [(name, step) for name, step in steps if any(w in name for w in words)]
+    rows: List[Row] = []
+    for name, step in steps:
         t0 = time.monotonic()
-        try:
-            section = runners[name]()
-        except (BenchError, OSError, subprocess.SubprocessError, AssertionError) as exc:
-            section = Section(name, name, [], [], error="%s: %s" % (type(exc).__name__, exc))
-        section.seconds = time.monotonic() - t0
-        print("%.0f s%s" % (section.seconds, " FAILED" if section.error else ""), flush=True)
-        sections.append(section)
-    elapsed = time.time() - started
-    header = machine_facts(digest_at_start)
-    header.append("- Mode: %s; %s; total run time %.0f s (venv setup included); %s UTC" % (
-        "--quick" if cfg.quick else "full",
-        "%d interleaved repetitions per measurement" % cfg.reps,
-        elapsed, time.strftime("%Y-%m-%d %H:%M", time.gmtime())))
-    header.append("- Load average (1/5/15 min) at start %s, at end %s; other processes may share "
-                  "this machine, which interleaving spreads evenly over the clients." % (
-                      "/".join("%.2f" % x for x in load_start),
-                      "/".join("%.2f" % x for x in os.getloadavg())))
-    goals = targets(sections)
+        print("bench: %s ..." % name, end=" ", flush=True)
+        rows.extend(step())
+        print("%.0f s" % (time.monotonic() - t0), flush=True)
+    rows.extend(rss)
+    lines = machine()
+    lines.append("Run time: %.0f s (medians of interleaved rounds; 2 shared cores)"
+                 % (time.time() - started))
     print()
-    print(text_report(sections, goals, [line.replace("`", "") for line in header]), end="")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(markdown_report(sections, goals, header))
-    (RESULTS / "latest.json").write_text(json.dumps({
-        "header": header, "sections": [{"key": s.key, "title": s.title, "error": s.error,
-                                        "reps": s.reps, "seconds": s.seconds,
-                                        "samples": s.samples, "notes": s.notes}
-                                       for s in sections],
-        "targets": [{"name": t.name, "text": t.text, "verdict": t.verdict} for t in goals],
-    }, indent=1, ensure_ascii=False))
-    print("\nwrote %s and latest.json" % (RESULTS / "latest.md").relative_to(REPO))
-    return 1 if any(s.error for s in sections) else 0
+    print("\n".join("- " + line for line in lines))
+    print()
+    print(table(rows))
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,25 +45,32 @@ class Stats:
         self.open = 0
         self.peak_open = 0
         self.wait_counts: Dict[bytes, int] = {}
+        self.writes: List[float] = []  # time.monotonic() of each write of the last paced stream
 
     def as_dict(self) -> Dict[str, Any]:
         return {"connections": self.connections, "requests": self.requests, "gets": self.gets,
                 "creates": self.creates, "listens": self.listens, "open": self.open,
-                "peak_open": self.peak_open,
+                "peak_open": self.peak_open, "writes": self.writes,
                 "wait_gets": {k.decode(): v for k, v in self.wait_counts.items()}}
 
 
 class Responses:
-    def __init__(self, stream: str, events: int, event_delay: float, wait_polls: int) -> None:
+    def __init__(self, stream: str, events: int, event_delay: float, wait_polls: int,
+                 wire: str = "assistants") -> None:
         self.stream = stream
         self.event_delay = event_delay
         self.wait_polls = wait_polls
         self.get = payloads.get_completed()
         self.create = payloads.create_response()
         self.not_found = payloads.not_found()
-        chunks = [payloads.chunk(line) for line in payloads.stream_lines(events)]
-        # Paced: head with the first event, one write per later event, DONE with the end.
-        self.paced: List[bytes] = [payloads.STREAM_HEAD + chunks[0], *chunks[1:]]
+        self.get_response = payloads.get_response()
+        if wire == "responses":
+            head, pieces = payloads.SSE_HEAD, payloads.sse_events(events)
+        else:
+            head, pieces = payloads.STREAM_HEAD, payloads.stream_lines(events)
+        chunks = [payloads.chunk(piece) for piece in pieces]
+        # Paced: head with the first event, one write per later event, the last with the end.
+        self.paced: List[bytes] = [head + chunks[0], *chunks[1:]]
         self.paced[-1] += payloads.STREAM_END
         self.big = b"".join(self.paced)
         self.stream_bytes = len(self.big)
@@ -77,6 +85,7 @@ class Responses:
         return answer
 
 
+_STREAM_RESPONSE = b"GET /v1/responses/"
 _GET_RUN = b"GET /assistants/v1/runs/"
 _LISTEN = b"GET /assistants/v1/runs/listen?"
 _CREATE = b"POST /assistants/v1/runs "
@@ -127,7 +136,15 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         stats.requests += 1
-        if head.startswith(_LISTEN):
+        if head.startswith(_STREAM_RESPONSE):
+            line = head[:head.find(b"\r\n")]
+            if b"stream=true" not in line:
+                stats.gets += 1
+                transport.write(responses.get_response)
+                if close:
+                    transport.close()
+                return
+        if head.startswith(_LISTEN) or head.startswith(_STREAM_RESPONSE):
             stats.listens += 1
             if responses.stream == "big":
                 transport.write(responses.big)
@@ -156,6 +173,9 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         paced = self.responses.paced
+        if index == 0:
+            self.stats.writes = []
+        self.stats.writes.append(time.monotonic())
         transport.write(paced[index])
         if index + 1 < len(paced):
             asyncio.get_running_loop().call_later(self.responses.event_delay, self.pace,
@@ -167,7 +187,7 @@ class Connection(asyncio.Protocol):
 async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     stats = Stats()
-    responses = Responses(args.stream, args.events, args.event_delay, args.wait_polls)
+    responses = Responses(args.stream, args.events, args.event_delay, args.wait_polls, args.wire)
     server = await loop.create_server(lambda: Connection(stats, responses), "127.0.0.1", 0,
                                       backlog=4096, reuse_address=True)
     port = server.sockets[0].getsockname()[1]
@@ -216,6 +236,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--event-delay", type=float, default=0.005)
     parser.add_argument("--wait-polls", type=int, default=50)
+    parser.add_argument("--wire", choices=("assistants", "responses"), default="assistants")
     parser.add_argument("--lifetime", type=float, default=900.0)
     asyncio.run(serve(parser.parse_args()))
 

@@ -1,9 +1,10 @@
 """One measurement in a fresh process: ``python bench/workers.py '<json spec>'``.
 
-The spec names the benchmark (get, listen, wait, async), the client and the server;
-the last stdout line is a JSON object with the numbers. Only the library under test
-is imported (inside the function that uses it), so memory and thread counts belong
-to that library alone. Every loop is bounded by a count and by a deadline.
+The spec names the benchmark (get, listen, async), the wire, the client and the server;
+the last stdout line is a JSON object with the numbers. Only the library under test is
+imported (inside its adapter), so memory and thread counts belong to that library alone.
+Every client is one adapter in a table keyed by (wire, client): the benchmarks never ask
+which client runs.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
@@ -21,12 +21,12 @@ sys.path.insert(0, BENCH_DIR)
 
 from payloads import (  # noqa: E402
     API_KEY,
-    ASSISTANT_ID,
     FOLDER_ID,
     HAND_HEADERS,
+    RESPONSE_ID,
+    RESPONSES_PATH,
     RUN_ID,
     RUNS_PATH,
-    THREAD_ID,
 )
 
 Spec = Dict[str, Any]
@@ -48,14 +48,13 @@ def proc_status(pid: str = "self") -> Dict[str, int]:
     return out
 
 
-def reset_peak_rss() -> bool:
+def reset_peak_rss() -> None:
     """Set VmHWM back to the current RSS (Linux >= 4.0), so the next peak is this run's."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        return True
     except OSError:
-        return False
+        pass
 
 
 def cpu_seconds(pid: int) -> float:
@@ -73,7 +72,7 @@ class Window:
         self.wall = self.cpu = self.server_cpu = 0.0
 
     def __enter__(self) -> "Window":
-        self._server0 = cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        self._server0 = cpu_seconds(self.server_pid)
         self._cpu0 = time.process_time()
         self._t0 = time.perf_counter()
         return self
@@ -81,342 +80,302 @@ class Window:
     def __exit__(self, *exc: Any) -> None:
         self.wall = time.perf_counter() - self._t0
         self.cpu = time.process_time() - self._cpu0
-        if self.server_pid:
-            self.server_cpu = cpu_seconds(self.server_pid) - self._server0
+        self.server_cpu = cpu_seconds(self.server_pid) - self._server0
 
     def result(self) -> Result:
         return {"wall": self.wall, "cpu": self.cpu, "server_cpu": self.server_cpu}
 
 
-def import_yc_runs() -> Any:
+def yc_runs_module() -> Any:
     sys.path.insert(0, REPO)
     import yc_runs
 
     return yc_runs
 
 
-def yc_client(spec: Spec) -> Any:
-    yc_runs = import_yc_runs()
-    return yc_runs.Client(api_key=API_KEY, folder_id=FOLDER_ID, base_url=spec["url"])
+def stream_path(wire: str) -> str:
+    if wire == "responses":
+        return "%s/%s?stream=true&starting_after=0" % (RESPONSES_PATH, RESPONSE_ID)
+    return "%s/listen?runId=%s&eventsStartIdx=0" % (RUNS_PATH, RUN_ID)
 
 
-def run_url(spec: Spec, run_id: str = RUN_ID) -> str:
-    return "%s%s/%s" % (spec["url"], RUNS_PATH, run_id)
+def get_path(wire: str) -> str:
+    return "%s/%s" % ((RESPONSES_PATH, RESPONSE_ID) if wire == "responses" else (RUNS_PATH, RUN_ID))
 
 
-def listen_path(run_id: str = RUN_ID) -> str:
-    return "%s/listen?runId=%s&eventsStartIdx=0" % (RUNS_PATH, run_id)
+def run_id(wire: str) -> str:
+    return RESPONSE_ID if wire == "responses" else RUN_ID
 
 
-def check_run(obj: Dict[str, Any], status: str = "COMPLETED") -> None:
-    if obj["state"]["status"] != status:
-        raise AssertionError("unexpected run: %r" % obj["state"])
+# --- sync adapters: a GET on the keep-alive connection, None (ready), then each event -------
 
 
-# --- 1, 2: runs.get ---------------------------------------------------------
+def yc_runs_listen(spec: Spec) -> Iterator[Any]:
+    yc = yc_runs_module().Client(api_key=API_KEY, folder_id=FOLDER_ID, base_url=spec["url"],
+                                 api=spec["wire"])
+    run = yc.runs.get(run_id(spec["wire"]))
+    yield None
+    yield from run.listen(timeout=30)
 
 
-def get_call(spec: Spec) -> Tuple[Callable[[], Any], Callable[[Any], None]]:
-    """(one GET + decode, a check of its answer) for the spec's client."""
-    client = spec["client"]
-    url = run_url(spec)
-    if client == "yc_runs":
-        yc = yc_client(spec)
+def httpx_listen(spec: Spec) -> Iterator[Any]:
+    import httpx
 
-        def check(run: Any) -> None:
-            assert run.status.name == "COMPLETED" and run.result.text.startswith("\u0421"), run
-
-        return (lambda: yc.runs.get(RUN_ID)), check
-    if client == "httpx":
-        import httpx
-
-        hx = httpx.Client(headers=HAND_HEADERS)
-
-        def httpx_get() -> Any:
-            response = hx.get(url)
-            if response.status_code != 200:
-                raise RuntimeError("HTTP %d" % response.status_code)
-            return json.loads(response.content)
-
-        return httpx_get, check_run
-    if client == "requests":
-        import requests
-
-        session = requests.Session()
-        session.headers.update(HAND_HEADERS)
-
-        def requests_get() -> Any:
-            response = session.get(url)
-            if response.status_code != 200:
-                raise RuntimeError("HTTP %d" % response.status_code)
-            return json.loads(response.content)
-
-        return requests_get, check_run
-    if client == "urllib":
-        import urllib.request
-
-        def urllib_get() -> Any:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=HAND_HEADERS)) as r:
-                return json.loads(r.read())
-
-        return urllib_get, check_run
-    raise ValueError("unknown client %r" % client)
+    hx = httpx.Client(headers=HAND_HEADERS, timeout=30)
+    json.loads(hx.get(spec["url"] + get_path(spec["wire"])).content)
+    yield None
+    with hx.stream("GET", spec["url"] + stream_path(spec["wire"])) as response:
+        for line in response.iter_lines():
+            if line:
+                yield json.loads(line)
 
 
-def bench_get(spec: Spec) -> Result:
-    call, check = get_call(spec)
-    threads = int(spec["threads"])
-    duration = float(spec["duration"])
-    per_thread_cap = int(spec["max_calls"]) // threads
-    warmup = int(spec["warmup_calls"])
-    counts = [0] * threads
-    errors: List[BaseException] = []
-    barrier = threading.Barrier(threads + 1, timeout=60)
+def http_client_ndjson(spec: Spec) -> Iterator[Any]:
+    import http.client
 
-    def worker(index: int) -> None:
-        try:
-            for _ in range(warmup):
-                check(call())
-            barrier.wait()
-            deadline = time.perf_counter() + duration
-            n = 0
-            while n < per_thread_cap and time.perf_counter() < deadline:
-                call()
-                n += 1
-            counts[index] = n
-        except BaseException as exc:  # reported, and the measurement fails
-            errors.append(exc)
-            barrier.abort()
-
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    barrier.wait()
-    with Window(spec["server_pid"]) as window:
-        for thread in pool:
-            thread.join(duration + 60)
-    if errors:
-        raise errors[0]
-    calls = sum(counts)
-    return dict(window.result(), calls=calls, rate=calls / window.wall)
+    conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=30)
+    conn.request("GET", get_path(spec["wire"]), headers=HAND_HEADERS)
+    json.loads(conn.getresponse().read())
+    yield None
+    conn.request("GET", stream_path(spec["wire"]), headers=HAND_HEADERS)
+    for line in conn.getresponse():
+        if line.strip():
+            yield json.loads(line)
 
 
-# --- 3: listen to a 10,000-event stream --------------------------------------
+def openai_listen(spec: Spec) -> Iterator[Any]:
+    import openai
+
+    client = openai.OpenAI(api_key=API_KEY, base_url=spec["url"] + "/v1", max_retries=0,
+                           timeout=30)
+    client.responses.retrieve(RESPONSE_ID)
+    yield None
+    yield from client.responses.retrieve(RESPONSE_ID, stream=True)
+
+
+def http_client_sse(spec: Spec) -> Iterator[Any]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=30)
+    conn.request("GET", get_path(spec["wire"]), headers=HAND_HEADERS)
+    json.loads(conn.getresponse().read())
+    yield None
+    conn.request("GET", stream_path(spec["wire"]), headers=dict(HAND_HEADERS,
+                                                                Accept="text/event-stream"))
+    data: List[bytes] = []
+    for line in conn.getresponse():
+        line = line.rstrip(b"\r\n")
+        if not line:
+            if data:
+                yield json.loads(b"\n".join(data))
+                data = []
+        elif line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+
+
+def in_order(event: Any, count: int) -> int:
+    return count
+
+
+def cursor_from_0(event: Any, count: int) -> int:
+    return int(event.stream_cursor.current_event_idx)
+
+
+def cursor_from_1(event: Any, count: int) -> int:
+    return int(event.stream_cursor.current_event_idx) - 1  # a sequence_number counts from 1
+
+
+Position = Callable[[Any, int], int]  # which of the server's writes (one per event) carried it
+
+LISTEN: Dict[Tuple[str, str], Tuple[Callable[[Spec], Iterator[Any]], Position]] = {
+    ("assistants", "yc_runs"): (yc_runs_listen, cursor_from_0),
+    ("assistants", "httpx"): (httpx_listen, in_order),
+    ("assistants", "http.client"): (http_client_ndjson, in_order),
+    ("responses", "yc_runs"): (yc_runs_listen, cursor_from_1),
+    ("responses", "openai"): (openai_listen, in_order),
+    ("responses", "http.client"): (http_client_sse, in_order),
+}
 
 
 def bench_listen(spec: Spec) -> Result:
-    client = spec["client"]
+    adapter, position = LISTEN[(spec["wire"], spec["client"])]
+    events = adapter(spec)
+    next(events)
+    times: List[Tuple[int, float]] = []
     count = 0
-    last: Any = None
-    if client == "yc_runs":
-        yc = yc_client(spec)
-        run = yc.runs.get(RUN_ID)  # the same keep-alive connection serves the stream
-        reset_peak_rss()
-        before = proc_status()
-        with Window(spec["server_pid"]) as window:
-            for event in run.listen(timeout=30):
+    clock = time.monotonic
+    reset_peak_rss()
+    before = proc_status()
+    with Window(spec["server_pid"]) as window:
+        if spec.get("latency"):
+            for event in events:
+                times.append((position(event, count), clock()))
                 count += 1
-                last = event
-        kind = last.status.name
-    elif client == "httpx":
-        import httpx
-
-        hx = httpx.Client(headers=HAND_HEADERS, timeout=30)
-        check_run(json.loads(hx.get(run_url(spec)).content))
-        reset_peak_rss()
-        before = proc_status()
-        with Window(spec["server_pid"]) as window, \
-                hx.stream("GET", spec["url"] + listen_path()) as response:
-            for line in response.iter_lines():
-                if line:
-                    last = json.loads(line)
-                    count += 1
-        kind = last["result"]["eventType"]
-    elif client == "http.client":
-        import http.client
-
-        conn = http.client.HTTPConnection(spec["host"], spec["port"], timeout=30)
-        conn.request("GET", "%s/%s" % (RUNS_PATH, RUN_ID), headers=HAND_HEADERS)
-        check_run(json.loads(conn.getresponse().read()))
-        reset_peak_rss()
-        before = proc_status()
-        with Window(spec["server_pid"]) as window:
-            conn.request("GET", listen_path(), headers=HAND_HEADERS)
-            response = conn.getresponse()
-            for raw in response:
-                if raw.strip():
-                    last = json.loads(raw)
-                    count += 1
-        kind = last["result"]["eventType"]
-    else:
-        raise ValueError("unknown client %r" % client)
+        else:
+            for _event in events:
+                count += 1
     after = proc_status()
-    if count != spec["events"] or kind != "DONE":
-        raise AssertionError("got %d events ending in %s, expected %d ending in DONE"
-                             % (count, kind, spec["events"]))
-    return dict(window.result(), events=count, rate=count / window.wall,
-                rss_before_kb=before["VmRSS"], hwm_kb=after["VmHWM"],
+    return dict(window.result(), count=count, times=times,
                 rss_growth_kb=after["VmHWM"] - before["VmRSS"])
 
 
-# --- 4: wait, 50 polls --------------------------------------------------------
+def get_call(spec: Spec) -> Callable[[], Any]:
+    wire, client = spec["wire"], spec["client"]
+    if client == "yc_runs":
+        yc = yc_runs_module().Client(api_key=API_KEY, folder_id=FOLDER_ID, base_url=spec["url"],
+                                     api=wire)
+        return lambda: yc.runs.get(run_id(wire))
+    import httpx
+
+    hx = httpx.Client(headers=HAND_HEADERS)
+    url = spec["url"] + get_path(wire)
+    return lambda: json.loads(hx.get(url).content)
 
 
-def bench_wait(spec: Spec) -> Result:
-    client = spec["client"]
-    run_id = spec["run_id"]
-    interval = float(spec["poll_interval"])
-    max_polls = int(spec["max_polls"])
-    polls = 0
+def bench_get(spec: Spec) -> Result:
+    call = get_call(spec)
+    for _ in range(200):
+        call()
+    calls = 0
     with Window(spec["server_pid"]) as window:
-        if client == "yc_runs":
-            yc = yc_client(spec)
-            run = yc.runs.get(run_id)
-            result = run.wait(poll_interval=interval, poll_timeout=60)
-            status = result.status.name
-            polls = -1  # counted by the server
-        else:
-            url = run_url(spec, run_id)
-            if client == "urllib":
-                import urllib.request
-
-                def poll() -> Any:
-                    request = urllib.request.Request(url, headers=HAND_HEADERS)
-                    with urllib.request.urlopen(request, timeout=30) as r:
-                        return json.loads(r.read())
-            elif client == "httpx":
-                import httpx
-
-                hx = httpx.Client(headers=HAND_HEADERS)
-
-                def poll() -> Any:
-                    return json.loads(hx.get(url).content)
-            elif client == "requests":
-                import requests
-
-                session = requests.Session()
-                session.headers.update(HAND_HEADERS)
-
-                def poll() -> Any:
-                    return json.loads(session.get(url).content)
-            else:
-                raise ValueError("unknown client %r" % client)
-            status = "IN_PROGRESS"
-            while polls < max_polls:
-                polls += 1
-                status = poll()["state"]["status"]
-                if status == "COMPLETED":
-                    break
-                time.sleep(interval)
-    if status != "COMPLETED":
-        raise AssertionError("the run ended %s" % status)
-    return dict(window.result(), polls=polls)
+        deadline = time.perf_counter() + spec["duration"]
+        while time.perf_counter() < deadline:
+            call()
+            calls += 1
+    return dict(window.result(), calls=calls)
 
 
-# --- 7: 1,000 concurrent runs --------------------------------------------------
+# --- async adapters: 1,000 concurrent streams, each counted --------------------------------
 
 
-CREATE_BODY = {"assistantId": ASSISTANT_ID, "threadId": THREAD_ID, "stream": True,
-               "additionalMessages": [{"content": {"content": [{"text": {"content": "Hello!"}}]}}]}
-
-
-async def _yc_async(spec: Spec, runs: int) -> int:
+async def yc_runs_many(spec: Spec, runs: int) -> List[int]:
     import asyncio
 
-    yc_runs = import_yc_runs()
-    async with yc_runs.AsyncClient(api_key=API_KEY, folder_id=FOLDER_ID,
-                                   base_url=spec["url"]) as client:
+    async with yc_runs_module().AsyncClient(api_key=API_KEY, folder_id=FOLDER_ID,
+                                            base_url=spec["url"], api=spec["wire"]) as client:
+        run = await client.runs.get(run_id(spec["wire"]))
+
         async def one() -> int:
-            run = await client.runs.create(ASSISTANT_ID, THREAD_ID, stream=True,
-                                           additional_messages=["Hello!"])
+            return sum([1 async for _event in run.listen(timeout=60)])
+
+        return await asyncio.gather(*(one() for _ in range(runs)))
+
+
+def _lines_to_events(wire: str) -> Callable[[bytes, List[bytes]], int]:
+    """Events in one line (NDJSON: the line; SSE: data lines, dispatched on a blank line)."""
+    if wire == "assistants":
+        def ndjson(line: bytes, data: List[bytes]) -> int:
+            if line.strip():
+                json.loads(line)
+                return 1
+            return 0
+        return ndjson
+
+    def sse(line: bytes, data: List[bytes]) -> int:
+        line = line.rstrip(b"\r\n")
+        if not line:
+            if data:
+                json.loads(b"\n".join(data))
+                data.clear()
+                return 1
+        elif line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+        return 0
+    return sse
+
+
+async def aiohttp_many(spec: Spec, runs: int) -> List[int]:
+    import asyncio
+
+    import aiohttp
+
+    event_of = _lines_to_events(spec["wire"])
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     headers=HAND_HEADERS) as session:
+        async with session.get(spec["url"] + get_path(spec["wire"])) as response:
+            json.loads(await response.read())
+
+        async def one() -> int:
             n = 0
-            async for _event in run.listen(timeout=60):
-                n += 1
-            final = await run.refresh()
-            assert final.status.name == "COMPLETED"
+            data: List[bytes] = []
+            async with session.get(spec["url"] + stream_path(spec["wire"])) as response:
+                async for line in response.content:
+                    n += event_of(line, data)
             return n
 
-        counts = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(runs))),
-                                        spec["deadline"])
-    return sum(counts)
+        return await asyncio.gather(*(one() for _ in range(runs)))
 
 
-async def _httpx_async(spec: Spec, runs: int) -> int:
+async def httpx_many(spec: Spec, runs: int) -> List[int]:
     import asyncio
 
     import httpx
 
-    # No connection cap, httpx's default keep-alive count: its fastest setting for this load
-    # (the default cap of 100 queues 900 runs: ~20x slower; 64 kept alive: ~3x slower).
+    event_of = _lines_to_events(spec["wire"])
+    # no connection cap, httpx's default keep-alive count: its fastest setting for this load
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
     async with httpx.AsyncClient(base_url=spec["url"], headers=HAND_HEADERS, limits=limits,
                                  timeout=60) as client:
+        json.loads((await client.get(get_path(spec["wire"]))).content)
+
         async def one() -> int:
-            created = await client.post(RUNS_PATH, json=CREATE_BODY)
-            run_id = json.loads(created.content)["id"]
             n = 0
-            async with client.stream("GET", listen_path(run_id)) as response:
+            data: List[bytes] = []
+            async with client.stream("GET", stream_path(spec["wire"])) as response:
                 async for line in response.aiter_lines():
-                    if line:
-                        json.loads(line)
-                        n += 1
-            final = await client.get("%s/%s" % (RUNS_PATH, run_id))
-            check_run(json.loads(final.content))
+                    n += event_of(line.encode(), data)
             return n
 
-        counts = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(runs))),
-                                        spec["deadline"])
-    return sum(counts)
+        return await asyncio.gather(*(one() for _ in range(runs)))
 
 
-def _yc_threads(spec: Spec, runs: int) -> int:
-    from concurrent.futures import ThreadPoolExecutor
+async def hand_many(spec: Spec, runs: int) -> List[int]:
+    """asyncio.open_connection, the chunked body by hand, lines split by hand."""
+    import asyncio
 
-    client = yc_client(spec)
+    event_of = _lines_to_events(spec["wire"])
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (
+        stream_path(spec["wire"]), "".join("%s: %s\r\n" % kv for kv in HAND_HEADERS.items()))
+    ).encode()
 
-    def one(_: int) -> int:
-        run = client.runs.create(ASSISTANT_ID, THREAD_ID, stream=True,
-                                 additional_messages=["Hello!"])
-        n = sum(1 for _event in run.listen(timeout=60))
-        assert run.refresh().status.name == "COMPLETED"
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
+        writer.write(request)
+        await reader.readuntil(b"\r\n\r\n")
+        n = 0
+        data: List[bytes] = []
+        pending = b""
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            if size == 0:
+                break
+            lines = (pending + (await reader.readexactly(size + 2))[:-2]).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                n += event_of(line, data)
+        writer.close()
         return n
 
-    with ThreadPoolExecutor(max_workers=int(spec["workers"])) as pool:
-        total = sum(pool.map(one, range(runs), timeout=spec["deadline"]))
-    client.close()
-    return total
+    return await asyncio.gather(*(one() for _ in range(runs)))
+
+
+ASYNC: Dict[str, Callable[[Spec, int], Awaitable[List[int]]]] = {
+    "yc_runs": yc_runs_many, "aiohttp": aiohttp_many, "httpx": httpx_many,
+    "asyncio": hand_many,
+}
 
 
 def bench_async(spec: Spec) -> Result:
     import asyncio
 
-    client = spec["client"]
-    runs = int(spec["runs"])
-    if client == "yc_runs":
-        import_yc_runs()
-    elif client == "httpx":
-        import httpx  # noqa: F401
-    reset_peak_rss()
-    before = proc_status()
+    many = ASYNC[spec["client"]]
     with Window(spec["server_pid"]) as window:
-        if client == "yc_runs":
-            events = asyncio.run(_yc_async(spec, runs))
-        elif client == "httpx":
-            events = asyncio.run(_httpx_async(spec, runs))
-        elif client == "yc_runs_threads":
-            events = _yc_threads(spec, runs)
-        else:
-            raise ValueError("unknown client %r" % client)
-    after = proc_status()
-    if events != runs * spec["events"]:
-        raise AssertionError("got %d events, expected %d" % (events, runs * spec["events"]))
-    return dict(window.result(), events=events, rss_before_kb=before["VmRSS"],
-                hwm_kb=after["VmHWM"], rss_growth_kb=after["VmHWM"] - before["VmRSS"],
-                threads_end=after["Threads"])
+        counts = asyncio.run(many(spec, int(spec["runs"])))
+    return dict(window.result(), count=sum(counts), threads_end=proc_status()["Threads"])
 
 
 BENCHES: Dict[str, Callable[[Spec], Result]] = {
-    "get": bench_get, "listen": bench_listen, "wait": bench_wait, "async": bench_async,
+    "get": bench_get, "listen": bench_listen, "async": bench_async,
 }
 
 
@@ -428,3 +387,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == "__main__":
     main()
+
