@@ -3766,43 +3766,42 @@ class CoreLineSplitterTest(unittest.TestCase):
     def test_lines_split_across_feeds(self) -> None:
         splitter = yc_runs._LineSplitter(max_line=100)
         splitter.feed(b"one\ntw")
-        self.assertEqual(list(splitter), [b"one"])
+        self.assertEqual(splitter.take(), [b"one"])
         splitter.feed(b"o\n\nthree\r\nfo")
-        self.assertEqual(list(splitter), [b"two", b"", b"three\r"])
+        self.assertEqual(splitter.take(), [b"two", b"", b"three\r"])
         self.assertEqual(splitter.tail(), b"fo")
         splitter.feed(b"ur")
-        self.assertEqual(list(splitter), [])
+        self.assertEqual(splitter.take(), [])
         self.assertEqual(splitter.tail(), b"four")
 
     def test_line_at_the_bound_is_accepted_and_one_byte_more_is_refused(self) -> None:
         splitter = yc_runs._LineSplitter(max_line=100)
         splitter.feed(b"a" * 100 + b"\n")
-        self.assertEqual(list(splitter), [b"a" * 100])
+        self.assertEqual(splitter.take(), [b"a" * 100])
         splitter.feed(b"b" * 101 + b"\n")
         with self.assertRaises(yc_runs.StreamError) as caught:
-            list(splitter)
+            splitter.take()
         self.assertIn("100", str(caught.exception))
 
     def test_unterminated_line_over_the_bound_is_refused_as_it_grows(self) -> None:
         splitter = yc_runs._LineSplitter(max_line=100)
         splitter.feed(b"c" * 60)
-        self.assertEqual(list(splitter), [])
-        with self.assertRaises(yc_runs.StreamError):  # when fed, or at the latest when iterated
+        self.assertEqual(splitter.take(), [])
+        with self.assertRaises(yc_runs.StreamError):  # when fed, or at the latest when taken
             splitter.feed(b"c" * 50)
-            list(splitter)
+            splitter.take()
 
     def test_long_line_after_short_ones_in_one_feed_is_refused(self) -> None:
         splitter = yc_runs._LineSplitter(max_line=100)
         splitter.feed(b"ok\n" + b"d" * 150)
-        lines = iter(splitter)
-        self.assertEqual(next(lines), b"ok")
+        self.assertEqual(splitter.take(), [b"ok"])  # the lines before it first
         with self.assertRaises(yc_runs.StreamError):
-            next(lines)
+            splitter.take()
 
     def test_many_short_lines_in_a_feed_larger_than_the_bound_are_fine(self) -> None:
         splitter = yc_runs._LineSplitter(max_line=100)
         splitter.feed(b"line\n" * 100)
-        self.assertEqual(len(list(splitter)), 100)
+        self.assertEqual(len(splitter.take()), 100)
 
 
 class ResponsesSSEDecoderTest(unittest.TestCase):

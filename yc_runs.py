@@ -750,7 +750,7 @@ def _str(value: Any, path: str) -> str:
     raise _malformed(path, "a string", value)
 
 
-def _int(value: Any, path: str) -> Optional[int]:
+def _decode_int64(value: Any, path: str) -> Optional[int]:
     """int64 as a JSON number or a decimal string; None when missing."""
     if value is None:
         return None
@@ -810,8 +810,8 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
     if value is None or value == "":
         return None
     if isinstance(value, dict):
-        seconds = _int(_get(value, "seconds"), path + ".seconds") or 0
-        nanos = _int(_get(value, "nanos"), path + ".nanos") or 0
+        seconds = _decode_int64(_get(value, "seconds"), path + ".seconds") or 0
+        nanos = _decode_int64(_get(value, "nanos"), path + ".nanos") or 0
         try:
             return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(
                 seconds=seconds, microseconds=nanos // 1000)
@@ -924,7 +924,7 @@ def _decode_error(value: Any, path: str) -> Optional[RunError]:
     obj = _object(value, path)
     # a key the service echoes in a run's error is redacted as in error answers
     return RunError(_redact(_str(_get(obj, "message"), path + ".message"), ()),
-                    _int(_get(obj, "code"), path + ".code"))
+                    _decode_int64(_get(obj, "code"), path + ".code"))
 
 
 def _decode_tool_calls(value: Any, path: str) -> Tuple[ToolCall, ...]:
@@ -950,9 +950,9 @@ def _decode_usage(value: Any, path: str) -> Optional[Usage]:
     if value is None:
         return None
     obj = _object(value, path)
-    return Usage(_int(_get(obj, "promptTokens"), path + ".promptTokens") or 0,
-                 _int(_get(obj, "completionTokens"), path + ".completionTokens") or 0,
-                 _int(_get(obj, "totalTokens"), path + ".totalTokens") or 0)
+    return Usage(_decode_int64(_get(obj, "promptTokens"), path + ".promptTokens") or 0,
+                 _decode_int64(_get(obj, "completionTokens"), path + ".completionTokens") or 0,
+                 _decode_int64(_get(obj, "totalTokens"), path + ".totalTokens") or 0)
 
 
 def _decode_result(obj: Dict[str, Any], path: str) -> RunResult:
@@ -977,10 +977,10 @@ def _decode_truncation(value: Any, path: str) -> Optional[PromptTruncationOption
         strategy = "auto"
     last = _get(obj, "lastMessagesStrategy")
     if last is not None:
-        count = _int(_get(_object(last, path + ".lastMessagesStrategy"), "numMessages"),
+        count = _decode_int64(_get(_object(last, path + ".lastMessagesStrategy"), "numMessages"),
                      path + ".lastMessagesStrategy.numMessages")
         strategy = {"last_messages": count or 0}
-    return PromptTruncationOptions(_int(_get(obj, "maxPromptTokens"), path + ".maxPromptTokens"),
+    return PromptTruncationOptions(_decode_int64(_get(obj, "maxPromptTokens"), path + ".maxPromptTokens"),
                                    strategy)
 
 
@@ -1001,7 +1001,7 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
         labels=_labels(_get(obj, "labels"), path + ".labels"),
         custom_temperature=_float(_get(completion, "temperature"),
                                   path + ".customCompletionOptions.temperature"),
-        custom_max_tokens=_int(_get(completion, "maxTokens"),
+        custom_max_tokens=_decode_int64(_get(completion, "maxTokens"),
                                path + ".customCompletionOptions.maxTokens"),
         custom_prompt_truncation_options=_decode_truncation(
             _get(obj, "customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
@@ -1028,7 +1028,7 @@ def _cursor_int(cursor: Dict[str, Any], name: str) -> int:
         return int(value)
     if value.__class__ is int:
         return value
-    return _int(_get(cursor, name), "StreamEvent.streamCursor." + name) or 0
+    return _decode_int64(_get(cursor, name), "StreamEvent.streamCursor." + name) or 0
 
 
 def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
@@ -1116,7 +1116,8 @@ def _id_of(value: Any, what: str) -> str:
     return ident
 
 
-def _int64(value: Any, what: str) -> str:
+def _encode_int64(value: Any, what: str) -> str:
+    """A caller's int as the decimal string proto3 JSON sends an int64 as."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
     if value < 0:
@@ -1195,7 +1196,7 @@ def _truncation_strategy(value: Any) -> Dict[str, Any]:
         if "autoStrategy" in value or "lastMessagesStrategy" in value:
             return dict(value)
         if "last_messages" in value:
-            count = _int64(value["last_messages"],
+            count = _encode_int64(value["last_messages"],
                            "custom_prompt_truncation_strategy's last_messages")
             return {"lastMessagesStrategy": {"numMessages": count}}
     raise (ValueError if isinstance(value, (str, Mapping)) else TypeError)(
@@ -1231,12 +1232,12 @@ def _encode_create(
                             % type(custom_temperature).__name__)
         completion["temperature"] = float(custom_temperature)
     if custom_max_tokens is not None:
-        completion["maxTokens"] = _int64(custom_max_tokens, "custom_max_tokens")
+        completion["maxTokens"] = _encode_int64(custom_max_tokens, "custom_max_tokens")
     if completion:
         body["customCompletionOptions"] = completion
     truncation: Dict[str, Any] = {}
     if custom_max_prompt_tokens is not None:
-        truncation["maxPromptTokens"] = _int64(custom_max_prompt_tokens,
+        truncation["maxPromptTokens"] = _encode_int64(custom_max_prompt_tokens,
                                                "custom_max_prompt_tokens")
     if custom_prompt_truncation_strategy is not None:
         truncation.update(_truncation_strategy(custom_prompt_truncation_strategy))
@@ -1441,7 +1442,7 @@ class _Pager:
     def __init__(self, folder_id: Optional[str], page_size: Optional[int], path: str = _RUNS,
                  key: str = "runs") -> None:
         if page_size is not None:  # the caller's arguments first, then the configuration
-            _int64(page_size, "page_size")
+            _encode_int64(page_size, "page_size")
         if not folder_id:  # a missing folder is a missing argument, not a credential problem
             raise ValueError("listing %s needs a folder: pass folder_id= to the client or "
                              "set YC_FOLDER_ID" % key)
@@ -1539,7 +1540,297 @@ def _decode_message_lines(body: bytes) -> List[Message]:
 
 
 # ============================================================================
-# Responses dialect (sans-IO): request builders, Response and Conversation decoders, SSE
+# Assistant API wire (sans-IO), 4: the Listen stream, NDJSON lines into events once each
+# ============================================================================
+
+
+class _LineSplitter:
+    """NDJSON framing: feed bytes, iterate over complete lines (without the newline)."""
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.pending: List[bytes] = []  # pieces of a line whose newline has not come yet
+        self.pending_size = 0
+        self.lines: List[bytes] = []
+        self.index = 0
+        self.max_line = max_line
+
+    def feed(self, data: bytes) -> None:
+        if b"\n" not in data:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            return
+        if self.pending:
+            data = b"".join(self.pending) + data
+            self.pending.clear()
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        self.pending_size = len(tail)
+        if tail:
+            self.pending.append(tail)
+        if self.index < len(self.lines):
+            lines = self.lines[self.index:] + lines
+        self.lines, self.index = lines, 0
+
+    def feed_block(self, data: bytes) -> bytes:
+        """The complete lines ``data`` ends, as one block ending in a newline (b"" when it ends
+        none). A block longer than max_line, or one behind lines not taken, goes to take()."""
+        end = data.rfind(b"\n") + 1
+        if not end:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            return b""
+        block = data[:end] if end < len(data) else data
+        if self.pending:
+            block = b"".join(self.pending) + block
+            self.pending.clear()
+        self.pending_size = len(data) - end
+        if self.pending_size:
+            self.pending.append(data[end:])
+        if len(block) > self.max_line or self.index < len(self.lines):
+            lines = block.split(b"\n")
+            lines.pop()
+            if self.index < len(self.lines):
+                lines = self.lines[self.index:] + lines
+            self.lines, self.index = lines, 0
+            return b""
+        return block
+
+    def take(self) -> List[bytes]:
+        """All complete lines at once (the listen hot path); an over-long line is raised by
+        the call after the one returning the lines before it."""
+        lines = self.lines[self.index:] if self.index else self.lines
+        self.lines, self.index = [], 0
+        if not lines:
+            if self.pending_size > self.max_line:
+                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+            return lines
+        if max(map(len, lines)) > self.max_line:
+            good = next(i for i, line in enumerate(lines) if len(line) > self.max_line)
+            if good == 0:
+                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
+            self.lines = lines[good:]
+            return lines[:good]
+        return lines
+
+    def tail(self) -> bytes:
+        return b"".join(self.pending)
+
+
+class _ListenState:
+    """One logical Listen stream across reconnections.
+
+    Feeds body bytes in, gives events out exactly once and in order (whatever cursors the
+    server repeats, on one connection or after a reconnection), keeps the cursor to resume
+    from, and decides whether a fault is resumable.
+    """
+
+    def __init__(self, run_id: str, events_start_idx: int) -> None:
+        if isinstance(events_start_idx, bool) or not isinstance(events_start_idx, int) \
+                or events_start_idx < 0:
+            raise ValueError("events_start_idx must be an int >= 0, got %r" % (events_start_idx,))
+        self.run_id = run_id
+        self.next_idx = events_start_idx
+        self.last_idx: Optional[int] = None
+        self.last_event_idx: Optional[int] = None
+        self.last_status: Optional[StreamEvent] = None
+        self.reconnected = False
+        self.text = ""
+        self.done = False
+        self.fatal = False
+        self.failed: Optional[YCRunsError] = None  # raised once the events before it are out
+        self.lines = _LineSplitter()
+        self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
+        self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
+        self.feed_bytes = 1 << 30  # the most listen feeds at once: all it has
+
+    def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
+        """The ids of the connection now streaming, for errors it sends in-band."""
+        self.request_ids = (client_request_id, request_id)
+
+    def polls_instead(self, exc: BaseException) -> bool:
+        return False  # the Assistant API's Listen is the stream: nothing to fall back to
+
+    def streams(self, head: _Head) -> bool:
+        return True
+
+    def request(self) -> _Request:
+        self.lines = _LineSplitter()
+        return _listen_request(self.run_id, self.next_idx)
+
+    def feed(self, data: bytes) -> List[RunStreamEvent]:
+        """The events whose lines ``data`` completes. A line that cannot be decoded after
+        good ones is raised by the next call, so the events before it are delivered first."""
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
+        events: List[RunStreamEvent] = []
+        if self.done:
+            return events
+        block = self.lines.feed_block(data)
+        try:
+            if block:
+                self._block(block, events)
+                if self.done:
+                    return events
+            lines = self.lines.take()  # lines too long to scan as one block; raises an over-long line
+            while lines and not self.done:
+                for line in lines:
+                    event = self._event(line)
+                    if event is not None:
+                        events.append(event)
+                        if self.done:
+                            break
+                lines = self.lines.take()
+        except YCRunsError as exc:
+            if not events:
+                raise
+            self.failed = exc
+        return events
+
+    def end(self) -> List[RunStreamEvent]:
+        """The body ended cleanly: a last line without a newline still counts, and a stream
+        whose last event is of a type this client does not know (one the service added
+        later) is over: a clean end is the server's word, not a broken connection."""
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
+        tail = self.lines.tail()
+        self.lines = _LineSplitter()
+        event = self._event(tail) if tail else None
+        if self.last_status is StreamEvent.UNKNOWN:
+            self.done = True
+        return [] if event is None else [event]
+
+    def _block(self, block: bytes, events: List[RunStreamEvent]) -> None:
+        """The events of complete lines, decoded as one text and scanned at offsets; any line
+        but a plain ``{"result": {...}}`` object goes through _event, as its own bytes."""
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:  # _event finds the line, after the good ones before it
+            for line in block.split(b"\n")[:-1]:
+                event = self._event(line)
+                if event is not None:
+                    events.append(event)
+                    if self.done:
+                        return
+            return
+        scan, find, size, pos = _JSON_SCAN, text.find, len(text), 0
+        new, partial_message = object.__new__, StreamEvent.PARTIAL_MESSAGE
+        while pos < size:
+            end = line_end = find("\n", pos)
+            value: Any = None
+            try:
+                value, end = scan(text, pos)
+            except (StopIteration, ValueError, RecursionError):
+                pass  # a blank line, a BOM, leading spaces, not JSON: _event says which
+            obj = value.get("result") if value.__class__ is dict and len(value) == 1 else None
+            if obj.__class__ is not dict or (end != line_end and (
+                    end > line_end or text[end:line_end].strip())):
+                event = self._event(text[pos:line_end].encode("utf-8"))
+            # The usual PARTIAL_MESSAGE (one text part, a cursor of two decimal strings) is
+            # built here as _decode_stream_event and _accept would; anything else by them.
+            elif len(obj) == 3 and obj.get("eventType") == "PARTIAL_MESSAGE" \
+                    and (cursor := obj.get("streamCursor")).__class__ is dict \
+                    and len(cursor) == 2 \
+                    and (index := cursor.get("currentEventIdx")).__class__ is str \
+                    and (users := cursor.get("numUserEventsReceived")).__class__ is str \
+                    and len(index) < 19 and len(users) < 19 and index.isascii() \
+                    and index.isdigit() and users.isascii() and users.isdigit() \
+                    and (partial := obj.get("partialMessage")).__class__ is dict \
+                    and (content := partial.get("content")).__class__ is list \
+                    and len(content) == 1 and (part := content[0]).__class__ is dict \
+                    and (part := part.get("text")).__class__ is dict \
+                    and (part := part.get("content")).__class__ is str:
+                idx, last = int(index), self.last_idx
+                if idx < self.next_idx and (last is not None or self.reconnected):
+                    event = None  # a cursor already delivered, repeated or replayed
+                else:
+                    previous = self.text
+                    message = new(Message)
+                    fields = message.__dict__
+                    fields.update(_PARTIAL_FIELDS)  # a merge of a dict: faster than a literal
+                    fields["labels"] = {}
+                    fields["parts"] = (part,)
+                    stream_cursor = new(StreamCursor)
+                    stream_cursor.__dict__.update({"current_event_idx": idx,
+                                                   "num_user_events_received": int(users)})
+                    event = new(RunStreamEvent)
+                    fields = event.__dict__
+                    fields.update(_PARTIAL_EVENT_FIELDS)
+                    fields["stream_cursor"] = stream_cursor
+                    fields["partial_message"] = message
+                    if part.startswith(previous):
+                        fields["delta"] = part[len(previous):]
+                    else:
+                        fields["delta"], fields["delta_reset"] = part, True
+                    self.text = part
+                    self.last_idx = self.last_event_idx = idx if last is None or idx > last \
+                        else last
+                    self.next_idx = self.last_idx + 1
+                    self.last_status = partial_message
+            else:
+                try:
+                    event = self._accept(_decode_stream_event(obj, self.text))
+                except MalformedResponseError as exc:
+                    raise StreamError(str(exc), last_event_idx=self.last_idx) from None
+            pos = line_end + 1
+            if event is not None:
+                events.append(event)
+                if self.done:
+                    return
+
+    def _event(self, line: bytes) -> Optional[RunStreamEvent]:
+        if not line or line.isspace():
+            return None
+        if line.startswith(b"\xef\xbb\xbf"):  # a BOM, as json.loads of bytes would allow
+            line = line[3:]
+        try:
+            obj = _json_line(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            obj = _MALFORMED
+        if obj is _MALFORMED:  # raised outside the except: no JSONDecodeError (with the body) chained
+            raise StreamError("malformed stream line: %s"
+                              % _redact(repr(line[:80]), self.secrets()),
+                              last_event_idx=self.last_idx)
+        if not isinstance(obj, dict):
+            raise StreamError("stream line is %s, not an object" % _kind(obj),
+                              last_event_idx=self.last_idx)
+        if "result" in obj:
+            obj = obj["result"]
+            if not isinstance(obj, dict):
+                raise StreamError("stream line's result is %s, not an object" % _kind(obj),
+                                  last_event_idx=self.last_idx)
+        elif "error" in obj and _get(obj, "eventType") is None:
+            self.fatal = True  # the service's own word on this stream: not resumed
+            client_id, server_id = self.request_ids
+            raise _error_from_body(None, line, {"x-request-id": server_id or ""}, self.secrets(),
+                                   client_id)
+        try:
+            event = _decode_stream_event(obj, self.text)
+        except MalformedResponseError as exc:
+            message = str(exc)
+        else:
+            return self._accept(event)
+        raise StreamError(message, last_event_idx=self.last_idx)
+
+    def _accept(self, event: RunStreamEvent) -> Optional[RunStreamEvent]:
+        idx = event.stream_cursor.current_event_idx
+        if idx < self.next_idx and (self.last_idx is not None or self.reconnected):
+            return None  # a cursor already delivered, repeated on this connection or replayed
+        message = event.completed_message or event.partial_message
+        if message is not None:
+            self.text = message.text
+        self.last_idx = self.last_event_idx = idx if self.last_idx is None else max(idx, self.last_idx)
+        self.next_idx = self.last_idx + 1
+        self.last_status = event.status
+        self.done = event.status in _TERMINAL_EVENTS
+        return event
+
+_MALFORMED = object()
+
+
+# ============================================================================
+# Responses wire (sans-IO), 1: Response and Conversation JSON into data classes
 # ============================================================================
 
 _RESPONSES = "/v1/responses"
@@ -1581,127 +1872,6 @@ else:
                                  "response_format tools previous_response_id")
     _ConversationFields = namedtuple("_ConversationFields", "id created_at metadata")
     _ItemPage = namedtuple("_ItemPage", "messages has_more last_id")
-
-
-class _SSEDecoder:
-    """Server-sent events by the WHATWG rules: bytes cut anywhere in, whole messages out.
-
-    An over-long line or bytes that are not UTF-8 raise StreamError, after the messages
-    before them have been returned; a message the body ends in the middle of is dropped.
-    """
-
-    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
-        self.max_line = max_line
-        self.pending: List[bytes] = []  # pieces of a line whose end has not come yet
-        self.pending_size = 0
-        self.skip_lf = False  # the last piece ended in CR: an LF opening the next is its pair
-        self.started = False  # past the first line, where a BOM may sit
-        self.event = ""
-        self.data: List[str] = []
-        self.data_size = 0
-        self.last_event_id = ""
-        self.retry: Optional[int] = None  # milliseconds, as the server asked
-        self.failed: Optional[StreamError] = None
-
-    def feed(self, data: bytes) -> List[_SSEMessage]:
-        if self.failed is not None:
-            raise self.failed  # the framing is lost: nothing after it can be trusted
-        if self.skip_lf:
-            self.skip_lf = False
-            if data[:1] == b"\n":
-                data = data[1:]
-        if b"\r" in data:
-            self.skip_lf = data[-1:] == b"\r"
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        end = data.rfind(b"\n")
-        if end < 0:
-            self.pending.append(data)
-            self.pending_size += len(data)
-            if self.pending_size > self.max_line:
-                self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
-                raise self.failed
-            return []
-        block = data[:end]
-        if self.pending:
-            block = b"".join(self.pending) + block
-            self.pending.clear()
-        tail = data[end + 1:]
-        self.pending_size = len(tail)
-        if tail:
-            self.pending.append(tail)
-        if len(block) > self.max_line or self.pending_size > self.max_line:
-            lines = block.split(b"\n")
-            good = next((i for i, line in enumerate(lines) if len(line) > self.max_line),
-                        len(lines))
-            if good < len(lines) or self.pending_size > self.max_line:
-                block = b"\n".join(lines[:good])
-                self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
-                if good == 0:
-                    raise self.failed
-        try:
-            text = block.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.failed = StreamError("the stream is not UTF-8 text: %r"
-                                      % block[max(0, exc.start - 20):exc.end + 20])
-            good = block.rfind(b"\n", 0, exc.start)  # the lines before it are still good
-            if good < 0:
-                raise self.failed from None
-            text = block[:good].decode("utf-8")
-        if not self.started:
-            self.started = True
-            if text[:1] == "\ufeff":
-                text = text[1:]
-        messages = self._lines(text.split("\n"))
-        if self.failed is not None and not messages:
-            raise self.failed
-        return messages
-
-    def _lines(self, lines: List[str]) -> List[_SSEMessage]:
-        messages: List[_SSEMessage] = []
-        data = self.data
-        for line in lines:
-            if line[:5] == "data:":  # the usual line, as the general rules below take it
-                value = line[6:] if line[5:6] == " " else line[5:]
-                data.append(value)
-                self.data_size += len(value) + 1
-                if self.data_size > self.max_line and self.failed is None:
-                    self.failed = StreamError("a stream event is longer than %d bytes"
-                                              % self.max_line)
-                    break
-                continue
-            if not line:  # a blank line dispatches the message collected so far
-                if data:
-                    messages.append(_SSEMessage(self.event or "message", "\n".join(data),
-                                                self.last_event_id))
-                    data = self.data = []
-                    self.data_size = 0
-                self.event = ""
-                continue
-            colon = line.find(":")
-            if colon == 0:
-                continue  # a comment, or a keep-alive
-            if colon < 0:
-                name, value = line, ""
-            else:
-                name, value = line[:colon], line[colon + 1:]
-                if value[:1] == " ":
-                    value = value[1:]
-            if name == "data":
-                data.append(value)
-                self.data_size += len(value) + 1
-                if self.data_size > self.max_line and self.failed is None:
-                    self.failed = StreamError("a stream event is longer than %d bytes"
-                                              % self.max_line)
-                    break
-            elif name == "event":
-                self.event = value
-            elif name == "id":
-                if "\0" not in value:
-                    self.last_event_id = value
-            elif name == "retry":
-                if value.isascii() and value.isdigit():
-                    self.retry = int(value)
-        return messages
 
 
 _RESPONSE_STATUSES = {"queued": RunStatus.PENDING, "in_progress": RunStatus.IN_PROGRESS,
@@ -1854,9 +2024,9 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
     usage = None
     if usage_json is not None:
         counts = _object(usage_json, path + ".usage")
-        usage = Usage(_int(counts.get("input_tokens"), path + ".usage.input_tokens") or 0,
-                      _int(counts.get("output_tokens"), path + ".usage.output_tokens") or 0,
-                      _int(counts.get("total_tokens"), path + ".usage.total_tokens") or 0)
+        usage = Usage(_decode_int64(counts.get("input_tokens"), path + ".usage.input_tokens") or 0,
+                      _decode_int64(counts.get("output_tokens"), path + ".usage.output_tokens") or 0,
+                      _decode_int64(counts.get("total_tokens"), path + ".usage.total_tokens") or 0)
     text = _object(obj.get("text"), path + ".text")
     response_format = text.get("format")
     previous = obj.get("previous_response_id")
@@ -1867,7 +2037,7 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
         created_at=created_at, thread_id=thread_id, assistant_id=assistant_id,
         instructions=None if instructions is None else _str(instructions, path + ".instructions"),
         temperature=_float(obj.get("temperature"), path + ".temperature"),
-        max_output_tokens=_int(obj.get("max_output_tokens"), path + ".max_output_tokens"),
+        max_output_tokens=_decode_int64(obj.get("max_output_tokens"), path + ".max_output_tokens"),
         response_format=_object(response_format, path + ".text.format") or None,
         tools=tuple(_object(t, "%s.tools[%d]" % (path, i))
                     for i, t in enumerate(_list(obj.get("tools"), path + ".tools"))),
@@ -1922,6 +2092,132 @@ def _decode_items(value: Any, conversation_id: str = "", path: str = "Conversati
         raise _malformed(path + ".has_more", "a boolean", has_more)
     last_id = _str(obj.get("last_id"), path + ".last_id") or None
     return _ItemPage(tuple(messages), bool(has_more) and last_id is not None, last_id)
+
+
+# ============================================================================
+# Responses wire (sans-IO), 2: SSE, and one response's stream as the Runs model's events
+# ============================================================================
+
+
+class _SSEDecoder:
+    """Server-sent events by the WHATWG rules: bytes cut anywhere in, whole messages out.
+
+    An over-long line or bytes that are not UTF-8 raise StreamError, after the messages
+    before them have been returned; a message the body ends in the middle of is dropped.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.max_line = max_line
+        self.pending: List[bytes] = []  # pieces of a line whose end has not come yet
+        self.pending_size = 0
+        self.skip_lf = False  # the last piece ended in CR: an LF opening the next is its pair
+        self.started = False  # past the first line, where a BOM may sit
+        self.event = ""
+        self.data: List[str] = []
+        self.data_size = 0
+        self.last_event_id = ""
+        self.retry: Optional[int] = None  # milliseconds, as the server asked
+        self.failed: Optional[StreamError] = None
+
+    def feed(self, data: bytes) -> List[_SSEMessage]:
+        if self.failed is not None:
+            raise self.failed  # the framing is lost: nothing after it can be trusted
+        if self.skip_lf:
+            self.skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if b"\r" in data:
+            self.skip_lf = data[-1:] == b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = data.rfind(b"\n")
+        if end < 0:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size > self.max_line:
+                self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
+                raise self.failed
+            return []
+        block = data[:end]
+        if self.pending:
+            block = b"".join(self.pending) + block
+            self.pending.clear()
+        tail = data[end + 1:]
+        self.pending_size = len(tail)
+        if tail:
+            self.pending.append(tail)
+        if len(block) > self.max_line or self.pending_size > self.max_line:
+            lines = block.split(b"\n")
+            good = next((i for i, line in enumerate(lines) if len(line) > self.max_line),
+                        len(lines))
+            if good < len(lines) or self.pending_size > self.max_line:
+                block = b"\n".join(lines[:good])
+                self.failed = StreamError("a stream line is longer than %d bytes" % self.max_line)
+                if good == 0:
+                    raise self.failed
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.failed = StreamError("the stream is not UTF-8 text: %r"
+                                      % block[max(0, exc.start - 20):exc.end + 20])
+            good = block.rfind(b"\n", 0, exc.start)  # the lines before it are still good
+            if good < 0:
+                raise self.failed from None
+            text = block[:good].decode("utf-8")
+        if not self.started:
+            self.started = True
+            if text[:1] == "\ufeff":
+                text = text[1:]
+        messages = self._lines(text.split("\n"))
+        if self.failed is not None and not messages:
+            raise self.failed
+        return messages
+
+    def _lines(self, lines: List[str]) -> List[_SSEMessage]:
+        messages: List[_SSEMessage] = []
+        data = self.data
+        for line in lines:
+            if line[:5] == "data:":  # the usual line, as the general rules below take it
+                value = line[6:] if line[5:6] == " " else line[5:]
+                data.append(value)
+                self.data_size += len(value) + 1
+                if self.data_size > self.max_line and self.failed is None:
+                    self.failed = StreamError("a stream event is longer than %d bytes"
+                                              % self.max_line)
+                    break
+                continue
+            if not line:  # a blank line dispatches the message collected so far
+                if data:
+                    messages.append(_SSEMessage(self.event or "message", "\n".join(data),
+                                                self.last_event_id))
+                    data = self.data = []
+                    self.data_size = 0
+                self.event = ""
+                continue
+            colon = line.find(":")
+            if colon == 0:
+                continue  # a comment, or a keep-alive
+            if colon < 0:
+                name, value = line, ""
+            else:
+                name, value = line[:colon], line[colon + 1:]
+                if value[:1] == " ":
+                    value = value[1:]
+            if name == "data":
+                data.append(value)
+                self.data_size += len(value) + 1
+                if self.data_size > self.max_line and self.failed is None:
+                    self.failed = StreamError("a stream event is longer than %d bytes"
+                                              % self.max_line)
+                    break
+            elif name == "event":
+                self.event = value
+            elif name == "id":
+                if "\0" not in value:
+                    self.last_event_id = value
+            elif name == "retry":
+                if value.isascii() and value.isdigit():
+                    self.retry = int(value)
+        return messages
 
 
 def _partial_message(item_id: str, parts: Tuple[str, ...]) -> Message:
@@ -2155,7 +2451,7 @@ class _ResponsesStreamState:
         try:
             if number is not None:
                 if number.__class__ is not int:
-                    number = _int(number, kind + ".sequence_number") or 0
+                    number = _decode_int64(number, kind + ".sequence_number") or 0
                 if number <= self.last_sequence_number:
                     return None  # sent before: a replay after a reconnection
             event = self._decode(kind, obj, self.offset + (number or self.last_sequence_number))
@@ -2177,8 +2473,8 @@ class _ResponsesStreamState:
                 delta = _str(delta, kind + ".delta")
             output_index, content_index = obj.get("output_index"), obj.get("content_index")
             if output_index.__class__ is not int or content_index.__class__ is not int:
-                output_index = _int(output_index, kind + ".output_index") or 0
-                content_index = _int(content_index, kind + ".content_index") or 0
+                output_index = _decode_int64(output_index, kind + ".output_index") or 0
+                content_index = _decode_int64(content_index, kind + ".content_index") or 0
             key = (output_index, content_index)
             slot = self.part_index.get(key)
             reset = False
@@ -2242,7 +2538,9 @@ class _ResponsesStreamState:
         return None  # a step the Runs model has no event for, or a type this client does not know
 
 
-# -- requests ------------------------------------------------------------------
+# ============================================================================
+# Responses wire (sans-IO), 3: the caller's arguments into requests
+# ============================================================================
 
 
 def _path_id(value: Any, what: str) -> str:
@@ -2403,7 +2701,7 @@ def _encode_response_create(
                             % type(custom_temperature).__name__)
         body["temperature"] = float(custom_temperature)
     if custom_max_tokens is not None:
-        body["max_output_tokens"] = int(_int64(custom_max_tokens, "custom_max_tokens"))
+        body["max_output_tokens"] = int(_encode_int64(custom_max_tokens, "custom_max_tokens"))
     if tools is not None:
         if isinstance(tools, Mapping) or callable(tools):
             tools = [tools]
@@ -2514,7 +2812,7 @@ def _response_get_request(response_id: Any, *, stream: bool = False,
     if stream:
         target += "?stream=true"
         if starting_after:
-            target += "&starting_after=%s" % _int64(starting_after, "starting_after")
+            target += "&starting_after=%s" % _encode_int64(starting_after, "starting_after")
     return _Request("GET", target, None, True)
 
 
@@ -2756,219 +3054,6 @@ class _Resume:
         if self.failures == 1 and retry_after is None and last is not None:
             return 0.0  # the first reconnection after progress is immediate
         return _backoff(self.failures - 1, retry_after)
-
-
-class _ListenState:
-    """One logical Listen stream across reconnections.
-
-    Feeds body bytes in, gives events out exactly once and in order (whatever cursors the
-    server repeats, on one connection or after a reconnection), keeps the cursor to resume
-    from, and decides whether a fault is resumable.
-    """
-
-    def __init__(self, run_id: str, events_start_idx: int) -> None:
-        if isinstance(events_start_idx, bool) or not isinstance(events_start_idx, int) \
-                or events_start_idx < 0:
-            raise ValueError("events_start_idx must be an int >= 0, got %r" % (events_start_idx,))
-        self.run_id = run_id
-        self.next_idx = events_start_idx
-        self.last_idx: Optional[int] = None
-        self.last_event_idx: Optional[int] = None
-        self.last_status: Optional[StreamEvent] = None
-        self.reconnected = False
-        self.text = ""
-        self.done = False
-        self.fatal = False
-        self.failed: Optional[YCRunsError] = None  # raised once the events before it are out
-        self.lines = _LineSplitter()
-        self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
-        self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
-        self.feed_bytes = 1 << 30  # the most listen feeds at once: all it has
-
-    def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
-        """The ids of the connection now streaming, for errors it sends in-band."""
-        self.request_ids = (client_request_id, request_id)
-
-    def polls_instead(self, exc: BaseException) -> bool:
-        return False  # the Assistant API's Listen is the stream: nothing to fall back to
-
-    def streams(self, head: _Head) -> bool:
-        return True
-
-    def request(self) -> _Request:
-        self.lines = _LineSplitter()
-        return _listen_request(self.run_id, self.next_idx)
-
-    def feed(self, data: bytes) -> List[RunStreamEvent]:
-        """The events whose lines ``data`` completes. A line that cannot be decoded after
-        good ones is raised by the next call, so the events before it are delivered first."""
-        if self.failed is not None:
-            failed, self.failed = self.failed, None
-            raise failed
-        events: List[RunStreamEvent] = []
-        if self.done:
-            return events
-        block = self.lines.feed_block(data)
-        try:
-            if block:
-                self._block(block, events)
-                if self.done:
-                    return events
-            lines = self.lines.take()  # lines too long to scan as one block; raises an over-long line
-            while lines and not self.done:
-                for line in lines:
-                    event = self._event(line)
-                    if event is not None:
-                        events.append(event)
-                        if self.done:
-                            break
-                lines = self.lines.take()
-        except YCRunsError as exc:
-            if not events:
-                raise
-            self.failed = exc
-        return events
-
-    def end(self) -> List[RunStreamEvent]:
-        """The body ended cleanly: a last line without a newline still counts, and a stream
-        whose last event is of a type this client does not know (one the service added
-        later) is over: a clean end is the server's word, not a broken connection."""
-        if self.failed is not None:
-            failed, self.failed = self.failed, None
-            raise failed
-        tail = self.lines.tail()
-        self.lines = _LineSplitter()
-        event = self._event(tail) if tail else None
-        if self.last_status is StreamEvent.UNKNOWN:
-            self.done = True
-        return [] if event is None else [event]
-
-    def _block(self, block: bytes, events: List[RunStreamEvent]) -> None:
-        """The events of complete lines, decoded as one text and scanned at offsets; any line
-        but a plain ``{"result": {...}}`` object goes through _event, as its own bytes."""
-        try:
-            text = block.decode("utf-8")
-        except UnicodeDecodeError:  # _event finds the line, after the good ones before it
-            for line in block.split(b"\n")[:-1]:
-                event = self._event(line)
-                if event is not None:
-                    events.append(event)
-                    if self.done:
-                        return
-            return
-        scan, find, size, pos = _JSON_SCAN, text.find, len(text), 0
-        new, partial_message = object.__new__, StreamEvent.PARTIAL_MESSAGE
-        while pos < size:
-            end = line_end = find("\n", pos)
-            value: Any = None
-            try:
-                value, end = scan(text, pos)
-            except (StopIteration, ValueError, RecursionError):
-                pass  # a blank line, a BOM, leading spaces, not JSON: _event says which
-            obj = value.get("result") if value.__class__ is dict and len(value) == 1 else None
-            if obj.__class__ is not dict or (end != line_end and (
-                    end > line_end or text[end:line_end].strip())):
-                event = self._event(text[pos:line_end].encode("utf-8"))
-            # The usual PARTIAL_MESSAGE (one text part, a cursor of two decimal strings) is
-            # built here as _decode_stream_event and _accept would; anything else by them.
-            elif len(obj) == 3 and obj.get("eventType") == "PARTIAL_MESSAGE" \
-                    and (cursor := obj.get("streamCursor")).__class__ is dict \
-                    and len(cursor) == 2 \
-                    and (index := cursor.get("currentEventIdx")).__class__ is str \
-                    and (users := cursor.get("numUserEventsReceived")).__class__ is str \
-                    and len(index) < 19 and len(users) < 19 and index.isascii() \
-                    and index.isdigit() and users.isascii() and users.isdigit() \
-                    and (partial := obj.get("partialMessage")).__class__ is dict \
-                    and (content := partial.get("content")).__class__ is list \
-                    and len(content) == 1 and (part := content[0]).__class__ is dict \
-                    and (part := part.get("text")).__class__ is dict \
-                    and (part := part.get("content")).__class__ is str:
-                idx, last = int(index), self.last_idx
-                if idx < self.next_idx and (last is not None or self.reconnected):
-                    event = None  # a cursor already delivered, repeated or replayed
-                else:
-                    previous = self.text
-                    message = new(Message)
-                    fields = message.__dict__
-                    fields.update(_PARTIAL_FIELDS)  # a merge of a dict: faster than a literal
-                    fields["labels"] = {}
-                    fields["parts"] = (part,)
-                    stream_cursor = new(StreamCursor)
-                    stream_cursor.__dict__.update({"current_event_idx": idx,
-                                                   "num_user_events_received": int(users)})
-                    event = new(RunStreamEvent)
-                    fields = event.__dict__
-                    fields.update(_PARTIAL_EVENT_FIELDS)
-                    fields["stream_cursor"] = stream_cursor
-                    fields["partial_message"] = message
-                    if part.startswith(previous):
-                        fields["delta"] = part[len(previous):]
-                    else:
-                        fields["delta"], fields["delta_reset"] = part, True
-                    self.text = part
-                    self.last_idx = self.last_event_idx = idx if last is None or idx > last \
-                        else last
-                    self.next_idx = self.last_idx + 1
-                    self.last_status = partial_message
-            else:
-                try:
-                    event = self._accept(_decode_stream_event(obj, self.text))
-                except MalformedResponseError as exc:
-                    raise StreamError(str(exc), last_event_idx=self.last_idx) from None
-            pos = line_end + 1
-            if event is not None:
-                events.append(event)
-                if self.done:
-                    return
-
-    def _event(self, line: bytes) -> Optional[RunStreamEvent]:
-        if not line or line.isspace():
-            return None
-        if line.startswith(b"\xef\xbb\xbf"):  # a BOM, as json.loads of bytes would allow
-            line = line[3:]
-        try:
-            obj = _json_line(line.decode("utf-8"))
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            obj = _MALFORMED
-        if obj is _MALFORMED:  # raised outside the except: no JSONDecodeError (with the body) chained
-            raise StreamError("malformed stream line: %s"
-                              % _redact(repr(line[:80]), self.secrets()),
-                              last_event_idx=self.last_idx)
-        if not isinstance(obj, dict):
-            raise StreamError("stream line is %s, not an object" % _kind(obj),
-                              last_event_idx=self.last_idx)
-        if "result" in obj:
-            obj = obj["result"]
-            if not isinstance(obj, dict):
-                raise StreamError("stream line's result is %s, not an object" % _kind(obj),
-                                  last_event_idx=self.last_idx)
-        elif "error" in obj and _get(obj, "eventType") is None:
-            self.fatal = True  # the service's own word on this stream: not resumed
-            client_id, server_id = self.request_ids
-            raise _error_from_body(None, line, {"x-request-id": server_id or ""}, self.secrets(),
-                                   client_id)
-        try:
-            event = _decode_stream_event(obj, self.text)
-        except MalformedResponseError as exc:
-            message = str(exc)
-        else:
-            return self._accept(event)
-        raise StreamError(message, last_event_idx=self.last_idx)
-
-    def _accept(self, event: RunStreamEvent) -> Optional[RunStreamEvent]:
-        idx = event.stream_cursor.current_event_idx
-        if idx < self.next_idx and (self.last_idx is not None or self.reconnected):
-            return None  # a cursor already delivered, repeated on this connection or replayed
-        message = event.completed_message or event.partial_message
-        if message is not None:
-            self.text = message.text
-        self.last_idx = self.last_event_idx = idx if self.last_idx is None else max(idx, self.last_idx)
-        self.next_idx = self.last_idx + 1
-        self.last_status = event.status
-        self.done = event.status in _TERMINAL_EVENTS
-        return event
-
-_MALFORMED = object()
 
 
 class _Waiter:
@@ -3817,6 +3902,12 @@ def _encode_request(method: str, target: str, host: str,
 _CHUNK_SIZES: Dict[bytes, int] = {}  # chunk size lines seen, short ones only, as their sizes
 
 
+# In a chunked body, ``remaining`` counts the bytes of chunk data still to come; below zero it
+# names where the parser stands between chunks (0: at a chunk size line).
+_AFTER_CHUNK_DATA = -2  # the CRLF that ends a chunk's data
+_IN_TRAILERS = -1  # after the last (zero-size) chunk: trailer lines until an empty one
+
+
 class _ResponseParser:
     """One response: feed() bytes (b"" at EOF), then next_event() until it is None.
 
@@ -3971,8 +4062,8 @@ class _ResponseParser:
                     remaining -= take
                     if remaining:
                         break
-                    remaining = -2  # the CRLF after the chunk data
-                if remaining == -2:
+                    remaining = _AFTER_CHUNK_DATA
+                if remaining == _AFTER_CHUNK_DATA:
                     if size_limit - pos < 2:
                         if not pieces:
                             self._incomplete("after a chunk")
@@ -3981,7 +4072,7 @@ class _ResponseParser:
                         raise _ProtocolError("chunk data not followed by CRLF")
                     pos += 2
                     remaining = 0
-                elif remaining == -1 and pieces:
+                elif remaining == _IN_TRAILERS and pieces:
                     break  # the data first; the trailers and the end on the next call
                 end = buffer.find(b"\r\n", pos)
                 if end < 0:
@@ -3992,7 +4083,7 @@ class _ResponseParser:
                     break
                 line = buffer[pos:end]
                 pos = end + 2
-                if remaining == -1:  # trailers: header lines until an empty one
+                if remaining == _IN_TRAILERS:  # header lines until an empty one
                     if not line:
                         self.state = "done"
                         return _End(self.keep_alive)
@@ -4008,7 +4099,7 @@ class _ResponseParser:
                     size = int(size_text, 16)
                     if len(line) < 8 and len(_CHUNK_SIZES) < 4096:
                         _CHUNK_SIZES[line] = size
-                remaining = size or -1
+                remaining = size or _IN_TRAILERS
         finally:
             self.pos, self.remaining = pos, remaining
         if not pieces:
@@ -4057,92 +4148,6 @@ class _Exchange:
         doing = "reading the response from" if reading else "sending the request to"
         return APIConnectionError("%s %s failed: %s" % (doing, host, exc),
                                   reused=self.reused and not self.received)
-
-
-class _LineSplitter:
-    """NDJSON framing: feed bytes, iterate over complete lines (without the newline)."""
-
-    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
-        self.pending: List[bytes] = []  # pieces of a line whose newline has not come yet
-        self.pending_size = 0
-        self.lines: List[bytes] = []
-        self.index = 0
-        self.max_line = max_line
-
-    def feed(self, data: bytes) -> None:
-        if b"\n" not in data:
-            self.pending.append(data)
-            self.pending_size += len(data)
-            return
-        if self.pending:
-            data = b"".join(self.pending) + data
-            self.pending.clear()
-        lines = data.split(b"\n")
-        tail = lines.pop()
-        self.pending_size = len(tail)
-        if tail:
-            self.pending.append(tail)
-        if self.index < len(self.lines):
-            lines = self.lines[self.index:] + lines
-        self.lines, self.index = lines, 0
-
-    def feed_block(self, data: bytes) -> bytes:
-        """The complete lines ``data`` ends, as one block ending in a newline (b"" when it ends
-        none). A block longer than max_line, or one behind lines not taken, goes to take()."""
-        end = data.rfind(b"\n") + 1
-        if not end:
-            self.pending.append(data)
-            self.pending_size += len(data)
-            return b""
-        block = data[:end] if end < len(data) else data
-        if self.pending:
-            block = b"".join(self.pending) + block
-            self.pending.clear()
-        self.pending_size = len(data) - end
-        if self.pending_size:
-            self.pending.append(data[end:])
-        if len(block) > self.max_line or self.index < len(self.lines):
-            lines = block.split(b"\n")
-            lines.pop()
-            if self.index < len(self.lines):
-                lines = self.lines[self.index:] + lines
-            self.lines, self.index = lines, 0
-            return b""
-        return block
-
-    def take(self) -> List[bytes]:
-        """All complete lines at once (the listen hot path); an over-long line is raised by
-        the call after the one returning the lines before it."""
-        lines = self.lines[self.index:] if self.index else self.lines
-        self.lines, self.index = [], 0
-        if not lines:
-            if self.pending_size > self.max_line:
-                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
-            return lines
-        if max(map(len, lines)) > self.max_line:
-            good = next(i for i, line in enumerate(lines) if len(line) > self.max_line)
-            if good == 0:
-                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
-            self.lines = lines[good:]
-            return lines[:good]
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        if self.index >= len(self.lines):
-            if self.pending_size > self.max_line:  # raised once the lines before it are taken
-                raise StreamError("a stream line is longer than %d bytes" % self.max_line)
-            raise StopIteration
-        line = self.lines[self.index]
-        self.index += 1
-        if len(line) > self.max_line:
-            raise StreamError("a stream line is longer than %d bytes" % self.max_line)
-        return line
-
-    def tail(self) -> bytes:
-        return b"".join(self.pending)
 
 
 def _request_bytes(options: "_Options", request: _Request, authorization: str) -> Tuple[bytes, str]:
