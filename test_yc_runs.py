@@ -8169,7 +8169,7 @@ class ServeFlagsTest(EnvTestCase):
     def test_serve_strict_refuses_unknown_threads_and_keep_requests_is_checked(self) -> None:
         proc = cli_popen("serve", "--strict", "--port", "0", "--json", "--keep-requests", "5")
         self.addCleanup(cli_stop, proc)
-        out = cli_Output(proc.stdout)
+        out, _ = cli_Output(proc.stdout), cli_Output(proc.stderr)  # the readers close the pipes
         url = json.loads(out.lines(1)[0])["url"]
         client = yc_runs.Client(base_url=url, api_key="k", api="assistants")
         self.addCleanup(client.close)
