@@ -3373,13 +3373,14 @@ class _RunState:
     each response of its chain, newest last), where each response's events start on the run's
     one cursor, the settings a follow-up sends again, the tool calls waiting for results."""
 
-    __slots__ = ("highest", "ids", "offsets", "pending", "settings", "stream")
+    __slots__ = ("echo", "highest", "ids", "offsets", "pending", "settings", "stream")
 
     def __init__(self, run_id: str, settings: Optional[Dict[str, Any]] = None,
                  stream: bool = True) -> None:
         self.ids = [run_id]
         self.offsets = [0]
         self.settings = settings
+        self.echo: Any = None  # a fetched response, whose settings a follow-up would send again
         self.pending: Optional[Tuple[ToolCall, ...]] = None
         self.stream = stream
         self.highest = 0  # the highest stream cursor handed to the caller
@@ -3410,15 +3411,15 @@ def _responses_submit_plan(config: "_Options", state: _RunState, tool_results: A
     tool_results = _tool_results_list(tool_results)  # a caller's mistake is raised before a Get
     if not tool_results:
         raise ValueError("tool_results is empty")
-    if state.pending is None:  # the calls are not known yet: ask the service
+    if state.pending is None or (state.settings is None and state.echo is None):
         obj = yield from _call_plan(config, _response_get_request(response_id), timeout)
-        fields = _decode_response(obj)
+        fields = _decode_response(obj)  # the calls (or the settings) are not known: ask
         if fields.status != RunStatus.TOOL_CALLS:
             raise ValueError("run %s is %s, not waiting for tool results"
                              % (response_id, fields.status.name))
-        state.pending = fields.result.tool_calls
-        if state.settings is None:
-            state.settings = _response_settings(obj)
+        state.pending, state.echo = fields.result.tool_calls, obj
+    if state.settings is None:
+        state.settings = _response_settings(state.echo)  # made only when a submit needs them
     body = _encode_response_followup(state.settings or {}, response_id, tool_results,
                                      state.pending)
     obj = yield from _call_plan(config, _response_create_request(body), timeout)
@@ -3614,7 +3615,8 @@ class _ResponsesWire:
             path: str = "Response") -> RunT:
         run = _decode_response_run(obj, cls, runs, path)
         if state is None:
-            state = _RunState(run.id, _response_settings(obj))
+            state = _RunState(run.id)
+            state.echo = obj
         state.ids[-1] = state.ids[-1] or run.id  # a fresh create's; else the chain's stays
         if run.id == state.ids[-1]:
             state.result(run.result)
