@@ -7968,6 +7968,9 @@ def _emulator_server(emu: Emulator) -> Any:
                 self._pause()
                 self._send(refused.status, dialect.error_body(refused))
                 return
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client went away (it gave up on a stall)
+                return
             except Exception as error:  # a bug of ours: still an answer, never a dropped line
                 sys.stderr.write("yc_runs.Emulator: %s %s: %r\n" % (self.command, raw_path, error))
                 self._send(500, dialect.error_body(_Refusal(500, 13, "internal error: %s" % error)))
