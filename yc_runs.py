@@ -8068,7 +8068,7 @@ def _emulator_server(emu: Emulator) -> Any:
 
 
 # ============================================================================
-# Command line: python -m yc_runs
+# Command line (python -m yc_runs): the commands
 # ============================================================================
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT = 0, 1, 2, 3, 4
@@ -8490,6 +8490,11 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
             result = run.wait()
             printer.run(client.runs.get(run.id))
             return _exit_for(result)
+
+
+# ============================================================================
+# Command line: its parser, its words, and main()
+# ============================================================================
 
 
 def _prog() -> str:
