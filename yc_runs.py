@@ -6482,8 +6482,7 @@ class Emulator:
     def start(self) -> "Emulator":
         """Bind and serve in a background thread; returns self."""
         self._server = _emulator_server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},  # stop() in 50 ms, not 500
+        self._thread = threading.Thread(target=self._server.serve_until_stopped,
                                         name="yc_runs.Emulator", daemon=True)
         self._thread.start()
         return self
@@ -6492,16 +6491,17 @@ class Emulator:
         """Bind and serve in this thread until KeyboardInterrupt or stop()."""
         self._server = _emulator_server(self)
         try:
-            self._server.serve_forever()
+            self._server.serve_until_stopped()
         finally:
             self._server.server_close()
 
     def stop(self) -> None:
+        """Stop serving (at once: the serving loop is woken, not polled) and close the socket."""
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop_serving()
+            if self._thread is not None:
+                self._thread.join(5)
             self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
 
     def __enter__(self) -> "Emulator":
         return self.start()
@@ -8063,6 +8063,36 @@ def _emulator_server(emu: Emulator) -> Any:
             # a client that hangs up (a reset between requests) is normal, not a traceback
             if not isinstance(sys.exc_info()[1], (ConnectionError, socket.timeout)):
                 super().handle_error(request, client_address)
+
+        def __init__(self, address: Tuple[str, int], handler: Any) -> None:
+            super().__init__(address, handler)
+            self.wake = socket.socketpair()
+            self.stopping = False
+
+        def serve_until_stopped(self) -> None:
+            """serve_forever without its poll: stop_serving wakes the select through a socket
+            pair, so a stop takes microseconds, not up to a poll interval."""
+            import selectors
+
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self.wake[0], selectors.EVENT_READ)
+                while not self.stopping:
+                    ready = selector.select()
+                    if not self.stopping and any(key.fileobj is self for key, _ in ready):
+                        self.handle_request()  # the listener is readable: no wait
+
+        def stop_serving(self) -> None:
+            self.stopping = True
+            try:
+                self.wake[1].send(b"x")
+            except OSError:  # pragma: no cover - already closed
+                pass
+
+        def server_close(self) -> None:
+            super().server_close()
+            for end in self.wake:
+                end.close()
 
     return Server((emu.host, emu.port), Handler)
 
