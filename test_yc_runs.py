@@ -4443,6 +4443,27 @@ class PlanTest(unittest.TestCase):
         self.assertIn("eventsStartIdx=1", need.request.target)
 
 
+    def test_a_resume_after_status_events_is_at_once_every_time(self) -> None:
+        # response.created and response.in_progress deliver no event, but the stream went on:
+        # each cut after one of them is the first failure since progress, so no backoff
+        options, _clock = plan_options(api="responses", max_retries=2)
+        plan = options.wire.listen(options, yc_runs._RunState("resp-1"), 0, 5.0, True)
+        events = resp_events("plain.sse")
+        need, sleeps = next(plan), []
+        for number, raw in events[:3]:
+            self.assertIsInstance(need, yc_runs._Open)
+            if number > 1:
+                self.assertIn("starting_after=%d" % (number - 1), need.request.target)
+            need = plan.send((plan_head(content_type="text/event-stream"), "req"))
+            need = plan.send(raw)
+            while isinstance(need, yc_runs._Emit):
+                need = plan.send(None)
+            need = plan.throw(yc_runs.APIConnectionError("cut"))
+            sleeps.append(need.seconds)
+            need = plan.send(None)
+        self.assertEqual(sleeps, [0.0, 0.0, 0.0])  # max_retries=2 would have ended it otherwise
+
+
 class CoreRetryTest(unittest.TestCase):
     def test_idempotent_calls_retry_retryable_statuses(self) -> None:
         for status in (429, 500, 502, 503, 504):

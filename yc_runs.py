@@ -3266,15 +3266,17 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
                 for start in range(0, len(piece), step):
                     # in slices: the events of one slice are all alive until the caller has
                     # them, and each holds the text so far
+                    last = state.last_event_idx
                     events = state.feed(piece[start:start + step] if len(piece) > step
                                         else piece)
+                    if state.last_event_idx != last:  # the stream went on, delivered or not
+                        resume.progressed()  # (a Responses status event delivers nothing)
                     if events and deliver_from:
                         events, deliver_from = _from_index(events, deliver_from)
                         if state.done and deliver_from:
                             raise ValueError("events_start_idx %d is past the run's last event "
                                              "%d" % (deliver_from, state.last_event_idx or 0))
                     if events:
-                        resume.progressed()
                         if run is not None:
                             run.saw(events)
                         yield _Emit(events)
