@@ -149,7 +149,7 @@ class EmulatorTestCase(EnvTestCase):
         self.emu = yc_runs.Emulator(event_delay=self.event_delay, seed=1234, implicit=True).start()
         self.addCleanup(self.emu.stop)
         self.client = yc_runs.Client(base_url=self.emu.url, api_key="test-key-123456",
-                                     folder_id="folder-1", timeout=5)
+                                     folder_id="folder-1", timeout=5, retry_delay=0)
         self.addCleanup(self.client.close)
 
 
@@ -592,6 +592,7 @@ class CoreRawTestCase(EnvTestCase):
         kwargs.setdefault("folder_id", "folder-1")
         kwargs.setdefault("timeout", 5)
         kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("retry_delay", 0)  # tests of the backoff step plans on a fake clock
         url = server if isinstance(server, str) else server.url
         client = yc_runs.Client(base_url=url, **kwargs)
         self.addCleanup(client.close)
@@ -922,7 +923,7 @@ class async_EmulatorCase(unittest.IsolatedAsyncioTestCase):
 
     def async_client(self, **options: Any) -> yc_runs.AsyncClient:
         settings: Dict[str, Any] = dict(base_url=self.emu.url, api_key=async_KEY,
-                                        folder_id="folder-1", timeout=5)
+                                        folder_id="folder-1", timeout=5, retry_delay=0)
         settings.update(options)
         client = yc_runs.AsyncClient(**settings)
         self.addAsyncCleanup(client.close)
@@ -941,7 +942,8 @@ class async_EnvCase(unittest.IsolatedAsyncioTestCase):
         async_quiet_loop()
 
     def raw_client(self, server: RawServer, **options: Any) -> yc_runs.AsyncClient:
-        settings: Dict[str, Any] = dict(base_url=server.url, api_key=async_KEY, timeout=5)
+        settings: Dict[str, Any] = dict(base_url=server.url, api_key=async_KEY, timeout=5,
+                                        retry_delay=0)
         settings.update(options)
         client = yc_runs.AsyncClient(**settings)
         self.addAsyncCleanup(client.close)
@@ -1520,6 +1522,11 @@ soak_SEED = int(os.environ.get("YC_RUNS_SOAK_SEED") or 1560392229)  # fixed unle
 
 
 soak_LISTEN_TIMEOUT = 0.2
+
+
+# the real schedule under YC_RUNS_SOAK=full; the suite's soak retries at once (its faults
+# test what is delivered, the schedule is stepped on a fake clock in PlanTest/CoreRetryTest)
+soak_RETRY_DELAY = 0.5 if os.environ.get("YC_RUNS_SOAK") == "full" else 0.0
 
 
 soak_BATCH = 25
@@ -4465,6 +4472,40 @@ class PlanTest(unittest.TestCase):
 
 
 class CoreRetryTest(unittest.TestCase):
+    def test_retry_delay_sets_the_first_backoff_for_calls_and_listens(self) -> None:
+        busy = json.dumps({"code": 14, "message": "busy"}).encode()
+        for first, bounds in ((0.0, [(0.0, 0.0)] * 3), (0.2, [(0.15, 0.2), (0.3, 0.4), (0.6, 0.8)]),
+                              (8.0, [(6.0, 8.0)] * 3)):
+            with self.subTest(retry_delay=first):
+                options, _clock = plan_options(max_retries=3, retry_delay=first)
+                plan = yc_runs._call_plan(options, yc_runs._get_request("r"), None)
+                sleeps, need = [], next(plan)
+                with self.assertRaises(yc_runs.ServerError):
+                    while True:
+                        if isinstance(need, yc_runs._Open):
+                            need = plan.send((plan_head(503), "req"))
+                        elif isinstance(need, yc_runs._Read):
+                            need = plan.send(busy)
+                        else:
+                            sleeps.append(need.seconds)
+                            need = plan.send(None)
+                self.assertEqual(len(sleeps), 3)
+                for slept, (low, high) in zip(sleeps, bounds):
+                    self.assertTrue(low <= slept <= high, (sleeps, bounds))
+                listen = options.wire.listen(options, yc_runs._RunState("r"), 0, 5.0, True)
+                next(listen)
+                need = listen.throw(yc_runs.APIConnectionError("refused", connected=False))
+                self.assertTrue(bounds[0][0] <= need.seconds <= bounds[0][1], need)
+
+    def test_retry_delay_is_checked(self) -> None:
+        for bad, error in ((-1, ValueError), (8.5, ValueError), (float("nan"), ValueError),
+                           ("1", TypeError), (True, TypeError), (None, TypeError)):
+            with self.subTest(retry_delay=bad), self.assertRaises(error) as caught:
+                yc_runs.Client(api_key="k", base_url="http://127.0.0.1:9", retry_delay=bad)
+            self.assertIn("retry_delay", str(caught.exception))
+        with self.assertRaises(ValueError):
+            yc_runs.AsyncClient(api_key="k", base_url="http://127.0.0.1:9", retry_delay=-1)
+
     def test_idempotent_calls_retry_retryable_statuses(self) -> None:
         for status in (429, 500, 502, 503, 504):
             with self.subTest(status=status):
@@ -8352,14 +8393,14 @@ class EmulatorScriptTest(EmulatorTestCase):
             result.message  # noqa: B018
 
     def test_a_scripted_delay_spaces_the_events(self) -> None:
-        self.emu.script("slow", replies=[["a", "b", "c"]], delay=0.2)
+        self.emu.script("slow", replies=[["a", "b", "c"]], delay=0.05)
         started = time.monotonic()
         arrivals = []
         for _ in self.client.runs.create("slow", "t", stream=True).listen():
             arrivals.append(time.monotonic() - started)
         self.assertEqual(len(arrivals), 3)
-        for i, arrival in enumerate(arrivals):  # due 0.2 s apart from the create: lower bounds
-            self.assertGreaterEqual(arrival, 0.2 * (i + 1) - 0.02)
+        for i, arrival in enumerate(arrivals):  # due 0.05 s apart from the create: lower bounds
+            self.assertGreaterEqual(arrival, 0.05 * (i + 1) - 0.01)
 
     def test_function_tools_ask_for_the_first_tool_then_answer_with_the_result(self) -> None:
         def get_weather(city: str) -> str:
@@ -8379,31 +8420,49 @@ class EmulatorScriptTest(EmulatorTestCase):
         self.assertEqual((final.status, final.text),
                          (yc_runs.RunStatus.COMPLETED, "get_weather returned sunny"))
 
-    def statuses(self, run: yc_runs.Run, seen: List[yc_runs.RunStatus]) -> List[yc_runs.RunStatus]:
-        """Poll until finished; the distinct statuses in the order seen."""
-        deadline = time.monotonic() + 30
-        while not seen[-1].is_finished:
-            self.assertLess(time.monotonic(), deadline)
-            status = run.get_status()
-            if status != seen[-1]:
-                seen.append(status)
-            time.sleep(0.02)
-        return seen
-
     def test_state_machine(self) -> None:
+        # the emulator on the test's clock: each state is seen by moving the clock, not waiting
+        clock = plan_Clock()
+        emu = yc_runs.Emulator(clock=clock, implicit=True).start()
+        self.addCleanup(emu.stop)
+        client = yc_runs.Client(base_url=emu.url, api_key="k", folder_id="f", timeout=5)
+        self.addCleanup(client.close)
         S = yc_runs.RunStatus
-        self.emu.script("ok", replies=["x"], delay=1.0)
-        self.emu.script("bad", error="no", delay=1.0)
-        self.emu.script("tools", tool_calls=[{"name": "f"}], replies=["done"], delay=1.0)
-        ok = self.client.runs.create("ok", "t")
-        self.assertEqual(self.statuses(ok, [ok.status]), [S.PENDING, S.IN_PROGRESS, S.COMPLETED])
-        bad = self.client.runs.create("bad", "t")
-        self.assertEqual(self.statuses(bad, [bad.status]), [S.PENDING, S.IN_PROGRESS, S.FAILED])
-        tools = self.client.runs.create("tools", "t")
-        self.assertEqual(self.statuses(tools, [tools.status]),
-                         [S.PENDING, S.IN_PROGRESS, S.TOOL_CALLS])
+
+        def statuses(run: yc_runs.Run, seen: List[yc_runs.RunStatus]) -> List[Tuple[float, S]]:
+            """The status at each quarter second until finished: (seconds, status) at changes."""
+            changes, started = [(0.0, seen[0])], clock.now
+            for _ in range(40):
+                clock.now += 0.25
+                status = run.get_status()
+                if status != changes[-1][1]:
+                    changes.append((clock.now - started, status))
+                if status.is_finished:
+                    return changes
+            self.fail("never finished: %r" % changes)
+
+        emu.script("ok", replies=["x"], delay=1.0)
+        emu.script("bad", error="no", delay=1.0)
+        emu.script("tools", tool_calls=[{"name": "f"}], replies=["done"], delay=1.0)
+        ok = client.runs.create("ok", "t")
+        # in progress half way to the first event, finished with it (delay=1.0 s)
+        self.assertEqual(statuses(ok, [ok.status]),
+                         [(0.0, S.PENDING), (0.5, S.IN_PROGRESS), (1.0, S.COMPLETED)])
+        bad = client.runs.create("bad", "t")
+        self.assertEqual(statuses(bad, [bad.status]),
+                         [(0.0, S.PENDING), (0.5, S.IN_PROGRESS), (1.0, S.FAILED)])
+        tools = client.runs.create("tools", "t")
+        self.assertEqual(statuses(tools, [tools.status]),
+                         [(0.0, S.PENDING), (0.5, S.IN_PROGRESS), (1.0, S.TOOL_CALLS)])
         tools.submit_tool_results({"name": "f", "content": "1"})
-        self.assertEqual(self.statuses(tools, [tools.get_status()]), [S.IN_PROGRESS, S.COMPLETED])
+        self.assertEqual(statuses(tools, [tools.get_status()]),
+                         [(0.0, S.IN_PROGRESS), (1.0, S.COMPLETED)])
+        streamed = client.runs.create("ok", "t", stream=True)
+        with self.assertRaises(yc_runs.StreamError):  # nothing is due until the clock moves
+            list(streamed.listen(timeout=0.1, resume=False))
+        clock.now += 10  # every event is due: the stream waits for nothing
+        self.assertEqual([e.text for e in streamed.listen() if e.status is yc_runs.StreamEvent.DONE],
+                         ["x"])
 
     def test_submit_to_a_run_not_waiting_for_tools_is_400(self) -> None:
         self.emu.script("slow", replies=["x"], delay=30)
@@ -9440,7 +9499,7 @@ class HostileInputTest(EnvTestCase):
 
     def client(self, url: str, **options: Any) -> yc_runs.Client:
         client = yc_runs.Client(**dict({"base_url": url, "api_key": cli_secret, "timeout": 2,
-                                        "max_retries": 0}, **options))
+                                        "max_retries": 0, "retry_delay": 0}, **options))
         self.addCleanup(client.close)
         return client
 
@@ -9835,7 +9894,8 @@ class SoakTest(EnvTestCase):
         emu = soak_emulator(soak_SEED, log)
         self.addCleanup(emu.stop)
         soak_arm(emu)
-        client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10)
+        client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10,
+                                retry_delay=soak_RETRY_DELAY)
         self.addCleanup(client.close)
         records = []
         surfaced: List[BaseException] = []
@@ -9884,7 +9944,7 @@ class SoakTest(EnvTestCase):
 
         async def main() -> None:
             async with yc_runs.AsyncClient(base_url=emu.url, api_key="k", timeout=10,
-                                           max_retries=10) as client:
+                                           max_retries=10, retry_delay=soak_RETRY_DELAY) as client:
                 for first in range(0, soak_RUNS, soak_BATCH):
                     await asyncio.gather(*(one(client, i)
                                            for i in range(first, min(soak_RUNS, first + soak_BATCH))))
@@ -9902,7 +9962,8 @@ class SoakTest(EnvTestCase):
         emu = soak_emulator(soak_SEED)
         self.addCleanup(emu.stop)
         soak_arm(emu)
-        client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10)
+        client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10,
+                                retry_delay=soak_RETRY_DELAY)
         self.addCleanup(client.close)
         client.runs.create(soak_assistant(0), "warm")  # a pooled socket before the fork
 
@@ -9978,7 +10039,8 @@ class SoakTest(EnvTestCase):
 
         server = RawServer(handler)
         self.addCleanup(server.close)
-        client = yc_runs.Client(base_url=server.url, api_key="k", timeout=5, max_retries=20)
+        client = yc_runs.Client(base_url=server.url, api_key="k", timeout=5, max_retries=20,
+                                retry_delay=soak_RETRY_DELAY)
         self.addCleanup(client.close)
         started = time.monotonic()
         runs = 25
@@ -10028,7 +10090,7 @@ class EmuRespSoakTest(EnvTestCase):
         self.addCleanup(emu.stop)
         emures_soak_arm(emu)
         client = yc_runs.Client(base_url=emu.url, api_key="k", timeout=10, max_retries=10,
-                                api="responses")
+                                api="responses", retry_delay=soak_RETRY_DELAY)
         self.addCleanup(client.close)
         records, surfaced = [], []  # type: Tuple[List[Any], List[BaseException]]
         for i in range(emures_SOAK_RUNS):
@@ -10068,7 +10130,8 @@ class EmuRespSoakTest(EnvTestCase):
 
         async def main() -> None:
             async with yc_runs.AsyncClient(base_url=emu.url, api_key="k", timeout=10,
-                                           max_retries=10, api="responses") as client:
+                                           max_retries=10, api="responses",
+                                           retry_delay=soak_RETRY_DELAY) as client:
                 await asyncio.gather(*(one(client, i) for i in range(emures_SOAK_RUNS)))
 
         asyncio.run(main())

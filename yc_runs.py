@@ -1395,19 +1395,33 @@ def _jitter() -> float:
 _MAX_RETRY_AFTER = 60.0  # a server asking for longer gets its error raised at once
 
 
-def _backoff(attempt: int, retry_after: Optional[float] = None) -> float:
-    """Retry-After when the server gives one, else 0.5 s doubling to 8 s, less jitter."""
+_MAX_RETRY_DELAY = 8.0
+
+
+def _backoff(attempt: int, retry_after: Optional[float] = None, first: float = 0.5) -> float:
+    """Retry-After when the server gives one, else ``first`` (the client's retry_delay)
+    doubling to 8 s, less up to a quarter of jitter."""
     if retry_after is not None:
         return float(min(retry_after, _MAX_RETRY_AFTER))
-    return float(min(0.5 * 2.0 ** attempt, 8.0) * (1 - 0.25 * _jitter()))
+    return float(min(first * 2.0 ** attempt, _MAX_RETRY_DELAY) * (1 - 0.25 * _jitter()))
+
+
+def _check_retry_delay(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("retry_delay must be a number of seconds, not %s" % type(value).__name__)
+    if not 0 <= value <= _MAX_RETRY_DELAY:  # nan too
+        raise ValueError("retry_delay must be between 0 and %g seconds, got %r"
+                         % (_MAX_RETRY_DELAY, value))
+    return float(value)
 
 
 class _Retry:
     """Which failures of one call to retry, and after how long."""
 
-    def __init__(self, max_retries: int, idempotent: bool) -> None:
+    def __init__(self, max_retries: int, idempotent: bool, first_delay: float = 0.5) -> None:
         self.max_retries = max_retries
         self.idempotent = idempotent
+        self.first_delay = first_delay
         self.retries = 0
         self.stale_retried = False
 
@@ -1433,7 +1447,7 @@ class _Retry:
         if not retryable or self.retries >= self.max_retries:
             return None
         self.retries += 1
-        return _backoff(self.retries - 1, retry_after)
+        return _backoff(self.retries - 1, retry_after, self.first_delay)
 
 
 class _Pager:
@@ -3011,6 +3025,7 @@ class _Resume:
     def __init__(self, stream: Any, config: "_Options", resume: bool) -> None:
         self.stream = stream
         self.max_retries = config.max_retries if resume else 0
+        self.first_delay = config.retry_delay
         self.failures = 0
         self.stale_retried = False
         credentials = config.credentials
@@ -3053,7 +3068,7 @@ class _Resume:
                   self.max_retries)
         if self.failures == 1 and retry_after is None and last is not None:
             return 0.0  # the first reconnection after progress is immediate
-        return _backoff(self.failures - 1, retry_after)
+        return _backoff(self.failures - 1, retry_after, self.first_delay)
 
 
 class _Waiter:
@@ -3209,7 +3224,7 @@ def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
     started = clock()
     if config.total_timeout is not None:
         until = min(until or math.inf, started + config.total_timeout)
-    retry = _Retry(config.max_retries, request.idempotent)
+    retry = _Retry(config.max_retries, request.idempotent, config.retry_delay)
     refreshed = False
     while True:
         begun = clock()
@@ -4536,7 +4551,8 @@ class _Options:
                  base_url: Optional[str],
                  timeout: float, max_retries: int, ssl_context: Optional["ssl.SSLContext"],
                  credentials: Any, allow_insecure: bool,
-                 total_timeout: Optional[float] = None, api: Optional[str] = None) -> None:
+                 total_timeout: Optional[float] = None, api: Optional[str] = None,
+                 retry_delay: float = 0.5) -> None:
         api = api if api is not None else os.environ.get("YC_RUNS_API") or "responses"
         if api not in _WIRES:
             raise ValueError('api must be "responses" (the live service) or "assistants" (the '
@@ -4560,6 +4576,7 @@ class _Options:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError("max_retries must be an int >= 0, got %r" % (max_retries,))
         self.max_retries = max_retries
+        self.retry_delay = _check_retry_delay(retry_delay)
         if ssl_context is not None and not hasattr(ssl_context, "wrap_socket"):
             raise TypeError("ssl_context must be an ssl.SSLContext, not %s"
                             % type(ssl_context).__name__)
@@ -5125,9 +5142,11 @@ class _ClientBase:
         allow_insecure: bool = False,
         total_timeout: Optional[float] = None,
         api: Optional[str] = None,
+        retry_delay: float = 0.5,
     ) -> None:
         self._config = _Options(api_key, iam_token, folder_id, base_url, timeout, max_retries,
-                               ssl_context, credentials, allow_insecure, total_timeout, api)
+                               ssl_context, credentials, allow_insecure, total_timeout, api,
+                               retry_delay)
         self._setup(ssl_context)
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
@@ -5175,7 +5194,9 @@ class Client(_ClientBase):
     https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
     base. ``timeout``: seconds for each attempt of a call, connect to last byte, and for
     listen the longest wait for the next event (60). ``max_retries``: retries of a failed
-    idempotent call (4). ``total_timeout``: seconds for a call with all its retries (none).
+    idempotent call (4). ``retry_delay``: seconds before the first retry, doubling to 8 s,
+    less up to a quarter of jitter; a server's Retry-After wins (0.5; 0 against an emulator in
+    your own tests). ``total_timeout``: seconds for a call with all its retries (none).
     ``ssl_context``: TLS settings (default: verified, system CAs).
     ``allow_insecure``: allow plain http:// to a host that is not loopback.
 
@@ -5289,8 +5310,9 @@ class AsyncClient(_ClientBase):
     $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
     https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
     base. ``timeout``: seconds per request (60). ``max_retries``: retries of a failed
-    idempotent call (4). ``ssl_context``: TLS settings (default: verified, system CAs).
-    ``allow_insecure``: allow plain http:// to a host that is not loopback.
+    idempotent call (4); ``retry_delay``: seconds before the first one (0.5).
+    ``ssl_context``: TLS settings (default: verified, system CAs). ``allow_insecure``:
+    allow plain http:// to a host that is not loopback.
 
     ``client.runs`` (AsyncRuns) holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
     ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
@@ -6424,13 +6446,18 @@ class Emulator:
     it got (the newest ``keep_requests``). ``latency`` is a delay before each answer and
     between events (seconds, or "realistic": about as slow as the service); ``chunking``
     "random" splits streamed lines at seeded random bytes ("lines": a chunk per line).
+    ``clock`` is the monotonic time the runs' timelines follow (default time.monotonic): a
+    test's own clock lets it step a run through its states without sleeping; streams then
+    wait for it to reach each event. Latency and stall faults are real sleeps either way,
+    as they are there to make a client's socket time out.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, event_delay: float = 0.005,
                  seed: Optional[int] = None, log: Any = None,
                  api_key: Optional[str] = None, implicit: bool = False,
                  latency: Union[None, float, str] = None, chunking: str = "lines",
-                 keep_requests: Optional[int] = 10_000) -> None:
+                 keep_requests: Optional[int] = 10_000,
+                 clock: Optional[Callable[[], float]] = None) -> None:
         import random
 
         if latency is not None and latency != "realistic" and (
@@ -6449,6 +6476,7 @@ class Emulator:
         self.implicit = implicit
         self.latency = latency
         self.chunking = chunking
+        self.clock: Callable[[], float] = time.monotonic if clock is None else clock
         self.requests: List[RecordedRequest] = _RequestLog(keep_requests)
         self.runs: Dict[str, _EmulatedRun] = {}
         self.threads = _Threads(self)
@@ -6504,6 +6532,21 @@ class Emulator:
             if self._thread is not None:
                 self._thread.join(5)
             self._server.server_close()
+
+    def _wait_until(self, due: float) -> None:
+        """Sleep until ``due`` on the emulator's clock: at once on time.monotonic; in steps of
+        5 ms on another clock (a test's, moved by the test), giving up when stopped."""
+        while True:
+            remaining = due - self.clock()
+            if remaining <= 0:
+                return
+            if self.clock is time.monotonic:
+                time.sleep(remaining)
+                return
+            server = self._server
+            if server is None or getattr(server, "stopping", False):
+                return
+            time.sleep(min(remaining, 0.005))
 
     def __enter__(self) -> "Emulator":
         return self.start()
@@ -6670,7 +6713,7 @@ class Emulator:
         assistant = run.body["assistantId"]
         script = self._scripts.get(assistant)
         first, between = self._pace(script)
-        now = time.monotonic()
+        now = self.clock()
         stream = bool(run.body.get("stream"))
         asks_tools = run.rounds < (script.tool_rounds if script is not None else 1)
         run.rounds += 1
@@ -6736,7 +6779,7 @@ class Emulator:
                                      **event)))
 
     def _run_json(self, run: _EmulatedRun) -> Dict[str, Any]:
-        state, usage = run.state(time.monotonic())
+        state, usage = run.state(self.clock())
         obj: Dict[str, Any] = {
             "id": run.id, "assistantId": run.body["assistantId"],
             "threadId": run.body["threadId"], "createdBy": self.account_id,
@@ -6752,7 +6795,7 @@ class Emulator:
 
     def _submit(self, run: _EmulatedRun, results: List[Dict[str, Any]]) -> None:
         """Tool results for a run: refused unless they answer its pending calls by name."""
-        state, _ = run.state(time.monotonic())
+        state, _ = run.state(self.clock())
         if state["status"] != "TOOL_CALLS":
             raise _Refusal(400, 9, "run %s is not waiting for tool results" % run.id)
         pending = [c["functionCall"]["name"] for c in state["toolCallList"]["toolCalls"]]
@@ -7344,7 +7387,7 @@ def _plan_response(emu: Emulator, response: _EmulatedResponse, last: Optional[_E
     assistant = prompt["id"] if prompt is not None else body["model"]
     script = emu._scripts.get(assistant)
     first, between = emu._pace(script)
-    now = time.monotonic()
+    now = emu.clock()
     tools = [t for t in body.get("tools") or [] if t["type"] == "function"]
     default_tools = script is None or not (script.replies or script.tool_calls)
     before = last.turn_rounds if answered and last is not None else 0
@@ -7489,7 +7532,7 @@ def _new_response(emu: Emulator, body: Dict[str, Any]) -> _EmulatedResponse:
         response.context = [item for _, item in conversation.items]
     response.context = response.context + items
     if conversation is not None:
-        now = time.monotonic()
+        now = emu.clock()
         conversation.items.extend((now, item) for item in items)
         conversation.last = response
     _plan_response(emu, response, last, answered)
@@ -7638,13 +7681,13 @@ def _check_items(items: List[Dict[str, Any]], param: str) -> None:
 def _create_response(emu: Emulator, call: _Call) -> _Answer:
     with emu._lock:
         response = _new_response(emu, call.body)
-        obj = _response_object(emu, response, time.monotonic())
+        obj = _response_object(emu, response, emu.clock())
     if call.body.get("stream"):
         return _Answer(stream=_response_events(emu, response, 0))
     if not call.body.get("background"):  # foreground: the answer once it is finished
-        time.sleep(max(0.0, response.timeline[-1][0] - time.monotonic()))
+        emu._wait_until(response.timeline[-1][0])
         with emu._lock:
-            obj = _response_object(emu, response, time.monotonic())
+            obj = _response_object(emu, response, emu.clock())
     return _Answer(obj)
 
 
@@ -7664,7 +7707,7 @@ def _get_response(emu: Emulator, call: _Call) -> _Answer:
     _stream_query(call.query)
     with emu._lock:
         return _Answer(_response_object(emu, _response_named(emu, call.ids[0]),
-                                        time.monotonic()))
+                                        emu.clock()))
 
 
 def _listen_response(emu: Emulator, call: _Call) -> _Answer:
@@ -7697,7 +7740,7 @@ def _cancel_response(emu: Emulator, call: _Call) -> _Answer:
         if not response.body.get("background"):
             raise _invalid("Only responses created with background: true can be cancelled.",
                            "background", "invalid_value")
-        now = time.monotonic()
+        now = emu.clock()
         if response.status(now) in ("queued", "in_progress"):
             response.timeline = [(since, status) for since, status in response.timeline
                                  if since <= now] + [(now, "cancelled")]
@@ -7732,7 +7775,7 @@ def _create_conversation(emu: Emulator, call: _Call) -> _Answer:
     with emu._lock:
         conversation_id = _uuid4()
         conversation = _EmulatedConversation(conversation_id, dict(metadata))
-        now = time.monotonic()
+        now = emu.clock()
         conversation.items = [(now, _item_with_id(item)) for item in items]
         emu.conversations[conversation_id] = conversation
         return _Answer(dict(conversation.json))
@@ -7756,7 +7799,7 @@ def _add_items(emu: Emulator, call: _Call) -> _Answer:
             _match_outputs(conversation.last, outputs)
             if conversation.last is not None:
                 conversation.last.answered = True
-        now = time.monotonic()
+        now = emu.clock()
         added = [_item_with_id(item) for item in call.body["items"]]
         conversation.items.extend((now, item) for item in added)
         return _Answer({"object": "list", "data": added, "has_more": False,
@@ -7769,7 +7812,7 @@ def _list_items(emu: Emulator, call: _Call) -> _Answer:
         if conversation is None:
             raise _Refusal(404, 5, "Conversation with id %s not found." % _shown(call.ids[0]),
                            "conversation_id", "not_found")
-        now = time.monotonic()
+        now = emu.clock()
         return _Answer(_item_list([item for due, item in conversation.items if due <= now],
                                   call.query))
 
@@ -7893,7 +7936,7 @@ def _emulator_server(emu: Emulator) -> Any:
                                                          message or "bad request")))
 
         def _handle(self) -> None:
-            self._started = time.monotonic()
+            self._started = time.perf_counter()
             self._status = 0
             try:
                 self._answer()
@@ -7997,7 +8040,7 @@ def _emulator_server(emu: Emulator) -> Any:
 
         def _finish(self) -> None:
             if emu.log is not None:
-                elapsed = (time.monotonic() - self._started) * 1000
+                elapsed = (time.perf_counter() - self._started) * 1000
                 line = "%s %s %d %.1fms\n" % (self.command, self.path.split("?")[0],
                                                self._status, elapsed)
                 with _EMULATOR_LOG_LOCK:  # one write a line: handler threads never interleave
@@ -8035,7 +8078,7 @@ def _emulator_server(emu: Emulator) -> Any:
                     elif fault.kind == "malformed":
                         self._chunk(dialect.malformed, None)
                         fault = None
-                time.sleep(max(0.0, due - time.monotonic()))
+                emu._wait_until(due)
                 line = dialect.frame(event)
                 if fault is not None and fault.kind == "cut" and sent + len(line) > fault.after_bytes:
                     self._chunk(line[:max(0, fault.after_bytes - sent)], None)
