@@ -954,7 +954,7 @@ fidelity_RECORDED = RECORDED
 
 
 # the review's race ran 20 s under serve: YC_RUNS_RACE_SECONDS=20 repeats it
-fidelity_RACE_SECONDS = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 1.0)
+fidelity_RACE_SECONDS = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 0.3)
 
 
 fidelity_AUTH = b"Authorization: Api-Key k\r\nx-folder-id: folder-1\r\n"
@@ -3533,11 +3533,11 @@ class CoreHTTPCodecTest(CoreRawTestCase):
         events: List[yc_runs.RunStreamEvent] = []
         started = time.monotonic()
         with self.assertRaises(yc_runs.StreamError) as caught:
-            for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=0.3, resume=False):
+            for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=0.15, resume=False):
                 events.append(event)
         elapsed = time.monotonic() - started
         self.assertLess(elapsed, 2.0)
-        self.assertGreaterEqual(elapsed, 0.25)
+        self.assertGreaterEqual(elapsed, 0.12)
         self.assertEqual(len(events), 1)
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
 
@@ -3547,14 +3547,14 @@ class CoreHTTPCodecTest(CoreRawTestCase):
         client = self.client_for(server, max_retries=3)
         started = time.monotonic()
         with self.assertRaises(yc_runs.APITimeoutError) as caught:
-            client.runs.get("r", timeout=0.3)
+            client.runs.get("r", timeout=0.15)
         self.assertLess(time.monotonic() - started, 2.0)
         self.assertIsInstance(caught.exception, TimeoutError)
 
     def test_client_timeout_applies_to_calls_without_their_own(self) -> None:
         release = self.release_event()
         server = self.serve(lambda conn, request: release.wait(10) and False)
-        client = self.client_for(server, timeout=0.3)
+        client = self.client_for(server, timeout=0.15)
         run = yc_runs.Run("run-1", _runs=client.runs)
         for name, call in (("get", lambda: client.runs.get("r")),
                            ("create", lambda: client.runs.create("a", "t")),
@@ -5304,9 +5304,9 @@ class AsyncErrorsTest(async_EmulatorCase):
         self.emu.inject(yc_runs.Fault.stall(5), on="get")
         started = time.monotonic()
         with self.assertRaises(yc_runs.APITimeoutError):
-            await self.client.runs.get("some-run", timeout=0.3)
+            await self.client.runs.get("some-run", timeout=0.15)
         elapsed = time.monotonic() - started
-        self.assertGreater(elapsed, 0.25)
+        self.assertGreater(elapsed, 0.12)
         self.assertLess(elapsed, 2.5)
 
     async def test_unreachable_server_raises_api_connection_error(self) -> None:
@@ -5373,9 +5373,9 @@ class AsyncCancellationTest(async_EnvCase):
         client = self.raw_client(server)
         started = time.monotonic()
         with self.assertRaises(yc_runs.APITimeoutError):
-            await client.runs.get("r", timeout=0.3)
+            await client.runs.get("r", timeout=0.15)
         elapsed = time.monotonic() - started
-        self.assertGreater(elapsed, 0.25)
+        self.assertGreater(elapsed, 0.12)
         self.assertLess(elapsed, 2.5)
         self.assertEqual(server.connections, 1)  # a timeout is not retried
 
@@ -5383,7 +5383,7 @@ class AsyncCancellationTest(async_EnvCase):
         server, release = workflow_silent_server()
         self.addCleanup(server.close)
         self.addCleanup(release.set)
-        client = self.raw_client(server, timeout=0.3)
+        client = self.raw_client(server, timeout=0.15)
         run = yc_runs.AsyncRun("run-1", _runs=client.runs)
 
         async def listen() -> None:
@@ -5407,10 +5407,10 @@ class AsyncCancellationTest(async_EnvCase):
         events = []
         started = time.monotonic()
         with self.assertRaises(yc_runs.StreamError) as caught:
-            async for event in run.listen(timeout=0.3):
+            async for event in run.listen(timeout=0.15):
                 events.append(event)
         elapsed = time.monotonic() - started
-        self.assertGreater(elapsed, 0.5)
+        self.assertGreater(elapsed, 0.25)
         self.assertLess(elapsed, 4)
         self.assertEqual(caught.exception.last_event_idx, 0)
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
@@ -5424,7 +5424,7 @@ class AsyncCancellationTest(async_EnvCase):
         run = yc_runs.AsyncRun("run-1", _runs=self.raw_client(server).runs)
         started = time.monotonic()
         with self.assertRaises((yc_runs.StreamError, yc_runs.APITimeoutError)):
-            async for _event in run.listen(timeout=0.3, resume=False):
+            async for _event in run.listen(timeout=0.15, resume=False):
                 pass
         self.assertLess(time.monotonic() - started, 2.5)
         self.assertEqual(server.connections, 1)
@@ -5728,7 +5728,7 @@ class WorkflowResumeTest(EmulatorTestCase, workflow_ResumeScenarios):
     def test_a_stall_longer_than_the_timeout_resumes(self) -> None:
         self.emu.inject(yc_runs.Fault.stall(3, after_events=2), on="listen")
         started = time.monotonic()
-        self.assert_same_events(list(self.run_.listen(timeout=0.3)), self.reference)
+        self.assert_same_events(list(self.run_.listen(timeout=0.15)), self.reference)
         self.assertLess(time.monotonic() - started, 2.5)
         self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
 
@@ -5791,7 +5791,7 @@ class WorkflowResumeAsyncTest(async_EmulatorCase, workflow_ResumeScenarios):
     async def test_a_stall_longer_than_the_timeout_resumes(self) -> None:
         self.emu.inject(yc_runs.Fault.stall(3, after_events=2), on="listen")
         started = time.monotonic()
-        self.assert_same_events([e async for e in self.run_.listen(timeout=0.3)], self.reference)
+        self.assert_same_events([e async for e in self.run_.listen(timeout=0.15)], self.reference)
         self.assertLess(time.monotonic() - started, 2.5)
         self.assertEqual(workflow_listen_starts(self.emu), ["0", "0", "2"])
 
@@ -6592,25 +6592,25 @@ class HardDeadlineTest(CoreRawTestCase):
 
     def test_get_timeout_is_a_deadline_for_a_trickling_body(self) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n"
-        server = self.serve(hard_trickle(head, b"{" + b" " * 9999, 0.1, self.release_event()))
+        server = self.serve(hard_trickle(head, b"{" + b" " * 9999, 0.05, self.release_event()))
         started = time.monotonic()
         with self.assertRaises(yc_runs.APITimeoutError):
-            self.client_for(server, timeout=0.8, max_retries=3).runs.get("r")
-        self.assertLess(time.monotonic() - started, 3.0)  # a byte per 0.1 s: 1000 s otherwise
+            self.client_for(server, timeout=0.3, max_retries=3).runs.get("r")
+        self.assertLess(time.monotonic() - started, 2.0)  # a byte per 0.05 s: 500 s otherwise
 
     def test_listen_timeout_is_the_longest_wait_for_an_event_blank_lines_included(self) -> None:
         release = self.release_event()
 
         def blank_lines(conn: socket.socket, request: bytes) -> bool:
             conn.sendall(stream_head())
-            while not release.wait(0.05):
+            while not release.wait(0.02):
                 conn.sendall(core_chunk(b"\n"))
             return False
 
         run = yc_runs.Run("r", _runs=self.client_for(self.serve(blank_lines)).runs)
         started = time.monotonic()
         with self.assertRaises(yc_runs.StreamError) as caught:
-            list(run.listen(timeout=0.5, resume=False))
+            list(run.listen(timeout=0.2, resume=False))
         self.assertLess(time.monotonic() - started, 2.5)
         self.assertIn("before its first event", str(caught.exception))
 
@@ -6624,14 +6624,14 @@ class HardDeadlineTest(CoreRawTestCase):
         client = self.client_for(self.serve(stall), timeout=20, max_retries=3)
         started = time.monotonic()
         with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
-            yc_runs.Run("r", _runs=client.runs).wait(poll_timeout=0.6)
+            yc_runs.Run("r", _runs=client.runs).wait(poll_timeout=0.2)
         self.assertLess(time.monotonic() - started, 2.5)
         self.assertEqual(caught.exception.run_id, "r")
 
     def test_total_timeout_bounds_a_call_with_its_retries(self) -> None:
-        busy = core_error(503, {"code": 14, "message": "busy"}, ("Retry-After", "0.3"))
+        busy = core_error(503, {"code": 14, "message": "busy"}, ("Retry-After", "0.1"))
         server = self.serve(busy)
-        client = self.client_for(server, max_retries=50, total_timeout=1.0)
+        client = self.client_for(server, max_retries=50, total_timeout=0.35)
         started = time.monotonic()
         with self.assertRaises(yc_runs.ServerError):
             client.runs.get("r")
@@ -7217,7 +7217,7 @@ class ReadmeTest(EnvTestCase):
         with open(os.path.join(HERE, "README.md"), encoding="utf-8") as handle:
             blocks = re.findall(r"```python\n(.*?)```", handle.read(), re.S)
         self.assertGreaterEqual(len(blocks), 8)
-        emu = yc_runs.Emulator(event_delay=0.001).start()
+        emu = yc_runs.Emulator(event_delay=0).start()  # every run finished by its first poll
         self.addCleanup(emu.stop)
         os.environ.update(YC_RUNS_BASE_URL=emu.url, YC_API_KEY="AQVN-readme-key",
                           YC_FOLDER_ID="b1gxxxxxxxxxxxxxxxxx")
@@ -8687,7 +8687,7 @@ class EmulatorFaultTest(EmulatorTestCase):
         self.emu.inject(yc_runs.Fault.stall(1.0, after_events=2), on="listen")
         run = self.client.runs.create("p", "t", stream=True)
         started = time.monotonic()
-        events = list(run.listen(timeout=0.3))
+        events = list(run.listen(timeout=0.15))
         self.assertLess(time.monotonic() - started, 10)
         self.assertEqual([(e.stream_cursor.current_event_idx, e.status.name, e.text) for e in events],
                          expected)
@@ -8695,7 +8695,7 @@ class EmulatorFaultTest(EmulatorTestCase):
         self.assertEqual(listens[-2:], ["0", "2"])
         self.emu.inject(yc_runs.Fault.stall(1.0, after_events=1), on="listen")
         with self.assertRaises(yc_runs.StreamError) as caught:
-            list(run.listen(timeout=0.3, resume=False))
+            list(run.listen(timeout=0.15, resume=False))
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
 
     def test_a_stall_on_get_is_a_timeout(self) -> None:
@@ -8703,7 +8703,7 @@ class EmulatorFaultTest(EmulatorTestCase):
         self.emu.inject(yc_runs.Fault.stall(2.0), on="get")
         started = time.monotonic()
         with self.assertRaises(yc_runs.APITimeoutError):
-            self.client_with(timeout=0.3).runs.get(run.id)
+            self.client_with(timeout=0.15).runs.get(run.id)
         self.assertLess(time.monotonic() - started, 5)
 
     def test_a_malformed_line_is_a_stream_error(self) -> None:
@@ -9672,7 +9672,9 @@ class HostileInputTest(EnvTestCase):
         ]
         for name, reply, expected, contains in cases:
             mode["reply"] = reply
-            error = self.case(name, lambda: client.runs.get("r"), expected, contains=contains)
+            timeout = 0.2 if "silent" in name else None  # a real socket must time out there
+            error = self.case(name, lambda: client.runs.get("r", timeout=timeout), expected,
+                              contains=contains)
             if isinstance(error, yc_runs.APIError):
                 self.assertLess(len(str(error)), 400, name)  # a snippet, not the whole body
         lister = self.client(server.url, folder_id="f")
@@ -9817,16 +9819,16 @@ class HostileInputTest(EnvTestCase):
         ]
         for name, reply, expected, contains in cases:
             mode["reply"] = reply
-            events = self.case(name, lambda: hostile_listen(client, timeout=0.3), expected,
+            events = self.case(name, lambda: hostile_listen(client, timeout=0.15), expected,
                                contains=contains)
             if expected is None:
                 self.assertEqual(events[-1].text, text, name)
 
         async def async_listen() -> List[yc_runs.RunStreamEvent]:
             async with yc_runs.AsyncClient(base_url=server.url, api_key=cli_secret,
-                                           max_retries=1) as aclient:
+                                           max_retries=1, retry_delay=0) as aclient:
                 run = yc_runs.AsyncRun("r", _runs=aclient.runs)
-                return [event async for event in run.listen(timeout=0.3)]
+                return [event async for event in run.listen(timeout=0.15)]
 
         for name, reply, expected, contains in cases:
             mode["reply"] = reply
@@ -10025,7 +10027,7 @@ class SoakTest(EnvTestCase):
                 if local.random() < 0.04:  # this event stalls past listen's timeout
                     stats["stalls"] += 1
                     conn.sendall(data[:len(data) // 2])
-                    release.wait(0.15)
+                    release.wait(0.1)
                     return False
                 pos = 0
                 while pos < len(data):
@@ -10045,7 +10047,7 @@ class SoakTest(EnvTestCase):
         started = time.monotonic()
         runs = 25
         for i in range(runs):
-            events = list(yc_runs.Run("r%d" % i, _runs=client.runs).listen(timeout=0.1))
+            events = list(yc_runs.Run("r%d" % i, _runs=client.runs).listen(timeout=0.05))
             with self.subTest(run=i):
                 self.assertEqual([e.stream_cursor.current_event_idx for e in events], list(range(13)))
                 self.assertEqual("".join(e.delta for e in events), "Привет " * 13)
