@@ -9673,7 +9673,7 @@ class HostileInputTest(EnvTestCase):
         for name, reply, expected, contains in cases:
             mode["reply"] = reply
             timeout = 0.2 if "silent" in name else None  # a real socket must time out there
-            error = self.case(name, lambda: client.runs.get("r", timeout=timeout), expected,
+            error = self.case(name, lambda t=timeout: client.runs.get("r", timeout=t), expected,
                               contains=contains)
             if isinstance(error, yc_runs.APIError):
                 self.assertLess(len(str(error)), 400, name)  # a snippet, not the whole body
