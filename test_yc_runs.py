@@ -8578,7 +8578,8 @@ class EmulatorProtocolTest(EmulatorTestCase):
 class EmulatorFaultTest(EmulatorTestCase):
     def client_with(self, **options: Any) -> yc_runs.Client:
         client = yc_runs.Client(base_url=self.emu.url, api_key="test-key-123456",
-                                folder_id="folder-1", **dict({"timeout": 5}, **options))
+                                folder_id="folder-1",
+                                **dict({"timeout": 5, "retry_delay": 0}, **options))
         self.addCleanup(client.close)
         return client
 
