@@ -8667,7 +8667,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _cli_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:
+    except SystemExit as exc:  # --help, --version or a usage error, already printed
+        try:  # flush --help's text now: into a closed pipe, the flush at exit would print
+            if sys.stdout is not None:  # "Exception ignored ... BrokenPipeError", exit 120
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
         return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
     except BrokenPipeError:  # --help into a closed pipe (Python 3.9 and 3.10 let it escape)
         _quiet_stdout()
