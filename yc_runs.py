@@ -8529,12 +8529,15 @@ def _demo_get_weather(city: str) -> Dict[str, Any]:
     return {"city": city, "temperature_c": 21, "sky": "sunny"}
 
 
+_DEMO_EVENT_DELAY = 0.05  # seconds between the demo's events: a person sees the reply arrive
+
+
 def _cmd_demo(args: Any, printer: _Printer) -> int:
     api = getattr(args, "api", None) or "responses"  # the live wire unless asked otherwise
     # Responses: the assistant is a model URI; the Assistant API: an assistant's id
     assistant = "gpt://demo-folder/yandexgpt/latest" if api == "responses" else "demo-assistant"
     get_weather = function_tool(_demo_get_weather, name="get_weather")
-    with Emulator(event_delay=0.05) as emu:
+    with Emulator(event_delay=_DEMO_EVENT_DELAY) as emu:
         emu.script(assistant, tool_calls=[
             {"name": "get_weather", "arguments": {"city": "Moscow"}}],
             replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
@@ -8742,7 +8745,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _cli_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:
+    except SystemExit as exc:  # --help, --version or a usage error, already printed
+        try:  # flush --help's text now: into a closed pipe, the flush at exit would print
+            if sys.stdout is not None:  # "Exception ignored ... BrokenPipeError", exit 120
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
         return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
     except BrokenPipeError:  # --help into a closed pipe (Python 3.9 and 3.10 let it escape)
         _quiet_stdout()
