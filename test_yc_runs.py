@@ -1484,8 +1484,7 @@ def cli_main(*argv: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str
     test runner's own stdout. SystemExit becomes the exit code, and a stdout that fails to
     flush when main returns is exit 120, as the interpreter's exit makes it. The root
     logger's handlers are taken away for the call (a fresh process has none, so --debug's
-    basicConfig adds its own) and put back, level too. The demo's emulator, paced for a
-    person to watch, sends its events 1 ms apart. One call at a time: it swaps the process's
+    basicConfig adds its own) and put back, level too. One call at a time: it swaps the process's
     sys.stdout, sys.stderr, sys.argv and os.environ."""
     import logging
 
@@ -1500,8 +1499,7 @@ def cli_main(*argv: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str
     runner_stdout, here = cli_fd_identity(1), os.getcwd()
     with mock.patch.dict(os.environ, cli_env(**(env or {})), clear=True), \
             mock.patch.object(sys, "argv", [argv0 or yc_runs.__file__, *argv]), \
-            mock.patch.multiple(sys, stdin=stdin, stdout=out, stderr=err), \
-            mock.patch.object(yc_runs, "_DEMO_EVENT_DELAY", 0.001):
+            mock.patch.multiple(sys, stdin=stdin, stdout=out, stderr=err):
         root.handlers[:] = []
         try:
             if cwd is not None:
@@ -1536,86 +1534,57 @@ def cli_main(*argv: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str
                       err_sink.getvalue().decode("utf-8", "replace"))
 
 
-class cli_Serve:
-    """``serve ARGV`` run by ``cli_main`` on a thread, as a with block. Inside it ``url`` is
-    the emulator's address and ``lines(count)`` waits for that many lines on its stderr;
-    leaving it waits for the connections to end (their requests logged), then stops the
-    server as Ctrl-C stops a process (serve_forever ends with a KeyboardInterrupt) and sets
-    ``result``, the command's cli_Result. Only the one server ``serve`` makes is patched;
-    nothing else may call ``cli_main`` meanwhile."""
+def cli_serve(*argv: str, work: Callable[[str, Callable[[int], List[str]]], None]) -> cli_Result:
+    """``serve ARGV`` run by ``cli_main`` on this thread (the main one) and stopped by a
+    real SIGINT, as Ctrl-C stops it. A worker waits for the URL serve prints, runs
+    ``work(url, lines)`` (``lines(n)``: the first n lines of serve's request log, waited
+    for) and then interrupts this thread; its failure is raised here. While serve runs, a
+    SIGINT raises KeyboardInterrupt only inside it, never in the test runner after it."""
+    out, err = io.BytesIO(), io.BytesIO()
+    serving, failure = threading.Event(), []  # type: ignore[var-annotated]
 
-    def __init__(self, *argv: str) -> None:
-        self.argv = ("serve", *argv)
-        self.err = io.BytesIO()
-        self.server: Any = None
-        self.started = threading.Event()
-        self.idle = threading.Condition()
-        self.busy = 0  # connections being handled
-        self.result: Optional[cli_Result] = None
-        self.url = ""
-
-    def __enter__(self) -> "cli_Serve":
-        real = yc_runs._emulator_server
-
-        def server_for(emu: yc_runs.Emulator) -> Any:
-            server = real(emu)
-            serve_forever, process, handle = (server.serve_forever, server.process_request,
-                                              server.process_request_thread)
-
-            def until_stopped(poll_interval: float = 0.5) -> None:
-                serve_forever(poll_interval=0.01)  # shutdown() in 10 ms
-                raise KeyboardInterrupt  # shutdown() stands for the Ctrl-C that stops serve
-
-            def counted(request: Any, client_address: Any) -> None:
-                with self.idle:
-                    self.busy += 1
-                process(request, client_address)
-
-            def handled(request: Any, client_address: Any) -> None:
-                try:
-                    handle(request, client_address)
-                finally:
-                    with self.idle:
-                        self.busy -= 1
-                        self.idle.notify_all()
-
-            server.serve_forever, server.process_request = until_stopped, counted
-            server.process_request_thread = handled
-            self.server = server
-            self.started.set()
-            return server
-
-        def run() -> None:
-            try:
-                self.result = cli_main(*self.argv, stderr=self.err)
-            finally:
-                self.started.set()
-
-        with mock.patch.object(yc_runs, "_emulator_server", server_for):
-            self.thread = threading.Thread(target=run, name="cli_Serve", daemon=True)
-            self.thread.start()
-            self.started.wait(30)
-        if self.server is None:
-            self.thread.join(30)
-            raise AssertionError("serve did not start: %r" % self.result)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        return self
-
-    def lines(self, count: int, timeout: float = 30) -> List[str]:
-        deadline = time.monotonic() + timeout
-        while self.err.getvalue().count(b"\n") < count:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise AssertionError("serve never wrote %d lines: %r" % (count, self.err.getvalue()))
+    def lines(count: int) -> List[str]:
+        deadline = time.monotonic() + 30
+        while err.getvalue().count(b"\n") < count:
+            if time.monotonic() > deadline or not serving.is_set():
+                raise AssertionError("serve never logged %d lines: %r" % (count, err.getvalue()))
             time.sleep(0.002)
-        return self.err.getvalue().decode().splitlines(True)[:count]
+        return err.getvalue().decode().splitlines(True)[:count]
 
-    def __exit__(self, *exc: Any) -> None:
-        with self.idle:  # a request still being handled would log to a stderr gone
-            self.idle.wait_for(lambda: self.busy == 0, 30)
-        self.server.shutdown()
-        self.thread.join(30)
-        if self.thread.is_alive():
-            raise AssertionError("serve did not stop")
+    def worker() -> None:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                found = re.search(rb"http://127\.0\.0\.1:\d+", out.getvalue())
+                if found is not None:
+                    break
+                if time.monotonic() > deadline or not serving.is_set():
+                    raise AssertionError("serve printed no URL: %r" % out.getvalue())
+                time.sleep(0.002)
+            work(found.group().decode(), lines)
+        except BaseException as exc:  # re-raised on the main thread
+            failure.append(exc)
+        finally:
+            if serving.is_set():
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if serving.is_set():
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    serving.set()
+    thread = threading.Thread(target=worker, name="cli_serve", daemon=True)
+    thread.start()
+    try:
+        result = cli_main("serve", *argv, stdout=out, stderr=err)
+    finally:
+        serving.clear()
+        thread.join(30)
+        signal.signal(signal.SIGINT, previous)
+    if failure:
+        raise failure[0]
+    return result
 
 
 def cli_json_lines(test: unittest.TestCase, text: str) -> List[Dict[str, Any]]:
@@ -7813,7 +7782,8 @@ class CliCommandTest(CliCase):
             "name": "get_weather", "description": "The weather in a city",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                            "required": ["city"]}}}])
-        created = self.cli("create", "asst", "th-5", "-m", "Moscow", "--tools", tools, "--wait")
+        created = self.cli("create", "asst", "th-5", "-m", "Moscow", "--tools", tools, "--wait",
+                           "--poll-interval", "0.01")
         self.assertExit(created, 0)
         self.assertRegex(created.stdout, r"^run \S+  TOOL_CALLS\n")
         self.assertIn('  tool call  get_weather({"city": "Moscow"})', created.stdout)
@@ -7943,7 +7913,7 @@ class CliCommandTest(CliCase):
 
     def test_demo(self) -> None:
         started = time.monotonic()
-        result = cli_main("demo")
+        result = cli_main("demo", "--event-delay", "0.001")
         elapsed = time.monotonic() - started
         self.assertExit(result, 0)
         self.assertLess(elapsed, 30)
@@ -7959,7 +7929,8 @@ class CliErrorTest(CliCase):
         streamed = self.cli("create", "broken", "t", "-m", "x", "--stream")
         self.assertExit(streamed, 1)
         self.assertTrue(streamed.stdout.endswith("[ERROR: boom]\n"), streamed.stdout)
-        waited = self.cli("create", "broken", "t", "-m", "x", "--wait", "--json")
+        waited = self.cli("create", "broken", "t", "-m", "x", "--wait", "--json",
+                          "--poll-interval", "0.01")
         self.assertExit(waited, 1)
         [obj] = cli_json_lines(self, waited.stdout)
         self.assertEqual((obj["status"], obj["result"]["error"]["message"]), ("FAILED", "boom"))
@@ -8112,19 +8083,22 @@ class CliSignalTest(CliCase):
     def test_serve_logs_each_request_and_stops_on_ctrl_c(self) -> None:
         expected = {("POST", "/assistants/v1/runs", "200"), ("GET", "/assistants/v1/runs/listen", "200"),
                     ("GET", "/assistants/v1/runs/missing", "404"), ("GET", "/assistants/v1/runs/x", "401")}
-        with cli_Serve("--port", "0", "--event-delay", "0.001") as serve:
-            with yc_runs.Client(base_url=serve.url, api_key=cli_secret, folder_id="f",
+        served: List[str] = []
+
+        def work(url: str, lines: Callable[[int], List[str]]) -> None:
+            served.append(url)
+            with yc_runs.Client(base_url=url, api_key=cli_secret, folder_id="f",
                                 timeout=10) as client:
                 run = client.runs.create("a", "t", additional_messages=["hi there"], stream=True)
                 self.assertEqual("".join(run.text_stream()), "hi there")
                 with self.assertRaises(yc_runs.NotFoundError):
                     client.runs.get("missing")
-            conn = http.client.HTTPConnection("127.0.0.1", urlsplit(serve.url).port, timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", urlsplit(url).port, timeout=10)
             conn.request("GET", "/assistants/v1/runs/x")  # no Authorization
             self.assertEqual(conn.getresponse().status, 401)
             conn.close()
             logged = set()
-            for line in serve.lines(len(expected)):
+            for line in lines(len(expected)):
                 self.assertNotIn(cli_secret, line)
                 self.assertNotIn("?", line)  # the query is not logged
                 parts = re.fullmatch(r"(GET|POST|PATCH) (\S+) (\d{3}) \d+(\.\d+)?ms\n", line)
@@ -8132,14 +8106,14 @@ class CliSignalTest(CliCase):
                 assert parts is not None
                 logged.add(parts.group(1, 2, 3))
             self.assertEqual(logged, expected)
-        result = serve.result
-        assert result is not None
+
+        result = cli_serve("--port", "0", "--event-delay", "0.001", work=work)
         self.assertEqual(result.returncode, 0, result)
         first = result.stdout.splitlines(True)[0]
         match = re.match(r"yc_runs emulator on (http://127\.0\.0\.1:\d+) ", first)
         self.assertIsNotNone(match, first)
         assert match is not None
-        self.assertEqual(match.group(1), serve.url)
+        self.assertEqual([match.group(1)], served)
         self.assertEqual(result.stdout, first + "stopped\n")
         self.assertEqual(len(result.stderr.splitlines()), len(expected))  # nothing more
         self.assertNotIn("Traceback", result.stderr)
@@ -8315,7 +8289,7 @@ class SurfaceCliTest(SurfaceCliCase):
             self.assertIn(words, helped)
         sample = os.path.join(HERE, "examples", "tools.json")
         result = self.cli("create", "asst", "t", "-m", "Moscow", "--tools", sample, "--wait",
-                          "--json")
+                          "--json", "--poll-interval", "0.01")
         self.assertQuiet(result, 0)
         [run] = [json.loads(line) for line in result.stdout.splitlines()]
         self.assertEqual(run["status"], "TOOL_CALLS")
@@ -8380,7 +8354,7 @@ class SurfaceCliTest(SurfaceCliCase):
                          ["TOOL_CALLS"])
 
     def test_serve_and_demo_speak_json_lines(self) -> None:
-        demo = cli_main("demo", "--json")
+        demo = cli_main("demo", "--json", "--event-delay", "0.001")
         self.assertQuiet(demo, 0)
         objects = [json.loads(line) for line in demo.stdout.splitlines()]
         self.assertTrue(all(isinstance(o, dict) for o in objects))
@@ -8515,14 +8489,19 @@ class RespCliTest(CoreRawTestCase):
 
 class ServeFlagsTest(EnvTestCase):
     def test_serve_strict_refuses_unknown_threads_and_keep_requests_is_checked(self) -> None:
-        with cli_Serve("--strict", "--port", "0", "--json", "--keep-requests", "5") as serve, \
-                yc_runs.Client(base_url=serve.url, api_key="k", api="assistants") as client, \
-                self.assertRaises(yc_runs.NotFoundError):
-            client.runs.create("asst", "no-such-thread")
-        assert serve.result is not None
-        self.assertEqual(serve.result.returncode, 0, serve.result)
-        self.assertEqual([json.loads(line) for line in serve.result.stdout.splitlines()],
-                         [{"url": serve.url}, {"stopped": True}])
+        served: List[str] = []
+
+        def work(url: str, lines: Callable[[int], List[str]]) -> None:
+            served.append(url)
+            with yc_runs.Client(base_url=url, api_key="k", api="assistants") as client, \
+                    self.assertRaises(yc_runs.NotFoundError):
+                client.runs.create("asst", "no-such-thread")
+            lines(1)  # logged: nothing is being written when serve stops
+
+        result = cli_serve("--strict", "--port", "0", "--json", "--keep-requests", "5", work=work)
+        self.assertEqual(result.returncode, 0, result)
+        self.assertEqual([json.loads(line) for line in result.stdout.splitlines()],
+                         [{"url": served[0]}, {"stopped": True}])
         code, _, err = resp_main("serve", "--keep-requests", "0")
         self.assertEqual(code, 2)
         self.assertIn("--keep-requests", err)
@@ -9721,7 +9700,8 @@ class EmuRespDemoTest(EnvTestCase):
         for api, assistant in (("responses", "gpt://demo-folder/yandexgpt/latest"),
                                ("assistants", "demo-assistant")):
             with self.subTest(api):
-                code, out, err = resp_main("demo", *(["--api", api] if api == "assistants" else []))
+                code, out, err = resp_main("demo", "--event-delay", "0.001",
+                                          *(["--api", api] if api == "assistants" else []))
                 self.assertEqual((code, err), (0, ""))
                 self.assertIn("%s wire" % api, out)
                 self.assertIn("created thread ", out)
@@ -9731,7 +9711,7 @@ class EmuRespDemoTest(EnvTestCase):
         self.assertFalse(hasattr(yc_runs, "get_weather"))
 
     def test_demo_json_on_responses(self) -> None:
-        result = cli_main("demo", "--json")
+        result = cli_main("demo", "--json", "--event-delay", "0.001")
         self.assertEqual((result.returncode, result.stderr), (0, ""))
         objects = [json.loads(line) for line in result.stdout.splitlines()]
         submitted = next(o for o in objects if "submitted" in o)

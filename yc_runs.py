@@ -8392,7 +8392,7 @@ def _cmd_create(args: Any, printer: _Printer) -> int:
                 printer.line("run %s" % run.id)
             return _listen_and_print(run, 0, printer, follow=False)
         if args.wait:
-            result = run.wait()
+            result = run.wait(poll_timeout=args.poll_timeout, poll_interval=args.poll_interval)
             run = client.runs.get(run.id)
             printer.run(run)
             return _exit_for(result)
@@ -8537,7 +8537,10 @@ def _cmd_demo(args: Any, printer: _Printer) -> int:
     # Responses: the assistant is a model URI; the Assistant API: an assistant's id
     assistant = "gpt://demo-folder/yandexgpt/latest" if api == "responses" else "demo-assistant"
     get_weather = function_tool(_demo_get_weather, name="get_weather")
-    with Emulator(event_delay=_DEMO_EVENT_DELAY) as emu:
+    if not 0 <= args.event_delay <= 10:
+        raise ValueError("--event-delay must be between 0 and 10 seconds, got %r"
+                         % args.event_delay)
+    with Emulator(event_delay=args.event_delay) as emu:
         emu.script(assistant, tool_calls=[
             {"name": "get_weather", "arguments": {"city": "Moscow"}}],
             replies=[["It is sunny ", "and +21 °C ", "in Moscow right now."]])
@@ -8646,6 +8649,7 @@ def _cli_parser() -> Any:
     sub.add_argument("--tools-from", action="append", metavar="MODULE:FUNCTION",
                      help="a function tool from a Python function (repeatable)")
     sub.add_argument("--wait", action="store_true", help="wait for the run to finish")
+    _poll_flags(sub, "with --wait: ")
     sub = command("get", _cmd_get, "show a run")
     sub.add_argument("run_id", help="the run's id")
     sub = command("last", _cmd_get, "show the thread's last run")
@@ -8664,10 +8668,7 @@ def _cli_parser() -> Any:
                      help="stop at a TOOL_CALLS event even when the run has moved on")
     sub = command("wait", _cmd_wait, "block until the run is finished")
     sub.add_argument("run_id", help="the run's id")
-    sub.add_argument("--poll-timeout", type=float,
-                     help="give up after this many seconds (default 300; exit code 4)")
-    sub.add_argument("--poll-interval", type=float,
-                     help="seconds between polls (default 0.5)")
+    _poll_flags(sub, "")
     sub = command("submit", _cmd_submit, "submit tool results")
     sub.add_argument("run_id", help="the run's id (a run in TOOL_CALLS)")
     sub.add_argument("pairs", nargs="*", metavar="NAME=CONTENT",
@@ -8702,9 +8703,18 @@ def _cli_parser() -> Any:
                      help="how many recent requests the emulator keeps (default 10000)")
     sub = command("demo", _cmd_demo, "the whole lifecycle against an in-process emulator",
                   uses_client=False)
+    sub.add_argument("--event-delay", type=float, default=_DEMO_EVENT_DELAY,
+                     help="seconds between the reply's events (default %g)" % _DEMO_EVENT_DELAY)
     sub.add_argument("--api", choices=sorted(_WIRES), default=argparse.SUPPRESS,
                      help="the wire to show: responses (default) or assistants")
     return parser
+
+
+def _poll_flags(sub: Any, when: str) -> None:
+    sub.add_argument("--poll-timeout", type=float,
+                     help=when + "give up after this many seconds (default 300; exit code 4)")
+    sub.add_argument("--poll-interval", type=float,
+                     help=when + "seconds between polls (default 0.5)")
 
 
 # Library argument names in usage errors, as the command line spells them.
