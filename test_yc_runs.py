@@ -4901,7 +4901,7 @@ class CoreRunsTest(EmulatorTestCase):
         run = self.client.runs.create("slow-asst", "thr")
         started = time.monotonic()
         with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
-            run.wait(poll_timeout=0.2, poll_interval=0.05)
+            run.wait(poll_timeout=0.05, poll_interval=0.01)
         self.assertLess(time.monotonic() - started, 3)
         self.assertIsInstance(caught.exception, TimeoutError)
         self.assertIs(caught.exception.status, yc_runs.RunStatus.PENDING)
@@ -5402,7 +5402,7 @@ class AsyncRunsCallsTest(async_EmulatorCase):
         run = await self.client.runs.create("slow", "t")
         started = time.monotonic()
         with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
-            await run.wait(poll_timeout=0.2, poll_interval=0.05)
+            await run.wait(poll_timeout=0.05, poll_interval=0.01)
         self.assertLess(time.monotonic() - started, 3)
         self.assertEqual(caught.exception.run_id, run.id)
         self.assertTrue(caught.exception.status.is_running)
@@ -6843,7 +6843,7 @@ class HardExactlyOnceTest(CoreRawTestCase):
 
 class HardToolRoundTest(CoreRawTestCase):
     def test_run_tools_runs_each_call_once_against_a_lagging_service(self) -> None:
-        service = hard_LaggingService(lag=0.3)
+        service = hard_LaggingService(lag=0.1)
         client = self.client_for(self.serve(service))
         ran: List[Tuple[int, int]] = []
 
@@ -6856,7 +6856,7 @@ class HardToolRoundTest(CoreRawTestCase):
         self.assertEqual((ran, service.submits), ([(2, 3)], 1))
 
     def test_async_run_tools_runs_each_call_once_against_a_lagging_service(self) -> None:
-        service = hard_LaggingService(lag=0.3)
+        service = hard_LaggingService(lag=0.1)
         server = self.serve(service)
         ran: List[int] = []
 
@@ -6914,7 +6914,8 @@ class HardStatusTest(CoreRawTestCase):
         self.assertEqual(len(server.requests), 3)
 
         async def main() -> None:
-            async with yc_runs.AsyncClient(base_url=server.url, api_key="k", max_retries=1) as client:
+            async with yc_runs.AsyncClient(base_url=server.url, api_key="k", max_retries=1,
+                                           retry_delay=0) as client:
                 async for _ in yc_runs.AsyncRun("r", _runs=client.runs).listen():
                     pass
 
@@ -7187,7 +7188,7 @@ class LeaksFloodsAndMistakesTest(CoreRawTestCase):
 
         server = self.serve(stall)
         result = cli_main("listen", "r", "--base-url", server.url, "--api-key", CORE_KEY,
-                          "--timeout", "0.3", "--max-retries", "0")
+                          "--timeout", "0.1", "--max-retries", "0")
         self.assertEqual(result.returncode, 4, result.stderr)
         self.assertNotIn("Traceback", result.stderr)
 
@@ -7884,7 +7885,7 @@ class CliCommandTest(CliCase):
         self.emu.script("slow", replies=["eventually"], delay=60)
         run = self.client.runs.create("slow", "th-8")
         started = time.monotonic()
-        result = self.cli("wait", run.id, "--poll-timeout", "0.3", "--poll-interval", "0.05")
+        result = self.cli("wait", run.id, "--poll-timeout", "0.1", "--poll-interval", "0.02")
         line = self.assertErrorLine(result, 4)
         self.assertIn("still", line)
         self.assertIn(run.id, line)
@@ -8022,8 +8023,8 @@ class CliErrorTest(CliCase):
     def test_a_request_timeout_exits_4(self) -> None:
         run = self.client.runs.create("asst", "t")
         self.emu.inject(yc_runs.Fault.stall(3.0), on="get")
-        line = self.assertErrorLine(self.cli("get", run.id, "--timeout", "0.3"), 4)
-        self.assertIn("0.3", line)
+        line = self.assertErrorLine(self.cli("get", run.id, "--timeout", "0.1"), 4)
+        self.assertIn("0.1", line)
 
     def test_the_credential_is_never_printed(self) -> None:
         with yc_runs.Emulator(api_key="other", implicit=True) as emu:
@@ -9411,13 +9412,18 @@ class EmulatorKnobsTest(fidelity_Case):
             yc_runs.Emulator(chunking="bytes")
 
     def test_usage_accumulates_across_tool_rounds_and_shows_while_in_progress(self) -> None:
-        self.emu.script("slow-tools", tool_calls=[{"name": "f"}], replies=["ok"], delay=0.2)
-        run = self.client.runs.create("slow-tools", "thr-1")
-        first = run.wait(poll_interval=0.02).usage
-        run.submit_tool_results({"name": "f", "content": "1"})
-        during = self.client.runs.get(run.id)
-        self.assertEqual((during.status, during.usage), (yc_runs.RunStatus.IN_PROGRESS, first))
-        final = run.wait(poll_interval=0.02).usage
+        clock = plan_Clock()  # the emulator's: each round ends when the test moves it
+        with yc_runs.Emulator(clock=clock, implicit=True) as emu, \
+                yc_runs.Client(base_url=emu.url, api_key="k") as client:
+            emu.script("slow-tools", tool_calls=[{"name": "f"}], replies=["ok"], delay=0.2)
+            run = client.runs.create("slow-tools", "thr-1")
+            clock.now += 1
+            first = run.wait().usage
+            run.submit_tool_results({"name": "f", "content": "1"})
+            during = client.runs.get(run.id)
+            self.assertEqual((during.status, during.usage), (yc_runs.RunStatus.IN_PROGRESS, first))
+            clock.now += 1
+            final = run.wait().usage
         assert first is not None and final is not None
         self.assertGreater(final.total_tokens, first.total_tokens)
 
