@@ -939,7 +939,7 @@ fidelity_RECORDED = RECORDED
 
 
 # the review's race ran 20 s under serve: YC_RUNS_RACE_SECONDS=20 repeats it
-fidelity_RACE_SECONDS = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 0.3)
+fidelity_RACE_SECONDS = float(os.environ.get("YC_RUNS_RACE_SECONDS") or 0.2)
 
 
 fidelity_AUTH = b"Authorization: Api-Key k\r\nx-folder-id: folder-1\r\n"
@@ -6757,25 +6757,25 @@ class HardDeadlineTest(CoreRawTestCase):
 
     def test_get_timeout_is_a_deadline_for_a_trickling_body(self) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n"
-        server = self.serve(hard_trickle(head, b"{" + b" " * 9999, 0.05, self.release_event()))
+        server = self.serve(hard_trickle(head, b"{" + b" " * 9999, 0.02, self.release_event()))
         started = time.monotonic()
         with self.assertRaises(yc_runs.APITimeoutError):
-            self.client_for(server, timeout=0.3, max_retries=3).runs.get("r")
-        self.assertLess(time.monotonic() - started, 2.0)  # a byte per 0.05 s: 500 s otherwise
+            self.client_for(server, timeout=0.15, max_retries=3).runs.get("r")
+        self.assertLess(time.monotonic() - started, 2.0)  # a byte per 0.02 s: 200 s otherwise
 
     def test_listen_timeout_is_the_longest_wait_for_an_event_blank_lines_included(self) -> None:
         release = self.release_event()
 
         def blank_lines(conn: socket.socket, request: bytes) -> bool:
             conn.sendall(stream_head())
-            while not release.wait(0.02):
+            while not release.wait(0.01):
                 conn.sendall(core_chunk(b"\n"))
             return False
 
         run = yc_runs.Run("r", _runs=self.client_for(self.serve(blank_lines)).runs)
         started = time.monotonic()
         with self.assertRaises(yc_runs.StreamError) as caught:
-            list(run.listen(timeout=0.2, resume=False))
+            list(run.listen(timeout=0.1, resume=False))
         self.assertLess(time.monotonic() - started, 2.5)
         self.assertIn("before its first event", str(caught.exception))
 
@@ -6789,14 +6789,14 @@ class HardDeadlineTest(CoreRawTestCase):
         client = self.client_for(self.serve(stall), timeout=20, max_retries=3)
         started = time.monotonic()
         with self.assertRaises(yc_runs.WaitTimeoutError) as caught:
-            yc_runs.Run("r", _runs=client.runs).wait(poll_timeout=0.2)
+            yc_runs.Run("r", _runs=client.runs).wait(poll_timeout=0.1)
         self.assertLess(time.monotonic() - started, 2.5)
         self.assertEqual(caught.exception.run_id, "r")
 
     def test_total_timeout_bounds_a_call_with_its_retries(self) -> None:
-        busy = core_error(503, {"code": 14, "message": "busy"}, ("Retry-After", "0.1"))
+        busy = core_error(503, {"code": 14, "message": "busy"}, ("Retry-After", "0.05"))
         server = self.serve(busy)
-        client = self.client_for(server, max_retries=50, total_timeout=0.35)
+        client = self.client_for(server, max_retries=50, total_timeout=0.2)
         started = time.monotonic()
         with self.assertRaises(yc_runs.ServerError):
             client.runs.get("r")
@@ -8177,8 +8177,8 @@ class CliProcessTest(CliCase):
             self.assertTrue(result.stderr.startswith("error: "), result.stderr)
 
     def test_sigint_during_listen_exits_130(self) -> None:
-        # 0.3 s an event: the run still has 1.5 s to go when the first piece is out
-        self.emu.script("slow", replies=[["a ", "b ", "c ", "d ", "e ", "f"]], delay=0.3)
+        # 0.15 s an event: the run still has 0.75 s to go when the first piece is out
+        self.emu.script("slow", replies=[["a ", "b ", "c ", "d ", "e ", "f"]], delay=0.15)
         run = self.client.runs.create("slow", "t", stream=True)
         proc = cli_popen("listen", run.id, "--base-url", self.emu.url, "--api-key", cli_secret)
         self.addCleanup(cli_stop, proc)
