@@ -5434,7 +5434,6 @@ class AsyncClient(_ClientBase):
 # ============================================================================
 
 
-
 class Runs:
     """``client.runs``: create runs, fetch them, list them."""
 
@@ -6820,74 +6819,6 @@ class Emulator:
         self._plan(run, results)
 
 
-def _expiration(request: Dict[str, Any]) -> Dict[str, Any]:
-    """A checked request's expirationConfig with the service's defaults filled in; a TTL
-    past a century is refused (it would not fit a timestamp)."""
-    expiration = dict(request.get("expirationConfig") or {})
-    expiration.setdefault("expirationPolicy", "SINCE_LAST_ACTIVE")
-    if int(expiration.get("ttlDays", 0)) == 0:  # 0 is proto3's "not set"
-        expiration["ttlDays"] = "7"
-    if not 0 < int(expiration["ttlDays"]) <= 36500:
-        raise _invalid("expirationConfig.ttlDays: must be 1 to 36500 days, got %s"
-                       % expiration["ttlDays"])
-    return expiration
-
-
-def _usage_json(prompt: int, completion: int) -> Dict[str, str]:
-    return {"promptTokens": str(prompt), "completionTokens": str(completion),
-            "totalTokens": str(prompt + completion)}
-
-
-def _as_struct(value: Any) -> Any:
-    """``value`` as a google.protobuf.Struct carries it: every number a float (through the
-    json module, which nests deeper than a recursive copy would)."""
-    return json.loads(json.dumps(value), parse_int=float)
-
-
-def _chunks(text: str, count: int = 3) -> List[str]:
-    """``text`` in up to ``count`` pieces, split at spaces."""
-    words = text.split(" ")
-    size = max(1, -(-len(words) // count))
-    groups = [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
-    return [g + " " for g in groups[:-1]] + groups[-1:]
-
-
-def _last_user_text(messages: List[Dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message["author"]["role"] != "ASSISTANT":
-            return "\n".join(part["text"]["content"] for part in message["content"].get(
-                "content", []) if "content" in part.get("text", {}))
-    return ""
-
-
-def _arguments_for(function: Dict[str, Any], user_text: str) -> Dict[str, Any]:
-    """Arguments for a default call: the user's text for each required string parameter."""
-    parameters: Any = function.get("parameters") or {}
-    properties: Any = parameters.get("properties") if isinstance(parameters, dict) else {}
-    if not isinstance(properties, dict):
-        return {}
-    required = parameters.get("required")
-    arguments: Dict[str, Any] = {}
-    names = required if isinstance(required, list) else list(properties)[:1]
-    for name in [n for n in names if isinstance(n, str)]:  # a schema is any JSON the caller sent
-        kind = properties.get(name, {}).get("type") if isinstance(properties.get(name),
-                                                                   dict) else None
-        arguments[name] = {"integer": 1.0, "number": 1.0, "boolean": True, "array": [],
-                                "object": {}}.get(str(kind), user_text)
-    return arguments
-
-
-def _api_error_body(status: int, grpc: int, message: str) -> Dict[str, Any]:
-    import http
-
-    try:
-        reason = http.HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Error"
-    return {"error": {"grpcCode": grpc, "httpCode": status, "message": message,
-                      "httpStatus": reason, "details": []}}
-
-
 # ============================================================================
 # Emulator: routes and dialects, what a wire is made of (sans-IO)
 # ============================================================================
@@ -6960,6 +6891,73 @@ def _resolve(routes: Sequence[_Route], method: str, raw_path: str,
 # ============================================================================
 # Emulator: the Assistant API dialect: runs, threads, messages (sans-IO)
 # ============================================================================
+
+def _expiration(request: Dict[str, Any]) -> Dict[str, Any]:
+    """A checked request's expirationConfig with the service's defaults filled in; a TTL
+    past a century is refused (it would not fit a timestamp)."""
+    expiration = dict(request.get("expirationConfig") or {})
+    expiration.setdefault("expirationPolicy", "SINCE_LAST_ACTIVE")
+    if int(expiration.get("ttlDays", 0)) == 0:  # 0 is proto3's "not set"
+        expiration["ttlDays"] = "7"
+    if not 0 < int(expiration["ttlDays"]) <= 36500:
+        raise _invalid("expirationConfig.ttlDays: must be 1 to 36500 days, got %s"
+                       % expiration["ttlDays"])
+    return expiration
+
+
+def _usage_json(prompt: int, completion: int) -> Dict[str, str]:
+    return {"promptTokens": str(prompt), "completionTokens": str(completion),
+            "totalTokens": str(prompt + completion)}
+
+
+def _as_struct(value: Any) -> Any:
+    """``value`` as a google.protobuf.Struct carries it: every number a float (through the
+    json module, which nests deeper than a recursive copy would)."""
+    return json.loads(json.dumps(value), parse_int=float)
+
+
+def _chunks(text: str, count: int = 3) -> List[str]:
+    """``text`` in up to ``count`` pieces, split at spaces."""
+    words = text.split(" ")
+    size = max(1, -(-len(words) // count))
+    groups = [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
+    return [g + " " for g in groups[:-1]] + groups[-1:]
+
+
+def _last_user_text(messages: List[Dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message["author"]["role"] != "ASSISTANT":
+            return "\n".join(part["text"]["content"] for part in message["content"].get(
+                "content", []) if "content" in part.get("text", {}))
+    return ""
+
+
+def _arguments_for(function: Dict[str, Any], user_text: str) -> Dict[str, Any]:
+    """Arguments for a default call: the user's text for each required string parameter."""
+    parameters: Any = function.get("parameters") or {}
+    properties: Any = parameters.get("properties") if isinstance(parameters, dict) else {}
+    if not isinstance(properties, dict):
+        return {}
+    required = parameters.get("required")
+    arguments: Dict[str, Any] = {}
+    names = required if isinstance(required, list) else list(properties)[:1]
+    for name in [n for n in names if isinstance(n, str)]:  # a schema is any JSON the caller sent
+        kind = properties.get(name, {}).get("type") if isinstance(properties.get(name),
+                                                                   dict) else None
+        arguments[name] = {"integer": 1.0, "number": 1.0, "boolean": True, "array": [],
+                                "object": {}}.get(str(kind), user_text)
+    return arguments
+
+
+def _api_error_body(status: int, grpc: int, message: str) -> Dict[str, Any]:
+    import http
+
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    return {"error": {"grpcCode": grpc, "httpCode": status, "message": message,
+                      "httpStatus": reason, "details": []}}
 
 
 # The Assistant API's request messages, as much of them as the emulator reads or echoes.
@@ -8143,7 +8141,7 @@ def _emulator_server(emu: Emulator) -> Any:
 
 
 # ============================================================================
-# Command line (python -m yc_runs): the commands
+# Command line (python -m yc_runs): exit codes, and a run or an event as text or JSON
 # ============================================================================
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_API, _EXIT_TIMEOUT = 0, 1, 2, 3, 4
@@ -8286,6 +8284,10 @@ class _Printer:
             except (_OutputClosed, _OutputFailed):
                 pass
 
+
+# ============================================================================
+# Command line: the commands
+# ============================================================================
 
 def _client_from(args: Any) -> Client:
     return Client(api_key=getattr(args, "api_key", None), iam_token=getattr(args, "iam_token", None),
