@@ -2138,8 +2138,9 @@ class _SSEDecoder:
                 raise self.failed
             return []
         block = data[:end]
-        if self.pending:
-            block = b"".join(self.pending) + block
+        if self.pending:  # one copy of a long line, not two
+            self.pending.append(block)
+            block = b"".join(self.pending)
             self.pending.clear()
         tail = data[end + 1:]
         self.pending_size = len(tail)
@@ -2163,11 +2164,14 @@ class _SSEDecoder:
             if good < 0:
                 raise self.failed from None
             text = block[:good].decode("utf-8")
+        del block  # a long line is then held as its lines alone, not as bytes and text too
         if not self.started:
             self.started = True
             if text[:1] == "\ufeff":
                 text = text[1:]
-        messages = self._lines(text.split("\n"))
+        text_lines = text.split("\n")
+        del text
+        messages = self._lines(text_lines)
         if self.failed is not None and not messages:
             raise self.failed
         return messages
@@ -2295,9 +2299,15 @@ class _ResponsesStreamState:
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error text
         self.fatal = False  # in-band errors end the stream as ERROR events: nothing is fatal
         self.reconnected = False
-        # the most listen feeds at once: each text delta's event holds the whole text so far,
-        # so a 64 KiB read of deltas would keep ~300 copies of a long text alive together
-        self.feed_bytes = 2048
+
+    @property
+    def feed_bytes(self) -> int:
+        """The most listen feeds at once. Each text delta's event holds the whole text so far,
+        and a slice's events are alive together until the caller has them: 2 KiB (~10 deltas)
+        while the text is short, then slices of fewer events, so that together they hold
+        about 256 KiB of text, but at least one (a delta is ~200 bytes on the wire)."""
+        copies = (1 << 18) // sys.getsizeof(self.text)
+        return 2048 if copies >= 10 else 200 * copies if copies > 1 else 256
 
     @property
     def run_id(self) -> str:
@@ -3258,16 +3268,18 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
             if run is not None and not state.streams(head):
                 yield from _poll_final_plan(config, state, seconds, run)
                 return
-            step = state.feed_bytes
             while True:
                 piece = yield _Read(deadline, None)
                 if not piece:
                     break
-                for start in range(0, len(piece), step):
+                start, size = 0, len(piece)
+                while start < size:
                     # in slices: the events of one slice are all alive until the caller has
                     # them, and each holds the text so far
-                    events = state.feed(piece[start:start + step] if len(piece) > step
+                    step = state.feed_bytes
+                    events = state.feed(piece[start:start + step] if start or size > step
                                         else piece)
+                    start += step
                     if events and deliver_from:
                         events, deliver_from = _from_index(events, deliver_from)
                         if state.done and deliver_from:
@@ -3278,6 +3290,7 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
                         if run is not None:
                             run.saw(events)
                         yield _Emit(events)
+                        del events  # delivered: not kept alive while the next slice decodes
                         deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
             if not state.done:
                 events = state.end()
@@ -4798,7 +4811,7 @@ class _SyncStream:
                 if remaining < self.timeout - 0.02 or self.timeout < 0:
                     sock.settimeout(remaining)
                     self.timeout = remaining
-                return sock.recv(65536)
+                return sock.recv(32768)  # it and its body piece are alive while events decode
             except socket.timeout:
                 self.timeout = -1.0  # woke early for a later deadline: look again
             except OSError as exc:
@@ -5220,6 +5233,7 @@ class Client(_ClientBase):
             while need is not None:
                 if need.__class__ is _Emit:
                     yield from need.events
+                    need = None  # the events delivered are not kept while the plan goes on
                     need = step.send(None)
                     continue
                 try:
@@ -5350,6 +5364,7 @@ class AsyncClient(_ClientBase):
                 if need.__class__ is _Emit:
                     for event in need.events:
                         yield event
+                    need = None  # the events delivered are not kept while the plan goes on
                     need = step.send(None)
                     continue
                 try:
