@@ -4363,8 +4363,9 @@ class ListenFastPathTest(unittest.TestCase):
 
 
 class LazyDataclassTest(unittest.TestCase):
-    """The data classes' methods are compiled after import (by the first request, or on first
-    use): before and after, each class is what @dataclass(frozen=True) makes."""
+    """What ``import yc_runs`` leaves for later. The data classes' methods are compiled after
+    import (by the first request, or on first use): before and after, each class is what
+    @dataclass(frozen=True) makes. socket is imported at its first use."""
 
     PROBE = r"""
 import dataclasses, inspect, json, sys
@@ -4420,6 +4421,14 @@ print(json.dumps([before, facts()], default=str))
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                               cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
         self.assertEqual(done.stdout.split(), ["14", "0"], done.stderr)
+
+    def test_socket_is_imported_by_its_first_use(self) -> None:
+        probe = ("import sys, yc_runs; before = 'socket' in sys.modules; "
+                 "family = yc_runs.socket.AF_INET; import socket; "
+                 "print(before, yc_runs.socket is socket, family == socket.AF_INET)")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
+        self.assertEqual(done.stdout.split(), ["False", "True", "True"], done.stderr)
 
 
 # ============================================================================

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -37,10 +36,12 @@ from collections import namedtuple
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-# typing, datetime, ssl and asyncio are imported where they are used: `import yc_runs` stays cheap
+# typing, datetime, ssl, asyncio (and socket, below) are imported where they are used:
+# `import yc_runs` stays cheap
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import asyncio
+    import socket
     import ssl
     from datetime import datetime
     from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple, Type, TypeVar, Union
@@ -65,6 +66,21 @@ __all__ = [
     "MetadataCredentials", "function_tool", "Emulator", "Fault", "RecordedRequest",
     "main",
 ]
+
+
+class _LazySocket:
+    """``socket``, imported at the first use of one of its names (the first connection),
+    not by ``import yc_runs``, whose own import time it was a tenth of."""
+
+    def __getattr__(self, name: str) -> Any:
+        import socket as module
+
+        globals()["socket"] = module
+        return getattr(module, name)
+
+
+if not TYPE_CHECKING:
+    socket = _LazySocket()
 
 __version__ = "0.1.0"
 
