@@ -4362,6 +4362,75 @@ class ListenFastPathTest(unittest.TestCase):
             self.assertEqual((got, failure), (want, expected), body)
 
 
+class MessageFastPathTest(unittest.TestCase):
+    """_decode_message's inline path for the usual message gives what the general decoder
+    (_decode_message_fields) gives, value or error, whatever the message holds."""
+
+    def test_random_messages_decode_as_the_general_decoder_does(self) -> None:
+        rng = random.Random(1515)
+        good: Dict[str, List[Any]] = {
+            "id": ["m1", "", None, 7], "threadId": ["t", None, 1.5, []],
+            "createdBy": ["u", None, True],
+            "createdAt": ["2025-04-02T17:39:16.084751614Z", "2025-04-02T17:39:16+03:00", None,
+                          "", "yesterday", {"seconds": "5", "nanos": 7}, 5],
+            "author": [{"id": "a", "role": "ASSISTANT"}, {"id": "a"}, {}, None, "x",
+                       {"id": 3, "role": "USER"}, {"id": "a", "role": None},
+                       {"id": "a", "extra": 1}, {"id": "a", "role": "USER", "roleX": "y"}],
+            "content": [{"content": [{"text": {"content": "hi"}}]}, {"content": []}, None,
+                        {"content": [{"text": {"content": 5}}]}, {"content": "x"}, [],
+                        {"content": [{"text": {"content": "a"}}, {"image": {}}]}],
+            "status": ["COMPLETED", "MESSAGE_STATUS_UNSPECIFIED", None, "NEW_ONE", 1, "1", ""],
+            "labels": [None, {}, {"k": "v"}, {"k": 1}, [], {"k": None}],
+            "citations": [None, [], [{"sources": []}], "x", ()],
+            "thread_id": ["snake"], "created_at": ["2025-04-02T17:39:16Z"], "other": [1],
+        }
+        usual = ["id", "threadId", "createdBy", "createdAt", "author", "content", "status"]
+        for case in range(3000):
+            names = [n for n in good if (rng.random() < 0.85 if n in usual else
+                                         rng.random() < 0.08)]
+            obj = {n: good[n][0] if rng.random() < 0.6 else rng.choice(good[n]) for n in names}
+            value: Any = obj if case % 50 else rng.choice([None, [], "x", obj])
+            results = []
+            for decode in (yc_runs._decode_message, yc_runs._decode_message_fields):
+                try:
+                    results.append(("ok", decode(value, "M")))
+                except yc_runs.YCRunsError as exc:
+                    results.append((type(exc).__name__, str(exc)))
+            self.assertEqual(results[0], results[1], obj)
+            if results[0][0] == "ok":
+                fast, general = results[0][1], results[1][1]
+                self.assertEqual(list(vars(fast)), list(vars(general)))
+                self.assertIsNot(fast.labels, obj.get("labels"))
+
+    def test_random_timestamps_decode_as_the_pattern_does(self) -> None:
+        rng = random.Random(1516)
+        seeds = ["2025-04-02T17:39:16.084751614Z", "2025-04-02T17:39:16Z", "2025-04-02 17:39:16z",
+                 "1999-12-31t23:59:60.5Z", "2025-02-30T00:00:00Z", "2025-04-02T17:39:16.1234567890Z",
+                 "2025-04-02T17:39:16+03:00", "2025-04-02T17:39:16.5-0130", "0000-01-01T00:00:00Z"]
+        alphabet = "0123456789-:.TtZz +\u0663\u00b2x"
+        for case in range(5000):
+            value = list(rng.choice(seeds))
+            for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+                i = rng.randrange(len(value) + 1)
+                action = rng.random()
+                if action < 0.4 and i < len(value):
+                    value[i] = rng.choice(alphabet)
+                elif action < 0.7:
+                    value.insert(i, rng.choice(alphabet))
+                elif i < len(value):
+                    del value[i]
+            text: Any = "".join(value)
+            if case % 97 == 0:
+                text = rng.choice([None, "", 5, {"seconds": "3", "nanos": 5}, text.encode()])
+            results = []
+            for decode in (yc_runs._timestamp, yc_runs._timestamp_fields):
+                try:
+                    results.append(("ok", decode(text, "T")))
+                except yc_runs.YCRunsError as exc:
+                    results.append((type(exc).__name__, str(exc)))
+            self.assertEqual(results[0], results[1], text)
+
+
 class LazyDataclassTest(unittest.TestCase):
     """What ``import yc_runs`` leaves for later. The data classes' methods are compiled after
     import (by the first request, or on first use): before and after, each class is what
