@@ -4430,6 +4430,49 @@ class MessageFastPathTest(unittest.TestCase):
                     results.append((type(exc).__name__, str(exc)))
             self.assertEqual(results[0], results[1], text)
 
+    def test_random_runs_decode_as_with_the_general_field_lookup(self) -> None:
+        # a key no decoder reads makes _getter fall back to _get for every field: the same Run
+        rng = random.Random(1517)
+        run = recorded()["get_run"]["COMPLETED"]
+        names = ["id", "assistantId", "threadId", "createdBy", "createdAt", "labels", "tools",
+                 "customCompletionOptions", "customPromptTruncationOptions", "customResponseFormat",
+                 "usage", "state"]
+        extra: Dict[str, Any] = {"labels": {"a": "b"}, "tools": [{"function": {"name": "f"}}],
+                                 "customCompletionOptions": {"temperature": 0.5, "maxTokens": "9"},
+                                 "customPromptTruncationOptions": {"maxPromptTokens": "5"},
+                                 "customResponseFormat": {"jsonSchema": {}}}
+        for _case in range(1500):
+            obj = copy.deepcopy(run)
+            obj.update({k: v for k, v in extra.items() if rng.random() < 0.3})
+            obj["state"] = dict(obj["state"])
+            if rng.random() < 0.2:
+                obj["state"]["toolCallList"] = {"toolCalls": []}
+            for name in names:
+                roll = rng.random()
+                if name in obj and roll < 0.1:
+                    obj[yc_runs._snake(name)] = obj.pop(name)
+                elif name in obj and roll < 0.15:
+                    obj[name] = None
+                elif name in obj and roll < 0.2:
+                    obj[yc_runs._snake(name)] = obj[name]
+                    obj[name] = None
+                elif name in obj and roll < 0.23:
+                    obj[name] = rng.choice([5, "x", [], {}])
+            state = obj.get("state") if isinstance(obj.get("state"), dict) else None
+            if state is not None and rng.random() < 0.2:
+                state["completed_message"] = state.pop("completedMessage", None)
+            general = copy.deepcopy(obj)
+            general["zzUnread"] = 1
+            if isinstance(general.get("state"), dict):
+                general["state"]["zzUnread"] = 1
+            results = []
+            for value in (obj, general):
+                try:
+                    results.append(repr(yc_runs._decode_run(value, yc_runs.Run, None)))
+                except yc_runs.YCRunsError as exc:
+                    results.append("%s: %s" % (type(exc).__name__, exc))
+            self.assertEqual(results[0], results[1], obj)
+
 
 class LazyDataclassTest(unittest.TestCase):
     """What ``import yc_runs`` leaves for later. The data classes' methods are compiled after

@@ -1226,13 +1226,26 @@ def _decode_usage(value: Any, path: str) -> Optional[Usage]:
                  _decode_int64(_get(obj, "totalTokens"), path + ".totalTokens") or 0)
 
 
+_RESULT_STATE_KEYS = frozenset(("status", "error", "toolCallList", "completedMessage"))
+_RUN_KEYS = frozenset(("id", "assistantId", "threadId", "createdBy", "createdAt", "labels",
+                       "customCompletionOptions", "customPromptTruncationOptions",
+                       "customResponseFormat", "tools", "state", "usage"))
+
+
+def _getter(obj: Dict[str, Any], camel: "frozenset[str]") -> Callable[[str], Any]:
+    """_get of ``obj``: its own get when its keys are all lowerCamelCase names from
+    ``camel`` (no snake_case twin to fall back to), one dict lookup per field."""
+    return obj.get if obj.keys() <= camel else lambda name: _get(obj, name)
+
+
 def _decode_result(obj: Dict[str, Any], path: str) -> RunResult:
     state = _object(_get(obj, "state"), path + ".state")
-    completed = _get(state, "completedMessage")
+    get = _getter(state, _RESULT_STATE_KEYS)
+    completed = get("completedMessage")
     return RunResult(
-        status=_enum(RunStatus, _get(state, "status"), path + ".state.status"),
-        error=_decode_error(_get(state, "error"), path + ".state.error"),
-        tool_calls=_decode_tool_calls(_get(state, "toolCallList"), path + ".state.toolCallList"),
+        status=_enum(RunStatus, get("status"), path + ".state.status"),
+        error=_decode_error(get("error"), path + ".state.error"),
+        tool_calls=_decode_tool_calls(get("toolCallList"), path + ".state.toolCallList"),
         usage=_decode_usage(_get(obj, "usage"), path + ".usage"),
         completed_message=None if completed is None
         else _decode_message(completed, path + ".state.completedMessage"),
@@ -1258,32 +1271,40 @@ def _decode_truncation(value: Any, path: str) -> Optional[PromptTruncationOption
 def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> RunT:
     """A Run (or AsyncRun) from its JSON, bound to ``runs`` for further calls."""
     obj = _object(value, path)
-    run_id = _str(_get(obj, "id"), path + ".id")
+    get = _getter(obj, _RUN_KEYS)
+    run_id = _str(get("id"), path + ".id")
     if not run_id:
         raise MalformedResponseError("%s: the response has no run id" % path)
-    completion = _object(_get(obj, "customCompletionOptions"), path + ".customCompletionOptions")
+    completion = _object(get("customCompletionOptions"), path + ".customCompletionOptions")
     result = _decode_result(obj, path)
-    return cls(
-        id=run_id,
-        assistant_id=_str(_get(obj, "assistantId"), path + ".assistantId"),
-        thread_id=_str(_get(obj, "threadId"), path + ".threadId"),
-        created_by=_str(_get(obj, "createdBy"), path + ".createdBy"),
-        created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
-        labels=_labels(_get(obj, "labels"), path + ".labels"),
-        custom_temperature=_float(_get(completion, "temperature"),
-                                  path + ".customCompletionOptions.temperature"),
-        custom_max_tokens=_decode_int64(_get(completion, "maxTokens"),
-                               path + ".customCompletionOptions.maxTokens"),
-        custom_prompt_truncation_options=_decode_truncation(
-            _get(obj, "customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
-        custom_response_format=_get(obj, "customResponseFormat")
-        if isinstance(_get(obj, "customResponseFormat"), dict) else None,
-        tools=tuple(_object(t, "%s.tools[%d]" % (path, i))
-                    for i, t in enumerate(_list(_get(obj, "tools"), path + ".tools"))),
-        status=result.status,
-        result=result,
-        _runs=runs,
-    )
+    fields = {
+        "id": run_id,
+        "assistant_id": _str(get("assistantId"), path + ".assistantId"),
+        "thread_id": _str(get("threadId"), path + ".threadId"),
+        "created_by": _str(get("createdBy"), path + ".createdBy"),
+        "created_at": _timestamp(get("createdAt"), path + ".createdAt"),
+        "labels": _labels(get("labels"), path + ".labels"),
+        "custom_temperature": _float(_get(completion, "temperature"),
+                                     path + ".customCompletionOptions.temperature"),
+        "custom_max_tokens": _decode_int64(_get(completion, "maxTokens"),
+                                           path + ".customCompletionOptions.maxTokens"),
+        "custom_prompt_truncation_options": _decode_truncation(
+            get("customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
+        "custom_response_format": get("customResponseFormat")
+        if isinstance(get("customResponseFormat"), dict) else None,
+        "tools": tuple(_object(t, "%s.tools[%d]" % (path, i))
+                       for i, t in enumerate(_list(get("tools"), path + ".tools"))),
+        "status": result.status,
+        "result": result,
+        "_runs": runs,
+        "_state": None,
+    }
+    if cls.__init__ is not _RunFields.__init__:  # a subclass's own __init__
+        del fields["_state"]
+        return cls(**fields)
+    run = object.__new__(cls)  # what the dataclass __init__ makes, without a call per field
+    run.__dict__.update(fields)
+    return run
 
 
 _STREAM_EVENTS: Dict[str, StreamEvent] = dict(StreamEvent.__members__)
