@@ -4485,6 +4485,187 @@ class ListenFastPathTest(unittest.TestCase):
             self.assertEqual((got, failure), (want, expected), body)
 
 
+class MessageFastPathTest(unittest.TestCase):
+    """_decode_message's inline path for the usual message gives what the general decoder
+    (_decode_message_fields) gives, value or error, whatever the message holds."""
+
+    def test_random_messages_decode_as_the_general_decoder_does(self) -> None:
+        rng = random.Random(1515)
+        good: Dict[str, List[Any]] = {
+            "id": ["m1", "", None, 7], "threadId": ["t", None, 1.5, []],
+            "createdBy": ["u", None, True],
+            "createdAt": ["2025-04-02T17:39:16.084751614Z", "2025-04-02T17:39:16+03:00", None,
+                          "", "yesterday", {"seconds": "5", "nanos": 7}, 5],
+            "author": [{"id": "a", "role": "ASSISTANT"}, {"id": "a"}, {}, None, "x",
+                       {"id": 3, "role": "USER"}, {"id": "a", "role": None},
+                       {"id": "a", "extra": 1}, {"id": "a", "role": "USER", "roleX": "y"}],
+            "content": [{"content": [{"text": {"content": "hi"}}]}, {"content": []}, None,
+                        {"content": [{"text": {"content": 5}}]}, {"content": "x"}, [],
+                        {"content": [{"text": {"content": "a"}}, {"image": {}}]}],
+            "status": ["COMPLETED", "MESSAGE_STATUS_UNSPECIFIED", None, "NEW_ONE", 1, "1", ""],
+            "labels": [None, {}, {"k": "v"}, {"k": 1}, [], {"k": None}],
+            "citations": [None, [], [{"sources": []}], "x", ()],
+            "thread_id": ["snake"], "created_at": ["2025-04-02T17:39:16Z"], "other": [1],
+        }
+        usual = ["id", "threadId", "createdBy", "createdAt", "author", "content", "status"]
+        for case in range(3000):
+            names = [n for n in good if (rng.random() < 0.85 if n in usual else
+                                         rng.random() < 0.08)]
+            obj = {n: good[n][0] if rng.random() < 0.6 else rng.choice(good[n]) for n in names}
+            value: Any = obj if case % 50 else rng.choice([None, [], "x", obj])
+            results = []
+            for decode in (yc_runs._decode_message, yc_runs._decode_message_fields):
+                try:
+                    results.append(("ok", decode(value, "M")))
+                except yc_runs.YCRunsError as exc:
+                    results.append((type(exc).__name__, str(exc)))
+            self.assertEqual(results[0], results[1], obj)
+            if results[0][0] == "ok":
+                fast, general = results[0][1], results[1][1]
+                self.assertEqual(list(vars(fast)), list(vars(general)))
+                self.assertIsNot(fast.labels, obj.get("labels"))
+
+    def test_random_timestamps_decode_as_the_pattern_does(self) -> None:
+        rng = random.Random(1516)
+        seeds = ["2025-04-02T17:39:16.084751614Z", "2025-04-02T17:39:16Z", "2025-04-02 17:39:16z",
+                 "1999-12-31t23:59:60.5Z", "2025-02-30T00:00:00Z", "2025-04-02T17:39:16.1234567890Z",
+                 "2025-04-02T17:39:16+03:00", "2025-04-02T17:39:16.5-0130", "0000-01-01T00:00:00Z"]
+        alphabet = "0123456789-:.TtZz +\u0663\u00b2x"
+        for case in range(5000):
+            value = list(rng.choice(seeds))
+            for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+                i = rng.randrange(len(value) + 1)
+                action = rng.random()
+                if action < 0.4 and i < len(value):
+                    value[i] = rng.choice(alphabet)
+                elif action < 0.7:
+                    value.insert(i, rng.choice(alphabet))
+                elif i < len(value):
+                    del value[i]
+            text: Any = "".join(value)
+            if case % 97 == 0:
+                text = rng.choice([None, "", 5, {"seconds": "3", "nanos": 5}, text.encode()])
+            results = []
+            for decode in (yc_runs._timestamp, yc_runs._timestamp_fields):
+                try:
+                    results.append(("ok", decode(text, "T")))
+                except yc_runs.YCRunsError as exc:
+                    results.append((type(exc).__name__, str(exc)))
+            self.assertEqual(results[0], results[1], text)
+
+    def test_random_runs_decode_as_with_the_general_field_lookup(self) -> None:
+        # a key no decoder reads makes _getter fall back to _get for every field: the same Run
+        rng = random.Random(1517)
+        run = recorded()["get_run"]["COMPLETED"]
+        names = ["id", "assistantId", "threadId", "createdBy", "createdAt", "labels", "tools",
+                 "customCompletionOptions", "customPromptTruncationOptions", "customResponseFormat",
+                 "usage", "state"]
+        extra: Dict[str, Any] = {"labels": {"a": "b"}, "tools": [{"function": {"name": "f"}}],
+                                 "customCompletionOptions": {"temperature": 0.5, "maxTokens": "9"},
+                                 "customPromptTruncationOptions": {"maxPromptTokens": "5"},
+                                 "customResponseFormat": {"jsonSchema": {}}}
+        for _case in range(1500):
+            obj = copy.deepcopy(run)
+            obj.update({k: v for k, v in extra.items() if rng.random() < 0.3})
+            obj["state"] = dict(obj["state"])
+            if rng.random() < 0.2:
+                obj["state"]["toolCallList"] = {"toolCalls": []}
+            for name in names:
+                roll = rng.random()
+                if name in obj and roll < 0.1:
+                    obj[yc_runs._snake(name)] = obj.pop(name)
+                elif name in obj and roll < 0.15:
+                    obj[name] = None
+                elif name in obj and roll < 0.2:
+                    obj[yc_runs._snake(name)] = obj[name]
+                    obj[name] = None
+                elif name in obj and roll < 0.23:
+                    obj[name] = rng.choice([5, "x", [], {}])
+            state = obj.get("state") if isinstance(obj.get("state"), dict) else None
+            if state is not None and rng.random() < 0.2:
+                state["completed_message"] = state.pop("completedMessage", None)
+            general = copy.deepcopy(obj)
+            general["zzUnread"] = 1
+            if isinstance(general.get("state"), dict):
+                general["state"]["zzUnread"] = 1
+            results = []
+            for value in (obj, general):
+                try:
+                    results.append(repr(yc_runs._decode_run(value, yc_runs.Run, None)))
+                except yc_runs.YCRunsError as exc:
+                    results.append("%s: %s" % (type(exc).__name__, exc))
+            self.assertEqual(results[0], results[1], obj)
+
+
+class LazyDataclassTest(unittest.TestCase):
+    """What ``import yc_runs`` leaves for later. The data classes' methods are compiled after
+    import (by the first request, or on first use): before and after, each class is what
+    @dataclass(frozen=True) makes. socket is imported at its first use."""
+
+    PROBE = r"""
+import dataclasses, inspect, json, sys
+import yc_runs as m
+def facts():
+    out = {}
+    for name in ("Author", "Source", "Citation", "Message", "FunctionCall", "ToolCall", "Usage",
+                 "RunError", "StreamCursor", "PromptTruncationOptions", "RunResult",
+                 "RunStreamEvent", "_RunFields", "_ThreadFields"):
+        c = getattr(m, name)
+        p = c.__dataclass_params__
+        out[name] = [c.__doc__, str(inspect.signature(c)), repr(c.__init__.__annotations__),
+                     list(c.__match_args__), [p.init, p.repr, p.eq, p.order, p.frozen],
+                     [getattr(c, k).__qualname__ for k in ("__init__", "__repr__", "__eq__",
+                      "__hash__", "__setattr__", "__delattr__")]]
+    msg = m.Message(id="x", author=m.Author("i", "r"), parts=("p",),
+                    citations=(m.Citation((m.Source(text="t"),)),))
+    objs = [msg, m.RunResult(m.RunStatus.COMPLETED, completed_message=msg, usage=m.Usage(1, 2, 3)),
+            m.RunStreamEvent(m.StreamEvent.DONE, stream_cursor=m.StreamCursor(3)),
+            m.ToolCall(m.FunctionCall("f", {"a": 1}), "c"), m.RunError("e", 3), m.Message()]
+    rows = []
+    for o in objs:
+        errors = []
+        for act in (lambda: setattr(o, "id", 1), lambda: delattr(o, "error"),
+                    lambda: type(o)(nope=1), lambda: hash(o)):
+            try:
+                act()
+                errors.append(None)
+            except (TypeError, dataclasses.FrozenInstanceError) as exc:
+                errors.append([type(exc).__name__, str(exc)])
+        rows.append([repr(o), o == dataclasses.replace(o), o == 1, dataclasses.asdict(o) != {},
+                     errors, o.labels is not m.Message().labels if hasattr(o, "labels") else 0])
+    return [out, rows]
+before = facts()
+m._compile_dataclasses()
+assert not m._UNCOMPILED
+print(json.dumps([before, facts()], default=str))
+"""
+
+    def test_before_and_after_compiling_the_methods(self) -> None:
+        done = subprocess.run([sys.executable, "-c", self.PROBE], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        before, after = json.loads(done.stdout)
+        self.assertEqual(before, after)
+        self.assertEqual(after[0]["Author"][0], "Author(id: 'str' = '', role: 'str' = '')")
+        self.assertEqual(after[1][4][0], "RunError(message='e', code=3)")
+        self.assertEqual(after[1][0][4][0], ["FrozenInstanceError", "cannot assign to field 'id'"])
+
+    def test_import_compiles_none_and_the_first_request_all(self) -> None:
+        probe = ("import yc_runs; n = len(yc_runs._UNCOMPILED); yc_runs._warm_decoders(); "
+                 "print(n, len(yc_runs._UNCOMPILED))")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
+        self.assertEqual(done.stdout.split(), ["14", "0"], done.stderr)
+
+    def test_socket_is_imported_by_its_first_use(self) -> None:
+        probe = ("import sys, yc_runs; before = 'socket' in sys.modules; "
+                 "family = yc_runs.socket.AF_INET; import socket; "
+                 "print(before, yc_runs.socket is socket, family == socket.AF_INET)")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
+        self.assertEqual(done.stdout.split(), ["False", "True", "True"], done.stderr)
+
+
 # ============================================================================
 # Plans (sans-IO): retries, waits, listen's linger and resume, on a fake clock
 # ============================================================================

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -37,10 +36,12 @@ from collections import namedtuple
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-# typing, datetime, ssl and asyncio are imported where they are used: `import yc_runs` stays cheap
+# typing, datetime, ssl, asyncio (and socket, below) are imported where they are used:
+# `import yc_runs` stays cheap
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import asyncio
+    import socket
     import ssl
     from datetime import datetime
     from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple, Type, TypeVar, Union
@@ -65,6 +66,21 @@ __all__ = [
     "MetadataCredentials", "function_tool", "Emulator", "Fault", "RecordedRequest",
     "main",
 ]
+
+
+class _LazySocket:
+    """``socket``, imported at the first use of one of its names (the first connection),
+    not by ``import yc_runs``, whose own import time it was a tenth of."""
+
+    def __getattr__(self, name: str) -> Any:
+        import socket as module
+
+        globals()["socket"] = module
+        return getattr(module, name)
+
+
+if not TYPE_CHECKING:
+    socket = _LazySocket()
 
 __version__ = "0.1.0"
 
@@ -177,7 +193,185 @@ _STATUS_NAMES = {
 # ============================================================================
 
 
-@dataclass(frozen=True)
+if TYPE_CHECKING:  # pragma: no cover - to mypy, these are dataclasses.dataclass
+    from dataclasses import dataclass as _dataclass
+else:
+    def _dataclass(*, frozen: bool) -> Any:
+        """``@dataclass(frozen=True)`` whose six methods are compiled when first called (or
+        by _warm_decoders, while the first request waits), not by ``import yc_runs``: the
+        compilation of 14 classes' methods was half its own time. Until then the class has
+        stand-ins that compile them and call them; the fields, ``__init__`` signature,
+        ``__doc__``, ``__match_args__`` and ``__dataclass_params__`` are dataclass's from the
+        start, and dataclasses.fields, replace and asdict work on it."""
+        assert frozen
+        return _lazy_frozen_dataclass
+
+
+_REPR_RUNNING: Set[Tuple[int, int]] = set()  # the reprs in progress: a recursive one is "..."
+_UNCOMPILED: List[Any] = []  # the data classes whose methods are still stand-ins
+_METHODS = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
+_HAS_DEFAULT_FACTORY = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
+
+
+def _lazy_frozen_dataclass(cls: Any) -> Any:
+    import inspect  # imported by dataclasses already
+
+    had_doc = bool(cls.__dict__.get("__doc__"))
+    if not had_doc:  # or dataclass would word one from object's signature (and tokenize it)
+        cls.__doc__ = "-"
+    cls = dataclass(init=False, repr=False, eq=False)(cls)  # the fields; it compiles nothing
+    params = cls.__dataclass_params__
+    params.init = params.repr = params.eq = params.frozen = True  # as dataclass(frozen=True)
+    fields = dataclasses.fields(cls)
+    empty, positional = inspect.Parameter.empty, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature([inspect.Parameter("self", positional)] + [inspect.Parameter(
+        f.name, positional, annotation=f.type, default=empty if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING else f.default
+        if f.default is not dataclasses.MISSING else _HAS_DEFAULT_FACTORY)
+        for f in fields], return_annotation=None)
+    if not had_doc:  # as dataclass words it: the signature without self
+        cls.__doc__ = cls.__name__ + str(signature.replace(
+            parameters=list(signature.parameters.values())[1:])).replace(" -> None", "")
+    for name in _METHODS:
+        stand_in: Any = _stand_in(cls, name) if name != "__init__" else _init_stand_in(cls,
+                                                                                      signature)
+        stand_in.__qualname__ = "%s.%s" % (cls.__qualname__, name)
+        if name == "__init__":
+            stand_in.__signature__ = signature
+            stand_in.__annotations__ = dict({f.name: f.type for f in fields}, **{"return": None})
+        setattr(cls, name, stand_in)
+    _UNCOMPILED.append(cls)
+    return cls
+
+
+def _stand_in(cls: Any, name: str) -> Callable[..., Any]:
+    if name == "__repr__":  # what the compiled one returns (a default's repr is in a __doc__)
+        shown = [f.name for f in dataclasses.fields(cls) if f.repr]
+
+        def __repr__(self: Any) -> str:
+            key = id(self), threading.get_ident()
+            if key in _REPR_RUNNING:
+                return "..."
+            _REPR_RUNNING.add(key)
+            try:
+                return "%s(%s)" % (self.__class__.__qualname__, ", ".join(
+                    "%s=%r" % (n, getattr(self, n)) for n in shown))
+            finally:
+                _REPR_RUNNING.discard(key)
+
+        return __repr__
+
+    def method(*args: Any, **kwargs: Any) -> Any:
+        _compile_dataclass(cls)
+        return getattr(cls, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+def _init_stand_in(cls: Any, signature: Any) -> Callable[..., None]:
+    """An __init__ that binds its arguments to the signature: what the compiled one does, but
+    without compiling (the module's default instances are made with it), the first few times."""
+    fields = dataclasses.fields(cls)
+    calls = [0]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls[0] += 1
+        try:
+            if calls[0] > 8 or hasattr(cls, "__post_init__"):
+                raise TypeError
+            arguments = signature.bind(self, *args, **kwargs).arguments
+        except TypeError:  # the compiled __init__, and its words for what was wrong
+            _compile_dataclass(cls)
+            cls.__init__(self, *args, **kwargs)
+            return
+        for f in fields:
+            value = arguments.get(f.name, f.default)
+            if value is dataclasses.MISSING:
+                value = f.default_factory()  # type: ignore[operator]
+            object.__setattr__(self, f.name, value)
+
+    return __init__
+
+
+def _compile_dataclasses() -> None:
+    """Every data class's methods, compiled (~4 ms, once per process)."""
+    while _UNCOMPILED:
+        _compile_dataclass(_UNCOMPILED[-1])
+
+
+def _compile_dataclass(cls: Any) -> None:
+    """The methods @dataclass(frozen=True) would have made, in place of the stand-ins."""
+    fields = dataclasses.fields(cls)
+    scope: Dict[str, Any] = {"cls": cls, "_HAS_DEFAULT_FACTORY": _HAS_DEFAULT_FACTORY,
+                             "__dataclass_builtins_object__": object, "_return_type": None,
+                             "FrozenInstanceError": dataclasses.FrozenInstanceError,
+                             "_running": _REPR_RUNNING, "_get_ident": threading.get_ident}
+    params_text, body = [], []
+    for f in fields:
+        scope["_type_" + f.name] = f.type
+        value = f.name
+        if f.default_factory is not dataclasses.MISSING:
+            scope["_dflt_" + f.name] = f.default_factory
+            params_text.append("%s:_type_%s=_HAS_DEFAULT_FACTORY" % (f.name, f.name))
+            value = "_dflt_%s() if %s is _HAS_DEFAULT_FACTORY else %s" % (f.name, f.name, f.name)
+        elif f.default is not dataclasses.MISSING:
+            scope["_dflt_" + f.name] = f.default
+            params_text.append("%s:_type_%s=_dflt_%s" % (f.name, f.name, f.name))
+        else:
+            params_text.append("%s:_type_%s" % (f.name, f.name))
+        body.append("  __dataclass_builtins_object__.__setattr__(self,%r,%s)" % (f.name, value))
+    if hasattr(cls, "__post_init__"):
+        body.append("  self.__post_init__()")
+
+    def tuple_of(obj: str, names: List[str]) -> str:
+        return "(" + ",".join("%s.%s" % (obj, n) for n in names) + ",)" if names else "()"
+
+    compared = [f.name for f in fields if f.compare]
+    hashed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
+    names = "(" + ",".join(repr(f.name) for f in fields) + ",)" if fields else "()"
+    source = "\n".join([
+        "def __create_fn__(%s):" % ", ".join(scope),
+        " def __init__(self,%s)->_return_type:" % ",".join(params_text),
+        *(body or ["  pass"]),
+        " def __repr__(self):",
+        "  key = id(self), _get_ident()",
+        "  if key in _running:",
+        "   return '...'",
+        "  _running.add(key)",
+        "  try:",
+        '   return self.__class__.__qualname__ + f"(%s)"' % ", ".join(
+            "%s={self.%s!r}" % (f.name, f.name) for f in fields if f.repr),
+        "  finally:",
+        "   _running.discard(key)",
+        " def __eq__(self,other):",
+        "  if other.__class__ is self.__class__:",
+        "   return %s==%s" % (tuple_of("self", compared), tuple_of("other", compared)),
+        "  return NotImplemented",
+        " def __hash__(self):",
+        "  return hash(%s)" % tuple_of("self", hashed),
+        " def __setattr__(self,name,value):",
+        "  if type(self) is cls or name in %s:" % names,
+        '   raise FrozenInstanceError(f"cannot assign to field {name!r}")',
+        "  super(cls, self).__setattr__(name, value)",
+        " def __delattr__(self,name):",
+        "  if type(self) is cls or name in %s:" % names,
+        '   raise FrozenInstanceError(f"cannot delete field {name!r}")',
+        "  super(cls, self).__delattr__(name)",
+        " return __init__, __repr__, __eq__, __hash__, __setattr__, __delattr__",
+    ])
+    namespace: Dict[str, Any] = {}
+    # dont_inherit: this module's `from __future__ import annotations` would make the
+    # annotations of __init__ the names of the scope's variables, not their values
+    exec(compile(source, "<string>", "exec", dont_inherit=True), globals(), namespace)
+    for function in namespace["__create_fn__"](**scope):
+        function.__qualname__ = "%s.%s" % (cls.__qualname__, function.__name__)
+        setattr(cls, function.__name__, function)
+    if cls in _UNCOMPILED:
+        _UNCOMPILED.remove(cls)
+
+
+@_dataclass(frozen=True)
 class Author:
     id: str = ""
     role: str = ""
@@ -186,7 +380,7 @@ class Author:
 _NO_AUTHOR = Author()
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class Source:
     """One source of a citation: a chunk of a file found through a search index."""
 
@@ -200,12 +394,12 @@ class Source:
     title: str = ""
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class Citation:
     sources: Tuple[Source, ...] = ()
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class Message:
     """A thread message; a partial message carries only ``parts``."""
 
@@ -225,13 +419,13 @@ class Message:
         return "\n".join(self.parts)
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class FunctionCall:
     name: str
     arguments: Dict[str, Any]
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class ToolCall:
     function: FunctionCall
     call_id: Optional[str] = None  # Responses: what a function_call_output answers
@@ -245,7 +439,7 @@ class ToolCall:
         return self.function.arguments
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -257,7 +451,7 @@ class Usage:
         return self.prompt_tokens
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class RunError:
     """Why a run failed; ``code`` is absent for many failures."""
 
@@ -268,13 +462,13 @@ class RunError:
         return self.message
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class StreamCursor:
     current_event_idx: int = 0
     num_user_events_received: int = 0
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class PromptTruncationOptions:
     """``strategy`` is None, "auto" or {"last_messages": N}."""
 
@@ -334,7 +528,7 @@ class _ResultView:
         return self.status.is_finished
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class RunResult(_ResultView):
     """What a run produced, as of one fetch."""
 
@@ -348,7 +542,7 @@ class RunResult(_ResultView):
         return self.completed_message
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class RunStreamEvent(_ResultView):
     """One event of a Listen stream.
 
@@ -371,7 +565,7 @@ class RunStreamEvent(_ResultView):
         return self.completed_message or self.partial_message
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class _RunFields:
     id: str
     assistant_id: str = ""
@@ -800,11 +994,44 @@ def _enum(cls: Type[E], value: Any, path: str) -> E:
     raise _malformed(path, "an enum name or number", value)
 
 
+_DATETIME: List[Any] = []  # datetime and timezone.utc, once imported
+
+
 def _timestamp(value: Any, path: str) -> Optional[datetime]:
     """RFC 3339 with 0-9 fractional digits and Z or an offset, as aware UTC.
 
     Also the proto3 object form {seconds, nanos}; digits past microseconds are dropped.
     """
+    if value.__class__ is str and 20 <= len(value) <= 30 and value[19] in ".Zz" \
+            and value[-1] in "Zz" and value[4] == "-" and value[7] == "-" \
+            and value[10] in "Tt " and value[13] == ":" and value[16] == ":":
+        # the usual "2025-04-02T17:39:16.084751614Z", read as _timestamp_fields' pattern
+        # reads it (a DONE's latency is mostly its times, with no import or regex call here)
+        digits = value[:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + \
+            value[17:19]
+        fraction = value[20:-1]
+        if digits.isascii() and digits.isdigit() and (
+                (len(value) == 20) if value[19] != "." else
+                (fraction.isascii() and fraction.isdigit())):
+            if not _DATETIME:
+                from datetime import datetime as datetime_class, timezone
+
+                _DATETIME[:] = datetime_class, timezone.utc
+            make, utc = _DATETIME
+            try:
+                stamp: datetime = make(
+                    int(digits[:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:10]),
+                    int(digits[10:12]), min(int(digits[12:]), 59),
+                    int(fraction[:6].ljust(6, "0")), tzinfo=utc)
+            except ValueError:
+                raise MalformedResponseError("%s: not a valid date: %r"
+                                             % (path, value[:40])) from None
+            return stamp
+    return _timestamp_fields(value, path)
+
+
+def _timestamp_fields(value: Any, path: str) -> Optional[datetime]:
+    """_timestamp of any form, by the pattern."""
     from datetime import datetime, timedelta, timezone
 
     if value is None or value == "":
@@ -840,13 +1067,16 @@ _WARM: List[bool] = []
 
 
 def _warm_decoders() -> None:
-    """Import datetime and compile the timestamp pattern (~2.5 ms, once per process) while
-    a request waits for its answer, so the first answer or DONE that has a time does not."""
+    """Import datetime, compile the timestamp pattern and the data classes' methods (~6 ms,
+    once per process) while a request waits for its answer, so the first answer or DONE
+    does not."""
     if not _WARM:
         _WARM.append(True)
-        import datetime  # noqa: F401
+        from datetime import datetime as datetime_class, timezone
 
+        _DATETIME[:] = datetime_class, timezone.utc
         re.compile(_TIMESTAMP)
+        _compile_dataclasses()
 
 
 def _labels(value: Any, path: str) -> Dict[str, str]:
@@ -892,7 +1122,48 @@ def _decode_source(obj: Dict[str, Any], path: str) -> Source:
     )
 
 
+_MESSAGE_KEYS = frozenset(("id", "threadId", "createdBy", "createdAt", "author", "content",
+                           "status", "labels", "citations"))
+_AUTHOR_KEYS = frozenset(("id", "role"))
+_STR_OR_NONE = (str, type(None))
+
+
 def _decode_message(value: Any, path: str) -> Message:
+    """A Message. The usual one (camelCase, strings where strings go, no citations) is built
+    here as _decode_message_fields would build it, field by field; anything else by it."""
+    if value.__class__ is dict and value.keys() <= _MESSAGE_KEYS:
+        get = value.get
+        author, labels, status = get("author"), get("labels"), get("status")
+        message_id, thread_id, created_by = get("id"), get("threadId"), get("createdBy")
+        if (author is None or (author.__class__ is dict and author.keys() <= _AUTHOR_KEYS
+                               and author.get("id", "").__class__ is str
+                               and author.get("role", "").__class__ is str)) \
+                and (labels is None or (labels.__class__ is dict and all(
+                    k.__class__ is str and v.__class__ is str for k, v in labels.items()))) \
+                and (status is None or (status.__class__ is str
+                                        and status in MessageStatus._member_map_)) \
+                and ((citations := get("citations")) is None
+                     or (citations.__class__ is list and not citations)) \
+                and message_id.__class__ in _STR_OR_NONE and thread_id.__class__ in _STR_OR_NONE \
+                and created_by.__class__ in _STR_OR_NONE:
+            new = object.__new__
+            author_value = new(Author)
+            author_value.__dict__.update({"id": "", "role": ""} if author is None else {
+                "id": author.get("id") or "", "role": author.get("role") or ""})
+            message = new(Message)
+            message.__dict__.update({
+                "id": message_id or "", "thread_id": thread_id or "",
+                "created_by": created_by or "",
+                "created_at": _timestamp(get("createdAt"), path + ".createdAt"),
+                "author": author_value, "labels": {} if labels is None else dict(labels),
+                "parts": _parts(get("content"), path + ".content"),
+                "status": MessageStatus.MESSAGE_STATUS_UNSPECIFIED if status is None
+                else MessageStatus._member_map_[status], "citations": ()})
+            return message
+    return _decode_message_fields(value, path)
+
+
+def _decode_message_fields(value: Any, path: str) -> Message:
     obj = _object(value, path)
     author = _object(_get(obj, "author"), path + ".author")
     citations = tuple(
@@ -955,13 +1226,26 @@ def _decode_usage(value: Any, path: str) -> Optional[Usage]:
                  _decode_int64(_get(obj, "totalTokens"), path + ".totalTokens") or 0)
 
 
+_RESULT_STATE_KEYS = frozenset(("status", "error", "toolCallList", "completedMessage"))
+_RUN_KEYS = frozenset(("id", "assistantId", "threadId", "createdBy", "createdAt", "labels",
+                       "customCompletionOptions", "customPromptTruncationOptions",
+                       "customResponseFormat", "tools", "state", "usage"))
+
+
+def _getter(obj: Dict[str, Any], camel: "frozenset[str]") -> Callable[[str], Any]:
+    """_get of ``obj``: its own get when its keys are all lowerCamelCase names from
+    ``camel`` (no snake_case twin to fall back to), one dict lookup per field."""
+    return obj.get if obj.keys() <= camel else lambda name: _get(obj, name)
+
+
 def _decode_result(obj: Dict[str, Any], path: str) -> RunResult:
     state = _object(_get(obj, "state"), path + ".state")
-    completed = _get(state, "completedMessage")
+    get = _getter(state, _RESULT_STATE_KEYS)
+    completed = get("completedMessage")
     return RunResult(
-        status=_enum(RunStatus, _get(state, "status"), path + ".state.status"),
-        error=_decode_error(_get(state, "error"), path + ".state.error"),
-        tool_calls=_decode_tool_calls(_get(state, "toolCallList"), path + ".state.toolCallList"),
+        status=_enum(RunStatus, get("status"), path + ".state.status"),
+        error=_decode_error(get("error"), path + ".state.error"),
+        tool_calls=_decode_tool_calls(get("toolCallList"), path + ".state.toolCallList"),
         usage=_decode_usage(_get(obj, "usage"), path + ".usage"),
         completed_message=None if completed is None
         else _decode_message(completed, path + ".state.completedMessage"),
@@ -987,32 +1271,40 @@ def _decode_truncation(value: Any, path: str) -> Optional[PromptTruncationOption
 def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> RunT:
     """A Run (or AsyncRun) from its JSON, bound to ``runs`` for further calls."""
     obj = _object(value, path)
-    run_id = _str(_get(obj, "id"), path + ".id")
+    get = _getter(obj, _RUN_KEYS)
+    run_id = _str(get("id"), path + ".id")
     if not run_id:
         raise MalformedResponseError("%s: the response has no run id" % path)
-    completion = _object(_get(obj, "customCompletionOptions"), path + ".customCompletionOptions")
+    completion = _object(get("customCompletionOptions"), path + ".customCompletionOptions")
     result = _decode_result(obj, path)
-    return cls(
-        id=run_id,
-        assistant_id=_str(_get(obj, "assistantId"), path + ".assistantId"),
-        thread_id=_str(_get(obj, "threadId"), path + ".threadId"),
-        created_by=_str(_get(obj, "createdBy"), path + ".createdBy"),
-        created_at=_timestamp(_get(obj, "createdAt"), path + ".createdAt"),
-        labels=_labels(_get(obj, "labels"), path + ".labels"),
-        custom_temperature=_float(_get(completion, "temperature"),
-                                  path + ".customCompletionOptions.temperature"),
-        custom_max_tokens=_decode_int64(_get(completion, "maxTokens"),
-                               path + ".customCompletionOptions.maxTokens"),
-        custom_prompt_truncation_options=_decode_truncation(
-            _get(obj, "customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
-        custom_response_format=_get(obj, "customResponseFormat")
-        if isinstance(_get(obj, "customResponseFormat"), dict) else None,
-        tools=tuple(_object(t, "%s.tools[%d]" % (path, i))
-                    for i, t in enumerate(_list(_get(obj, "tools"), path + ".tools"))),
-        status=result.status,
-        result=result,
-        _runs=runs,
-    )
+    fields = {
+        "id": run_id,
+        "assistant_id": _str(get("assistantId"), path + ".assistantId"),
+        "thread_id": _str(get("threadId"), path + ".threadId"),
+        "created_by": _str(get("createdBy"), path + ".createdBy"),
+        "created_at": _timestamp(get("createdAt"), path + ".createdAt"),
+        "labels": _labels(get("labels"), path + ".labels"),
+        "custom_temperature": _float(_get(completion, "temperature"),
+                                     path + ".customCompletionOptions.temperature"),
+        "custom_max_tokens": _decode_int64(_get(completion, "maxTokens"),
+                                           path + ".customCompletionOptions.maxTokens"),
+        "custom_prompt_truncation_options": _decode_truncation(
+            get("customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
+        "custom_response_format": get("customResponseFormat")
+        if isinstance(get("customResponseFormat"), dict) else None,
+        "tools": tuple(_object(t, "%s.tools[%d]" % (path, i))
+                       for i, t in enumerate(_list(get("tools"), path + ".tools"))),
+        "status": result.status,
+        "result": result,
+        "_runs": runs,
+        "_state": None,
+    }
+    if cls.__init__ is not _RunFields.__init__:  # a subclass's own __init__
+        del fields["_state"]
+        return cls(**fields)
+    run = object.__new__(cls)  # what the dataclass __init__ makes, without a call per field
+    run.__dict__.update(fields)
+    return run
 
 
 _STREAM_EVENTS: Dict[str, StreamEvent] = dict(StreamEvent.__members__)
@@ -1655,7 +1947,10 @@ class _ListenState:
         self.lines = _LineSplitter()
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error lines
         self.request_ids: Tuple[Optional[str], Optional[str]] = (None, None)
-        self.feed_bytes = 1 << 30  # the most listen feeds at once: all it has
+        # the most listen feeds at once: ~40 usual lines, whose events the caller has before
+        # the next slice is decoded; a whole 32 KiB read's ~150 kept events (with their dicts)
+        # set off a garbage collection within each read, ~10 % of listen's time
+        self.feed_bytes = 8192
 
     def answered(self, client_request_id: str, request_id: Optional[str]) -> None:
         """The ids of the connection now streaming, for errors it sends in-band."""
@@ -2152,8 +2447,9 @@ class _SSEDecoder:
                 raise self.failed
             return []
         block = data[:end]
-        if self.pending:
-            block = b"".join(self.pending) + block
+        if self.pending:  # one copy of a long line, not two
+            self.pending.append(block)
+            block = b"".join(self.pending)
             self.pending.clear()
         tail = data[end + 1:]
         self.pending_size = len(tail)
@@ -2177,11 +2473,14 @@ class _SSEDecoder:
             if good < 0:
                 raise self.failed from None
             text = block[:good].decode("utf-8")
+        del block  # a long line is then held as its lines alone, not as bytes and text too
         if not self.started:
             self.started = True
             if text[:1] == "\ufeff":
                 text = text[1:]
-        messages = self._lines(text.split("\n"))
+        text_lines = text.split("\n")
+        del text
+        messages = self._lines(text_lines)
         if self.failed is not None and not messages:
             raise self.failed
         return messages
@@ -2309,9 +2608,15 @@ class _ResponsesStreamState:
         self.secrets: Callable[[], List[str]] = list  # credentials to keep out of error text
         self.fatal = False  # in-band errors end the stream as ERROR events: nothing is fatal
         self.reconnected = False
-        # the most listen feeds at once: each text delta's event holds the whole text so far,
-        # so a 64 KiB read of deltas would keep ~300 copies of a long text alive together
-        self.feed_bytes = 2048
+
+    @property
+    def feed_bytes(self) -> int:
+        """The most listen feeds at once. Each text delta's event holds the whole text so far,
+        and a slice's events are alive together until the caller has them: 2 KiB (~10 deltas)
+        while the text is short, then slices of fewer events, so that together they hold
+        about 256 KiB of text, but at least one (a delta is ~200 bytes on the wire)."""
+        copies = (1 << 18) // sys.getsizeof(self.text)
+        return 2048 if copies >= 10 else 200 * copies if copies > 1 else 256
 
     @property
     def run_id(self) -> str:
@@ -3273,17 +3578,19 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
             if run is not None and not state.streams(head):
                 yield from _poll_final_plan(config, state, seconds, run)
                 return
-            step = state.feed_bytes
             while True:
                 piece = yield _Read(deadline, None)
                 if not piece:
                     break
-                for start in range(0, len(piece), step):
+                start, size = 0, len(piece)
+                while start < size:
                     # in slices: the events of one slice are all alive until the caller has
                     # them, and each holds the text so far
+                    step = state.feed_bytes
                     last = state.last_event_idx
-                    events = state.feed(piece[start:start + step] if len(piece) > step
+                    events = state.feed(piece[start:start + step] if start or size > step
                                         else piece)
+                    start += step
                     if state.last_event_idx != last:  # the stream went on, delivered or not
                         resume.progressed()  # (a Responses status event delivers nothing)
                     if events and deliver_from:
@@ -3295,6 +3602,7 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
                         if run is not None:
                             run.saw(events)
                         yield _Emit(events)
+                        del events  # delivered: not kept alive while the next slice decodes
                         deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
             if not state.done:
                 events = state.end()
@@ -3958,6 +4266,8 @@ class _ResponseParser:
         """The next event, or None when more bytes are needed."""
         state = self.state
         if state == "chunked":
+            if self.pos >= len(self.buffer) and not self.eof:
+                return None  # read to its end: a stream between events (no work, no calls)
             return self._chunked_body()
         if state == "length":
             return self._length_body()
@@ -4817,7 +5127,7 @@ class _SyncStream:
                 if remaining < self.timeout - 0.02 or self.timeout < 0:
                     sock.settimeout(remaining)
                     self.timeout = remaining
-                return sock.recv(65536)
+                return sock.recv(32768)  # it and its body piece are alive while events decode
             except socket.timeout:
                 self.timeout = -1.0  # woke early for a later deadline: look again
             except OSError as exc:
@@ -5243,6 +5553,7 @@ class Client(_ClientBase):
             while need is not None:
                 if need.__class__ is _Emit:
                     yield from need.events
+                    need = None  # the events delivered are not kept while the plan goes on
                     need = step.send(None)
                     continue
                 try:
@@ -5374,6 +5685,7 @@ class AsyncClient(_ClientBase):
                 if need.__class__ is _Emit:
                     for event in need.events:
                         yield event
+                    need = None  # the events delivered are not kept while the plan goes on
                     need = step.send(None)
                     continue
                 try:
@@ -5934,7 +6246,7 @@ class Threads:
             request = pager.request()
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class _ThreadFields:
     id: str
     name: str = ""
