@@ -4597,65 +4597,8 @@ class MessageFastPathTest(unittest.TestCase):
             self.assertEqual(results[0], results[1], obj)
 
 
-class LazyDataclassTest(unittest.TestCase):
-    """What ``import yc_runs`` leaves for later. The data classes' methods are compiled after
-    import (by the first request, or on first use): before and after, each class is what
-    @dataclass(frozen=True) makes. socket is imported at its first use."""
-
-    PROBE = r"""
-import dataclasses, inspect, json, sys
-import yc_runs as m
-def facts():
-    out = {}
-    for name in ("Author", "Source", "Citation", "Message", "FunctionCall", "ToolCall", "Usage",
-                 "RunError", "StreamCursor", "PromptTruncationOptions", "RunResult",
-                 "RunStreamEvent", "_RunFields", "_ThreadFields"):
-        c = getattr(m, name)
-        p = c.__dataclass_params__
-        out[name] = [c.__doc__, str(inspect.signature(c)), repr(c.__init__.__annotations__),
-                     list(c.__match_args__), [p.init, p.repr, p.eq, p.order, p.frozen],
-                     [getattr(c, k).__qualname__ for k in ("__init__", "__repr__", "__eq__",
-                      "__hash__", "__setattr__", "__delattr__")]]
-    msg = m.Message(id="x", author=m.Author("i", "r"), parts=("p",),
-                    citations=(m.Citation((m.Source(text="t"),)),))
-    objs = [msg, m.RunResult(m.RunStatus.COMPLETED, completed_message=msg, usage=m.Usage(1, 2, 3)),
-            m.RunStreamEvent(m.StreamEvent.DONE, stream_cursor=m.StreamCursor(3)),
-            m.ToolCall(m.FunctionCall("f", {"a": 1}), "c"), m.RunError("e", 3), m.Message()]
-    rows = []
-    for o in objs:
-        errors = []
-        for act in (lambda: setattr(o, "id", 1), lambda: delattr(o, "error"),
-                    lambda: type(o)(nope=1), lambda: hash(o)):
-            try:
-                act()
-                errors.append(None)
-            except (TypeError, dataclasses.FrozenInstanceError) as exc:
-                errors.append([type(exc).__name__, str(exc)])
-        rows.append([repr(o), o == dataclasses.replace(o), o == 1, dataclasses.asdict(o) != {},
-                     errors, o.labels is not m.Message().labels if hasattr(o, "labels") else 0])
-    return [out, rows]
-before = facts()
-m._compile_dataclasses()
-assert not m._UNCOMPILED
-print(json.dumps([before, facts()], default=str))
-"""
-
-    def test_before_and_after_compiling_the_methods(self) -> None:
-        done = subprocess.run([sys.executable, "-c", self.PROBE], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
-        self.assertEqual(done.returncode, 0, done.stderr)
-        before, after = json.loads(done.stdout)
-        self.assertEqual(before, after)
-        self.assertEqual(after[0]["Author"][0], "Author(id: 'str' = '', role: 'str' = '')")
-        self.assertEqual(after[1][4][0], "RunError(message='e', code=3)")
-        self.assertEqual(after[1][0][4][0], ["FrozenInstanceError", "cannot assign to field 'id'"])
-
-    def test_import_compiles_none_and_the_first_request_all(self) -> None:
-        probe = ("import yc_runs; n = len(yc_runs._UNCOMPILED); yc_runs._warm_decoders(); "
-                 "print(n, len(yc_runs._UNCOMPILED))")
-        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
-        self.assertEqual(done.stdout.split(), ["14", "0"], done.stderr)
+class LazyImportTest(unittest.TestCase):
+    """What ``import yc_runs`` leaves for later: socket is imported at its first use."""
 
     def test_socket_is_imported_by_its_first_use(self) -> None:
         probe = ("import sys, yc_runs; before = 'socket' in sys.modules; "

@@ -193,185 +193,7 @@ _STATUS_NAMES = {
 # ============================================================================
 
 
-if TYPE_CHECKING:  # pragma: no cover - to mypy, these are dataclasses.dataclass
-    from dataclasses import dataclass as _dataclass
-else:
-    def _dataclass(*, frozen: bool) -> Any:
-        """``@dataclass(frozen=True)`` whose six methods are compiled when first called (or
-        by _warm_decoders, while the first request waits), not by ``import yc_runs``: the
-        compilation of 14 classes' methods was half its own time. Until then the class has
-        stand-ins that compile them and call them; the fields, ``__init__`` signature,
-        ``__doc__``, ``__match_args__`` and ``__dataclass_params__`` are dataclass's from the
-        start, and dataclasses.fields, replace and asdict work on it."""
-        assert frozen
-        return _lazy_frozen_dataclass
-
-
-_REPR_RUNNING: Set[Tuple[int, int]] = set()  # the reprs in progress: a recursive one is "..."
-_UNCOMPILED: List[Any] = []  # the data classes whose methods are still stand-ins
-_METHODS = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
-_HAS_DEFAULT_FACTORY = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
-
-
-def _lazy_frozen_dataclass(cls: Any) -> Any:
-    import inspect  # imported by dataclasses already
-
-    had_doc = bool(cls.__dict__.get("__doc__"))
-    if not had_doc:  # or dataclass would word one from object's signature (and tokenize it)
-        cls.__doc__ = "-"
-    cls = dataclass(init=False, repr=False, eq=False)(cls)  # the fields; it compiles nothing
-    params = cls.__dataclass_params__
-    params.init = params.repr = params.eq = params.frozen = True  # as dataclass(frozen=True)
-    fields = dataclasses.fields(cls)
-    empty, positional = inspect.Parameter.empty, inspect.Parameter.POSITIONAL_OR_KEYWORD
-    signature = inspect.Signature([inspect.Parameter("self", positional)] + [inspect.Parameter(
-        f.name, positional, annotation=f.type, default=empty if f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING else f.default
-        if f.default is not dataclasses.MISSING else _HAS_DEFAULT_FACTORY)
-        for f in fields], return_annotation=None)
-    if not had_doc:  # as dataclass words it: the signature without self
-        cls.__doc__ = cls.__name__ + str(signature.replace(
-            parameters=list(signature.parameters.values())[1:])).replace(" -> None", "")
-    for name in _METHODS:
-        stand_in: Any = _stand_in(cls, name) if name != "__init__" else _init_stand_in(cls,
-                                                                                      signature)
-        stand_in.__qualname__ = "%s.%s" % (cls.__qualname__, name)
-        if name == "__init__":
-            stand_in.__signature__ = signature
-            stand_in.__annotations__ = dict({f.name: f.type for f in fields}, **{"return": None})
-        setattr(cls, name, stand_in)
-    _UNCOMPILED.append(cls)
-    return cls
-
-
-def _stand_in(cls: Any, name: str) -> Callable[..., Any]:
-    if name == "__repr__":  # what the compiled one returns (a default's repr is in a __doc__)
-        shown = [f.name for f in dataclasses.fields(cls) if f.repr]
-
-        def __repr__(self: Any) -> str:
-            key = id(self), threading.get_ident()
-            if key in _REPR_RUNNING:
-                return "..."
-            _REPR_RUNNING.add(key)
-            try:
-                return "%s(%s)" % (self.__class__.__qualname__, ", ".join(
-                    "%s=%r" % (n, getattr(self, n)) for n in shown))
-            finally:
-                _REPR_RUNNING.discard(key)
-
-        return __repr__
-
-    def method(*args: Any, **kwargs: Any) -> Any:
-        _compile_dataclass(cls)
-        return getattr(cls, name)(*args, **kwargs)
-
-    method.__name__ = name
-    return method
-
-
-def _init_stand_in(cls: Any, signature: Any) -> Callable[..., None]:
-    """An __init__ that binds its arguments to the signature: what the compiled one does, but
-    without compiling (the module's default instances are made with it), the first few times."""
-    fields = dataclasses.fields(cls)
-    calls = [0]
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        calls[0] += 1
-        try:
-            if calls[0] > 8 or hasattr(cls, "__post_init__"):
-                raise TypeError
-            arguments = signature.bind(self, *args, **kwargs).arguments
-        except TypeError:  # the compiled __init__, and its words for what was wrong
-            _compile_dataclass(cls)
-            cls.__init__(self, *args, **kwargs)
-            return
-        for f in fields:
-            value = arguments.get(f.name, f.default)
-            if value is dataclasses.MISSING:
-                value = f.default_factory()  # type: ignore[operator]
-            object.__setattr__(self, f.name, value)
-
-    return __init__
-
-
-def _compile_dataclasses() -> None:
-    """Every data class's methods, compiled (~4 ms, once per process)."""
-    while _UNCOMPILED:
-        _compile_dataclass(_UNCOMPILED[-1])
-
-
-def _compile_dataclass(cls: Any) -> None:
-    """The methods @dataclass(frozen=True) would have made, in place of the stand-ins."""
-    fields = dataclasses.fields(cls)
-    scope: Dict[str, Any] = {"cls": cls, "_HAS_DEFAULT_FACTORY": _HAS_DEFAULT_FACTORY,
-                             "__dataclass_builtins_object__": object, "_return_type": None,
-                             "FrozenInstanceError": dataclasses.FrozenInstanceError,
-                             "_running": _REPR_RUNNING, "_get_ident": threading.get_ident}
-    params_text, body = [], []
-    for f in fields:
-        scope["_type_" + f.name] = f.type
-        value = f.name
-        if f.default_factory is not dataclasses.MISSING:
-            scope["_dflt_" + f.name] = f.default_factory
-            params_text.append("%s:_type_%s=_HAS_DEFAULT_FACTORY" % (f.name, f.name))
-            value = "_dflt_%s() if %s is _HAS_DEFAULT_FACTORY else %s" % (f.name, f.name, f.name)
-        elif f.default is not dataclasses.MISSING:
-            scope["_dflt_" + f.name] = f.default
-            params_text.append("%s:_type_%s=_dflt_%s" % (f.name, f.name, f.name))
-        else:
-            params_text.append("%s:_type_%s" % (f.name, f.name))
-        body.append("  __dataclass_builtins_object__.__setattr__(self,%r,%s)" % (f.name, value))
-    if hasattr(cls, "__post_init__"):
-        body.append("  self.__post_init__()")
-
-    def tuple_of(obj: str, names: List[str]) -> str:
-        return "(" + ",".join("%s.%s" % (obj, n) for n in names) + ",)" if names else "()"
-
-    compared = [f.name for f in fields if f.compare]
-    hashed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
-    names = "(" + ",".join(repr(f.name) for f in fields) + ",)" if fields else "()"
-    source = "\n".join([
-        "def __create_fn__(%s):" % ", ".join(scope),
-        " def __init__(self,%s)->_return_type:" % ",".join(params_text),
-        *(body or ["  pass"]),
-        " def __repr__(self):",
-        "  key = id(self), _get_ident()",
-        "  if key in _running:",
-        "   return '...'",
-        "  _running.add(key)",
-        "  try:",
-        '   return self.__class__.__qualname__ + f"(%s)"' % ", ".join(
-            "%s={self.%s!r}" % (f.name, f.name) for f in fields if f.repr),
-        "  finally:",
-        "   _running.discard(key)",
-        " def __eq__(self,other):",
-        "  if other.__class__ is self.__class__:",
-        "   return %s==%s" % (tuple_of("self", compared), tuple_of("other", compared)),
-        "  return NotImplemented",
-        " def __hash__(self):",
-        "  return hash(%s)" % tuple_of("self", hashed),
-        " def __setattr__(self,name,value):",
-        "  if type(self) is cls or name in %s:" % names,
-        '   raise FrozenInstanceError(f"cannot assign to field {name!r}")',
-        "  super(cls, self).__setattr__(name, value)",
-        " def __delattr__(self,name):",
-        "  if type(self) is cls or name in %s:" % names,
-        '   raise FrozenInstanceError(f"cannot delete field {name!r}")',
-        "  super(cls, self).__delattr__(name)",
-        " return __init__, __repr__, __eq__, __hash__, __setattr__, __delattr__",
-    ])
-    namespace: Dict[str, Any] = {}
-    # dont_inherit: this module's `from __future__ import annotations` would make the
-    # annotations of __init__ the names of the scope's variables, not their values
-    exec(compile(source, "<string>", "exec", dont_inherit=True), globals(), namespace)
-    for function in namespace["__create_fn__"](**scope):
-        function.__qualname__ = "%s.%s" % (cls.__qualname__, function.__name__)
-        setattr(cls, function.__name__, function)
-    if cls in _UNCOMPILED:
-        _UNCOMPILED.remove(cls)
-
-
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class Author:
     id: str = ""
     role: str = ""
@@ -380,7 +202,7 @@ class Author:
 _NO_AUTHOR = Author()
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class Source:
     """One source of a citation: a chunk of a file found through a search index."""
 
@@ -394,12 +216,12 @@ class Source:
     title: str = ""
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class Citation:
     sources: Tuple[Source, ...] = ()
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class Message:
     """A thread message; a partial message carries only ``parts``."""
 
@@ -419,13 +241,13 @@ class Message:
         return "\n".join(self.parts)
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class FunctionCall:
     name: str
     arguments: Dict[str, Any]
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class ToolCall:
     function: FunctionCall
     call_id: Optional[str] = None  # Responses: what a function_call_output answers
@@ -439,7 +261,7 @@ class ToolCall:
         return self.function.arguments
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -451,7 +273,7 @@ class Usage:
         return self.prompt_tokens
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class RunError:
     """Why a run failed; ``code`` is absent for many failures."""
 
@@ -462,13 +284,13 @@ class RunError:
         return self.message
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class StreamCursor:
     current_event_idx: int = 0
     num_user_events_received: int = 0
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class PromptTruncationOptions:
     """``strategy`` is None, "auto" or {"last_messages": N}."""
 
@@ -528,7 +350,7 @@ class _ResultView:
         return self.status.is_finished
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class RunResult(_ResultView):
     """What a run produced, as of one fetch."""
 
@@ -542,7 +364,7 @@ class RunResult(_ResultView):
         return self.completed_message
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class RunStreamEvent(_ResultView):
     """One event of a Listen stream.
 
@@ -565,7 +387,7 @@ class RunStreamEvent(_ResultView):
         return self.completed_message or self.partial_message
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class _RunFields:
     id: str
     assistant_id: str = ""
@@ -1067,16 +889,14 @@ _WARM: List[bool] = []
 
 
 def _warm_decoders() -> None:
-    """Import datetime, compile the timestamp pattern and the data classes' methods (~6 ms,
-    once per process) while a request waits for its answer, so the first answer or DONE
-    does not."""
+    """Import datetime and compile the timestamp pattern (~2.5 ms, once per process) while
+    a request waits for its answer, so the first answer or DONE that has a time does not."""
     if not _WARM:
         _WARM.append(True)
         from datetime import datetime as datetime_class, timezone
 
         _DATETIME[:] = datetime_class, timezone.utc
         re.compile(_TIMESTAMP)
-        _compile_dataclasses()
 
 
 def _labels(value: Any, path: str) -> Dict[str, str]:
@@ -6246,7 +6066,7 @@ class Threads:
             request = pager.request()
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class _ThreadFields:
     id: str
     name: str = ""
