@@ -6982,9 +6982,17 @@ class _Route:
                  streams: bool = False,
                  when: Optional[Callable[[Dict[str, str]], bool]] = None) -> None:
         self.method, self.endpoint, self.query, self.body = method, endpoint, query, body
-        self.pattern = re.compile(pattern + r"\Z")
+        self.source = pattern + r"\Z"
+        self._pattern: Optional["re.Pattern[str]"] = None
         self.handler, self.streams = handler, streams
         self.when = when  # a test of the query: two endpoints on one path (a streaming Get)
+
+    @property
+    def pattern(self) -> "re.Pattern[str]":
+        """The path pattern, compiled by the first request (not by ``import yc_runs``)."""
+        if self._pattern is None:
+            self._pattern = re.compile(self.source)
+        return self._pattern
 
 
 class _Dialect:
