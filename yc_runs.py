@@ -195,6 +195,8 @@ _STATUS_NAMES = {
 
 @dataclass(frozen=True)
 class Author:
+    """Who wrote a message: an id, and the role (USER or ASSISTANT)."""
+
     id: str = ""
     role: str = ""
 
@@ -218,6 +220,8 @@ class Source:
 
 @dataclass(frozen=True)
 class Citation:
+    """The sources one passage of an answer cites."""
+
     sources: Tuple[Source, ...] = ()
 
 
@@ -243,12 +247,17 @@ class Message:
 
 @dataclass(frozen=True)
 class FunctionCall:
+    """A function the model asks to call: its name and its arguments, decoded from JSON."""
+
     name: str
     arguments: Dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ToolCall:
+    """One tool call of a TOOL_CALLS stop: the function call, and on Responses the
+    ``call_id`` its result answers."""
+
     function: FunctionCall
     call_id: Optional[str] = None  # Responses: what a function_call_output answers
 
@@ -263,6 +272,8 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens a run has used so far: the prompt's, the completion's and their total."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -286,6 +297,9 @@ class RunError:
 
 @dataclass(frozen=True)
 class StreamCursor:
+    """Where an event stands in its run's stream: its index (what ``events_start_idx``
+    resumes from) and how many tool-result rounds the run has received."""
+
     current_event_idx: int = 0
     num_user_events_received: int = 0
 
@@ -389,6 +403,9 @@ class RunStreamEvent(_ResultView):
 
 @dataclass(frozen=True)
 class _RunFields:
+    """What a run is, as fetched: its ids, creation, status and result (Run and AsyncRun add
+    the calls)."""
+
     id: str
     assistant_id: str = ""
     thread_id: str = ""
@@ -6068,6 +6085,8 @@ class Threads:
 
 @dataclass(frozen=True)
 class _ThreadFields:
+    """What a thread is, as fetched (Thread and AsyncThread add the calls)."""
+
     id: str
     name: str = ""
     labels: Dict[str, str] = field(default_factory=dict)
@@ -6233,8 +6252,10 @@ _STRING, _BOOL, _INT64 = _Scalar("string"), _Scalar("bool"), _Scalar("int64")
 _DOUBLE, _STRUCT = _Scalar("double"), _Scalar("struct")
 # JSON's own types, as an OpenAI-style API checks them: no numbers in strings
 _INTEGER, _NUMBER, _ANY = _Scalar("integer"), _Scalar("number"), _Scalar("any")
-_INT64_TEXT = re.compile(r"-?[0-9]+\Z")
-_DOUBLE_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
+# the emulator's patterns are sources, compiled (and cached by re) at their first use, not
+# by import yc_runs
+_INT64_TEXT = r"-?[0-9]+\Z"
+_DOUBLE_TEXT = r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\Z"
 _DOUBLE_WORDS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
@@ -6356,7 +6377,7 @@ def _check_scalar(kind: str, value: Any, path: str) -> Any:
         if isinstance(value, int):
             number = value
         elif (isinstance(value, float) and value.is_integer()) or (
-                isinstance(value, str) and _INT64_TEXT.match(value)):
+                isinstance(value, str) and re.match(_INT64_TEXT, value)):
             number = int(value)
         if number is not None and -2**63 <= number < 2**63:
             return str(number)
@@ -6366,7 +6387,7 @@ def _check_scalar(kind: str, value: Any, path: str) -> Any:
         if isinstance(value, str):
             if value in _DOUBLE_WORDS:
                 return _DOUBLE_WORDS[value]
-            if _DOUBLE_TEXT.match(value):
+            if re.match(_DOUBLE_TEXT, value):
                 return float(value)
     what = {"string": "a string", "bool": "a bool (true or false)", "struct": "a JSON object",
             "int64": "an int64 (a number or a decimal string)", "double": "a number",
@@ -7419,7 +7440,7 @@ class _EmulatedResponse:
 
 
 _FINISHED = ("completed", "failed", "incomplete", "cancelled")
-_MODEL_URI = re.compile(r"gpt://[^/\s]+/[^/\s]+(/[^/\s]+)?\Z")
+_MODEL_URI = r"gpt://[^/\s]+/[^/\s]+(/[^/\s]+)?\Z"
 
 
 def _item_with_id(item: Dict[str, Any]) -> Dict[str, Any]:
@@ -7626,7 +7647,7 @@ def _new_response(emu: Emulator, body: Dict[str, Any]) -> _EmulatedResponse:
     if prompt is None and not body.get("model"):
         raise _invalid("model: a model URI (or prompt.id, a saved agent) is required", "model",
                        "missing_required_parameter")
-    if body.get("model") and not _MODEL_URI.match(body["model"]):
+    if body.get("model") and not re.match(_MODEL_URI, body["model"]):
         raise _invalid("Failed to parse model URI %s: expected gpt://<folder>/<model>[/<branch>]"
                        % _shown(body["model"]), "model", "invalid_value")
     if prompt is not None and prompt["id"] not in emu._scripts and not emu.implicit:
@@ -8010,15 +8031,15 @@ def _sse_event(event: Dict[str, Any]) -> bytes:
     created_at as its Java encoder writes a double (1.790262606E9), and ``valid`` twice in
     a response and its function tools, as the captures have it."""
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    data = _CREATED_AT.sub(_java_double, data, 1)
-    data = _VALID_TWICE.sub(r'\1,"valid":true}', data)
+    data = re.sub(_CREATED_AT, _java_double, data, count=1)
+    data = re.sub(_VALID_TWICE, r'\1,"valid":true}', data)
     return ("data:%s\nevent:%s\n\n" % (data, event["type"])).encode("utf-8")
 
 
-_CREATED_AT = re.compile(r'"created_at":([0-9]+)\.([0-9]+)')
+_CREATED_AT = r'"created_at":([0-9]+)\.([0-9]+)'
 _JSON_TEXT = r'(?:null|"(?:[^"\\]|\\.)*")'
-_VALID_TWICE = re.compile(r'((?:"defer_loading":null,"description"|"user"):%s,"valid":true)}'
-                          % _JSON_TEXT)
+_VALID_TWICE = (r'((?:"defer_loading":null,"description"|"user"):%s,"valid":true)}'
+                % _JSON_TEXT)
 
 
 def _java_double(match: Any) -> str:
@@ -8037,7 +8058,7 @@ _RESPONSES_API = _Dialect("responses", "/v1/", _RESPONSES_API_ROUTES, _responses
 # ============================================================================
 
 _MAX_BODY_BYTES = 32 * 1024 * 1024
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}\Z")
+_CONTENT_LENGTH = r"[0-9]{1,12}\Z"
 
 
 _EMULATOR_LOG_LOCK = threading.Lock()
@@ -8089,7 +8110,7 @@ def _emulator_server(emu: Emulator) -> Any:
                 self.close_connection = True
                 raise _Refusal(411, 3, "Transfer-Encoding: a request body needs Content-Length")
             text = (self.headers.get("Content-Length") or "0").strip()
-            if not _CONTENT_LENGTH.match(text) or int(text) > _MAX_BODY_BYTES:
+            if not re.match(_CONTENT_LENGTH, text) or int(text) > _MAX_BODY_BYTES:
                 self.close_connection = True
                 raise _invalid("Content-Length: %s is not a length up to %d bytes"
                                % (_shown(text), _MAX_BODY_BYTES))
