@@ -703,7 +703,7 @@ def function_tool(func: Callable[..., Any], *, name: Optional[str] = None,
 
 
 # ============================================================================
-# Assistant API wire (sans-IO), 1: its JSON, every variation, into data classes
+# Assistant API wire (sans-IO), 1: JSON values, every variation the service sends, checked
 # ============================================================================
 
 _SNAKE: Dict[str, str] = {}
@@ -943,6 +943,11 @@ def _parts(content: Any, path: str) -> Tuple[str, ...]:
             parts.append(value if isinstance(value, str) else _str(
                 value, "%s.content[%d].text.content" % (path, i)))
     return tuple(parts)
+
+
+# ============================================================================
+# Assistant API wire (sans-IO), 2: messages, runs and stream events into data classes
+# ============================================================================
 
 
 def _decode_source(obj: Dict[str, Any], path: str) -> Source:
@@ -1230,7 +1235,7 @@ _PARTIAL_EVENT_FIELDS: Dict[str, Any] = {
 
 
 # ============================================================================
-# Assistant API wire (sans-IO), 2: the caller's arguments into request bodies
+# Assistant API wire (sans-IO), 3: the caller's arguments into request bodies
 # ============================================================================
 
 
@@ -1422,7 +1427,7 @@ def _encode_tool_results(tool_results: Any) -> List[Dict[str, Any]]:
 
 
 # ============================================================================
-# Assistant API wire (sans-IO), 3: what each call sends; retries, pages
+# Assistant API wire (sans-IO), 4: what each call sends; retries, pages
 # ============================================================================
 
 
@@ -1683,7 +1688,7 @@ def _decode_message_lines(body: bytes) -> List[Message]:
 
 
 # ============================================================================
-# Assistant API wire (sans-IO), 4: the Listen stream, NDJSON lines into events once each
+# Assistant API wire (sans-IO), 5: the Listen stream, NDJSON lines into events once each
 # ============================================================================
 
 
@@ -2241,7 +2246,7 @@ def _decode_items(value: Any, conversation_id: str = "", path: str = "Conversati
 
 
 # ============================================================================
-# Responses wire (sans-IO), 2: SSE, and one response's stream as the Runs model's events
+# Responses wire (sans-IO), 2: server-sent events, bytes into messages
 # ============================================================================
 
 
@@ -2368,6 +2373,11 @@ class _SSEDecoder:
                 if value.isascii() and value.isdigit():
                     self.retry = int(value)
         return messages
+
+
+# ============================================================================
+# Responses wire (sans-IO), 3: one response's stream as the Runs model's events
+# ============================================================================
 
 
 def _partial_message(item_id: str, parts: Tuple[str, ...]) -> Message:
@@ -2695,7 +2705,7 @@ class _ResponsesStreamState:
 
 
 # ============================================================================
-# Responses wire (sans-IO), 3: the caller's arguments into requests
+# Responses wire (sans-IO), 4: the caller's arguments into requests
 # ============================================================================
 
 
@@ -3156,7 +3166,7 @@ def _answer(options: "_Options", head: _Head, body: bytes, request_id: str, raw:
 
 
 # ============================================================================
-# Plans (sans-IO): each workflow a generator of what it needs, and the state it keeps
+# Plans (sans-IO), 1: what a workflow yields, and the call, listen and wait plans
 # ============================================================================
 
 
@@ -3501,6 +3511,11 @@ def _wait_plan(config: "_Options", run_id: str, timeout: Optional[float],
         if timed_out:  # raised outside the except: the poll's own timeout is not the story
             raise waiter.timed_out()
         yield _Sleep(waiter.sleep_time(config.clock()))
+
+
+# ============================================================================
+# Plans (sans-IO), 2: a run's state; tool rounds, submits, create, get and threads
+# ============================================================================
 
 
 def _tools_plan(config: "_Options", run: "_RunState", functions: Any, max_rounds: int,
