@@ -3447,10 +3447,27 @@ class ResponseParserTest(unittest.TestCase):
         self.assertEqual(head.headers["x-request-id"], "abc")
         self.assertEqual(head.headers["via"], "a, b")
 
+    def test_status_lines_with_and_without_a_reason(self) -> None:
+        for line, status, reason, keep_alive in (
+                (b"HTTP/1.1 200 OK", 200, "OK", True), (b"HTTP/1.1 204", 204, "", True),
+                (b"HTTP/1.1 404 ", 404, "", True), (b"HTTP/1.0 200 OK", 200, "OK", False),
+                (b"HTTP/1.1 503 Service  Unavailable", 503, "Service  Unavailable", True)):
+            with self.subTest(line=line):
+                head, _, end = parse_response(line + b"\r\nContent-Length: 0\r\n\r\n")
+                assert head is not None and end is not None
+                self.assertEqual((head.status, head.reason, end.keep_alive),
+                                 (status, reason, keep_alive))
+
     def test_broken_framing_raises_protocol_error(self) -> None:
         cases = {
             "empty": b"",
             "http2 status": b"HTTP/2 200\r\n\r\n",
+            "HTTP/1.2": b"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n",
+            "four-digit status": b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+            "two-digit status": b"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
+            "no space after the status": b"HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n",
+            "non-ASCII digits": "HTTP/1.1 \u0662\u0660\u0660 OK\r\n\r\n".encode("utf-8"),
+            "lower-case http": b"http/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
             "garbage": b"garbage\r\n\r\n",
             "header without colon": b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
             "space before colon": b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n",

@@ -4124,6 +4124,8 @@ class _ResponseParser:
         if state == "length":
             return self._length_body()
         if state == "head":
+            if self.pos >= len(self.buffer) and not self.eof:
+                return None  # nothing yet (the call before the first read)
             return self._head()
         if state == "close":
             if self.pos < len(self.buffer):
@@ -4155,10 +4157,13 @@ class _ResponseParser:
         raw = self.buffer[self.pos:end].decode("latin-1")
         self.pos = end + size
         lines = [line[:-1] if line.endswith("\r") else line for line in raw.split("\n")]
-        match = re.match(r"HTTP/1\.([01]) (\d{3})(?: (.*))?\Z", lines[0])
-        if match is None:
-            raise _ProtocolError("not an HTTP/1.x status line: %r" % lines[0][:60])
-        status = int(match.group(2))
+        first = lines[0]  # HTTP/1.x SP 3DIGIT [SP reason], by hand: a regex costs a call
+        code = first[9:12]
+        if not (first[:7] == "HTTP/1." and first[7:8] in ("0", "1") and first[8:9] == " "
+                and len(code) == 3 and code.isdigit() and code.isascii()
+                and (len(first) == 12 or first[12] == " ")):
+            raise _ProtocolError("not an HTTP/1.x status line: %r" % first[:60])
+        status = int(code)
         headers: Dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(":")
@@ -4174,8 +4179,8 @@ class _ResponseParser:
             return self._head()
         connection = headers.get("connection", "").lower()
         self.keep_alive = ("close" not in connection) and (
-            match.group(1) == "1" or "keep-alive" in connection)
-        self.head = _Head(status, match.group(3) or "", headers)
+            first[7] == "1" or "keep-alive" in connection)
+        self.head = _Head(status, first[13:], headers)
         encoding = headers.get("transfer-encoding", "").lower()
         if (self.method == "CONNECT" and status < 300) or status in (204, 304) \
                 or self.method == "HEAD":
