@@ -1646,6 +1646,9 @@ def raw_get(emu: yc_runs.Emulator, path: str, headers: Optional[Dict[str, str]] 
 SOAK_RUNS = 500 if os.environ.get("YC_RUNS_SOAK") == "full" else 100
 
 
+SOAK_TRICKLING_RUNS = 100 if os.environ.get("YC_RUNS_SOAK") == "full" else 12
+
+
 SOAK_SEED = int(os.environ.get("YC_RUNS_SOAK_SEED") or 1560392229)  # fixed unless given
 
 
@@ -10423,7 +10426,7 @@ class SoakTest(EnvTestCase):
                                 retry_delay=SOAK_RETRY_DELAY)
         self.addCleanup(client.close)
         started = time.monotonic()
-        runs = 100 if os.environ.get("YC_RUNS_SOAK") == "full" else 12
+        runs = SOAK_TRICKLING_RUNS
         for i in range(runs):
             events = list(yc_runs.Run("r%d" % i, _runs=client.runs).listen(timeout=0.05))
             with self.subTest(run=i):
