@@ -4624,8 +4624,10 @@ class LazyImportTest(unittest.TestCase):
         probe = ("import sys, yc_runs; before = 'socket' in sys.modules; "
                  "family = yc_runs.socket.AF_INET; import socket; "
                  "print(before, yc_runs.socket is socket, family == socket.AF_INET)")
-        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=60)
+        # -S: no site, so no .pth file (coverage's, in CI) imports socket before yc_runs does
+        done = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
+                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
+                              timeout=60)
         self.assertEqual(done.stdout.split(), ["False", "True", "True"], done.stderr)
 
 
