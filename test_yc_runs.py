@@ -7105,6 +7105,11 @@ class CapsTest(RawServerTestCase):
 
         return handler
 
+    def test_the_client_cap_is_64_mib_and_the_emulators_own(self) -> None:
+        # the emulator's request cap once had the client's name and halved the client's cap
+        self.assertEqual((yc_runs._MAX_BODY_BYTES, yc_runs._EMULATOR_MAX_BODY_BYTES),
+                         (64 << 20, 32 << 20))
+
     def test_an_endless_5xx_body_on_listen_is_still_a_retried_server_error(self) -> None:
         server = self.serve(self.huge(503, self.release_event()))
         run = yc_runs.Run("r", _runs=self.client_for(server, max_retries=1).runs)

@@ -8077,7 +8077,7 @@ _RESPONSES_API = _Dialect("responses", "/v1/", _RESPONSES_API_ROUTES, _responses
 # Emulator: the HTTP face (http.server, imported only here)
 # ============================================================================
 
-_MAX_BODY_BYTES = 32 * 1024 * 1024
+_EMULATOR_MAX_BODY_BYTES = 32 * 1024 * 1024  # a request body it takes (the client's cap is 64 MiB)
 _CONTENT_LENGTH = r"[0-9]{1,12}\Z"
 
 
@@ -8130,10 +8130,10 @@ def _emulator_server(emu: Emulator) -> Any:
                 self.close_connection = True
                 raise _Refusal(411, 3, "Transfer-Encoding: a request body needs Content-Length")
             text = (self.headers.get("Content-Length") or "0").strip()
-            if not re.match(_CONTENT_LENGTH, text) or int(text) > _MAX_BODY_BYTES:
+            if not re.match(_CONTENT_LENGTH, text) or int(text) > _EMULATOR_MAX_BODY_BYTES:
                 self.close_connection = True
                 raise _invalid("Content-Length: %s is not a length up to %d bytes"
-                               % (_shown(text), _MAX_BODY_BYTES))
+                               % (_shown(text), _EMULATOR_MAX_BODY_BYTES))
             length = int(text)
             return self.rfile.read(length) if length else b""
 
