@@ -5003,6 +5003,17 @@ class RunsTest(EmulatorTestCase):
         self.assertIs(result.status, yc_runs.RunStatus.TOOL_CALLS)
         self.assertTrue(result.is_succeeded)
 
+    def test_runs_wait_by_id_gives_the_result_of_the_run(self) -> None:
+        run = self.client.runs.create("asst", "thr", additional_messages=["by id"])
+        result = self.client.runs.wait(run.id, poll_interval=0.01)
+        self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "by id"))
+
+        async def main() -> yc_runs.RunResult:
+            async with yc_runs.AsyncClient(base_url=self.emu.url, api_key=API_KEY) as client:
+                return await client.runs.wait(run.id, poll_interval=0.01)
+
+        self.assertEqual(asyncio.run(main()), result)
+
     def test_wait_timeout_error_is_a_timeout_error_with_the_last_status(self) -> None:
         self.emu.script("slow-asst", delay=30)
         run = self.client.runs.create("slow-asst", "thr")
@@ -6594,6 +6605,8 @@ class ResponsesBadInputTest(RawServerTestCase):
                 (lambda c: c.runs.submit_tool_results("r", 5), TypeError, "tool_results"),
                 (lambda c: list(c.runs.listen("r", events_start_idx=-1)), ValueError,
                  "events_start_idx"),
+                (lambda c: c.runs.wait(""), ValueError, "run"),
+                (lambda c: c.runs.wait("r", poll_interval=-1), ValueError, "poll_interval"),
             ]
             for action, error, word in cases:
                 with self.subTest(api=api, word=word), self.assertRaises(error) as caught:

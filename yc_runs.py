@@ -5667,6 +5667,13 @@ class Runs:
         return Run(_id_of(run_id, "run"), _runs=self).listen(
             events_start_idx=events_start_idx, timeout=timeout, resume=resume)
 
+    def wait(self, run_id: Any, *, timeout: Optional[float] = None,
+             poll_timeout: Optional[float] = None,
+             poll_interval: Optional[float] = None) -> RunResult:
+        """The result of the run with this id once it stops, as Run.wait gives it."""
+        return Run(_id_of(run_id, "run"), _runs=self).wait(
+            timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
+
     def submit_tool_results(self, run_id: Any, tool_results: Any, *,
                             timeout: Optional[float] = None) -> "Run":
         """Send results for the run with this id, as Run.submit_tool_results does; the run
@@ -5899,8 +5906,15 @@ class AsyncRuns:
         return AsyncRun(_id_of(run_id, "run"), _runs=self).listen(
             events_start_idx=events_start_idx, timeout=timeout, resume=resume)
 
+    async def wait(self, run_id: Any, *, timeout: Optional[float] = None,
+                   poll_timeout: Optional[float] = None,
+                   poll_interval: Optional[float] = None) -> RunResult:
+        """The result of the run with this id once it stops, as AsyncRun.wait gives it."""
+        return await AsyncRun(_id_of(run_id, "run"), _runs=self).wait(
+            timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval)
+
     async def submit_tool_results(self, run_id: Any, tool_results: Any, *,
-                            timeout: Optional[float] = None) -> "AsyncRun":
+                                  timeout: Optional[float] = None) -> "AsyncRun":
         """Send results for the run with this id, as AsyncRun.submit_tool_results does; the run
         as it goes on (on Responses, under the follow-up response's id)."""
         run = AsyncRun(_id_of(run_id, "run"), _runs=self)
@@ -8530,17 +8544,20 @@ def _tools_from(spec: str) -> List[Any]:
         raise ValueError("--tools-from %s: %s" % (spec, exc)) from None
 
 
-def _listen_and_print(run: Run, start: int, printer: _Printer, follow: bool) -> int:
-    """Print the run's events from ``start``; after a TOOL_CALLS event, carry on when the
-    run has moved past it (its tool results were submitted), else stop there."""
+def _listen_and_print(listen: Callable[[int], Iterator[RunStreamEvent]],
+                      status: Callable[[], RunStatus], start: int, printer: _Printer,
+                      follow: bool) -> int:
+    """Print the events ``listen(start)`` gives; after a TOOL_CALLS event, carry on when
+    ``status()`` says the run has moved past it (its tool results were submitted), else
+    stop there."""
     last = None
     while True:
-        for event in run.listen(events_start_idx=start):
+        for event in listen(start):
             printer.event(event)
             last = event
         if not follow or last is None or last.status != StreamEvent.TOOL_CALLS:
             return _exit_for(last)
-        if run.refresh().status == RunStatus.TOOL_CALLS:
+        if status() == RunStatus.TOOL_CALLS:
             return _EXIT_OK  # waiting for tool results: nothing more to print yet
         start = last.stream_cursor.current_event_idx + 1
 
@@ -8573,7 +8590,8 @@ def _cmd_create(args: Any, printer: _Printer) -> int:
                 printer.run(run)  # first, so a script has the id to submit tool results to
             else:
                 printer.line("run %s" % run.id)
-            return _listen_and_print(run, 0, printer, follow=False)
+            return _listen_and_print(lambda start: run.listen(events_start_idx=start),
+                                     run.get_status, 0, printer, follow=False)
         if args.wait:
             result = run.wait(poll_timeout=args.poll_timeout, poll_interval=args.poll_interval)
             run = client.runs.get(run.id)
@@ -8609,17 +8627,19 @@ def _cmd_list(args: Any, printer: _Printer) -> int:
 
 def _cmd_listen(args: Any, printer: _Printer) -> int:
     with _client_from(args) as client:
-        return _listen_and_print(Run(args.run_id, _runs=client.runs), args.start, printer,
-                                 follow=args.follow)
+        runs = client.runs
+        return _listen_and_print(
+            lambda start: runs.listen(args.run_id, events_start_idx=start),
+            lambda: runs.get(args.run_id).status, args.start, printer, follow=args.follow)
 
 
 def _cmd_wait(args: Any, printer: _Printer) -> int:
     with _client_from(args) as client:
-        run = Run(args.run_id, _runs=client.runs)
         if sys.stderr.isatty() and not printer.as_json:
             sys.stderr.write("waiting for run %s ...\n" % args.run_id)
-        result = run.wait(poll_timeout=args.poll_timeout, poll_interval=args.poll_interval)
-        printer.run(run.refresh())
+        result = client.runs.wait(args.run_id, poll_timeout=args.poll_timeout,
+                                  poll_interval=args.poll_interval)
+        printer.run(client.runs.get(args.run_id))
         return _exit_for(result)
 
 
