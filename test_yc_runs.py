@@ -5272,6 +5272,21 @@ class TLSTest(RawServerTestCase):
 
 
 class ErrorsTest(RawServerTestCase):
+    def test_both_clients_name_the_same_place_when_a_connect_fails(self) -> None:
+        url = "http://127.0.0.1:%d" % closed_port()
+        with self.assertRaises(yc_runs.APIConnectionError) as sync_error:
+            self.client_for(url).runs.get("r")
+
+        async def main() -> None:
+            async with yc_runs.AsyncClient(base_url=url, api_key=API_KEY, max_retries=0) as c:
+                await c.runs.get("r")
+
+        with self.assertRaises(yc_runs.APIConnectionError) as async_error:
+            asyncio.run(main())
+        where = "cannot connect to %s: " % url[len("http://"):]
+        self.assertTrue(str(sync_error.exception).startswith(where), sync_error.exception)
+        self.assertTrue(str(async_error.exception).startswith(where), async_error.exception)
+
     def test_wrapped_error_body_decodes(self) -> None:
         body = {"error": {"grpcCode": 16, "httpCode": 401, "message": "Unknown api key '***'",
                           "httpStatus": "Unauthorized", "details": []}}

@@ -4483,14 +4483,30 @@ def _one_off_request(method: str, url: str, headers: List[Tuple[str, str]],
     return origin, data
 
 
-def _connect_error(origin: _Origin, exc: BaseException) -> APIConnectionError:
+def _connect_target(origin: _Origin, proxy: Optional[Tuple[_Origin, Optional[str]]]) -> str:
+    """host:port, and the proxy it goes through: what a connect error names (both clients)."""
+    where = "%s:%d" % (origin.host, origin.port)
+    if proxy is None:
+        return where
+    return "%s through the proxy %s:%d" % (where, proxy[0].host, proxy[0].port)
+
+
+def _connect_timeout(origin: _Origin,
+                     proxy: Optional[Tuple[_Origin, Optional[str]]]) -> APITimeoutError:
+    return APITimeoutError("connecting to %s timed out" % _connect_target(origin, proxy),
+                           connected=False)
+
+
+def _connect_error(origin: _Origin, exc: BaseException,
+                   proxy: Optional[Tuple[_Origin, Optional[str]]] = None) -> APIConnectionError:
     """The error for a failed connect, proxy tunnel or TLS handshake: nothing was sent."""
     if type(exc).__name__ == "SSLCertVerificationError":
         return APIConnectionError("TLS certificate verification failed for %s: %s"
                                   % (origin.host, getattr(exc, "verify_message", exc)),
                                   connected=False, retryable=False)
     kind = APITimeoutError if isinstance(exc, (socket.timeout, TimeoutError)) else APIConnectionError
-    return kind("cannot connect to %s:%d: %s" % (origin.host, origin.port, exc), connected=False)
+    return kind("cannot connect to %s: %s" % (_connect_target(origin, proxy), exc),
+                connected=False)
 
 
 def _connect_refused(head: _Head) -> APIConnectionError:
@@ -4827,11 +4843,9 @@ class _SyncTransport:
         try:
             sock = socket.create_connection(address, timeout)
         except socket.timeout:
-            raise APITimeoutError("connecting to %s:%d timed out" % address,
-                                  connected=False) from None
+            raise _connect_timeout(origin, proxy) from None
         except OSError as exc:
-            raise APIConnectionError("cannot connect to %s:%d: %s" % (address[0], address[1], exc),
-                                     connected=False) from None
+            raise _connect_error(origin, exc, proxy) from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if proxy is not None:
@@ -4852,7 +4866,7 @@ class _SyncTransport:
             raise
         except (OSError, _ProtocolError) as exc:
             sock.close()
-            raise _connect_error(origin, exc) from None
+            raise _connect_error(origin, exc, proxy) from None
         self.connections_opened += 1
         return sock
 
@@ -5039,10 +5053,9 @@ class _AsyncTransport:
                 streams = await asyncio.wait_for(asyncio.open_connection(
                     sock=sock, ssl=context, server_hostname=hostname), _remaining(deadline))
         except asyncio.TimeoutError:
-            raise APITimeoutError("connecting to %s timed out" % origin.host,
-                                  connected=False) from None
+            raise _connect_timeout(origin, proxy) from None
         except (OSError, _ProtocolError) as exc:
-            raise _connect_error(origin, exc) from None
+            raise _connect_error(origin, exc, proxy) from None
         self.connections_opened += 1
         return streams
 
