@@ -5306,8 +5306,7 @@ class _AsyncStream:
 
 
 class _ClientBase:
-    """The constructor both clients share; raises CredentialsError when no credential is
-    given or found in the environment, ValueError for a bad base_url or folder_id."""
+    """The constructor both clients share (its arguments: see ``__init__``)."""
 
     def __init__(
         self,
@@ -5324,6 +5323,28 @@ class _ClientBase:
         api: Optional[str] = None,
         retry_delay: float = 0.5,
     ) -> None:
+        """A client of one wire. Both clients take the same arguments.
+
+    ``api``: the wire, "responses" (the live Responses and Conversations API) or
+    "assistants" (the Assistant API); default $YC_RUNS_API, else "responses". ``api_key``, ``iam_token``:
+    the credential (a string, or a callable returning the current one); or ``credentials``:
+    a Credentials object such as ``MetadataCredentials()``. With none, the environment:
+    YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
+    ``folder_id``: the folder the calls are billed to (default $YC_FOLDER_ID).
+    ``base_url``: the service (default $YC_RUNS_BASE_URL, else the wire's own:
+    https://ai.api.cloud.yandex.net for Responses, https://rest-assistant.api.cloud.yandex.net
+    for the Assistant API); a trailing ``/v1`` or ``/assistants/v1`` is the same base.
+    ``timeout``: seconds for each attempt of a call, connect to last byte, and for listen the
+    longest wait for the next event (60). ``max_retries``: retries of a failed idempotent
+    call (4). ``retry_delay``: seconds before the first retry, doubling to 8 s, less up to a
+    quarter of jitter; a server's Retry-After wins (0.5; 0 against an emulator in your own
+    tests). ``total_timeout``: seconds for a call with all its retries (none).
+    ``ssl_context``: TLS settings (default: verified, system CAs). ``allow_insecure``: allow
+    plain http:// to a host that is not loopback.
+
+    Raises CredentialsError when no credential is given or found, ValueError or TypeError
+    naming a bad argument.
+        """
         self._config = _Options(api_key, iam_token, folder_id, base_url, timeout, max_retries,
                                ssl_context, credentials, allow_insecure, total_timeout, api,
                                retry_delay)
@@ -5362,27 +5383,16 @@ class _ClientBase:
 
 
 class Client(_ClientBase):
-    """A synchronous client of the Runs API; safe to share between threads and to create
-    before forking worker processes. Close it (or use ``with``) to close its pooled
-    connections; an unclosed client closes them when it is collected.
-
-    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
-    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
-    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
-    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
-    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
-    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
-    base. ``timeout``: seconds for each attempt of a call, connect to last byte, and for
-    listen the longest wait for the next event (60). ``max_retries``: retries of a failed
-    idempotent call (4). ``retry_delay``: seconds before the first retry, doubling to 8 s,
-    less up to a quarter of jitter; a server's Retry-After wins (0.5; 0 against an emulator in
-    your own tests). ``total_timeout``: seconds for a call with all its retries (none).
-    ``ssl_context``: TLS settings (default: verified, system CAs).
-    ``allow_insecure``: allow plain http:// to a host that is not loopback.
+    """A synchronous client of the Runs API on either wire; safe to share between threads
+    and to create before forking worker processes. Close it (or use ``with``) to close its
+    pooled connections; an unclosed client closes them when it is collected. Its arguments
+    are the constructor's (``help(Client.__init__)``): ``api``, a credential, ``folder_id``,
+    ``base_url``, ``timeout``, ``max_retries``, ``retry_delay``, ``total_timeout``,
+    ``ssl_context``, ``allow_insecure``.
 
     ``client.runs`` holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
-    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
-    given or found, ValueError or TypeError naming a bad argument.
+    ``listen``, ``wait``, ``submit_tool_results``, ``create_and_wait``,
+    ``create_and_stream``; ``client.threads`` the threads.
     """
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
@@ -5480,24 +5490,13 @@ class Client(_ClientBase):
 
 
 class AsyncClient(_ClientBase):
-    """The asyncio client of the Runs API: the same surface as Client, with ``await``;
-    an ``api_key``/``iam_token`` callable may be a coroutine function. Close it with
-    ``await client.close()`` or ``async with``.
+    """The asyncio client of the Runs API: the same surface and the same constructor
+    arguments as Client, with ``await``; an ``api_key``/``iam_token`` callable may be a
+    coroutine function. Close it with ``await client.close()`` or ``async with``.
 
-    ``api_key``, ``iam_token``: the credential (a string, or a callable returning the current
-    one); or ``credentials``: a Credentials object such as ``MetadataCredentials()``. With none,
-    the environment: YC_API_KEY, YC_IAM_TOKEN, YC_TOKEN, YC_OAUTH_TOKEN, YC_METADATA_CREDENTIALS.
-    ``folder_id``: the folder the calls are billed to and ``runs.list`` lists (default
-    $YC_FOLDER_ID). ``base_url``: the service (default $YC_RUNS_BASE_URL, else
-    https://rest-assistant.api.cloud.yandex.net); a trailing ``/assistants/v1`` is the same
-    base. ``timeout``: seconds per request (60). ``max_retries``: retries of a failed
-    idempotent call (4); ``retry_delay``: seconds before the first one (0.5).
-    ``ssl_context``: TLS settings (default: verified, system CAs). ``allow_insecure``:
-    allow plain http:// to a host that is not loopback.
-
-    ``client.runs`` (AsyncRuns) holds the calls: ``create``, ``get``, ``get_last_by_thread``, ``list``,
-    ``create_and_wait``, ``create_and_stream``. Raises CredentialsError when no credential is
-    given or found, ValueError or TypeError naming a bad argument.
+    ``client.runs`` (AsyncRuns) holds the calls: ``create``, ``get``, ``get_last_by_thread``,
+    ``list``, ``listen``, ``wait``, ``submit_tool_results``, ``create_and_wait``,
+    ``create_and_stream``; ``client.threads`` the threads.
     """
 
     def _setup(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
