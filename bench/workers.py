@@ -219,17 +219,27 @@ def bench_listen(spec: Spec) -> Result:
                 rss_growth_kb=after["VmHWM"] - before["VmRSS"])
 
 
-def get_call(spec: Spec) -> Callable[[], Any]:
-    wire, client = spec["wire"], spec["client"]
-    if client == "yc_runs":
-        yc = yc_runs_module().Client(api_key=API_KEY, folder_id=FOLDER_ID, base_url=spec["url"],
-                                     api=wire)
-        return lambda: yc.runs.get(run_id(wire))
+def yc_runs_get(spec: Spec) -> Callable[[], Any]:
+    wire = spec["wire"]
+    yc = yc_runs_module().Client(api_key=API_KEY, folder_id=FOLDER_ID, base_url=spec["url"],
+                                 api=wire)
+    return lambda: yc.runs.get(run_id(wire))
+
+
+def httpx_get(spec: Spec) -> Callable[[], Any]:
     import httpx
 
     hx = httpx.Client(headers=HAND_HEADERS)
-    url = spec["url"] + get_path(wire)
+    url = spec["url"] + get_path(spec["wire"])
     return lambda: json.loads(hx.get(url).content)
+
+
+GET_CALLS: Dict[str, Callable[[Spec], Callable[[], Any]]] = {
+    "yc_runs": yc_runs_get, "httpx": httpx_get}
+
+
+def get_call(spec: Spec) -> Callable[[], Any]:
+    return GET_CALLS[spec["client"]](spec)
 
 
 def bench_get(spec: Spec) -> Result:
