@@ -1427,7 +1427,7 @@ def _encode_tool_results(tool_results: Any) -> List[Dict[str, Any]]:
 
 
 # ============================================================================
-# Assistant API wire (sans-IO), 4: what each call sends; retries, pages
+# Assistant API wire (sans-IO), 4: what each call sends, and list pages
 # ============================================================================
 
 
@@ -1520,68 +1520,6 @@ def _log_debug(message: str, *args: Any) -> None:
 
 def _log_info(message: str, *args: Any) -> None:
     _log(20, message, *args)
-
-
-def _jitter() -> float:
-    return int.from_bytes(os.urandom(2), "big") / 65536.0
-
-
-_MAX_RETRY_AFTER = 60.0  # a server asking for longer gets its error raised at once
-
-
-_MAX_RETRY_DELAY = 8.0
-
-
-def _backoff(attempt: int, retry_after: Optional[float] = None, first: float = 0.5) -> float:
-    """Retry-After when the server gives one, else ``first`` (the client's retry_delay)
-    doubling to 8 s, less up to a quarter of jitter."""
-    if retry_after is not None:
-        return float(min(retry_after, _MAX_RETRY_AFTER))
-    return float(min(first * 2.0 ** attempt, _MAX_RETRY_DELAY) * (1 - 0.25 * _jitter()))
-
-
-def _check_retry_delay(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("retry_delay must be a number of seconds, not %s" % type(value).__name__)
-    if not 0 <= value <= _MAX_RETRY_DELAY:  # nan too
-        raise ValueError("retry_delay must be between 0 and %g seconds, got %r"
-                         % (_MAX_RETRY_DELAY, value))
-    return float(value)
-
-
-class _Retry:
-    """Which failures of one call to retry, and after how long."""
-
-    def __init__(self, max_retries: int, idempotent: bool, first_delay: float = 0.5) -> None:
-        self.max_retries = max_retries
-        self.idempotent = idempotent
-        self.first_delay = first_delay
-        self.retries = 0
-        self.stale_retried = False
-
-    def delay(self, exc: BaseException) -> Optional[float]:
-        """Seconds to wait before the next attempt, or None to raise ``exc``."""
-        retry_after = None
-        if isinstance(exc, APIConnectionError) and not exc.retryable:
-            retryable = False
-        elif isinstance(exc, APIConnectionError):
-            if exc.reused and self.idempotent and not self.stale_retried:
-                self.stale_retried = True  # a keep-alive connection the server had closed
-                return 0.0
-            retryable = not exc.connected or (
-                self.idempotent and not isinstance(exc, APITimeoutError))
-        elif isinstance(exc, APIError):
-            # 429: the service refused the call unprocessed, so even create and submit are safe
-            retryable = exc.status == 429 or (self.idempotent and exc.status in _RETRY_STATUSES)
-            retry_after = exc.retry_after
-            if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
-                retryable = False  # the caller decides whether to wait that long
-        else:
-            retryable = False
-        if not retryable or self.retries >= self.max_retries:
-            return None
-        self.retries += 1
-        return _backoff(self.retries - 1, retry_after, self.first_delay)
 
 
 class _Pager:
@@ -3166,8 +3104,70 @@ def _answer(options: "_Options", head: _Head, body: bytes, request_id: str, raw:
 
 
 # ============================================================================
-# Plans (sans-IO), 1: what a workflow yields, and the call, listen and wait plans
+# Plans (sans-IO), 1: the policies: when to retry, resume and poll, and for how long
 # ============================================================================
+
+
+def _jitter() -> float:
+    return int.from_bytes(os.urandom(2), "big") / 65536.0
+
+
+_MAX_RETRY_AFTER = 60.0  # a server asking for longer gets its error raised at once
+
+
+_MAX_RETRY_DELAY = 8.0
+
+
+def _backoff(attempt: int, retry_after: Optional[float] = None, first: float = 0.5) -> float:
+    """Retry-After when the server gives one, else ``first`` (the client's retry_delay)
+    doubling to 8 s, less up to a quarter of jitter."""
+    if retry_after is not None:
+        return float(min(retry_after, _MAX_RETRY_AFTER))
+    return float(min(first * 2.0 ** attempt, _MAX_RETRY_DELAY) * (1 - 0.25 * _jitter()))
+
+
+def _check_retry_delay(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("retry_delay must be a number of seconds, not %s" % type(value).__name__)
+    if not 0 <= value <= _MAX_RETRY_DELAY:  # nan too
+        raise ValueError("retry_delay must be between 0 and %g seconds, got %r"
+                         % (_MAX_RETRY_DELAY, value))
+    return float(value)
+
+
+class _Retry:
+    """Which failures of one call to retry, and after how long."""
+
+    def __init__(self, max_retries: int, idempotent: bool, first_delay: float = 0.5) -> None:
+        self.max_retries = max_retries
+        self.idempotent = idempotent
+        self.first_delay = first_delay
+        self.retries = 0
+        self.stale_retried = False
+
+    def delay(self, exc: BaseException) -> Optional[float]:
+        """Seconds to wait before the next attempt, or None to raise ``exc``."""
+        retry_after = None
+        if isinstance(exc, APIConnectionError) and not exc.retryable:
+            retryable = False
+        elif isinstance(exc, APIConnectionError):
+            if exc.reused and self.idempotent and not self.stale_retried:
+                self.stale_retried = True  # a keep-alive connection the server had closed
+                return 0.0
+            retryable = not exc.connected or (
+                self.idempotent and not isinstance(exc, APITimeoutError))
+        elif isinstance(exc, APIError):
+            # 429: the service refused the call unprocessed, so even create and submit are safe
+            retryable = exc.status == 429 or (self.idempotent and exc.status in _RETRY_STATUSES)
+            retry_after = exc.retry_after
+            if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
+                retryable = False  # the caller decides whether to wait that long
+        else:
+            retryable = False
+        if not retryable or self.retries >= self.max_retries:
+            return None
+        self.retries += 1
+        return _backoff(self.retries - 1, retry_after, self.first_delay)
 
 
 class _Resume:
@@ -3274,6 +3274,11 @@ class _Waiter:
 # exchange opened, a body read, a sleep, a tool called, events handed to the caller) and
 # is sent the outcome, or has the failure thrown into it. Every decision is here; the
 # drivers (Client._drive, AsyncClient._drive) only perform.
+
+# ============================================================================
+# Plans (sans-IO), 2: what a workflow yields, and the call, listen and wait plans
+# ============================================================================
+
 
 if TYPE_CHECKING:  # pragma: no cover
     class _Open(NamedTuple):  # send request; answered with (its _Head, its x-client-request-id)
@@ -3423,7 +3428,7 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
                 body = yield _Read(deadline, _MAX_BODY_BYTES)
                 raise _error_answer(config, head, body[:_MAX_BODY_BYTES], request_id)
             if run is not None and not state.streams(head):
-                yield from _poll_final_plan(config, state, seconds, run)
+                yield from config.wire.poll_final(config, state, seconds, run)
                 return
             while True:
                 piece = yield _Read(deadline, None)
@@ -3463,7 +3468,7 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
             if state.done:
                 return
             if run is not None and state.polls_instead(exc):
-                yield from _poll_final_plan(config, state, seconds, run)
+                yield from config.wire.poll_final(config, state, seconds, run)
                 return
             yield _Sleep(resume.delay(exc))
 
@@ -3514,7 +3519,7 @@ def _wait_plan(config: "_Options", run_id: str, timeout: Optional[float],
 
 
 # ============================================================================
-# Plans (sans-IO), 2: a run's state; tool rounds, submits, create, get and threads
+# Plans (sans-IO), 3: a run's state; tool rounds, submits, create, get and threads
 # ============================================================================
 
 
@@ -3579,47 +3584,6 @@ class _RunState:
         self.offsets.append(max(self.highest, self.offsets[-1]))
         self.pending = None
 
-
-def _responses_submit_plan(config: "_Options", state: _RunState, tool_results: Any,
-                           timeout: Optional[float]) -> "Plan[Any]":
-    """A follow-up response carrying the outputs for the pending calls; the run goes on under
-    the follow-up's id."""
-    response_id = state.ids[-1]
-    tool_results = _tool_results_list(tool_results)  # a caller's mistake is raised before a Get
-    if not tool_results:
-        raise ValueError("tool_results is empty")
-    if state.pending is None or (state.settings is None and state.echo is None):
-        obj = yield from _call_plan(config, _response_get_request(response_id), timeout)
-        fields = _decode_response(obj)  # the calls (or the settings) are not known: ask
-        if fields.status != RunStatus.TOOL_CALLS:
-            raise ValueError("run %s is %s, not waiting for tool results"
-                             % (response_id, fields.status.name))
-        state.pending, state.echo = fields.result.tool_calls, obj
-    if state.settings is None:
-        state.settings = _response_settings(state.echo)  # made only when a submit needs them
-    body = _encode_response_followup(state.settings or {}, response_id, tool_results,
-                                     state.pending)
-    obj = yield from _call_plan(config, _response_create_request(body), timeout)
-    fields = _decode_response(obj)
-    state.follow(fields.id)
-    return obj
-
-
-def _poll_final_plan(config: "_Options", stream: "_ResponsesStreamState", seconds: float,
-                     state: _RunState) -> "Plan[None]":
-    """Listen without a stream: poll until the response is finished, then its final event
-    (on the run's cursor, after the events already handed on)."""
-    result = yield from _wait_plan(config, stream.response_id or state.ids[-1], seconds,
-                                   max(300.0, seconds), None)
-    status = {RunStatus.COMPLETED: StreamEvent.DONE, RunStatus.TOOL_CALLS: StreamEvent.TOOL_CALLS
-              }.get(result.status, StreamEvent.ERROR)
-    text = result.text or ""
-    delta, reset = (text[len(stream.text):], False) if text.startswith(stream.text) \
-        else (text, True)
-    index = stream.offset + stream.last_sequence_number + 1
-    events = [_run_stream_event(status, index, result, None, delta, reset)]
-    state.saw(events)
-    yield _Emit(events)
 
 def _newest(run: _RunFields) -> str:
     """The id the run goes on under (on Responses, the newest response of its chain, which
@@ -3731,6 +3695,11 @@ class _AssistantsWire:
         request = _submit_request(state.ids[-1], tool_results)
         return _call_plan(config, request, timeout)
 
+    def poll_final(self, config: "_Options", stream: Any, seconds: float,
+                   state: _RunState) -> "Plan[None]":
+        # _ListenState streams every answer and never asks to poll instead
+        raise AssertionError("the Assistant API's Listen is always a stream")  # pragma: no cover
+
     def cancel_request(self, run_id: str) -> _Request:
         raise _unsupported(self.name, "cancel", "the Runs API has no cancel operation; a run "
                            "ends by itself (the official SDK's cancel() raises too)")
@@ -3765,6 +3734,51 @@ class _AssistantsWire:
     def thread_pager(self, folder_id: Optional[str], page_size: Optional[int]) -> _Pager:
         return _Pager(folder_id, page_size, _THREADS, "threads")
 
+
+# the two plans only the Responses wire has: a submit is a follow-up response, and a
+# response that cannot be streamed is polled to its final event
+
+
+def _responses_submit_plan(config: "_Options", state: _RunState, tool_results: Any,
+                           timeout: Optional[float]) -> "Plan[Any]":
+    """A follow-up response carrying the outputs for the pending calls; the run goes on under
+    the follow-up's id."""
+    response_id = state.ids[-1]
+    tool_results = _tool_results_list(tool_results)  # a caller's mistake is raised before a Get
+    if not tool_results:
+        raise ValueError("tool_results is empty")
+    if state.pending is None or (state.settings is None and state.echo is None):
+        obj = yield from _call_plan(config, _response_get_request(response_id), timeout)
+        fields = _decode_response(obj)  # the calls (or the settings) are not known: ask
+        if fields.status != RunStatus.TOOL_CALLS:
+            raise ValueError("run %s is %s, not waiting for tool results"
+                             % (response_id, fields.status.name))
+        state.pending, state.echo = fields.result.tool_calls, obj
+    if state.settings is None:
+        state.settings = _response_settings(state.echo)  # made only when a submit needs them
+    body = _encode_response_followup(state.settings or {}, response_id, tool_results,
+                                     state.pending)
+    obj = yield from _call_plan(config, _response_create_request(body), timeout)
+    fields = _decode_response(obj)
+    state.follow(fields.id)
+    return obj
+
+
+def _poll_final_plan(config: "_Options", stream: "_ResponsesStreamState", seconds: float,
+                     state: _RunState) -> "Plan[None]":
+    """Listen without a stream: poll until the response is finished, then its final event
+    (on the run's cursor, after the events already handed on)."""
+    result = yield from _wait_plan(config, stream.response_id or state.ids[-1], seconds,
+                                   max(300.0, seconds), None)
+    status = {RunStatus.COMPLETED: StreamEvent.DONE, RunStatus.TOOL_CALLS: StreamEvent.TOOL_CALLS
+              }.get(result.status, StreamEvent.ERROR)
+    text = result.text or ""
+    delta, reset = (text[len(stream.text):], False) if text.startswith(stream.text) \
+        else (text, True)
+    index = stream.offset + stream.last_sequence_number + 1
+    events = [_run_stream_event(status, index, result, None, delta, reset)]
+    state.saw(events)
+    yield _Emit(events)
 
 class _ResponsesWire:
     """The Responses and Conversations APIs (``/v1``): a run is a chain of responses, a
@@ -3829,6 +3843,10 @@ class _ResponsesWire:
     def submit(self, config: "_Options", state: _RunState, tool_results: Any,
                timeout: Optional[float]) -> "Plan[Any]":
         return _responses_submit_plan(config, state, tool_results, timeout)
+
+    def poll_final(self, config: "_Options", stream: Any, seconds: float,
+                   state: _RunState) -> "Plan[None]":
+        return _poll_final_plan(config, stream, seconds, state)
 
     def cancel_request(self, run_id: str) -> _Request:
         return _response_cancel_request(_id_of(run_id, "run"))
@@ -4724,6 +4742,11 @@ def _pick_credentials(api_key: Any, iam_token: Any, credentials: Any) -> Credent
     if env.get("YC_METADATA_CREDENTIALS", "").lower() in ("1", "true", "yes"):
         return MetadataCredentials()
     raise CredentialsError(_NO_CREDENTIALS)
+
+
+# ============================================================================
+# Options: a client's arguments checked once; request ids, the TLS context, the caps
+# ============================================================================
 
 
 class _Options:
