@@ -1580,15 +1580,6 @@ def write_json_file(test: unittest.TestCase, obj: Any) -> str:
     return path
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
-
-
 class CliCase(EmulatorTestCase):
     """The emulator and client of EmulatorTestCase, and ``cli()`` running the command line
     against them in this process (``process()``: as ``python -m yc_runs``, for what only a
@@ -2745,307 +2736,6 @@ class StatusHelpersTest(unittest.TestCase):
                                     listen_line("DONE", 2, "Goodbye!")])
         self.assertEqual([(e.delta, e.delta_reset) for e in events],
                          [("Hello", False), ("Goodbye", True), ("!", False)])
-
-
-class MalformedResponseTest(RawServerTestCase):
-    def test_run_that_is_not_an_object_raises_malformed(self) -> None:
-        for value in ([], 5, "run", True, None):
-            with self.subTest(value=value), self.assertRaises(yc_runs.MalformedResponseError):
-                decode_run(value)
-
-    def test_wrong_types_raise_malformed_naming_the_field_path(self) -> None:
-        cases: List[Tuple[Tuple[Any, ...], Any, str]] = [
-            (("state",), 5, "Run.state"),
-            (("state", "status"), {}, "Run.state.status"),
-            (("state", "error"), "boom", "Run.state.error"),
-            (("state", "toolCallList"), [], "Run.state.toolCallList"),
-            (("state", "toolCallList", "toolCalls"), {}, "Run.state.toolCallList.toolCalls"),
-            (("state", "toolCallList", "toolCalls", 0, "functionCall", "arguments"), [1],
-             "Run.state.toolCallList.toolCalls[0].functionCall.arguments"),
-            (("state", "toolCallList", "toolCalls", 0, "functionCall", "name"), {},
-             "Run.state.toolCallList.toolCalls[0].functionCall.name"),
-            (("usage",), [], "Run.usage"),
-            (("usage", "promptTokens"), {}, "Run.usage.promptTokens"),
-            (("usage", "totalTokens"), "many", "Run.usage.totalTokens"),
-            (("labels",), ["a"], "Run.labels"),
-            (("createdAt",), 5, "Run.createdAt"),
-            (("id",), [], "Run.id"),
-            (("customCompletionOptions",), 1, "Run.customCompletionOptions"),
-            (("tools",), {}, "Run.tools"),
-        ]
-        sample = recorded_run("TOOL_CALLS")
-        for path, value, where in cases:
-            with self.subTest(path=path):
-                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
-                    decode_run(with_value_at(sample, path, value))
-                self.assertIn(where, str(caught.exception))
-        message_cases = [
-            (("state", "completedMessage"), "hi", "Run.state.completedMessage"),
-            (("state", "completedMessage", "content", "content"), {},
-             "Run.state.completedMessage.content.content"),
-            (("state", "completedMessage", "author"), [], "Run.state.completedMessage.author"),
-            (("state", "completedMessage", "citations"), {}, "Run.state.completedMessage.citations"),
-        ]
-        completed = recorded_run("COMPLETED")
-        for path, value, where in message_cases:
-            with self.subTest(path=path):
-                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
-                    decode_run(with_value_at(completed, path, value))
-                self.assertIn(where, str(caught.exception))
-
-    def test_wrong_types_anywhere_in_a_run_never_crash(self) -> None:
-        wrong = [[], {}, [{}], 7, -1, 2.5, 10 ** 30, "x", "", "-", "\u00b2", True, False]
-        decoded = 0
-        for sample in recorded()["get_run"].values():
-            for path in json_paths(sample):
-                for value in wrong:
-                    try:
-                        decode_run(with_value_at(sample, path, value))
-                        decoded += 1
-                    except yc_runs.MalformedResponseError:
-                        pass
-                    except Exception as exc:
-                        self.fail("%s = %r crashed the decoder: %s: %s"
-                                  % (path, value, type(exc).__name__, exc))
-        self.assertGreater(decoded, 0)
-
-    def test_wrong_types_anywhere_in_a_stream_line_raise_stream_error(self) -> None:
-        wrong = [[], {}, [{}], 7, 2.5, 10 ** 30, "x", "", "\u00b2", True]
-        for line in recorded()["listen_lines"]:
-            sample = json.loads(line)
-            for path in json_paths(sample):
-                for value in wrong:
-                    data = json.dumps(with_value_at(sample, path, value)).encode()
-                    try:
-                        decode_lines([data])
-                    except yc_runs.StreamError:
-                        pass
-                    except Exception as exc:
-                        self.fail("%s = %r crashed the stream decoder: %s: %s"
-                                  % (path, value, type(exc).__name__, exc))
-
-    def test_stream_line_with_a_wrong_type_names_the_field(self) -> None:
-        line = json.dumps({"result": {"eventType": "DONE", "completedMessage": []}}).encode()
-        with self.assertRaises(yc_runs.StreamError) as caught:
-            decode_lines([line])
-        self.assertIn("StreamEvent.completedMessage", str(caught.exception))
-        line = json.dumps({"result": {"eventType": "DONE", "streamCursor": []}}).encode()
-        with self.assertRaises(yc_runs.StreamError) as caught:
-            decode_lines([line])
-        self.assertIn("StreamEvent.streamCursor", str(caught.exception))
-
-    def test_stream_line_that_is_not_an_object_raises_stream_error(self) -> None:
-        for line in (b"[1, 2]", b"5", b'"text"', b'{"result": 5}', b'{"result": [] }', b"not json",
-                     b'{"result": {"eventType": "DONE"'):
-            with self.subTest(line=line), self.assertRaises(yc_runs.StreamError):
-                decode_lines([line])
-
-    def test_server_answering_wrong_json_raises_malformed(self) -> None:
-        cases = [
-            (json_response(200, []), "expected an object"),
-            (json_response(200, {"id": "r", "state": 5}), "Run.state"),
-            (json_response(200, {"assistantId": "a"}), "no run id"),
-            (json_response(200, {"id": "r", "usage": {"promptTokens": "lots"}}), "Run.usage.promptTokens"),
-            (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 27\r\n\r\n"
-             b"<html><b>hello</b>\n</html>\n", "not JSON"),
-        ]
-        for response, where in cases:
-            with self.subTest(where=where):
-                client = self.client_for(self.serve(response))
-                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
-                    client.runs.get("r")
-                self.assertIn(where, str(caught.exception))
-                self.assertNotIn("\n", str(caught.exception))
-
-    def test_list_page_with_wrong_types_raises_malformed(self) -> None:
-        for page, where in (({"runs": {}}, "ListRunsResponse.runs"),
-                            ({"runs": [], "nextPageToken": []}, "ListRunsResponse.nextPageToken"),
-                            ([], "ListRunsResponse"),
-                            ({"runs": [5]}, "ListRunsResponse.runs[]")):
-            with self.subTest(page=page):
-                client = self.client_for(self.serve(json_response(200, page)))
-                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
-                    list(client.runs.list())
-                self.assertIn(where, str(caught.exception))
-
-
-class CreateRequestTest(EmulatorTestCase):
-    def sent(self) -> Any:
-        return self.emu.requests[-1].json
-
-    def test_minimal_create_sends_only_the_ids(self) -> None:
-        self.client.runs.create("asst", "thr")
-        request = self.emu.requests[-1]
-        self.assertEqual((request.method, request.path), ("POST", "/assistants/v1/runs"))
-        self.assertEqual(self.sent(), {"assistantId": "asst", "threadId": "thr"})
-
-    def test_create_body_is_lower_camel_case_with_int64_as_strings(self) -> None:
-        run = self.client.runs.create(
-            "asst", "thr", stream=True, labels={"team": "qa"}, additional_messages=["hello"],
-            custom_temperature=0.5, custom_max_tokens=100, custom_max_prompt_tokens=2000,
-            custom_prompt_truncation_strategy={"last_messages": 3}, custom_response_format="json")
-        self.assertEqual(self.sent(), {
-            "assistantId": "asst", "threadId": "thr", "labels": {"team": "qa"},
-            "additionalMessages": [{"content": {"content": [{"text": {"content": "hello"}}]}}],
-            "customCompletionOptions": {"temperature": 0.5, "maxTokens": "100"},
-            "customPromptTruncationOptions": {"maxPromptTokens": "2000",
-                                              "lastMessagesStrategy": {"numMessages": "3"}},
-            "customResponseFormat": {"jsonObject": True},
-            "stream": True,
-        })
-        self.assertEqual(run.labels, {"team": "qa"})
-        self.assertEqual((run.custom_temperature, run.custom_max_tokens), (0.5, 100))
-        self.assertEqual(run.custom_prompt_truncation_options,
-                         yc_runs.PromptTruncationOptions(2000, {"last_messages": 3}))
-        self.assertEqual(run.custom_response_format, {"jsonObject": True})
-
-    def test_explicit_zero_temperature_is_sent(self) -> None:
-        run = self.client.runs.create("asst", "thr", custom_temperature=0)
-        self.assertEqual(self.sent()["customCompletionOptions"], {"temperature": 0.0})
-        self.assertEqual(run.custom_temperature, 0.0)
-        self.client.runs.create("asst", "thr", custom_max_tokens=0)
-        self.assertEqual(self.sent()["customCompletionOptions"], {"maxTokens": "0"})
-
-    def test_truncation_strategy_auto_and_last_messages(self) -> None:
-        self.client.runs.create("asst", "thr", custom_prompt_truncation_strategy="auto")
-        self.assertEqual(self.sent()["customPromptTruncationOptions"], {"autoStrategy": {}})
-        self.client.runs.create("asst", "thr", custom_prompt_truncation_strategy={"last_messages": 5})
-        self.assertEqual(self.sent()["customPromptTruncationOptions"],
-                         {"lastMessagesStrategy": {"numMessages": "5"}})
-
-    def test_response_format_json_and_json_schema(self) -> None:
-        schema = {"type": "object", "properties": {"city": {"type": "string"}}}
-        self.client.runs.create("asst", "thr", custom_response_format="json")
-        self.assertEqual(self.sent()["customResponseFormat"], {"jsonObject": True})
-        run = self.client.runs.create("asst", "thr", custom_response_format={"json_schema": schema})
-        self.assertEqual(self.sent()["customResponseFormat"], {"jsonSchema": {"schema": schema}})
-        self.assertEqual(run.custom_response_format, {"jsonSchema": {"schema": schema}})
-        self.client.runs.create("asst", "thr", custom_response_format={"json_schema": {"schema": schema}})
-        self.assertEqual(self.sent()["customResponseFormat"], {"jsonSchema": {"schema": schema}})
-
-    def test_function_tools_from_name_description_parameters(self) -> None:
-        parameters = {"type": "object", "properties": {"city": {"type": "string"}},
-                      "required": ["city"]}
-        self.client.runs.create("asst", "thr", tools=[
-            {"name": "get_weather", "description": "Weather now", "parameters": parameters},
-            {"name": "ping"}])
-        self.assertEqual(self.sent()["tools"], [
-            {"function": {"name": "get_weather", "description": "Weather now",
-                          "parameters": parameters}},
-            {"function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}}])
-
-    def test_tools_in_the_api_shape_pass_through(self) -> None:
-        tools = [{"function": {"name": "f", "description": "d", "parameters": {"type": "object"}}},
-                 {"searchIndex": {"searchIndexIds": ["idx1"], "maxNumResults": "5",
-                                  "callStrategy": {"alwaysCall": {}}}},
-                 {"genSearch": {"options": {"site": {"site": ["example.com"]}}, "description": "web"}}]
-        self.client.runs.create("asst", "thr", tools=tools)
-        self.assertEqual(self.sent()["tools"], tools)
-
-    def test_additional_messages_from_strings_and_message_data(self) -> None:
-        data = {"author": {"id": "user-1", "role": "USER"}, "labels": {"k": "v"},
-                "content": {"content": [{"text": {"content": "from dict"}}]}}
-        self.client.runs.create("asst", "thr", additional_messages=["plain", data])
-        self.assertEqual(self.sent()["additionalMessages"], [
-            {"content": {"content": [{"text": {"content": "plain"}}]}}, data])
-        self.client.runs.create("asst", "thr", additional_messages="just one")
-        self.assertEqual(self.sent()["additionalMessages"],
-                         [{"content": {"content": [{"text": {"content": "just one"}}]}}])
-        self.client.runs.create("asst", "thr", additional_messages=[{"role": "user", "content": "hi"}])
-        self.assertEqual(self.sent()["additionalMessages"], [
-            {"author": {"role": "USER"}, "content": {"content": [{"text": {"content": "hi"}}]}}])
-
-    def test_extra_body_is_merged(self) -> None:
-        self.client.runs.create("asst", "thr", custom_temperature=0.1,
-                                extra_body={"newOption": {"x": "1"}, "stream": True})
-        body = self.sent()
-        self.assertEqual(body["newOption"], {"x": "1"})
-        self.assertIs(body["stream"], True)
-        self.assertEqual(body["customCompletionOptions"], {"temperature": 0.1})
-
-    def test_assistant_and_thread_accept_objects_with_an_id(self) -> None:
-        run = self.client.runs.create(types.SimpleNamespace(id="asst-obj"),
-                                      types.SimpleNamespace(id="thr-obj"))
-        self.assertEqual(self.sent(), {"assistantId": "asst-obj", "threadId": "thr-obj"})
-        self.assertEqual(self.client.runs.get_last_by_thread(types.SimpleNamespace(id="thr-obj")).id,
-                         run.id)
-        self.assertEqual(self.client.runs.get(run).id, run.id)
-
-    def test_bad_arguments_raise_errors_naming_the_argument_before_any_request(self) -> None:
-        runs = self.client.runs
-        run = yc_runs.Run("run-1", _runs=runs)
-        cases: List[Tuple[type, str, Callable[[], Any]]] = [
-            (TypeError, "assistant", lambda: runs.create(123, "t")),
-            (ValueError, "thread", lambda: runs.create("a", "")),
-            (TypeError, "labels", lambda: runs.create("a", "t", labels={"k": 1})),
-            (TypeError, "labels", lambda: runs.create("a", "t", labels=["k"])),  # type: ignore[arg-type]
-            (TypeError, "custom_temperature", lambda: runs.create("a", "t", custom_temperature="hot")),  # type: ignore[arg-type]
-            (TypeError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=1.5)),  # type: ignore[arg-type]
-            (TypeError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=True)),
-            (ValueError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=-1)),
-            (ValueError, "custom_max_prompt_tokens",
-             lambda: runs.create("a", "t", custom_max_prompt_tokens=-5)),
-            (ValueError, "custom_prompt_truncation_strategy",
-             lambda: runs.create("a", "t", custom_prompt_truncation_strategy="newest")),
-            (TypeError, "last_messages",
-             lambda: runs.create("a", "t", custom_prompt_truncation_strategy={"last_messages": "3"})),  # type: ignore[dict-item]
-            (ValueError, "custom_response_format",
-             lambda: runs.create("a", "t", custom_response_format="xml")),
-            (TypeError, "tools[0]", lambda: runs.create("a", "t", tools=[42])),
-            (ValueError, "tools[0]", lambda: runs.create("a", "t", tools=[{"description": "x"}])),
-            (TypeError, "additional_messages[1]",
-             lambda: runs.create("a", "t", additional_messages=["ok", 42])),
-            (ValueError, "additional_messages[0]",
-             lambda: runs.create("a", "t", additional_messages=[{"author": {}}])),
-            (TypeError, "extra_body", lambda: runs.create("a", "t", extra_body=[1])),  # type: ignore[arg-type]
-            (TypeError, "timeout", lambda: runs.create("a", "t", timeout="5")),  # type: ignore[arg-type]
-            (ValueError, "timeout", lambda: runs.get("r", timeout=0)),
-            (TypeError, "run", lambda: runs.get(None)),
-            (TypeError, "run", lambda: runs.get(42)),
-            (ValueError, "run", lambda: runs.get("")),
-            (TypeError, "thread", lambda: runs.get_last_by_thread(3.5)),
-            (TypeError, "page_size", lambda: runs.list(page_size="10")),  # type: ignore[arg-type]
-            (ValueError, "page_size", lambda: runs.list(page_size=-1)),
-            (ValueError, "events_start_idx", lambda: run.listen(events_start_idx=-1)),
-            (ValueError, "events_start_idx", lambda: run.listen(events_start_idx="1")),  # type: ignore[arg-type]
-            (TypeError, "timeout", lambda: run.listen(timeout="1")),  # type: ignore[arg-type]
-            (TypeError, "tool_results", lambda: run.submit_tool_results("text")),
-            (ValueError, "tool_results", lambda: run.submit_tool_results([])),
-            (ValueError, "content", lambda: run.submit_tool_results({"name": "f"})),
-            (TypeError, "tool_results[0]", lambda: run.submit_tool_results([{"content": "x"}])),
-            (TypeError, "tool_results[0]",
-             lambda: run.submit_tool_results({"name": "f", "content": {1, 2}})),
-            (ValueError, "poll_timeout", lambda: run.wait(poll_timeout=-1)),
-            (TypeError, "poll_interval", lambda: run.wait(poll_interval="1")),  # type: ignore[arg-type]
-        ]
-        for kind, name, call in cases:
-            with self.subTest(name=name, kind=kind.__name__):
-                with self.assertRaises(kind) as caught:
-                    call()
-                self.assertIn(name, str(caught.exception))
-        self.assertEqual(self.emu.requests, [])
-
-    def test_bad_client_arguments_raise_errors_naming_the_argument(self) -> None:
-        url = self.emu.url
-        cases: List[Tuple[type, str, Dict[str, Any]]] = [
-            (ValueError, "timeout", {"timeout": -1}),
-            (TypeError, "timeout", {"timeout": "5"}),
-            (ValueError, "max_retries", {"max_retries": -1}),
-            (ValueError, "max_retries", {"max_retries": 1.5}),
-            (ValueError, "base_url", {"base_url": "ftp://127.0.0.1/"}),
-            (TypeError, "base_url", {"base_url": 5}),  # None: $YC_RUNS_BASE_URL or the default
-            (ValueError, "base_url", {"base_url": "http://user:pw@127.0.0.1:1"}),
-            (ValueError, "folder_id", {"folder_id": "a\nb"}),
-            (ValueError, "folder_id", {"folder_id": ""}),
-            (ValueError, "folder_id", {"folder_id": "\u043f\u0430\u043f\u043a\u0430"}),
-            (TypeError, "ssl_context", {"ssl_context": "strict"}),
-        ]
-        for kind, name, kwargs in cases:
-            with self.subTest(kwargs=kwargs):
-                arguments = dict({"api_key": API_KEY, "base_url": url}, **kwargs)
-                with self.assertRaises(kind) as caught:
-                    yc_runs.Client(**arguments)
-                self.assertIn(name, str(caught.exception))
 
 
 class ResponsesDecodeTest(unittest.TestCase):
@@ -4617,20 +4307,6 @@ class MessageFastPathTest(unittest.TestCase):
             self.assertEqual(results[0], results[1], obj)
 
 
-class LazyImportTest(unittest.TestCase):
-    """What ``import yc_runs`` leaves for later: socket is imported at its first use."""
-
-    def test_socket_is_imported_by_its_first_use(self) -> None:
-        probe = ("import sys, yc_runs; before = 'socket' in sys.modules; "
-                 "family = yc_runs.socket.AF_INET; import socket; "
-                 "print(before, yc_runs.socket is socket, family == socket.AF_INET)")
-        # -S: no site, so no .pth file (coverage's, in CI) imports socket before yc_runs does
-        done = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
-                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
-                              timeout=60)
-        self.assertEqual(done.stdout.split(), ["False", "True", "True"], done.stderr)
-
-
 # ============================================================================
 # Plans (sans-IO): retries, waits, listen's linger and resume, on a fake clock
 # ============================================================================
@@ -5452,18 +5128,6 @@ class ErrorsTest(RawServerTestCase):
             client.runs.get("r")
         self.assertFalse(caught.exception.connected)
         self.assertNotIsInstance(caught.exception, yc_runs.APIError)
-
-
-class ImportTest(unittest.TestCase):
-    def test_import_loads_no_heavy_modules(self) -> None:
-        code = ("import sys, yc_runs; print([m for m in ('http.client', 'email', 'http.server', "
-                "'asyncio', 'argparse', 'ssl') if m in sys.modules])")
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        env["PYTHONPATH"] = HERE
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=env, cwd=HERE, timeout=60)
-        self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertEqual(done.stdout.strip(), "[]")
 
 
 class AsyncRunsCallsTest(AsyncEmulatorTestCase):
@@ -7062,101 +6726,6 @@ class StatusTest(RawServerTestCase):
             asyncio.run(main())
 
 
-class SecretsTest(RawServerTestCase):
-    """No credential is reachable from a raised exception, its chain or its frames' locals."""
-
-    def assert_clean(self, exc: BaseException, *secrets: str) -> None:
-        for secret in secrets:
-            self.assertEqual(secret_leaks(exc, secret), [], secret)
-
-    def failures(self, client: Any) -> List[BaseException]:
-        caught: List[BaseException] = []
-        run = yc_runs.Run("r", _runs=client.runs)
-        for action in (lambda: client.runs.get("r"), lambda: list(run.listen())):
-            try:
-                action()
-            except yc_runs.YCRunsError as exc:
-                caught.append(exc)
-        return caught
-
-    def test_errors_of_unary_calls_and_streams_hold_no_key(self) -> None:
-        echo = b"not json: Api-Key " + API_KEY.encode()
-        stream = stream_handler(one_chunk(b"{bad Api-Key " + API_KEY.encode() + b"\n") + b"0\r\n\r\n")
-        unauthorized = error_response(401, {"error": {"grpcCode": 16, "httpCode": 401,
-                                                  "message": "Unknown api key '%s'" % API_KEY}})
-        cut = stream_handler(b"{", head=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
-        for name, answer in (("malformed", http_response(200, echo)), ("stream", stream),
-                             ("401", unauthorized), ("cut", cut)):
-            with self.subTest(name):
-                client = self.client_for(self.serve(answer))
-                caught = self.failures(client)
-                self.assertTrue(caught)
-                for exc in caught:
-                    self.assert_clean(exc, API_KEY)
-
-    def test_a_token_answer_that_fails_to_parse_holds_no_token(self) -> None:
-        iam_token = "t1.IAMTOKEN-SECRET-VALUE-12345"
-        oauth = "y0_OAUTH-SECRET-VALUE-67890"
-        answer = b'{"iamToken": "' + iam_token.encode() + b'", "expiresAt": 5}'
-        server = self.serve(http_response(200, answer))
-        credentials = yc_runs.OAuthCredentials(oauth, url=server.url + "/iam")
-        client = self.client_for(server, api_key=None, credentials=credentials)
-        with self.assertRaises(yc_runs.YCRunsError) as caught:
-            client.runs.get("r")
-        self.assert_clean(caught.exception, iam_token, oauth)
-
-    def test_async_errors_hold_no_key(self) -> None:
-        server = self.serve(http_response(200, b"not json: Api-Key " + API_KEY.encode()))
-
-        async def main() -> BaseException:
-            async with yc_runs.AsyncClient(base_url=server.url, api_key=API_KEY) as client:
-                try:
-                    await client.runs.get("r")
-                except yc_runs.YCRunsError as exc:
-                    return exc
-            raise AssertionError("no error")
-
-        self.assert_clean(asyncio.run(main()), API_KEY)
-
-
-class CapsTest(RawServerTestCase):
-    """Error bodies on listen and token answers are read up to the unary cap, no further."""
-
-    def huge(self, status: int, release: threading.Event) -> Callable[..., Any]:
-        def handler(conn: socket.socket, request: bytes) -> bool:
-            conn.sendall(b"HTTP/1.1 %d Oops\r\nContent-Length: 400000000\r\n\r\n" % status)
-            block = b"x" * 65536
-            with contextlib.suppress(OSError):
-                while not release.is_set():
-                    conn.sendall(block)
-            return False
-
-        return handler
-
-    def test_the_client_cap_is_64_mib_and_the_emulators_own(self) -> None:
-        # the emulator's request cap once had the client's name and halved the client's cap
-        self.assertEqual((yc_runs._MAX_BODY_BYTES, yc_runs._EMULATOR_MAX_BODY_BYTES),
-                         (64 << 20, 32 << 20))
-
-    def test_an_endless_5xx_body_on_listen_is_still_a_retried_server_error(self) -> None:
-        server = self.serve(self.huge(503, self.release_event()))
-        run = yc_runs.Run("r", _runs=self.client_for(server, max_retries=1).runs)
-        with mock.patch.object(yc_runs, "_MAX_BODY_BYTES", 256 * 1024), \
-                self.assertRaises(yc_runs.ServerError) as caught:
-            list(run.listen())
-        self.assertEqual(caught.exception.status, 503)
-        self.assertEqual(len(server.requests), 2)  # retried
-
-    def test_an_endless_token_answer_is_cut(self) -> None:
-        server = self.serve(self.huge(200, self.release_event()))
-        credentials = yc_runs.MetadataCredentials(server.url + "/token")
-        client = self.client_for(server, api_key=None, credentials=credentials)
-        with mock.patch.object(yc_runs, "_MAX_BODY_BYTES", 256 * 1024), \
-                self.assertRaises(yc_runs.CredentialsError):
-            client.runs.get("r")
-
-
-@unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
 class ForkTest(RawServerTestCase):
     """A client made before forking workers: no process reads another's answers."""
 
@@ -7247,94 +6816,6 @@ class ResourcesTest(RawServerTestCase):
 
         with ThreadPoolExecutor(8) as pool:
             self.assertEqual(list(pool.map(worker, range(8))), [0] * 8)
-
-
-class LeaksFloodsAndMistakesTest(RawServerTestCase):
-    def test_a_non_json_answer_echoing_the_key_is_redacted(self) -> None:
-        server = self.serve(http_response(200, b"Authorization: Api-Key " + API_KEY.encode()))
-        with self.assertRaises(yc_runs.MalformedResponseError) as caught:
-            self.client_for(server).runs.get("r")
-        self.assertNotIn(API_KEY, str(caught.exception))
-        self.assertIn("not JSON", str(caught.exception))
-
-    def test_a_malformed_stream_line_echoing_the_key_is_redacted(self) -> None:
-        line = b"garbage Api-Key " + API_KEY.encode() + b"\n"
-        server = self.serve(stream_handler(one_chunk(line) + b"0\r\n\r\n"))
-        run = yc_runs.Run("r", _runs=self.client_for(server).runs)
-        with self.assertRaises(yc_runs.StreamError) as caught:
-            list(run.listen())
-        self.assertNotIn(API_KEY, str(caught.exception))
-
-    def test_an_error_line_carries_both_request_ids(self) -> None:
-        line = json.dumps({"error": {"grpcCode": 3, "httpCode": 400, "message": "bad"}}).encode()
-        head = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-                b"x-request-id: srv-42\r\n\r\n")
-        server = self.serve(stream_handler(one_chunk(line + b"\n") + b"0\r\n\r\n",
-                                                head=head))
-        run = yc_runs.Run("r", _runs=self.client_for(server).runs)
-        with self.assertRaises(yc_runs.BadRequestError) as caught:
-            list(run.listen())
-        self.assertEqual(caught.exception.request_id, "srv-42")
-        self.assertEqual(caught.exception.client_request_id,
-                         request_header(server.requests[0], "x-client-request-id"))
-
-    def test_a_flood_of_interim_responses_is_a_connection_error(self) -> None:
-        flood = b"HTTP/1.1 100 Continue\r\n\r\n" * 5000 + json_response(200, RUN_JSON)
-        server = self.serve(flood)
-        with self.assertRaises(yc_runs.APIConnectionError) as caught:
-            self.client_for(server).runs.get("r")
-        self.assertIn("interim", str(caught.exception))
-
-    def test_a_timestamp_out_of_range_in_utc_is_malformed(self) -> None:
-        for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
-            with self.assertRaises(yc_runs.MalformedResponseError):
-                yc_runs._timestamp(stamp, "Run.createdAt")
-
-    def test_sync_run_tools_refuses_an_async_function(self) -> None:
-        async def get_weather(city: str) -> str:
-            return city
-
-        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
-                base_url=emu.url, api_key="k") as client:
-            run = client.runs.create("a", "t", tools=[get_weather], additional_messages=["Oslo"])
-            with self.assertRaises(TypeError) as caught:
-                run.run_tools({"get_weather": get_weather}, poll_interval=0.01)
-            self.assertIn("AsyncClient", str(caught.exception))
-            self.assertEqual([r for r in emu.requests if r.method == "PATCH"], [])  # nothing sent
-
-    def test_sync_listen_with_refuses_an_async_callback(self) -> None:
-        async def on_event(event: Any) -> None:
-            pass
-
-        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
-                base_url=emu.url, api_key="k") as client:
-            run = client.runs.create("a", "t", stream=True, additional_messages=["hi"])
-            with self.assertRaises(TypeError):
-                run.listen_with({"on_event": on_event})
-
-    def test_the_emulator_masks_an_authorization_without_a_scheme(self) -> None:
-        with yc_runs.Emulator() as emu:
-            port = int(emu.url.rsplit(":", 1)[1])
-            with socket.create_connection(("127.0.0.1", port), 5) as sock:
-                sock.sendall(b"GET /assistants/v1/runs/x HTTP/1.1\r\nHost: h\r\n"
-                             b"Authorization: RAWSECRETKEY\r\nConnection: close\r\n\r\n")
-                while sock.recv(65536):
-                    pass
-            self.assertEqual(emu.requests[-1].headers["Authorization"], "***")
-
-    def test_a_stream_that_timed_out_exits_4_on_the_command_line(self) -> None:
-        release = self.release_event()
-
-        def stall(conn: socket.socket, request: bytes) -> bool:
-            conn.sendall(stream_head())
-            release.wait(10)
-            return False
-
-        server = self.serve(stall)
-        result = run_main("listen", "r", "--base-url", server.url, "--api-key", API_KEY,
-                          "--timeout", "0.1", "--max-retries", "0")
-        self.assertEqual(result.returncode, 4, result.stderr)
-        self.assertNotIn("Traceback", result.stderr)
 
 
 class LoggingTest(RawServerTestCase):
@@ -7507,29 +6988,305 @@ class LibrarySurfaceTest(EmulatorTestCase):
                 client.runs.create("asst", "t")
 
 
-class ReadmeTest(EnvTestCase):
-    """The README's Python blocks, run in order as written, against the emulator (the
-    service URL and credentials from the variables the README names)."""
+class CreateRequestTest(EmulatorTestCase):
+    def sent(self) -> Any:
+        return self.emu.requests[-1].json
 
-    def test_the_readme_python_blocks_run_against_the_emulator(self) -> None:
-        import io
+    def test_minimal_create_sends_only_the_ids(self) -> None:
+        self.client.runs.create("asst", "thr")
+        request = self.emu.requests[-1]
+        self.assertEqual((request.method, request.path), ("POST", "/assistants/v1/runs"))
+        self.assertEqual(self.sent(), {"assistantId": "asst", "threadId": "thr"})
 
-        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as handle:
-            blocks = re.findall(r"```python\n(.*?)```", handle.read(), re.S)
-        self.assertGreaterEqual(len(blocks), 8)
-        emu = yc_runs.Emulator(event_delay=0).start()  # every run finished by its first poll
-        self.addCleanup(emu.stop)
-        os.environ.update(YC_RUNS_BASE_URL=emu.url, YC_API_KEY="AQVN-readme-key",
-                          YC_FOLDER_ID="b1gxxxxxxxxxxxxxxxxx")
-        del os.environ["YC_RUNS_API"]  # the README's default: the Responses wire
-        namespace: Dict[str, Any] = {"__name__": "readme"}
-        for number, block in enumerate(blocks, 1):
-            with self.subTest(block=number, first_line=block.splitlines()[0]), \
-                    contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(block, "README.md python block %d" % number, "exec"), namespace)
-        client = namespace.get("client")
-        if client is not None:
-            client.close()
+    def test_create_body_is_lower_camel_case_with_int64_as_strings(self) -> None:
+        run = self.client.runs.create(
+            "asst", "thr", stream=True, labels={"team": "qa"}, additional_messages=["hello"],
+            custom_temperature=0.5, custom_max_tokens=100, custom_max_prompt_tokens=2000,
+            custom_prompt_truncation_strategy={"last_messages": 3}, custom_response_format="json")
+        self.assertEqual(self.sent(), {
+            "assistantId": "asst", "threadId": "thr", "labels": {"team": "qa"},
+            "additionalMessages": [{"content": {"content": [{"text": {"content": "hello"}}]}}],
+            "customCompletionOptions": {"temperature": 0.5, "maxTokens": "100"},
+            "customPromptTruncationOptions": {"maxPromptTokens": "2000",
+                                              "lastMessagesStrategy": {"numMessages": "3"}},
+            "customResponseFormat": {"jsonObject": True},
+            "stream": True,
+        })
+        self.assertEqual(run.labels, {"team": "qa"})
+        self.assertEqual((run.custom_temperature, run.custom_max_tokens), (0.5, 100))
+        self.assertEqual(run.custom_prompt_truncation_options,
+                         yc_runs.PromptTruncationOptions(2000, {"last_messages": 3}))
+        self.assertEqual(run.custom_response_format, {"jsonObject": True})
+
+    def test_explicit_zero_temperature_is_sent(self) -> None:
+        run = self.client.runs.create("asst", "thr", custom_temperature=0)
+        self.assertEqual(self.sent()["customCompletionOptions"], {"temperature": 0.0})
+        self.assertEqual(run.custom_temperature, 0.0)
+        self.client.runs.create("asst", "thr", custom_max_tokens=0)
+        self.assertEqual(self.sent()["customCompletionOptions"], {"maxTokens": "0"})
+
+    def test_truncation_strategy_auto_and_last_messages(self) -> None:
+        self.client.runs.create("asst", "thr", custom_prompt_truncation_strategy="auto")
+        self.assertEqual(self.sent()["customPromptTruncationOptions"], {"autoStrategy": {}})
+        self.client.runs.create("asst", "thr", custom_prompt_truncation_strategy={"last_messages": 5})
+        self.assertEqual(self.sent()["customPromptTruncationOptions"],
+                         {"lastMessagesStrategy": {"numMessages": "5"}})
+
+    def test_response_format_json_and_json_schema(self) -> None:
+        schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+        self.client.runs.create("asst", "thr", custom_response_format="json")
+        self.assertEqual(self.sent()["customResponseFormat"], {"jsonObject": True})
+        run = self.client.runs.create("asst", "thr", custom_response_format={"json_schema": schema})
+        self.assertEqual(self.sent()["customResponseFormat"], {"jsonSchema": {"schema": schema}})
+        self.assertEqual(run.custom_response_format, {"jsonSchema": {"schema": schema}})
+        self.client.runs.create("asst", "thr", custom_response_format={"json_schema": {"schema": schema}})
+        self.assertEqual(self.sent()["customResponseFormat"], {"jsonSchema": {"schema": schema}})
+
+    def test_function_tools_from_name_description_parameters(self) -> None:
+        parameters = {"type": "object", "properties": {"city": {"type": "string"}},
+                      "required": ["city"]}
+        self.client.runs.create("asst", "thr", tools=[
+            {"name": "get_weather", "description": "Weather now", "parameters": parameters},
+            {"name": "ping"}])
+        self.assertEqual(self.sent()["tools"], [
+            {"function": {"name": "get_weather", "description": "Weather now",
+                          "parameters": parameters}},
+            {"function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}}])
+
+    def test_tools_in_the_api_shape_pass_through(self) -> None:
+        tools = [{"function": {"name": "f", "description": "d", "parameters": {"type": "object"}}},
+                 {"searchIndex": {"searchIndexIds": ["idx1"], "maxNumResults": "5",
+                                  "callStrategy": {"alwaysCall": {}}}},
+                 {"genSearch": {"options": {"site": {"site": ["example.com"]}}, "description": "web"}}]
+        self.client.runs.create("asst", "thr", tools=tools)
+        self.assertEqual(self.sent()["tools"], tools)
+
+    def test_additional_messages_from_strings_and_message_data(self) -> None:
+        data = {"author": {"id": "user-1", "role": "USER"}, "labels": {"k": "v"},
+                "content": {"content": [{"text": {"content": "from dict"}}]}}
+        self.client.runs.create("asst", "thr", additional_messages=["plain", data])
+        self.assertEqual(self.sent()["additionalMessages"], [
+            {"content": {"content": [{"text": {"content": "plain"}}]}}, data])
+        self.client.runs.create("asst", "thr", additional_messages="just one")
+        self.assertEqual(self.sent()["additionalMessages"],
+                         [{"content": {"content": [{"text": {"content": "just one"}}]}}])
+        self.client.runs.create("asst", "thr", additional_messages=[{"role": "user", "content": "hi"}])
+        self.assertEqual(self.sent()["additionalMessages"], [
+            {"author": {"role": "USER"}, "content": {"content": [{"text": {"content": "hi"}}]}}])
+
+    def test_extra_body_is_merged(self) -> None:
+        self.client.runs.create("asst", "thr", custom_temperature=0.1,
+                                extra_body={"newOption": {"x": "1"}, "stream": True})
+        body = self.sent()
+        self.assertEqual(body["newOption"], {"x": "1"})
+        self.assertIs(body["stream"], True)
+        self.assertEqual(body["customCompletionOptions"], {"temperature": 0.1})
+
+    def test_assistant_and_thread_accept_objects_with_an_id(self) -> None:
+        run = self.client.runs.create(types.SimpleNamespace(id="asst-obj"),
+                                      types.SimpleNamespace(id="thr-obj"))
+        self.assertEqual(self.sent(), {"assistantId": "asst-obj", "threadId": "thr-obj"})
+        self.assertEqual(self.client.runs.get_last_by_thread(types.SimpleNamespace(id="thr-obj")).id,
+                         run.id)
+        self.assertEqual(self.client.runs.get(run).id, run.id)
+
+    def test_bad_arguments_raise_errors_naming_the_argument_before_any_request(self) -> None:
+        runs = self.client.runs
+        run = yc_runs.Run("run-1", _runs=runs)
+        cases: List[Tuple[type, str, Callable[[], Any]]] = [
+            (TypeError, "assistant", lambda: runs.create(123, "t")),
+            (ValueError, "thread", lambda: runs.create("a", "")),
+            (TypeError, "labels", lambda: runs.create("a", "t", labels={"k": 1})),
+            (TypeError, "labels", lambda: runs.create("a", "t", labels=["k"])),  # type: ignore[arg-type]
+            (TypeError, "custom_temperature", lambda: runs.create("a", "t", custom_temperature="hot")),  # type: ignore[arg-type]
+            (TypeError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=1.5)),  # type: ignore[arg-type]
+            (TypeError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=True)),
+            (ValueError, "custom_max_tokens", lambda: runs.create("a", "t", custom_max_tokens=-1)),
+            (ValueError, "custom_max_prompt_tokens",
+             lambda: runs.create("a", "t", custom_max_prompt_tokens=-5)),
+            (ValueError, "custom_prompt_truncation_strategy",
+             lambda: runs.create("a", "t", custom_prompt_truncation_strategy="newest")),
+            (TypeError, "last_messages",
+             lambda: runs.create("a", "t", custom_prompt_truncation_strategy={"last_messages": "3"})),  # type: ignore[dict-item]
+            (ValueError, "custom_response_format",
+             lambda: runs.create("a", "t", custom_response_format="xml")),
+            (TypeError, "tools[0]", lambda: runs.create("a", "t", tools=[42])),
+            (ValueError, "tools[0]", lambda: runs.create("a", "t", tools=[{"description": "x"}])),
+            (TypeError, "additional_messages[1]",
+             lambda: runs.create("a", "t", additional_messages=["ok", 42])),
+            (ValueError, "additional_messages[0]",
+             lambda: runs.create("a", "t", additional_messages=[{"author": {}}])),
+            (TypeError, "extra_body", lambda: runs.create("a", "t", extra_body=[1])),  # type: ignore[arg-type]
+            (TypeError, "timeout", lambda: runs.create("a", "t", timeout="5")),  # type: ignore[arg-type]
+            (ValueError, "timeout", lambda: runs.get("r", timeout=0)),
+            (TypeError, "run", lambda: runs.get(None)),
+            (TypeError, "run", lambda: runs.get(42)),
+            (ValueError, "run", lambda: runs.get("")),
+            (TypeError, "thread", lambda: runs.get_last_by_thread(3.5)),
+            (TypeError, "page_size", lambda: runs.list(page_size="10")),  # type: ignore[arg-type]
+            (ValueError, "page_size", lambda: runs.list(page_size=-1)),
+            (ValueError, "events_start_idx", lambda: run.listen(events_start_idx=-1)),
+            (ValueError, "events_start_idx", lambda: run.listen(events_start_idx="1")),  # type: ignore[arg-type]
+            (TypeError, "timeout", lambda: run.listen(timeout="1")),  # type: ignore[arg-type]
+            (TypeError, "tool_results", lambda: run.submit_tool_results("text")),
+            (ValueError, "tool_results", lambda: run.submit_tool_results([])),
+            (ValueError, "content", lambda: run.submit_tool_results({"name": "f"})),
+            (TypeError, "tool_results[0]", lambda: run.submit_tool_results([{"content": "x"}])),
+            (TypeError, "tool_results[0]",
+             lambda: run.submit_tool_results({"name": "f", "content": {1, 2}})),
+            (ValueError, "poll_timeout", lambda: run.wait(poll_timeout=-1)),
+            (TypeError, "poll_interval", lambda: run.wait(poll_interval="1")),  # type: ignore[arg-type]
+        ]
+        for kind, name, call in cases:
+            with self.subTest(name=name, kind=kind.__name__):
+                with self.assertRaises(kind) as caught:
+                    call()
+                self.assertIn(name, str(caught.exception))
+        self.assertEqual(self.emu.requests, [])
+
+    def test_bad_client_arguments_raise_errors_naming_the_argument(self) -> None:
+        url = self.emu.url
+        cases: List[Tuple[type, str, Dict[str, Any]]] = [
+            (ValueError, "timeout", {"timeout": -1}),
+            (TypeError, "timeout", {"timeout": "5"}),
+            (ValueError, "max_retries", {"max_retries": -1}),
+            (ValueError, "max_retries", {"max_retries": 1.5}),
+            (ValueError, "base_url", {"base_url": "ftp://127.0.0.1/"}),
+            (TypeError, "base_url", {"base_url": 5}),  # None: $YC_RUNS_BASE_URL or the default
+            (ValueError, "base_url", {"base_url": "http://user:pw@127.0.0.1:1"}),
+            (ValueError, "folder_id", {"folder_id": "a\nb"}),
+            (ValueError, "folder_id", {"folder_id": ""}),
+            (ValueError, "folder_id", {"folder_id": "\u043f\u0430\u043f\u043a\u0430"}),
+            (TypeError, "ssl_context", {"ssl_context": "strict"}),
+        ]
+        for kind, name, kwargs in cases:
+            with self.subTest(kwargs=kwargs):
+                arguments = dict({"api_key": API_KEY, "base_url": url}, **kwargs)
+                with self.assertRaises(kind) as caught:
+                    yc_runs.Client(**arguments)
+                self.assertIn(name, str(caught.exception))
+
+
+class MalformedResponseTest(RawServerTestCase):
+    def test_run_that_is_not_an_object_raises_malformed(self) -> None:
+        for value in ([], 5, "run", True, None):
+            with self.subTest(value=value), self.assertRaises(yc_runs.MalformedResponseError):
+                decode_run(value)
+
+    def test_wrong_types_raise_malformed_naming_the_field_path(self) -> None:
+        cases: List[Tuple[Tuple[Any, ...], Any, str]] = [
+            (("state",), 5, "Run.state"),
+            (("state", "status"), {}, "Run.state.status"),
+            (("state", "error"), "boom", "Run.state.error"),
+            (("state", "toolCallList"), [], "Run.state.toolCallList"),
+            (("state", "toolCallList", "toolCalls"), {}, "Run.state.toolCallList.toolCalls"),
+            (("state", "toolCallList", "toolCalls", 0, "functionCall", "arguments"), [1],
+             "Run.state.toolCallList.toolCalls[0].functionCall.arguments"),
+            (("state", "toolCallList", "toolCalls", 0, "functionCall", "name"), {},
+             "Run.state.toolCallList.toolCalls[0].functionCall.name"),
+            (("usage",), [], "Run.usage"),
+            (("usage", "promptTokens"), {}, "Run.usage.promptTokens"),
+            (("usage", "totalTokens"), "many", "Run.usage.totalTokens"),
+            (("labels",), ["a"], "Run.labels"),
+            (("createdAt",), 5, "Run.createdAt"),
+            (("id",), [], "Run.id"),
+            (("customCompletionOptions",), 1, "Run.customCompletionOptions"),
+            (("tools",), {}, "Run.tools"),
+        ]
+        sample = recorded_run("TOOL_CALLS")
+        for path, value, where in cases:
+            with self.subTest(path=path):
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    decode_run(with_value_at(sample, path, value))
+                self.assertIn(where, str(caught.exception))
+        message_cases = [
+            (("state", "completedMessage"), "hi", "Run.state.completedMessage"),
+            (("state", "completedMessage", "content", "content"), {},
+             "Run.state.completedMessage.content.content"),
+            (("state", "completedMessage", "author"), [], "Run.state.completedMessage.author"),
+            (("state", "completedMessage", "citations"), {}, "Run.state.completedMessage.citations"),
+        ]
+        completed = recorded_run("COMPLETED")
+        for path, value, where in message_cases:
+            with self.subTest(path=path):
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    decode_run(with_value_at(completed, path, value))
+                self.assertIn(where, str(caught.exception))
+
+    def test_wrong_types_anywhere_in_a_run_never_crash(self) -> None:
+        wrong = [[], {}, [{}], 7, -1, 2.5, 10 ** 30, "x", "", "-", "\u00b2", True, False]
+        decoded = 0
+        for sample in recorded()["get_run"].values():
+            for path in json_paths(sample):
+                for value in wrong:
+                    try:
+                        decode_run(with_value_at(sample, path, value))
+                        decoded += 1
+                    except yc_runs.MalformedResponseError:
+                        pass
+                    except Exception as exc:
+                        self.fail("%s = %r crashed the decoder: %s: %s"
+                                  % (path, value, type(exc).__name__, exc))
+        self.assertGreater(decoded, 0)
+
+    def test_wrong_types_anywhere_in_a_stream_line_raise_stream_error(self) -> None:
+        wrong = [[], {}, [{}], 7, 2.5, 10 ** 30, "x", "", "\u00b2", True]
+        for line in recorded()["listen_lines"]:
+            sample = json.loads(line)
+            for path in json_paths(sample):
+                for value in wrong:
+                    data = json.dumps(with_value_at(sample, path, value)).encode()
+                    try:
+                        decode_lines([data])
+                    except yc_runs.StreamError:
+                        pass
+                    except Exception as exc:
+                        self.fail("%s = %r crashed the stream decoder: %s: %s"
+                                  % (path, value, type(exc).__name__, exc))
+
+    def test_stream_line_with_a_wrong_type_names_the_field(self) -> None:
+        line = json.dumps({"result": {"eventType": "DONE", "completedMessage": []}}).encode()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            decode_lines([line])
+        self.assertIn("StreamEvent.completedMessage", str(caught.exception))
+        line = json.dumps({"result": {"eventType": "DONE", "streamCursor": []}}).encode()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            decode_lines([line])
+        self.assertIn("StreamEvent.streamCursor", str(caught.exception))
+
+    def test_stream_line_that_is_not_an_object_raises_stream_error(self) -> None:
+        for line in (b"[1, 2]", b"5", b'"text"', b'{"result": 5}', b'{"result": [] }', b"not json",
+                     b'{"result": {"eventType": "DONE"'):
+            with self.subTest(line=line), self.assertRaises(yc_runs.StreamError):
+                decode_lines([line])
+
+    def test_server_answering_wrong_json_raises_malformed(self) -> None:
+        cases = [
+            (json_response(200, []), "expected an object"),
+            (json_response(200, {"id": "r", "state": 5}), "Run.state"),
+            (json_response(200, {"assistantId": "a"}), "no run id"),
+            (json_response(200, {"id": "r", "usage": {"promptTokens": "lots"}}), "Run.usage.promptTokens"),
+            (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 27\r\n\r\n"
+             b"<html><b>hello</b>\n</html>\n", "not JSON"),
+        ]
+        for response, where in cases:
+            with self.subTest(where=where):
+                client = self.client_for(self.serve(response))
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    client.runs.get("r")
+                self.assertIn(where, str(caught.exception))
+                self.assertNotIn("\n", str(caught.exception))
+
+    def test_list_page_with_wrong_types_raises_malformed(self) -> None:
+        for page, where in (({"runs": {}}, "ListRunsResponse.runs"),
+                            ({"runs": [], "nextPageToken": []}, "ListRunsResponse.nextPageToken"),
+                            ([], "ListRunsResponse"),
+                            ({"runs": [5]}, "ListRunsResponse.runs[]")):
+            with self.subTest(page=page):
+                client = self.client_for(self.serve(json_response(200, page)))
+                with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+                    list(client.runs.list())
+                self.assertIn(where, str(caught.exception))
 
 
 # ============================================================================
@@ -7865,7 +7622,7 @@ class AsyncProviderInSyncClientTest(EnvTestCase):
 
 
 # ============================================================================
-# Command line and packaging
+# Command line and packaging: the one file, the wheel, the import, the README
 # ============================================================================
 
 
@@ -8145,7 +7902,7 @@ class CliErrorTest(CliCase):
 
     def test_unreachable_server_exits_3(self) -> None:
         started = time.monotonic()
-        result = run_main("get", "r", "--base-url", "http://127.0.0.1:%d" % free_port(),
+        result = run_main("get", "r", "--base-url", "http://127.0.0.1:%d" % closed_port(),
                           "--api-key", TEST_SECRET, "--max-retries", "0")
         line = self.assertErrorLine(result, 3)
         self.assertIn("cannot connect", line)
@@ -8290,25 +8047,18 @@ class CliProcessTest(CliCase):
         self.assertEqual(result.stderr, "")
 
     def test_exit_codes_as_a_process_sees_them(self) -> None:
-        self.emu.script("broken", error="boom")
-        self.emu.script("slow", replies=["eventually"], delay=60)
-        failed = self.client.runs.create("broken", "t")
-        self.finished(failed)
-        slow = self.client.runs.create("slow", "t")
+        # one code main returns, argparse's own SystemExit, and success: the mapping of every
+        # other code is CliErrorTest's, in this process
         cases: List[Tuple[int, Tuple[str, ...]]] = [
-            (0, ("--version",)), (1, ("get", failed.id)),
-            (2, ("frobnicate",)),  # argparse's own usage error
-            (2, ("get", "r", "--timeout", "0")), (3, ("get", "no-such-run")),
-            (4, ("wait", slow.id, "--poll-timeout", "0.1", "--poll-interval", "0.02"))]
+            (0, ("--version",)), (2, ("frobnicate",)), (3, ("get", "no-such-run"))]
         with ThreadPoolExecutor(3) as pool:
             results = list(pool.map(lambda case: self.process(*case[1]), cases))
         for (code, args), result in zip(cases, results):
             with self.subTest(args=args):
                 self.assertExit(result, code)
         self.assertEqual(results[0].stdout.strip(), "yc_runs %s" % yc_runs.__version__)
-        self.assertTrue(results[2].stderr.startswith("usage: python -m yc_runs "), results[2].stderr)
-        for result in results[3:]:
-            self.assertTrue(result.stderr.startswith("error: "), result.stderr)
+        self.assertTrue(results[1].stderr.startswith("usage: python -m yc_runs "), results[1].stderr)
+        self.assertTrue(results[2].stderr.startswith("error: "), results[2].stderr)
 
     def test_sigint_during_listen_exits_130(self) -> None:
         # 0.15 s an event: the run still has 0.75 s to go when the first piece is out
@@ -8732,6 +8482,57 @@ class WheelTest(unittest.TestCase):
         reported = {int(m.group(1)) for m in re.finditer(r"user_script\.py:(\d+): error", checked.stdout)}
         self.assertEqual(reported, planted, checked.stdout)
         self.assertEqual(checked.returncode, 1, checked.stdout + checked.stderr)
+
+
+class ImportTest(unittest.TestCase):
+    def test_import_loads_no_heavy_modules(self) -> None:
+        code = ("import sys, yc_runs; print([m for m in ('http.client', 'email', 'http.server', "
+                "'asyncio', 'argparse', 'ssl') if m in sys.modules])")
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env["PYTHONPATH"] = HERE
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, cwd=HERE, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.strip(), "[]")
+
+
+class LazyImportTest(unittest.TestCase):
+    """What ``import yc_runs`` leaves for later: socket is imported at its first use."""
+
+    def test_socket_is_imported_by_its_first_use(self) -> None:
+        probe = ("import sys, yc_runs; before = 'socket' in sys.modules; "
+                 "family = yc_runs.socket.AF_INET; import socket; "
+                 "print(before, yc_runs.socket is socket, family == socket.AF_INET)")
+        # -S: no site, so no .pth file (coverage's, in CI) imports socket before yc_runs does
+        done = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
+                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
+                              timeout=60)
+        self.assertEqual(done.stdout.split(), ["False", "True", "True"], done.stderr)
+
+
+class ReadmeTest(EnvTestCase):
+    """The README's Python blocks, run in order as written, against the emulator (the
+    service URL and credentials from the variables the README names)."""
+
+    def test_the_readme_python_blocks_run_against_the_emulator(self) -> None:
+        import io
+
+        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as handle:
+            blocks = re.findall(r"```python\n(.*?)```", handle.read(), re.S)
+        self.assertGreaterEqual(len(blocks), 8)
+        emu = yc_runs.Emulator(event_delay=0).start()  # every run finished by its first poll
+        self.addCleanup(emu.stop)
+        os.environ.update(YC_RUNS_BASE_URL=emu.url, YC_API_KEY="AQVN-readme-key",
+                          YC_FOLDER_ID="b1gxxxxxxxxxxxxxxxxx")
+        del os.environ["YC_RUNS_API"]  # the README's default: the Responses wire
+        namespace: Dict[str, Any] = {"__name__": "readme"}
+        for number, block in enumerate(blocks, 1):
+            with self.subTest(block=number, first_line=block.splitlines()[0]), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(block, "README.md python block %d" % number, "exec"), namespace)
+        client = namespace.get("client")
+        if client is not None:
+            client.close()
 
 
 # ============================================================================
@@ -10254,6 +10055,191 @@ class HostileInputTest(EnvTestCase):
                                contains=contains)
             if expected is None:
                 self.assertEqual(events[-1].text, text, name)
+
+
+class SecretsTest(RawServerTestCase):
+    """No credential is reachable from a raised exception, its chain or its frames' locals."""
+
+    def assert_clean(self, exc: BaseException, *secrets: str) -> None:
+        for secret in secrets:
+            self.assertEqual(secret_leaks(exc, secret), [], secret)
+
+    def failures(self, client: Any) -> List[BaseException]:
+        caught: List[BaseException] = []
+        run = yc_runs.Run("r", _runs=client.runs)
+        for action in (lambda: client.runs.get("r"), lambda: list(run.listen())):
+            try:
+                action()
+            except yc_runs.YCRunsError as exc:
+                caught.append(exc)
+        return caught
+
+    def test_errors_of_unary_calls_and_streams_hold_no_key(self) -> None:
+        echo = b"not json: Api-Key " + API_KEY.encode()
+        stream = stream_handler(one_chunk(b"{bad Api-Key " + API_KEY.encode() + b"\n") + b"0\r\n\r\n")
+        unauthorized = error_response(401, {"error": {"grpcCode": 16, "httpCode": 401,
+                                                  "message": "Unknown api key '%s'" % API_KEY}})
+        cut = stream_handler(b"{", head=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for name, answer in (("malformed", http_response(200, echo)), ("stream", stream),
+                             ("401", unauthorized), ("cut", cut)):
+            with self.subTest(name):
+                client = self.client_for(self.serve(answer))
+                caught = self.failures(client)
+                self.assertTrue(caught)
+                for exc in caught:
+                    self.assert_clean(exc, API_KEY)
+
+    def test_a_token_answer_that_fails_to_parse_holds_no_token(self) -> None:
+        iam_token = "t1.IAMTOKEN-SECRET-VALUE-12345"
+        oauth = "y0_OAUTH-SECRET-VALUE-67890"
+        answer = b'{"iamToken": "' + iam_token.encode() + b'", "expiresAt": 5}'
+        server = self.serve(http_response(200, answer))
+        credentials = yc_runs.OAuthCredentials(oauth, url=server.url + "/iam")
+        client = self.client_for(server, api_key=None, credentials=credentials)
+        with self.assertRaises(yc_runs.YCRunsError) as caught:
+            client.runs.get("r")
+        self.assert_clean(caught.exception, iam_token, oauth)
+
+    def test_async_errors_hold_no_key(self) -> None:
+        server = self.serve(http_response(200, b"not json: Api-Key " + API_KEY.encode()))
+
+        async def main() -> BaseException:
+            async with yc_runs.AsyncClient(base_url=server.url, api_key=API_KEY) as client:
+                try:
+                    await client.runs.get("r")
+                except yc_runs.YCRunsError as exc:
+                    return exc
+            raise AssertionError("no error")
+
+        self.assert_clean(asyncio.run(main()), API_KEY)
+
+
+class CapsTest(RawServerTestCase):
+    """Error bodies on listen and token answers are read up to the unary cap, no further."""
+
+    def huge(self, status: int, release: threading.Event) -> Callable[..., Any]:
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(b"HTTP/1.1 %d Oops\r\nContent-Length: 400000000\r\n\r\n" % status)
+            block = b"x" * 65536
+            with contextlib.suppress(OSError):
+                while not release.is_set():
+                    conn.sendall(block)
+            return False
+
+        return handler
+
+    def test_the_client_cap_is_64_mib_and_the_emulators_own(self) -> None:
+        # the emulator's request cap once had the client's name and halved the client's cap
+        self.assertEqual((yc_runs._MAX_BODY_BYTES, yc_runs._EMULATOR_MAX_BODY_BYTES),
+                         (64 << 20, 32 << 20))
+
+    def test_an_endless_5xx_body_on_listen_is_still_a_retried_server_error(self) -> None:
+        server = self.serve(self.huge(503, self.release_event()))
+        run = yc_runs.Run("r", _runs=self.client_for(server, max_retries=1).runs)
+        with mock.patch.object(yc_runs, "_MAX_BODY_BYTES", 256 * 1024), \
+                self.assertRaises(yc_runs.ServerError) as caught:
+            list(run.listen())
+        self.assertEqual(caught.exception.status, 503)
+        self.assertEqual(len(server.requests), 2)  # retried
+
+    def test_an_endless_token_answer_is_cut(self) -> None:
+        server = self.serve(self.huge(200, self.release_event()))
+        credentials = yc_runs.MetadataCredentials(server.url + "/token")
+        client = self.client_for(server, api_key=None, credentials=credentials)
+        with mock.patch.object(yc_runs, "_MAX_BODY_BYTES", 256 * 1024), \
+                self.assertRaises(yc_runs.CredentialsError):
+            client.runs.get("r")
+
+
+@unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+
+
+class LeaksFloodsAndMistakesTest(RawServerTestCase):
+    def test_a_non_json_answer_echoing_the_key_is_redacted(self) -> None:
+        server = self.serve(http_response(200, b"Authorization: Api-Key " + API_KEY.encode()))
+        with self.assertRaises(yc_runs.MalformedResponseError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertNotIn(API_KEY, str(caught.exception))
+        self.assertIn("not JSON", str(caught.exception))
+
+    def test_a_malformed_stream_line_echoing_the_key_is_redacted(self) -> None:
+        line = b"garbage Api-Key " + API_KEY.encode() + b"\n"
+        server = self.serve(stream_handler(one_chunk(line) + b"0\r\n\r\n"))
+        run = yc_runs.Run("r", _runs=self.client_for(server).runs)
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            list(run.listen())
+        self.assertNotIn(API_KEY, str(caught.exception))
+
+    def test_an_error_line_carries_both_request_ids(self) -> None:
+        line = json.dumps({"error": {"grpcCode": 3, "httpCode": 400, "message": "bad"}}).encode()
+        head = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                b"x-request-id: srv-42\r\n\r\n")
+        server = self.serve(stream_handler(one_chunk(line + b"\n") + b"0\r\n\r\n",
+                                                head=head))
+        run = yc_runs.Run("r", _runs=self.client_for(server).runs)
+        with self.assertRaises(yc_runs.BadRequestError) as caught:
+            list(run.listen())
+        self.assertEqual(caught.exception.request_id, "srv-42")
+        self.assertEqual(caught.exception.client_request_id,
+                         request_header(server.requests[0], "x-client-request-id"))
+
+    def test_a_flood_of_interim_responses_is_a_connection_error(self) -> None:
+        flood = b"HTTP/1.1 100 Continue\r\n\r\n" * 5000 + json_response(200, RUN_JSON)
+        server = self.serve(flood)
+        with self.assertRaises(yc_runs.APIConnectionError) as caught:
+            self.client_for(server).runs.get("r")
+        self.assertIn("interim", str(caught.exception))
+
+    def test_a_timestamp_out_of_range_in_utc_is_malformed(self) -> None:
+        for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+            with self.assertRaises(yc_runs.MalformedResponseError):
+                yc_runs._timestamp(stamp, "Run.createdAt")
+
+    def test_sync_run_tools_refuses_an_async_function(self) -> None:
+        async def get_weather(city: str) -> str:
+            return city
+
+        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
+                base_url=emu.url, api_key="k") as client:
+            run = client.runs.create("a", "t", tools=[get_weather], additional_messages=["Oslo"])
+            with self.assertRaises(TypeError) as caught:
+                run.run_tools({"get_weather": get_weather}, poll_interval=0.01)
+            self.assertIn("AsyncClient", str(caught.exception))
+            self.assertEqual([r for r in emu.requests if r.method == "PATCH"], [])  # nothing sent
+
+    def test_sync_listen_with_refuses_an_async_callback(self) -> None:
+        async def on_event(event: Any) -> None:
+            pass
+
+        with yc_runs.Emulator(event_delay=0.001, implicit=True) as emu, yc_runs.Client(
+                base_url=emu.url, api_key="k") as client:
+            run = client.runs.create("a", "t", stream=True, additional_messages=["hi"])
+            with self.assertRaises(TypeError):
+                run.listen_with({"on_event": on_event})
+
+    def test_the_emulator_masks_an_authorization_without_a_scheme(self) -> None:
+        with yc_runs.Emulator() as emu:
+            port = int(emu.url.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), 5) as sock:
+                sock.sendall(b"GET /assistants/v1/runs/x HTTP/1.1\r\nHost: h\r\n"
+                             b"Authorization: RAWSECRETKEY\r\nConnection: close\r\n\r\n")
+                while sock.recv(65536):
+                    pass
+            self.assertEqual(emu.requests[-1].headers["Authorization"], "***")
+
+    def test_a_stream_that_timed_out_exits_4_on_the_command_line(self) -> None:
+        release = self.release_event()
+
+        def stall(conn: socket.socket, request: bytes) -> bool:
+            conn.sendall(stream_head())
+            release.wait(10)
+            return False
+
+        server = self.serve(stall)
+        result = run_main("listen", "r", "--base-url", server.url, "--api-key", API_KEY,
+                          "--timeout", "0.1", "--max-retries", "0")
+        self.assertEqual(result.returncode, 4, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
 
 
 # ============================================================================
