@@ -2339,7 +2339,8 @@ class FakeClock:
 def options_on_a_fake_clock(**kwargs: Any) -> Tuple[Any, FakeClock]:
     """A client's options with a fake clock; nothing is ever connected."""
     kwargs.setdefault("api", "assistants")
-    client = yc_runs.Client(base_url="http://127.0.0.1:9", api_key="k", **kwargs)
+    kwargs.setdefault("api_key", "k")
+    client = yc_runs.Client(base_url="http://127.0.0.1:9", **kwargs)
     clock = FakeClock()
     client._config.clock = clock
     return client._config, clock
@@ -4407,6 +4408,28 @@ class PlanTest(unittest.TestCase):
             sleeps.append(need.seconds)
             need = plan.send(None)
         self.assertEqual(sleeps, [0.0, 0.0, 0.0])  # max_retries=2 would have ended it otherwise
+
+
+    def test_the_token_plan_fetches_within_the_deadline_and_names_the_service(self) -> None:
+        credentials = yc_runs.OAuthCredentials("y0_oauth", url="https://iam.test/iam/v1/tokens",
+                                               timeout=10)
+        options, _clock = options_on_a_fake_clock(api_key=None, credentials=credentials)
+        plan = yc_runs._token_plan(options, 1003.0)  # the call has 3 s left on the fake clock
+        need = next(plan)
+        self.assertIsInstance(need, yc_runs._Fetch)
+        self.assertEqual((need.method, need.url, need.timeout),
+                         ("POST", "https://iam.test/iam/v1/tokens", 3.0))
+        self.assertEqual(json.loads(need.body), {"yandexPassportOauthToken": "y0_oauth"})
+        expires = rfc3339(datetime.now(UTC) + timedelta(hours=12))
+        with self.assertRaises(StopIteration) as done:
+            plan.send((200, json.dumps({"iamToken": "iam-1", "expiresAt": expires}).encode()))
+        self.assertEqual(done.exception.value, "Bearer iam-1")
+        plan = yc_runs._token_plan(options, 1003.0)
+        next(plan)
+        with self.assertRaises(yc_runs.CredentialsError) as caught:
+            plan.throw(yc_runs.APIConnectionError("refused", connected=False))
+        self.assertIn("https://iam.test/iam/v1/tokens", str(caught.exception))
+        self.assertNotIn("y0_oauth", str(caught.exception))
 
 
 class RetryTest(unittest.TestCase):

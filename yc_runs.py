@@ -3300,6 +3300,13 @@ if TYPE_CHECKING:  # pragma: no cover
         arguments: Dict[str, Any]
         name: str
 
+    class _Fetch(NamedTuple):  # one request to a token service, within `timeout` seconds;
+        method: str            # answered with (status, body) (the body read to the cap)
+        url: str
+        headers: List[Tuple[str, str]]
+        body: Optional[bytes]
+        timeout: float
+
     from typing import Generator
     Plan = Generator[Any, Any, T]
 else:
@@ -3308,6 +3315,7 @@ else:
     _Sleep = namedtuple("_Sleep", "seconds")
     _Emit = namedtuple("_Emit", "events")
     _Invoke = namedtuple("_Invoke", "function arguments name")
+    _Fetch = namedtuple("_Fetch", "method url headers body timeout")
 
 _LINGER = 0.25  # seconds a stream gets to end after its final event
 
@@ -3369,6 +3377,22 @@ def _scrub(exc: BaseException) -> None:
                 pass
             tb = tb.tb_next
         current = current.__cause__ or current.__context__
+
+
+def _token_plan(config: "_Options", deadline: float) -> "Plan[str]":
+    """A new token from the credential's token service (IAM, metadata), as the header to
+    send: within the call's deadline, the answer decoded and cached by the credential. A
+    token service that cannot be reached is a CredentialsError naming it. The driver holds
+    the credential's lock around this plan (a thread lock, or one asyncio lock a loop)."""
+    credentials = config.credentials
+    method, url, headers, body = credentials._token_request()
+    try:
+        status, answer = yield _Fetch(method, url, headers, body,
+                                      _token_timeout(credentials, deadline, config.clock()))
+    except APIConnectionError as exc:
+        raise CredentialsError("cannot get an IAM token from %s: %s"
+                               % (url.split("?")[0], exc)) from None
+    return credentials._accept(status, answer, config.clock())
 
 
 def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
@@ -4819,9 +4843,10 @@ def _ssl_context(custom: Optional["ssl.SSLContext"]) -> "ssl.SSLContext":
     return _DEFAULT_SSL[0]  # type: ignore[no-any-return]
 
 
-def _token_timeout(credentials: Credentials, deadline: float) -> float:
-    """A token fetch's timeout: the credential's own, within the call's deadline."""
-    return min(float(getattr(credentials, "timeout", 10.0)), _remaining(deadline))
+def _token_timeout(credentials: Credentials, deadline: float, now: float) -> float:
+    """A token fetch's timeout: the credential's own, within the call's deadline (at least a
+    millisecond, as _remaining gives)."""
+    return min(float(getattr(credentials, "timeout", 10.0)), max(deadline - now, 0.001))
 
 
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -5486,23 +5511,20 @@ class Client(_ClientBase):
         if kind is _Sleep:
             time.sleep(need.seconds)
             return None
+        if kind is _Fetch:
+            return self._transport.fetch(need.method, need.url, need.headers, need.body,
+                                         need.timeout)
         return _not_awaitable(need.function(**need.arguments), need.name)  # _Invoke
 
     def _authorization(self, deadline: float) -> str:
-        credentials = self._config.credentials
-        header = credentials._header(time.monotonic())
+        config = self._config
+        credentials = config.credentials
+        header = credentials._header(config.clock())
         if header is None:
             with credentials._lock:
-                header = credentials._header(time.monotonic())
+                header = credentials._header(config.clock())
                 if header is None:
-                    method, url, headers, body = credentials._token_request()
-                    try:
-                        status, answer = self._transport.fetch(
-                            method, url, headers, body, _token_timeout(credentials, deadline))
-                    except APIConnectionError as exc:
-                        raise CredentialsError("cannot get an IAM token from %s: %s"
-                                               % (url.split("?")[0], exc)) from None
-                    header = credentials._accept(status, answer, time.monotonic())
+                    header = self._run(_token_plan(config, deadline))
         if not isinstance(header, str):
             close = getattr(header, "close", None)
             if callable(close):
@@ -5610,24 +5632,21 @@ class AsyncClient(_ClientBase):
 
             await asyncio.sleep(need.seconds)
             return None
+        if kind is _Fetch:
+            return await self._transport.fetch(need.method, need.url, need.headers, need.body,
+                                               need.timeout)
         value = need.function(**need.arguments)  # _Invoke
         return await value if _is_awaitable(value) else value
 
     async def _authorization(self, deadline: float) -> str:
-        credentials = self._config.credentials
-        header = credentials._header(time.monotonic())
+        config = self._config
+        credentials = config.credentials
+        header = credentials._header(config.clock())
         if header is None:
             async with self._token_lock():
-                header = credentials._header(time.monotonic())
+                header = credentials._header(config.clock())
                 if header is None:
-                    method, url, headers, body = credentials._token_request()
-                    try:
-                        status, answer = await self._transport.fetch(
-                            method, url, headers, body, _token_timeout(credentials, deadline))
-                    except APIConnectionError as exc:
-                        raise CredentialsError("cannot get an IAM token from %s: %s"
-                                               % (url.split("?")[0], exc)) from None
-                    header = credentials._accept(status, answer, time.monotonic())
+                    header = await self._run(_token_plan(config, deadline))
         if not isinstance(header, str):
             header = credentials._finish(await header)
         return header
