@@ -5850,7 +5850,7 @@ class Run(_RunFields):
         client = self._runs._client
         client._run(client._config.wire.submit(client._config, _state_of(self), tool_results,
                                                timeout))
-        object.__setattr__(self, "id", _state_of(self).ids[-1])
+        _newest(self)  # run.id follows the chain
 
     def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                      poll_timeout: Optional[float] = None,
@@ -5874,7 +5874,7 @@ class Run(_RunFields):
             return client._run(_tools_plan(client._config, _state_of(self), functions,  # type: ignore[no-any-return]
                                            max_rounds, timeout, poll_timeout, poll_interval))
         finally:
-            object.__setattr__(self, "id", _state_of(self).ids[-1])
+            _newest(self)  # run.id follows the chain
 
     def cancel(self, *, timeout: Optional[float] = None) -> None:
         """Cancel the run (Responses: ``POST …/cancel``); UnsupportedOperationError on the
@@ -6092,7 +6092,7 @@ class AsyncRun(_RunFields):
         client = self._runs._client
         await client._run(client._config.wire.submit(client._config, _state_of(self), tool_results,
                                                timeout))
-        object.__setattr__(self, "id", _state_of(self).ids[-1])
+        _newest(self)  # run.id follows the chain
 
     async def submit_tool_results_and_wait(self, tool_results: Any, *, timeout: Optional[float] = None,
                                            poll_timeout: Optional[float] = None,
@@ -6112,7 +6112,7 @@ class AsyncRun(_RunFields):
             return await client._run(_tools_plan(client._config, _state_of(self), functions,  # type: ignore[no-any-return]
                                                  max_rounds, timeout, poll_timeout, poll_interval))
         finally:
-            object.__setattr__(self, "id", _state_of(self).ids[-1])
+            _newest(self)  # run.id follows the chain
 
     async def cancel(self, *, timeout: Optional[float] = None) -> None:
         """Cancel the run (Responses: ``POST …/cancel``); UnsupportedOperationError on the
