@@ -1876,11 +1876,13 @@ def secret_leaks(exc: BaseException, secret: str) -> List[str]:
 
 
 class LaggingService:
-    """A Runs API whose Get shows the old TOOL_CALLS state for ``lag`` s after a submit."""
+    """A Runs API whose Get shows the old TOOL_CALLS state to the first ``stale`` Gets after
+    a submit (a lag counted in answers, not in seconds: no test waits for it)."""
 
-    def __init__(self, lag: float) -> None:
-        self.lag = lag
-        self.submitted_at: Optional[float] = None
+    def __init__(self, stale: int) -> None:
+        self.stale = stale
+        self.submitted = False
+        self.stale_left = stale
         self.submits = 0
         self.lock = threading.Lock()
 
@@ -1889,12 +1891,13 @@ class LaggingService:
         with self.lock:
             if target.endswith("/submit"):
                 self.submits += 1
-                self.submitted_at = time.monotonic()
+                self.submitted, self.stale_left = True, self.stale
                 conn.sendall(json_response(200, {}))
                 return
             calls = {"toolCalls": [{"functionCall": {"name": "add", "arguments": {"a": 2.0, "b": 3.0}}}]}
-            lagging = self.submitted_at is not None and time.monotonic() - self.submitted_at < self.lag
-            if self.submitted_at is None or lagging:
+            lagging = self.submitted and self.stale_left > 0
+            self.stale_left -= lagging
+            if not self.submitted or lagging:
                 run = run_json("r", "TOOL_CALLS", toolCallList=calls)
             else:
                 run = run_json("r", completedMessage={"content": {"content": [{"text": {"content": "5"}}]}})
@@ -6669,7 +6672,7 @@ class ExactlyOnceTest(RawServerTestCase):
 
 class ToolRoundOnALaggingServiceTest(RawServerTestCase):
     def test_run_tools_runs_each_call_once_against_a_lagging_service(self) -> None:
-        service = LaggingService(lag=0.1)
+        service = LaggingService(stale=3)
         client = self.client_for(self.serve(service))
         ran: List[Tuple[int, int]] = []
 
@@ -6677,12 +6680,12 @@ class ToolRoundOnALaggingServiceTest(RawServerTestCase):
             ran.append((a, b))
             return a + b
 
-        result = yc_runs.Run("r", _runs=client.runs).run_tools({"add": add}, poll_interval=0.05)
+        result = yc_runs.Run("r", _runs=client.runs).run_tools({"add": add}, poll_interval=0.001)
         self.assertEqual((result.status, result.text), (yc_runs.RunStatus.COMPLETED, "5"))
         self.assertEqual((ran, service.submits), ([(2, 3)], 1))
 
     def test_async_run_tools_runs_each_call_once_against_a_lagging_service(self) -> None:
-        service = LaggingService(lag=0.1)
+        service = LaggingService(stale=3)
         server = self.serve(service)
         ran: List[int] = []
 
@@ -6693,7 +6696,7 @@ class ToolRoundOnALaggingServiceTest(RawServerTestCase):
         async def main() -> yc_runs.RunResult:
             async with yc_runs.AsyncClient(base_url=server.url, api_key=API_KEY) as client:
                 return await yc_runs.AsyncRun("r", _runs=client.runs).run_tools(
-                    {"add": add}, poll_interval=0.05)
+                    {"add": add}, poll_interval=0.001)
 
         result = asyncio.run(main())
         self.assertEqual((result.text, ran, service.submits), ("5", [5], 1))
