@@ -7808,6 +7808,13 @@ class CliCommandTest(CliCase):
         listen = self.requests_to("GET", "/assistants/v1/runs/listen")[-1]
         self.assertEqual(listen.query, {"runId": run.id, "eventsStartIdx": "2"})
 
+    def test_a_bad_poll_flag_is_refused_before_create_makes_a_run(self) -> None:
+        before = len(self.emu.runs)
+        result = self.cli("create", "asst", "t", "-m", "x", "--wait", "--poll-interval", "-1")
+        line = self.assertErrorLine(result, 2)
+        self.assertIn("--poll-interval", line)
+        self.assertEqual(len(self.emu.runs), before)
+
     def test_wait_times_out_with_exit_4(self) -> None:
         self.emu.script("slow", replies=["eventually"], delay=60)
         run = self.client.runs.create("slow", "th-8")
@@ -9338,6 +9345,10 @@ class EmulatorKnobsTest(EmulatorWireTestCase):
         for wrong in (-1, "fast", True):
             with self.assertRaises(ValueError):
                 yc_runs.Emulator(latency=wrong)  # type: ignore[arg-type]
+        for clock in (5, "now"):
+            with self.assertRaises(TypeError) as caught:
+                yc_runs.Emulator(clock=clock)  # type: ignore[arg-type]
+            self.assertIn("clock", str(caught.exception))
 
     def test_realistic_latency_keeps_a_fresh_run_running(self) -> None:
         with yc_runs.Emulator(latency="realistic", implicit=True) as emu, \

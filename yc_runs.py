@@ -6707,6 +6707,9 @@ class Emulator:
             raise ValueError("chunking must be 'lines' or 'random', got %r" % (chunking,))
         if keep_requests is not None and keep_requests < 1:
             raise ValueError("keep_requests must be at least 1 or None")
+        if clock is not None and not callable(clock):
+            raise TypeError("clock must be a callable returning seconds, not %s"
+                            % type(clock).__name__)
         self.host = host
         self.port = port
         self.event_delay = event_delay
@@ -8617,6 +8620,9 @@ def _listen_and_print(listen: Callable[[int], Iterator[RunStreamEvent]],
 
 
 def _cmd_create(args: Any, printer: _Printer) -> int:
+    for name in ("poll_timeout", "poll_interval"):  # refused before a run is created
+        if getattr(args, name) is not None:
+            _check_timeout(getattr(args, name), name)
     tools: Optional[List[Any]] = None
     if args.tools:
         loaded = _json_file(args.tools, "--tools")
