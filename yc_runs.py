@@ -1445,7 +1445,13 @@ _RUNS = "/assistants/v1/runs"
 _RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
 
 
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
 def _quote(value: str) -> str:
+    """Percent-encoded for a path segment or a query value (every reserved character)."""
+    if not value.strip(_UNRESERVED):  # an id, a token: nothing to encode (no import, no call)
+        return value
     from urllib.parse import quote
 
     return quote(value, safe="")
@@ -1972,8 +1978,6 @@ _INCOMPLETE_REASONS = {"max_output_tokens": MessageStatus.TRUNCATED,
 
 def _epoch(value: Any, path: str) -> Optional[datetime]:
     """Seconds since 1970 as a number (1.790262606E9), or milliseconds when over 1e11."""
-    from datetime import datetime, timezone
-
     if value is None:
         return None
     if isinstance(value, str):
@@ -1983,8 +1987,11 @@ def _epoch(value: Any, path: str) -> Optional[datetime]:
             return _timestamp(value, path)  # RFC 3339, in case a gateway rewrites it
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _malformed(path, "seconds since 1970", value)
+    if not _DATETIME:
+        _warm_decoders()
+    make, utc = _DATETIME
     try:
-        return datetime.fromtimestamp(value / 1000.0 if value > 1e11 else value, timezone.utc)
+        return make.fromtimestamp(value / 1000.0 if value > 1e11 else value, utc)  # type: ignore[no-any-return]
     except (OverflowError, OSError, ValueError):
         raise MalformedResponseError("%s: not a valid time: %r" % (path, value)) from None
 
@@ -2035,55 +2042,77 @@ def _response_content(value: Any, path: str, citations: Optional[List[Citation]]
     if isinstance(value, str):
         return [value], False
     texts, refused = [], False
-    for i, part in enumerate(_list(value, path)):
-        where = "%s[%d]" % (path, i)
-        part = _object(part, where)
+    for i, part in enumerate(value if value.__class__ is list else _list(value, path)):
+        if part.__class__ is not dict:
+            part = _object(part, "%s[%d]" % (path, i))
         kind = part.get("type")
         if kind in ("output_text", "input_text", "text"):
-            texts.append(_str(part.get("text"), where + ".text"))
-            if citations is not None:
-                for j, note in enumerate(_list(part.get("annotations"), where + ".annotations")):
-                    citation = _response_citation(note, "%s.annotations[%d]" % (where, j))
+            text = part.get("text")
+            texts.append(text if text.__class__ is str else _str(text, "%s[%d].text" % (path, i)))
+            notes = part.get("annotations")
+            if citations is not None and notes is not None:
+                where = "%s[%d].annotations" % (path, i)
+                for j, note in enumerate(_list(notes, where)):
+                    citation = _response_citation(note, "%s[%d]" % (where, j))
                     if citation is not None:
                         citations.append(citation)
         elif kind == "refusal":
-            texts.append(_str(part.get("refusal"), where + ".refusal"))
+            texts.append(_str(part.get("refusal"), "%s[%d].refusal" % (path, i)))
             refused = True
     return texts, refused
 
 
+def _response_int(obj: Dict[str, Any], name: str, path: str) -> Optional[int]:
+    value = obj.get(name)
+    return value if value.__class__ is int else _decode_int64(value, path + "." + name)
+
+
+def _response_str(obj: Dict[str, Any], name: str, path: str) -> str:
+    value = obj.get(name)
+    return value if value.__class__ is str else _str(value, path + "." + name)
+
+
 def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
-    """A Response object (a Get's answer, or inside a terminal event) in the Runs model."""
-    obj = _object(value, path)
-    response_id = _str(obj.get("id"), path + ".id")
+    """A Response object (a Get's answer, or inside a terminal event) in the Runs model.
+    The usual field types are checked inline; a path is built only for an error."""
+    obj = value if value.__class__ is dict else _object(value, path)
+    get = obj.get
+    response_id = _response_str(obj, "id", path)
     if not response_id:
         raise MalformedResponseError("%s: the response has no id" % path)
-    name = obj.get("status")
+    name = get("status")
     status = RunStatus.RUN_STATUS_UNSPECIFIED if name is None else _RESPONSE_STATUSES.get(
-        _str(name, path + ".status"), RunStatus.UNKNOWN)
-    conversation = obj.get("conversation")
-    thread_id = conversation if isinstance(conversation, str) else _str(
-        _object(conversation, path + ".conversation").get("id"), path + ".conversation.id")
-    prompt = _object(obj.get("prompt"), path + ".prompt")
-    assistant_id = _str(obj.get("model"), path + ".model") or _str(prompt.get("id"),
-                                                                    path + ".prompt.id")
-    created_at = _epoch(obj.get("created_at"), path + ".created_at")
+        name if name.__class__ is str else _str(name, path + ".status"), RunStatus.UNKNOWN)
+    conversation = get("conversation")
+    thread_id = "" if conversation is None else conversation if isinstance(conversation, str) \
+        else _response_str(_object(conversation, path + ".conversation"), "id",
+                           path + ".conversation")
+    prompt = get("prompt")
+    if prompt is not None and prompt.__class__ is not dict:
+        _object(prompt, path + ".prompt")  # raises
+    assistant_id = _response_str(obj, "model", path) or (
+        "" if prompt is None else _response_str(prompt, "id", path + ".prompt"))
+    created_at = _epoch(get("created_at"), path + ".created_at")
     incomplete = name == "incomplete"
     parts: List[str] = []
     citations: List[Citation] = []
     calls: List[ToolCall] = []
     message_id, refused, has_message = "", False, False
-    for i, item in enumerate(_list(obj.get("output"), path + ".output")):
-        where = "%s.output[%d]" % (path, i)
-        item = _object(item, where)
+    output = get("output")
+    for i, item in enumerate(output if output.__class__ is list else
+                             _list(output, path + ".output")):
+        if item.__class__ is not dict:
+            item = _object(item, "%s.output[%d]" % (path, i))
         kind = item.get("type")
         if kind == "message":
             has_message = True
-            message_id = message_id or _str(item.get("id"), where + ".id")
-            texts, refusal = _response_content(item.get("content"), where + ".content", citations)
+            message_id = message_id or _response_str(item, "id", "%s.output[%d]" % (path, i))
+            texts, refusal = _response_content(item.get("content"),
+                                               "%s.output[%d].content" % (path, i), citations)
             parts.extend(texts)
             refused = refused or refusal
         elif kind == "function_call":
+            where = "%s.output[%d]" % (path, i)
             try:
                 arguments = _response_arguments(item.get("arguments"), where + ".arguments")
             except MalformedResponseError:
@@ -2099,37 +2128,45 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
     if status == RunStatus.COMPLETED or (status == RunStatus.TOOL_CALLS and has_message):
         message_status = MessageStatus.COMPLETED
         if incomplete:
-            reason = _object(obj.get("incomplete_details"), path + ".incomplete_details").get("reason")
+            reason = _object(get("incomplete_details"), path + ".incomplete_details").get("reason")
             message_status = _INCOMPLETE_REASONS.get(str(reason), MessageStatus.TRUNCATED)
         elif refused:
             message_status = MessageStatus.FILTERED_CONTENT
         message = Message(id=message_id, thread_id=thread_id, created_at=created_at,
                           author=Author(assistant_id, "ASSISTANT"), parts=tuple(parts),
                           status=message_status, citations=tuple(citations))
-    error = _response_error(obj.get("error"), path + ".error")
+    error = get("error")
+    error = None if error is None else _response_error(error, path + ".error")
     if status == RunStatus.FAILED and error is None:
         error = RunError("the response was %s" % name)
-    usage_json = obj.get("usage")
+    counts = get("usage")
     usage = None
-    if usage_json is not None:
-        counts = _object(usage_json, path + ".usage")
-        usage = Usage(_decode_int64(counts.get("input_tokens"), path + ".usage.input_tokens") or 0,
-                      _decode_int64(counts.get("output_tokens"), path + ".usage.output_tokens") or 0,
-                      _decode_int64(counts.get("total_tokens"), path + ".usage.total_tokens") or 0)
-    text = _object(obj.get("text"), path + ".text")
-    response_format = text.get("format")
-    previous = obj.get("previous_response_id")
-    instructions = obj.get("instructions")
+    if counts is not None:
+        if counts.__class__ is not dict:
+            counts = _object(counts, path + ".usage")
+        where = path + ".usage"
+        usage = Usage(_response_int(counts, "input_tokens", where) or 0,
+                      _response_int(counts, "output_tokens", where) or 0,
+                      _response_int(counts, "total_tokens", where) or 0)
+    text = get("text")
+    response_format = None if text is None else _object(text, path + ".text").get("format")
+    previous = get("previous_response_id")
+    instructions = get("instructions")
+    temperature = get("temperature")
+    tools = get("tools")
     return _ResponseFields(
         id=response_id, status=status,
         result=RunResult(status, error, tuple(calls), usage, message),
         created_at=created_at, thread_id=thread_id, assistant_id=assistant_id,
         instructions=None if instructions is None else _str(instructions, path + ".instructions"),
-        temperature=_float(obj.get("temperature"), path + ".temperature"),
-        max_output_tokens=_decode_int64(obj.get("max_output_tokens"), path + ".max_output_tokens"),
-        response_format=_object(response_format, path + ".text.format") or None,
-        tools=tuple(_object(t, "%s.tools[%d]" % (path, i))
-                    for i, t in enumerate(_list(obj.get("tools"), path + ".tools"))),
+        temperature=temperature if temperature.__class__ is float else _float(
+            temperature, path + ".temperature"),
+        max_output_tokens=_response_int(obj, "max_output_tokens", path),
+        response_format=None if response_format is None else (
+            _object(response_format, path + ".text.format") or None),
+        tools=() if not tools and tools.__class__ is list else tuple(
+            _object(t, "%s.tools[%d]" % (path, i))
+            for i, t in enumerate(_list(tools, path + ".tools"))),
         previous_response_id=None if previous is None else _str(
             previous, path + ".previous_response_id"),
     )
@@ -3061,6 +3098,8 @@ def _retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[
 def _decode_json_body(status: int, body: bytes, headers: Mapping[str, str],
                       client_request_id: Optional[str], secrets: Sequence[str] = ()) -> Any:
     try:
+        if body[:1] == b"{":  # the usual: no BOM, no leading space, an object
+            return _json_line(body.decode("utf-8", "surrogatepass"))  # as json.loads decodes
         return json.loads(body) if body.strip() else {}
     except (ValueError, RecursionError):  # deep nesting makes json raise RecursionError
         text = body[:200].decode("utf-8", "replace")
@@ -4378,18 +4417,23 @@ class _Exchange:
                                   reused=self.reused and not self.received)
 
 
+_FIXED_HEADERS = "User-Agent: %s\r\nAccept: application/json\r\n" % _USER_AGENT
+
+
 def _request_bytes(options: "_Options", request: _Request, authorization: str) -> Tuple[bytes, str]:
-    """The request's bytes and its fresh x-client-request-id."""
+    """The request's bytes and its fresh x-client-request-id. What does not change between
+    requests (Host, User-Agent, the folder) was checked and formatted once, by _Options."""
+    if _unsafe(authorization):
+        raise ValueError("header Authorization contains CR, LF or NUL")
     request_id = _uuid4()
-    headers = [("Authorization", authorization), ("User-Agent", _USER_AGENT),
-               ("Accept", "application/json"), ("x-client-request-id", request_id)]
-    if options.folder_id:
-        headers.append((options.wire.folder_header, options.folder_id))
-    if request.body is not None:
-        headers.append(("Content-Type", "application/json"))
-    data = _encode_request(request.method, options.prefix + request.target,
-                           options.origin.host_header, headers, request.body)
-    return data, request_id
+    head = "%s %s%s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\n%sx-client-request-id: %s\r\n%s" % (
+        request.method, options.prefix, request.target, options.host, authorization,
+        _FIXED_HEADERS, request_id, options.folder_line)
+    body = request.body
+    if body is None:
+        return (head + "\r\n").encode("latin-1"), request_id
+    return (head + "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            ).encode("latin-1") + body, request_id
 
 
 # ============================================================================
@@ -4799,6 +4843,9 @@ class _Options:
                                    or not folder.strip() or not folder.isascii()):
             raise ValueError("folder_id must be a non-empty ASCII string without CR, LF or NUL")
         self.folder_id = folder
+        self.host = self.origin.host_header
+        self.folder_line = "" if folder is None else "%s: %s\r\n" % (self.wire.folder_header,
+                                                                      folder)
         self.timeout = _check_timeout(timeout)
         self.total_timeout = None if total_timeout is None else _check_timeout(
             total_timeout, "total_timeout")
