@@ -6,6 +6,7 @@ Run: python -m unittest -v test_yc_runs
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import os
 import socket
@@ -3154,6 +3155,20 @@ class ResponseParserTest(unittest.TestCase):
                 assert head is not None and end is not None
                 self.assertEqual((head.status, head.reason, end.keep_alive),
                                  (status, reason, keep_alive))
+
+    def test_a_head_reads_the_same_with_crlf_bare_lf_or_both(self) -> None:
+        for lines, expected in (
+                ([b"HTTP/1.1 204 No Content"], (204, "No Content", {})),
+                ([b"HTTP/1.1 204"], (204, "", {})),
+                ([b"HTTP/1.1 200 OK", b"X-Empty:", b"Via: a", b"VIA:  b ", b"Content-Length: 0"],
+                 (200, "OK", {"x-empty": "", "via": "a, b", "content-length": "0"}))):
+            for ends in itertools.product((b"\r\n", b"\n"), repeat=len(lines) + 1):
+                data = b"".join(line + end for line, end in zip(lines + [b""], ends))
+                with self.subTest(data=data):
+                    head, body, end = parse_response(data, eof=False)
+                    assert head is not None
+                    self.assertEqual((head.status, head.reason, head.headers), expected)
+                    self.assertEqual((body, end), (b"", yc_runs._End(True)))
 
     def test_broken_framing_raises_protocol_error(self) -> None:
         cases = {

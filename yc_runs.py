@@ -1504,6 +1504,13 @@ def _check_timeout(timeout: Any, what: str = "timeout") -> float:
     return float(timeout)
 
 
+def _logs(level: int) -> bool:
+    """Whether a record at ``level`` would reach a handler: a record with costly arguments
+    asks first. False until the application imports logging."""
+    logging = sys.modules.get("logging")
+    return logging is not None and logging.getLogger("yc_runs").isEnabledFor(level)
+
+
 def _log(level: int, message: str, *args: Any) -> None:
     """A record on the ``yc_runs`` logger. An application that has not imported logging has
     configured no handler, so until it does, nothing is imported or formatted here."""
@@ -3444,7 +3451,7 @@ def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
     started = clock()
     if config.total_timeout is not None:
         until = min(until or math.inf, started + config.total_timeout)
-    retry = _Retry(config.max_retries, request.idempotent, config.retry_delay)
+    retry: Optional[_Retry] = None  # made by the first failure
     refreshed = False
     while True:
         begun = clock()
@@ -3452,9 +3459,10 @@ def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
         try:
             head, request_id = yield _Open(request, deadline)
             body = yield _Read(deadline, _MAX_BODY_BYTES)
-            _log_debug("%s %s: HTTP %d in %.3f s (x-client-request-id %s, x-request-id %s)",
-                       request.method, request.target.split("?")[0], head.status,
-                       clock() - begun, request_id, head.headers.get("x-request-id", "-"))
+            if _logs(10):
+                _log_debug("%s %s: HTTP %d in %.3f s (x-client-request-id %s, x-request-id %s)",
+                           request.method, request.target.split("?")[0], head.status,
+                           clock() - begun, request_id, head.headers.get("x-request-id", "-"))
             return _answer(config, head, body, request_id, raw)
         except AuthenticationError:
             if refreshed or not config.credentials.refreshes:
@@ -3462,6 +3470,7 @@ def _call_plan(config: "_Options", request: _Request, timeout: Optional[float],
             refreshed = True
             config.credentials._invalidate()
         except (APIError, APIConnectionError) as exc:
+            retry = retry or _Retry(config.max_retries, request.idempotent, config.retry_delay)
             delay = retry.delay(exc)
             if delay is None or (until is not None and clock() + delay >= until):
                 raise
@@ -4237,7 +4246,12 @@ class _ResponseParser:
             return None
         raw = self.buffer[self.pos:end].decode("latin-1")
         self.pos = end + size
-        lines = [line[:-1] if line.endswith("\r") else line for line in raw.split("\n")]
+        lines = raw.split("\r\n")  # the last one still ends with the CR of "\r\n\r\n"
+        if raw.count("\n") != len(lines) - 1:  # a bare LF ends a line too
+            lines = raw.split("\n")
+            lines[:-1] = [line[:-1] if line.endswith("\r") else line for line in lines[:-1]]
+        if lines[-1].endswith("\r"):
+            lines[-1] = lines[-1][:-1]
         first = lines[0]  # HTTP/1.x SP 3DIGIT [SP reason], by hand: a regex costs a call
         code = first[9:12]
         if not (first[:7] == "HTTP/1." and first[7:8] in ("0", "1") and first[8:9] == " "
@@ -4271,6 +4285,10 @@ class _ResponseParser:
                 raise _ProtocolError("unsupported Transfer-Encoding: %s" % encoding[:40])
             self.state = "chunked"
         elif "content-length" in headers:
+            length = headers["content-length"]
+            if length.isdigit() and length.isascii():  # the usual: one length
+                self.state, self.remaining = "length", int(length)
+                return self.head
             lengths = {v.strip() for v in headers["content-length"].split(",")}
             length = lengths.pop() if len(lengths) == 1 else ""
             if not (length.isascii() and length.isdigit()):  # "1²" passes isdigit alone
@@ -5514,11 +5532,23 @@ class Client(_ClientBase):
         self.close()
 
     def _run(self, plan: "Plan[Any]") -> Any:
-        """What ``plan`` returns, once the driver has performed all it asked for."""
+        """What ``plan`` returns, once the driver has performed all it asked for (the events
+        a plan may emit on the way are dropped)."""
         step = _Stepper(plan)
-        for _ in self._drive(step):
-            pass
-        return step.value
+        streams: List[_SyncStream] = []
+        try:
+            need = step.send(None)
+            while need is not None:
+                try:
+                    need = step.send(None if need.__class__ is _Emit
+                                     else self._perform(need, streams))
+                except Exception as exc:
+                    need = step.throw(exc)
+        finally:
+            for stream in streams:
+                stream.close()
+            plan.close()
+        return step.outcome()
 
     def _drive(self, step: _Stepper) -> Iterator[RunStreamEvent]:
         """Performs what the plan yields and hands on the events it emits."""
