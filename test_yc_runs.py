@@ -3032,8 +3032,8 @@ class ResponsesErrorBodyTest(unittest.TestCase):
 
 
 class StreamObjectsTest(unittest.TestCase):
-    """The listen fast paths fill frozen dataclasses through __dict__: every field of every
-    class they make must be there, exactly as the constructor would make it."""
+    """The listen fast paths and the run decoders fill frozen dataclasses through __dict__:
+    every field of every class they make must be there, as the constructor would make it."""
 
     def assert_whole(self, obj: Any, seen: Set[int]) -> None:
         if id(obj) in seen or not dataclasses.is_dataclass(obj):
@@ -3067,6 +3067,25 @@ class StreamObjectsTest(unittest.TestCase):
         seen: Set[int] = set()
         for event in events:
             self.assert_whole(event, seen)
+
+    def test_every_field_of_every_fetched_run_is_filled(self) -> None:
+        responses = []
+        for name in ("plain.sse", "func.sse"):
+            for block in capture_bytes(name).split(b"\n\n"):
+                data = [line[5:] for line in block.split(b"\n") if line.startswith(b"data:")]
+                if data and b'"response.completed"' in data[0]:
+                    responses.append(json.loads(data[0])["response"])
+        self.assertEqual(len(responses), 2)
+        seen: Set[int] = set()
+        for cls in (yc_runs.Run, yc_runs.AsyncRun):
+            runs = [yc_runs._ResponsesWire().run(copy.deepcopy(obj), cls, None)
+                    for obj in responses]
+            runs += [yc_runs._decode_run(recorded_run(status), cls, None)
+                     for status in ("PENDING", "TOOL_CALLS", "COMPLETED", "FAILED")]
+            self.assertEqual({run.status for run in runs} >= {yc_runs.RunStatus.COMPLETED,
+                                                              yc_runs.RunStatus.TOOL_CALLS}, True)
+            for run in runs:
+                self.assert_whole(run, seen)
 
 
 # ============================================================================

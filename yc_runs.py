@@ -1139,13 +1139,18 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
         "status": result.status,
         "result": result,
         "_runs": runs,
-        "_state": None,
     }
-    if cls.__init__ is not _RunFields.__init__:  # a subclass's own __init__
-        del fields["_state"]
+    return _new_run(cls, fields)
+
+
+def _new_run(cls: Type[RunT], fields: Dict[str, Any]) -> RunT:
+    """A Run (or AsyncRun) of ``fields`` (all but _state): what the dataclass __init__ makes,
+    without its object.__setattr__ call per field; a subclass's own __init__ is called."""
+    if cls.__init__ is not _RunFields.__init__:
         return cls(**fields)
-    run = object.__new__(cls)  # what the dataclass __init__ makes, without a call per field
+    run = object.__new__(cls)
     run.__dict__.update(fields)
+    run.__dict__["_state"] = None
     return run
 
 
@@ -2139,9 +2144,13 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
             message_status = _INCOMPLETE_REASONS.get(str(reason), MessageStatus.TRUNCATED)
         elif refused:
             message_status = MessageStatus.FILTERED_CONTENT
-        message = Message(id=message_id, thread_id=thread_id, created_at=created_at,
-                          author=Author(assistant_id, "ASSISTANT"), parts=tuple(parts),
-                          status=message_status, citations=tuple(citations))
+        author = object.__new__(Author)  # as _decode_message makes them: no per-field call
+        author.__dict__.update({"id": assistant_id, "role": "ASSISTANT"})
+        message = object.__new__(Message)
+        message.__dict__.update({
+            "id": message_id, "thread_id": thread_id, "created_by": "", "created_at": created_at,
+            "author": author, "labels": {}, "parts": tuple(parts), "status": message_status,
+            "citations": tuple(citations)})
     error = get("error")
     error = None if error is None else _response_error(error, path + ".error")
     if status == RunStatus.FAILED and error is None:
@@ -2182,11 +2191,13 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
 def _decode_response_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Response") -> RunT:
     """A Run (or AsyncRun) from a Response object, bound to ``runs`` for further calls."""
     fields = _decode_response(value, path)
-    return cls(id=fields.id, assistant_id=fields.assistant_id, thread_id=fields.thread_id,
-               created_at=fields.created_at, custom_temperature=fields.temperature,
-               custom_max_tokens=fields.max_output_tokens,
-               custom_response_format=fields.response_format, tools=fields.tools,
-               status=fields.status, result=fields.result, _runs=runs)
+    return _new_run(cls, {
+        "id": fields.id, "assistant_id": fields.assistant_id, "thread_id": fields.thread_id,
+        "created_by": "", "created_at": fields.created_at, "labels": {},
+        "custom_temperature": fields.temperature, "custom_max_tokens": fields.max_output_tokens,
+        "custom_prompt_truncation_options": None,
+        "custom_response_format": fields.response_format, "tools": fields.tools,
+        "status": fields.status, "result": fields.result, "_runs": runs})
 
 
 def _decode_conversation(value: Any, path: str = "Conversation") -> _ConversationFields:
