@@ -801,6 +801,24 @@ def _decode_int64(value: Any, path: str) -> Optional[int]:
     raise _malformed(path, "an integer", value)
 
 
+def _str_at(get: Callable[[str], Any], name: str, path: str) -> str:
+    """_str of a field (``get`` is the object's get, or its _getter); the path of the field
+    is built only for an error."""
+    value = get(name)
+    return value if value.__class__ is str else _str(value, path + "." + name)
+
+
+def _int_at(get: Callable[[str], Any], name: str, path: str) -> Optional[int]:
+    """_decode_int64 of a field: an int or the plain decimal string proto3 JSON sends taken
+    directly, anything else by _decode_int64 (which names the field when it is wrong)."""
+    value = get(name)
+    if value.__class__ is int:
+        return value
+    if value.__class__ is str and len(value) < 19 and value.isascii() and value.isdigit():
+        return int(value)
+    return _decode_int64(value, path + "." + name)
+
+
 def _float(value: Any, path: str) -> Optional[float]:
     if value is None:
         return None
@@ -834,6 +852,7 @@ def _enum(cls: Type[E], value: Any, path: str) -> E:
 
 
 _DATETIME: List[Any] = []  # datetime and timezone.utc, once imported
+_ISO_ZULU = sys.version_info >= (3, 11)  # datetime.fromisoformat takes "Z" and 9 digits
 
 
 def _timestamp(value: Any, path: str) -> Optional[datetime]:
@@ -857,11 +876,20 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
 
                 _DATETIME[:] = datetime_class, timezone.utc
             make, utc = _DATETIME
+            if _ISO_ZULU and value[-1] == "Z":  # Python 3.11+ reads this very form, in C
+                try:
+                    return make.fromisoformat(value)  # type: ignore[no-any-return]
+                except ValueError:  # a leap second, year 0: as below
+                    pass
+            number = int(digits)  # YYYYMMDDhhmmss, one call
+            rest, second = divmod(number, 100)
+            rest, minute = divmod(rest, 100)
+            rest, hour = divmod(rest, 100)
+            year, month_day = divmod(rest, 10000)
             try:
-                stamp: datetime = make(
-                    int(digits[:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:10]),
-                    int(digits[10:12]), min(int(digits[12:]), 59),
-                    int(fraction[:6].ljust(6, "0")), tzinfo=utc)
+                stamp: datetime = make(year, month_day // 100, month_day % 100, hour, minute,
+                                       min(second, 59), int(fraction[:6].ljust(6, "0")),
+                                       tzinfo=utc)
             except ValueError:
                 raise MalformedResponseError("%s: not a valid date: %r"
                                              % (path, value[:40])) from None
@@ -1063,11 +1091,13 @@ def _decode_usage(value: Any, path: str) -> Optional[Usage]:
     if value is None:
         return None
     obj = _object(value, path)
-    return Usage(_decode_int64(_get(obj, "promptTokens"), path + ".promptTokens") or 0,
-                 _decode_int64(_get(obj, "completionTokens"), path + ".completionTokens") or 0,
-                 _decode_int64(_get(obj, "totalTokens"), path + ".totalTokens") or 0)
+    get = _getter(obj, _USAGE_KEYS)
+    return Usage(_int_at(get, "promptTokens", path) or 0,
+                 _int_at(get, "completionTokens", path) or 0,
+                 _int_at(get, "totalTokens", path) or 0)
 
 
+_USAGE_KEYS = frozenset(("promptTokens", "completionTokens", "totalTokens"))
 _RESULT_STATE_KEYS = frozenset(("status", "error", "toolCallList", "completedMessage"))
 _RUN_KEYS = frozenset(("id", "assistantId", "threadId", "createdBy", "createdAt", "labels",
                        "customCompletionOptions", "customPromptTruncationOptions",
@@ -1114,16 +1144,17 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
     """A Run (or AsyncRun) from its JSON, bound to ``runs`` for further calls."""
     obj = _object(value, path)
     get = _getter(obj, _RUN_KEYS)
-    run_id = _str(get("id"), path + ".id")
+    run_id = _str_at(get, "id", path)
     if not run_id:
         raise MalformedResponseError("%s: the response has no run id" % path)
     completion = _object(get("customCompletionOptions"), path + ".customCompletionOptions")
     result = _decode_result(obj, path)
+    tools = get("tools")
     fields = {
         "id": run_id,
-        "assistant_id": _str(get("assistantId"), path + ".assistantId"),
-        "thread_id": _str(get("threadId"), path + ".threadId"),
-        "created_by": _str(get("createdBy"), path + ".createdBy"),
+        "assistant_id": _str_at(get, "assistantId", path),
+        "thread_id": _str_at(get, "threadId", path),
+        "created_by": _str_at(get, "createdBy", path),
         "created_at": _timestamp(get("createdAt"), path + ".createdAt"),
         "labels": _labels(get("labels"), path + ".labels"),
         "custom_temperature": _float(_get(completion, "temperature"),
@@ -1134,8 +1165,9 @@ def _decode_run(value: Any, cls: Type[RunT], runs: Any, path: str = "Run") -> Ru
             get("customPromptTruncationOptions"), path + ".customPromptTruncationOptions"),
         "custom_response_format": get("customResponseFormat")
         if isinstance(get("customResponseFormat"), dict) else None,
-        "tools": tuple(_object(t, "%s.tools[%d]" % (path, i))
-                       for i, t in enumerate(_list(get("tools"), path + ".tools"))),
+        "tools": () if tools is None else tuple(
+            _object(t, "%s.tools[%d]" % (path, i))
+            for i, t in enumerate(_list(tools, path + ".tools"))),
         "status": result.status,
         "result": result,
         "_runs": runs,
@@ -2074,22 +2106,12 @@ def _response_content(value: Any, path: str, citations: Optional[List[Citation]]
     return texts, refused
 
 
-def _response_int(obj: Dict[str, Any], name: str, path: str) -> Optional[int]:
-    value = obj.get(name)
-    return value if value.__class__ is int else _decode_int64(value, path + "." + name)
-
-
-def _response_str(obj: Dict[str, Any], name: str, path: str) -> str:
-    value = obj.get(name)
-    return value if value.__class__ is str else _str(value, path + "." + name)
-
-
 def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
     """A Response object (a Get's answer, or inside a terminal event) in the Runs model.
     The usual field types are checked inline; a path is built only for an error."""
     obj = value if value.__class__ is dict else _object(value, path)
     get = obj.get
-    response_id = _response_str(obj, "id", path)
+    response_id = _str_at(get, "id", path)
     if not response_id:
         raise MalformedResponseError("%s: the response has no id" % path)
     name = get("status")
@@ -2097,13 +2119,13 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
         name if name.__class__ is str else _str(name, path + ".status"), RunStatus.UNKNOWN)
     conversation = get("conversation")
     thread_id = "" if conversation is None else conversation if isinstance(conversation, str) \
-        else _response_str(_object(conversation, path + ".conversation"), "id",
-                           path + ".conversation")
+        else _str_at(_object(conversation, path + ".conversation").get, "id",
+                      path + ".conversation")
     prompt = get("prompt")
     if prompt is not None and prompt.__class__ is not dict:
         _object(prompt, path + ".prompt")  # raises
-    assistant_id = _response_str(obj, "model", path) or (
-        "" if prompt is None else _response_str(prompt, "id", path + ".prompt"))
+    assistant_id = _str_at(get, "model", path) or (
+        "" if prompt is None else _str_at(prompt.get, "id", path + ".prompt"))
     created_at = _epoch(get("created_at"), path + ".created_at")
     incomplete = name == "incomplete"
     parts: List[str] = []
@@ -2118,7 +2140,7 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
         kind = item.get("type")
         if kind == "message":
             has_message = True
-            message_id = message_id or _response_str(item, "id", "%s.output[%d]" % (path, i))
+            message_id = message_id or _str_at(item.get, "id", "%s.output[%d]" % (path, i))
             texts, refusal = _response_content(item.get("content"),
                                                "%s.output[%d].content" % (path, i), citations)
             parts.extend(texts)
@@ -2161,9 +2183,9 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
         if counts.__class__ is not dict:
             counts = _object(counts, path + ".usage")
         where = path + ".usage"
-        usage = Usage(_response_int(counts, "input_tokens", where) or 0,
-                      _response_int(counts, "output_tokens", where) or 0,
-                      _response_int(counts, "total_tokens", where) or 0)
+        usage = Usage(_int_at(counts.get, "input_tokens", where) or 0,
+                      _int_at(counts.get, "output_tokens", where) or 0,
+                      _int_at(counts.get, "total_tokens", where) or 0)
     text = get("text")
     response_format = None if text is None else _object(text, path + ".text").get("format")
     previous = get("previous_response_id")
@@ -2177,7 +2199,7 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
         instructions=None if instructions is None else _str(instructions, path + ".instructions"),
         temperature=temperature if temperature.__class__ is float else _float(
             temperature, path + ".temperature"),
-        max_output_tokens=_response_int(obj, "max_output_tokens", path),
+        max_output_tokens=_int_at(get, "max_output_tokens", path),
         response_format=None if response_format is None else (
             _object(response_format, path + ".text.format") or None),
         tools=() if not tools and tools.__class__ is list else tuple(
