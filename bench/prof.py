@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
@@ -115,6 +115,84 @@ def profile_get(url: str, port: int, wire: str) -> None:
     profile.disable()
     print("cProfile of %d runs.get calls:" % calls)
     print(top(profile, 22, calls, "call"))
+
+
+def _answer_one(listener: Any, served: List[Any], data: bytes) -> None:
+    """One request on the probe's connection (accepted first), answered with ``data``; run
+    by a thread: the GET, and the listen (a pooled connection with bytes already waiting
+    would be stale)."""
+    import socket
+
+    if not served:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        served.append(conn)
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += served[0].recv(65536)
+    served[0].sendall(data)
+
+
+def profile_latency(wire: str, rounds: int = 40, events: int = 60) -> None:
+    """The part of the paced-stream latency a client owns, without the scheduler's wake-up:
+    each event is written into the client's socket before the client is asked for it, so
+    the time to get it is the read, the de-chunking, the decoding and the layers between,
+    and nothing waits. yc_runs vs the hand http.client loop, medians of interleaved rounds.
+    On Responses the 4 opening and 4 closing SSE events (which yc_runs does not hand on)
+    go with the first and the last delta."""
+    import socket
+    import threading
+
+    import workers
+
+    head = payloads.SSE_HEAD if wire == "responses" else payloads.STREAM_HEAD
+    lines = payloads.sse_events(events) if wire == "responses" else payloads.stream_lines(events)
+    pieces = [payloads.chunk(line) for line in lines]
+    pieces[-1] += payloads.STREAM_END  # as the paced server writes it
+    framing = 4 if wire == "responses" else 0
+    groups = [pieces[:framing + 1]] + [[p] for p in pieces[framing + 1:len(pieces) - framing - 1]] \
+        + [pieces[len(pieces) - framing - 1:]]  # the last: the DONE, or the closing events
+    get = payloads.get_response() if wire == "responses" else payloads.get_completed()
+    clients = {"yc_runs": (workers.yc_runs_listen, False),
+               "http.client": (workers.http_client_sse if wire == "responses"
+                               else workers.http_client_ndjson, True)}
+    each: Dict[str, List[float]] = {name: [] for name in clients}
+    last: Dict[str, List[float]] = {name: [] for name in clients}
+    for _ in range(rounds):
+        for name, (adapter, every_event) in clients.items():
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            port = listener.getsockname()[1]
+            served: List[Any] = []
+
+            stream = adapter({"url": "http://127.0.0.1:%d" % port, "port": port, "wire": wire})
+            for data, asks in ((get, 1), (head + b"".join(groups[0]),
+                                          len(groups[0]) if every_event else 1)):
+                helper = threading.Thread(target=_answer_one, args=(listener, served, data))
+                helper.start()
+                for _ in range(asks):
+                    next(stream)
+                helper.join()
+            conn = served[0]
+            times = []
+            clock = time.perf_counter
+            for group in groups[1:]:
+                conn.sendall(b"".join(group))  # in the client's socket before it asks
+                start = clock()
+                for _ in range(len(group) if every_event else 1):
+                    next(stream)
+                times.append(clock() - start)
+            stream.close()
+            conn.close()
+            listener.close()
+            each[name].append(statistics.median(times[:-1]))
+            last[name].append(times[-1])
+    print("read-to-event on %s, %d events a stream, %d interleaved rounds (the event in the "
+          "socket before the ask: nothing waits):" % (wire, events, rounds))
+    for name in clients:
+        print("  %-12s median event %6.2f µs   the final event %6.2f µs" % (
+            name, statistics.median(each[name]) * 1e6, statistics.median(last[name]) * 1e6))
 
 
 def profile_import() -> None:

@@ -39,7 +39,7 @@ WIRES = ("assistants", "responses")
 LISTEN_EVENTS = 10_000
 LISTEN_REPS = 11
 LISTEN_PEERS = {"assistants": ["httpx", "http.client"], "responses": ["openai", "http.client"]}
-PACED_EVENTS, PACED_DELAY, PACED_REPS = 60, 0.02, 12
+PACED_EVENTS, PACED_DELAY, PACED_REPS = 60, 0.02, 24
 ASYNC_RUNS, ASYNC_EVENTS, ASYNC_DELAY, ASYNC_REPS = 1000, 20, 0.1, 3
 ASYNC_PEERS = ["aiohttp", "httpx", "asyncio"]
 GET_SECONDS, GET_REPS = 2.0, 7
@@ -158,11 +158,17 @@ def proc_threads(pid: int) -> int:
     return 0
 
 
-def run_worker(spec: Dict[str, Any], timeout: float = 120) -> Dict[str, Any]:
-    """One measurement in a fresh process: its JSON result, with the peak thread count."""
-    proc = subprocess.Popen([sys.executable, str(WORKERS), json.dumps(spec)],
+def start_worker(spec: Dict[str, Any]) -> "subprocess.Popen[bytes]":
+    return subprocess.Popen([sys.executable, str(WORKERS), json.dumps(spec)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
                             cwd=str(REPO))
+
+
+def run_worker(spec: Dict[str, Any], timeout: float = 120,
+               proc: "Optional[subprocess.Popen[bytes]]" = None) -> Dict[str, Any]:
+    """One measurement in a fresh process (or in ``proc``, started by start_worker): its
+    JSON result, with the peak thread count."""
+    proc = proc or start_worker(spec)
     peak = 0
     try:
         deadline = time.monotonic() + timeout
@@ -245,19 +251,29 @@ def listen_rows(wire: str) -> Tuple[List[Row], List[Row]]:
 
 
 def latency_rows(wire: str) -> List[Row]:
-    """From the server's write of an event to the client holding it, first DONE included."""
+    """From the server's write of an event to the client holding it, first DONE included.
+    The two clients listen at the same time, in fresh processes, to streams on one grid:
+    their writes alternate every PACED_DELAY/2, so the load of the machine at any moment
+    falls on both (one client at a time in a round left them 20-40 % apart between runs)."""
     clients = ["yc_runs", "http.client"]
     lags: Dict[str, List[float]] = {c: [] for c in clients}
     with Server("--stream", "paced", "--events", str(PACED_EVENTS), "--event-delay",
-                str(PACED_DELAY), "--wire", wire) as server:
-        def measure(client: str) -> Dict[str, float]:
-            result = run_worker(server.spec(bench="listen", wire=wire, client=client,
-                                            latency=True))
-            writes = server.command("stats")["writes"]
-            lags[client].extend(1e6 * (t - writes[i]) for i, t in result["times"])
-            return {}
-
-        interleave(clients, PACED_REPS, measure)
+                str(PACED_DELAY), "--phases", str(len(clients)), "--wire", wire) as server:
+        for round_ in range(PACED_REPS):
+            server.command("reset")
+            order = clients[round_ % 2:] + clients[:round_ % 2]  # who listens first, by turns
+            specs = {c: server.spec(bench="listen", wire=wire, client=c, latency=True,
+                                    linger=0.3) for c in order}
+            procs = {c: start_worker(specs[c]) for c in order}
+            results = {c: run_worker(specs[c], proc=procs[c]) for c in order}
+            streams = server.command("stats")["streams"]
+            for client, result in results.items():
+                # its stream: the one whose writes its events follow closely
+                def lag(writes: List[float], times: List[Tuple[int, float]] = result["times"]
+                        ) -> List[float]:
+                    return [1e6 * (t - writes[i]) for i, t in times]
+                best = min(streams, key=lambda w: abs(statistics.median(lag(w))))
+                lags[client].extend(lag(best))
     rows = []
     for name, q in (("p50", 0.5), ("p99", 0.99)):
         mine, hand = percentile(lags["yc_runs"], q), percentile(lags["http.client"], q)
@@ -350,6 +366,10 @@ def run_profile(name: str) -> int:
     if name == "import":
         prof.profile_import()
         return 0
+    if name == "latency":
+        for wire in WIRES:
+            prof.profile_latency(wire)
+        return 0
     for wire in WIRES:
         events = str(LISTEN_EVENTS if name == "listen" else 10)
         with Server("--stream", "big", "--events", events, "--wire", wire) as server:
@@ -392,7 +412,7 @@ def table(rows: List[Row]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     parser = argparse.ArgumentParser(description="The targets of issue 15, measured.")
-    parser.add_argument("--profile", choices=("listen", "get", "import"),
+    parser.add_argument("--profile", choices=("listen", "latency", "get", "import"),
                         help="instead of benchmarking, where yc_runs spends its time")
     parser.add_argument("--only", metavar="WORDS", help="only the steps whose names hold one of "
                         "these comma-separated words (listen, latency, async, get, import, "

@@ -1,7 +1,7 @@
 """The benchmark's HTTP/1.1 server: prebuilt response bytes, one asyncio thread, a separate process.
 
     python bench/server.py --stream big|paced [--events N] [--event-delay S]
-                           [--wait-polls N] [--lifetime S]
+                           [--phases N] [--wait-polls N] [--lifetime S]
 
 Binds 127.0.0.1 on a free port and prints ``PORT <n>``. It answers
 
@@ -10,6 +10,9 @@ Binds 127.0.0.1 on a free port and prints ``PORT <n>``. It answers
 - ``POST /assistants/v1/runs``            a PENDING run (create)
 - ``GET  /assistants/v1/runs/listen?...`` a chunked NDJSON stream, one chunk per event:
   ``big`` writes every event at once; ``paced`` writes one event every event_delay s
+  (with ``--phases N`` on a grid the streams share: the n-th stream since a reset writes
+  in the slots n mod N of event_delay/N each, so N clients listening at once never wake
+  together)
 
 with keep-alive (``Connection: close`` is honoured). Control goes over stdin/stdout,
 so it opens no connection that would be counted: a line ``stats`` is answered by one
@@ -46,19 +49,21 @@ class Stats:
         self.peak_open = 0
         self.wait_counts: Dict[bytes, int] = {}
         self.writes: List[float] = []  # time.monotonic() of each write of the last paced stream
+        self.streams: List[List[float]] = []  # the same for every paced stream since a reset
 
     def as_dict(self) -> Dict[str, Any]:
         return {"connections": self.connections, "requests": self.requests, "gets": self.gets,
                 "creates": self.creates, "listens": self.listens, "open": self.open,
-                "peak_open": self.peak_open, "writes": self.writes,
+                "peak_open": self.peak_open, "writes": self.writes, "streams": self.streams,
                 "wait_gets": {k.decode(): v for k, v in self.wait_counts.items()}}
 
 
 class Responses:
     def __init__(self, stream: str, events: int, event_delay: float, wait_polls: int,
-                 wire: str = "assistants") -> None:
+                 wire: str = "assistants", phases: int = 0) -> None:
         self.stream = stream
         self.event_delay = event_delay
+        self.phases = phases
         self.wait_polls = wait_polls
         self.get = payloads.get_completed()
         self.create = payloads.create_response()
@@ -92,11 +97,18 @@ _CREATE = b"POST /assistants/v1/runs "
 _WAIT = b"GET /assistants/v1/runs/" + payloads.WAIT_PREFIX.encode()
 
 
+# On the grid, a stream starts at least this long after its request: every client of a
+# round has started (imported, connected) by then, so no start-up competes with an event.
+_GRID_START = 0.3
+
+
 class Connection(asyncio.Protocol):
     def __init__(self, stats: Stats, responses: Responses) -> None:
         self.stats = stats
         self.responses = responses
         self.buffer = b""
+        self.start = 0.0  # a paced stream's first write, on the grid of --phases
+        self.writes: List[float] = []  # time.monotonic() of each write of its paced stream
         self.transport: Optional[asyncio.Transport] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -172,22 +184,42 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        paced = self.responses.paced
+        responses, loop = self.responses, asyncio.get_running_loop()
         if index == 0:
-            self.stats.writes = []
-        self.stats.writes.append(time.monotonic())
+            self.writes = self.stats.writes = []
+            self.stats.streams.append(self.writes)
+            if responses.phases:  # on the grid: this stream's slots, the others' between them
+                slot = responses.event_delay / responses.phases
+                phase = (len(self.stats.streams) - 1) % responses.phases
+                now = loop.time() + _GRID_START
+                first = (int(now / responses.event_delay) + 1) * responses.event_delay
+                self.start = first + phase * slot
+                loop.call_at(self.start, self.write, 0, close)
+                return
+        self.write(index, close)
+
+    def write(self, index: int, close: bool) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        paced, loop = self.responses.paced, asyncio.get_running_loop()
+        self.writes.append(time.monotonic())
         transport.write(paced[index])
-        if index + 1 < len(paced):
-            asyncio.get_running_loop().call_later(self.responses.event_delay, self.pace,
-                                                  index + 1, close)
-        elif close:
-            transport.close()
+        if index + 1 >= len(paced):
+            if close:
+                transport.close()
+        elif self.responses.phases:
+            loop.call_at(self.start + (index + 1) * self.responses.event_delay, self.write,
+                         index + 1, close)
+        else:
+            loop.call_later(self.responses.event_delay, self.write, index + 1, close)
 
 
 async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     stats = Stats()
-    responses = Responses(args.stream, args.events, args.event_delay, args.wait_polls, args.wire)
+    responses = Responses(args.stream, args.events, args.event_delay, args.wait_polls, args.wire,
+                          args.phases)
     server = await loop.create_server(lambda: Connection(stats, responses), "127.0.0.1", 0,
                                       backlog=4096, reuse_address=True)
     port = server.sockets[0].getsockname()[1]
@@ -237,6 +269,8 @@ def main() -> None:
     parser.add_argument("--event-delay", type=float, default=0.005)
     parser.add_argument("--wait-polls", type=int, default=50)
     parser.add_argument("--wire", choices=("assistants", "responses"), default="assistants")
+    parser.add_argument("--phases", type=int, default=0, help="paced streams on a grid of "
+                        "event_delay/N slots, the n-th stream in slots n mod N (0: no grid)")
     parser.add_argument("--lifetime", type=float, default=900.0)
     asyncio.run(serve(parser.parse_args()))
 

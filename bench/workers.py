@@ -215,6 +215,7 @@ def bench_listen(spec: Spec) -> Result:
             for _event in events:
                 count += 1
     after = proc_status()
+    time.sleep(spec.get("linger", 0))  # a client listening at the same time goes on undisturbed
     return dict(window.result(), count=count, times=times,
                 rss_growth_kb=after["VmHWM"] - before["VmRSS"])
 
