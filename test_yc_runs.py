@@ -3068,6 +3068,40 @@ class StreamObjectsTest(unittest.TestCase):
         for event in events:
             self.assert_whole(event, seen)
 
+    def test_data_classes_repr_compare_and_hash_as_generated_ones(self) -> None:
+        # _Data writes repr, == and hash once; a twin of each class with @dataclass's own
+        # methods (same fields, repr and compare flags) must give the same for the same values
+        classes = [yc_runs.Author, yc_runs.Source, yc_runs.Citation, yc_runs.Message,
+                   yc_runs.FunctionCall, yc_runs.ToolCall, yc_runs.Usage, yc_runs.RunError,
+                   yc_runs.StreamCursor, yc_runs.PromptTruncationOptions, yc_runs.RunResult,
+                   yc_runs.RunStreamEvent, yc_runs.Run, yc_runs.AsyncRun, yc_runs.Thread,
+                   yc_runs.AsyncThread, yc_runs.RecordedRequest, yc_runs.Fault]
+        samples: Dict[str, List[Any]] = {
+            "str": ["", "a", "b\n'"], "int": [0, 7], "float": [0.5, float("nan")],
+            "tuple": [(), ("x",)], "none": [None]}
+        rng = random.Random(1518)
+        for cls in classes:
+            fields = dataclasses.fields(cls)
+            twin = dataclasses.make_dataclass(cls.__qualname__, [
+                (f.name, Any, dataclasses.field(repr=f.repr, compare=f.compare, hash=f.hash))
+                for f in fields], frozen=True)
+            for _ in range(20):
+                values = {f.name: rng.choice(rng.choice(list(samples.values())))
+                          for f in fields}
+                other = dict(values, **{fields[0].name: "other"})
+                mine, theirs = cls(**values), twin(**values)
+                with self.subTest(cls=cls.__name__, values=values):
+                    self.assertEqual(repr(mine), repr(theirs))
+                    self.assertEqual(mine == cls(**values), theirs == twin(**values))
+                    self.assertEqual(mine == cls(**other), theirs == twin(**other))
+                    self.assertIs(mine.__eq__(theirs), NotImplemented)
+                    self.assertEqual(hash(mine), hash(theirs))
+                    self.assertEqual(dataclasses.replace(mine), mine)
+            hidden = [f.name for f in fields if not f.compare]
+            if hidden:  # a field left out of == (a run's client) changes nothing
+                base = {f.name: None for f in fields}
+                self.assertEqual(cls(**base), cls(**dict(base, **{hidden[0]: object()})))
+
     def test_every_field_of_every_fetched_run_is_filled(self) -> None:
         responses = []
         for name in ("plain.sse", "func.sse"):

@@ -193,8 +193,44 @@ _STATUS_NAMES = {
 # ============================================================================
 
 
-@dataclass(frozen=True)
-class Author:
+_SHOWN: Dict[type, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}
+
+
+def _names(cls: type) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """A data class's fields in its repr, and those its == and hash compare."""
+    names = _SHOWN.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls)
+        names = _SHOWN[cls] = (tuple(f.name for f in fields if f.repr), tuple(
+            f.name for f in fields if (f.compare if f.hash is None else f.hash)))
+    return names
+
+
+class _Data:
+    """The base of the data classes: repr, == and hash as @dataclass generates them (the
+    class name and the repr fields; the compared fields, for the same class only), written
+    once: generating them is three compilations per class, ~3 ms of ``import yc_runs``.
+    Every data class is still a frozen dataclass (fields, replace, asdict)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "%s(%s)" % (self.__class__.__qualname__, ", ".join(
+            "%s=%r" % (name, getattr(self, name)) for name in _names(self.__class__)[0]))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        compared = _names(self.__class__)[1]
+        return tuple(getattr(self, name) for name in compared) == tuple(
+            getattr(other, name) for name in compared)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, name) for name in _names(self.__class__)[1]))
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Author(_Data):
     """Who wrote a message: an id, and the role (USER or ASSISTANT)."""
 
     id: str = ""
@@ -204,8 +240,8 @@ class Author:
 _NO_AUTHOR = Author()
 
 
-@dataclass(frozen=True)
-class Source:
+@dataclass(frozen=True, repr=False, eq=False)
+class Source(_Data):
     """One source of a citation: a chunk of a file found through a search index."""
 
     text: str = ""
@@ -218,15 +254,15 @@ class Source:
     title: str = ""
 
 
-@dataclass(frozen=True)
-class Citation:
+@dataclass(frozen=True, repr=False, eq=False)
+class Citation(_Data):
     """The sources one passage of an answer cites."""
 
     sources: Tuple[Source, ...] = ()
 
 
-@dataclass(frozen=True)
-class Message:
+@dataclass(frozen=True, repr=False, eq=False)
+class Message(_Data):
     """A thread message; a partial message carries only ``parts``."""
 
     id: str = ""
@@ -245,16 +281,16 @@ class Message:
         return "\n".join(self.parts)
 
 
-@dataclass(frozen=True)
-class FunctionCall:
+@dataclass(frozen=True, repr=False, eq=False)
+class FunctionCall(_Data):
     """A function the model asks to call: its name and its arguments, decoded from JSON."""
 
     name: str
     arguments: Dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ToolCall:
+@dataclass(frozen=True, repr=False, eq=False)
+class ToolCall(_Data):
     """One tool call of a TOOL_CALLS stop: the function call, and on Responses the
     ``call_id`` its result answers."""
 
@@ -270,8 +306,8 @@ class ToolCall:
         return self.function.arguments
 
 
-@dataclass(frozen=True)
-class Usage:
+@dataclass(frozen=True, repr=False, eq=False)
+class Usage(_Data):
     """Tokens a run has used so far: the prompt's, the completion's and their total."""
 
     prompt_tokens: int = 0
@@ -284,8 +320,8 @@ class Usage:
         return self.prompt_tokens
 
 
-@dataclass(frozen=True)
-class RunError:
+@dataclass(frozen=True, repr=False, eq=False)
+class RunError(_Data):
     """Why a run failed; ``code`` is absent for many failures."""
 
     message: str
@@ -295,8 +331,8 @@ class RunError:
         return self.message
 
 
-@dataclass(frozen=True)
-class StreamCursor:
+@dataclass(frozen=True, repr=False, eq=False)
+class StreamCursor(_Data):
     """Where an event stands in its run's stream: its index (what ``events_start_idx``
     resumes from) and how many tool-result rounds the run has received."""
 
@@ -304,15 +340,15 @@ class StreamCursor:
     num_user_events_received: int = 0
 
 
-@dataclass(frozen=True)
-class PromptTruncationOptions:
+@dataclass(frozen=True, repr=False, eq=False)
+class PromptTruncationOptions(_Data):
     """``strategy`` is None, "auto" or {"last_messages": N}."""
 
     max_prompt_tokens: Optional[int] = None
     strategy: Union[str, Dict[str, int], None] = None
 
 
-class _ResultView:
+class _ResultView(_Data):
     """Status and message helpers shared by RunResult and RunStreamEvent."""
 
     status: _Status
@@ -364,7 +400,7 @@ class _ResultView:
         return self.status.is_finished
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class RunResult(_ResultView):
     """What a run produced, as of one fetch."""
 
@@ -378,7 +414,7 @@ class RunResult(_ResultView):
         return self.completed_message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class RunStreamEvent(_ResultView):
     """One event of a Listen stream.
 
@@ -401,8 +437,8 @@ class RunStreamEvent(_ResultView):
         return self.completed_message or self.partial_message
 
 
-@dataclass(frozen=True)
-class _RunFields:
+@dataclass(frozen=True, repr=False, eq=False)
+class _RunFields(_Data):
     """What a run is, as fetched: its ids, creation, status and result (Run and AsyncRun add
     the calls)."""
 
@@ -1805,13 +1841,16 @@ class _ListenState:
         events: List[RunStreamEvent] = []
         if self.done:
             return events
-        block = self.lines.feed_block(data)
+        splitter = self.lines
+        block = splitter.feed_block(data)
         try:
             if block:
                 self._block(block, events)
                 if self.done:
                     return events
-            lines = self.lines.take()  # lines too long to scan as one block; raises an over-long line
+                if not splitter.lines and splitter.pending_size <= splitter.max_line:
+                    return events  # the usual: every line was in the block
+            lines = splitter.take()  # lines too long to scan as one block; raises an over-long line
             while lines and not self.done:
                 for line in lines:
                     event = self._event(line)
@@ -5586,16 +5625,19 @@ class Client(_ClientBase):
     def _drive(self, step: _Stepper) -> Iterator[RunStreamEvent]:
         """Performs what the plan yields and hands on the events it emits."""
         streams: List[_SyncStream] = []
+        send = step.send
         try:
-            need = step.send(None)
+            need = send(None)
             while need is not None:
-                if need.__class__ is _Emit:
+                kind = need.__class__
+                if kind is _Emit:
                     yield from need.events
                     need = None  # the events delivered are not kept while the plan goes on
-                    need = step.send(None)
+                    need = send(None)
                     continue
-                try:
-                    need = step.send(self._perform(need, streams))
+                try:  # a stream's reads, the most frequent need, without a dispatch call
+                    need = send(streams[0].read(need.deadline, need.limit) if kind is _Read
+                                else self._perform(need, streams))
                 except Exception as exc:
                     need = step.throw(exc)
         finally:
@@ -6281,8 +6323,8 @@ class Threads:
             request = pager.request()
 
 
-@dataclass(frozen=True)
-class _ThreadFields:
+@dataclass(frozen=True, repr=False, eq=False)
+class _ThreadFields(_Data):
     """What a thread is, as fetched (Thread and AsyncThread add the calls)."""
 
     id: str
@@ -6605,8 +6647,8 @@ def _non_negative(query: Dict[str, Any], name: str, default: int) -> int:
 # ============================================================================
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
+@dataclass(frozen=True, repr=False, eq=False)
+class RecordedRequest(_Data):
     """A request the emulator received; the credential in ``headers`` is masked.
     ``path`` is decoded, ``raw_path`` as sent (percent-encoded); neither has the query."""
 
@@ -6631,8 +6673,8 @@ class _RequestLog(list[RecordedRequest]):
             del self[:len(self) - self.keep]
 
 
-@dataclass(frozen=True)
-class Fault:
+@dataclass(frozen=True, repr=False, eq=False)
+class Fault(_Data):
     """A misbehaviour for ``Emulator.inject``; build one with the class methods."""
 
     kind: str

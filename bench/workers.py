@@ -209,7 +209,8 @@ def bench_listen(spec: Spec) -> Result:
     with Window(spec["server_pid"]) as window:
         if spec.get("latency"):
             for event in events:
-                times.append((position(event, count), clock()))
+                now = clock()  # before the position: reading a cursor is not the client's time
+                times.append((position(event, count), now))
                 count += 1
         else:
             for _event in events:
