@@ -160,6 +160,7 @@ def proc_threads(pid: int) -> int:
 
 def start_worker(spec: Dict[str, Any]) -> "subprocess.Popen[bytes]":
     return subprocess.Popen([sys.executable, str(WORKERS), json.dumps(spec)],
+                            stdin=subprocess.PIPE if spec.get("go") else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
                             cwd=str(REPO))
 
@@ -254,7 +255,8 @@ def latency_rows(wire: str) -> List[Row]:
     """From the server's write of an event to the client holding it, first DONE included.
     The two clients listen at the same time, in fresh processes, to streams on one grid:
     their writes alternate every PACED_DELAY/2, so the load of the machine at any moment
-    falls on both (one client at a time in a round left them 20-40 % apart between runs)."""
+    falls on both (one client at a time in a round left them 20-40 % apart between runs).
+    Both have started and made their GET before either listens."""
     clients = ["yc_runs", "http.client"]
     lags: Dict[str, List[float]] = {c: [] for c in clients}
     with Server("--stream", "paced", "--events", str(PACED_EVENTS), "--event-delay",
@@ -263,8 +265,17 @@ def latency_rows(wire: str) -> List[Row]:
             server.command("reset")
             order = clients[round_ % 2:] + clients[:round_ % 2]  # who listens first, by turns
             specs = {c: server.spec(bench="listen", wire=wire, client=c, latency=True,
-                                    linger=0.3) for c in order}
+                                    linger=0.3, go=True) for c in order}
             procs = {c: start_worker(specs[c]) for c in order}
+            for proc in procs.values():  # both started and done with their GET: listen
+                assert proc.stdout is not None and proc.stdin is not None
+                if proc.stdout.readline() != b"ready\n":
+                    raise BenchError("a latency worker did not start: %s"
+                                     % run_worker({}, proc=proc))
+            for proc in procs.values():
+                assert proc.stdin is not None
+                proc.stdin.write(b"go\n")
+                proc.stdin.flush()  # (closed by run_worker's communicate)
             results = {c: run_worker(specs[c], proc=procs[c]) for c in order}
             streams = server.command("stats")["streams"]
             for client, result in results.items():

@@ -97,11 +97,6 @@ _CREATE = b"POST /assistants/v1/runs "
 _WAIT = b"GET /assistants/v1/runs/" + payloads.WAIT_PREFIX.encode()
 
 
-# On the grid, a stream starts at least this long after its request: every client of a
-# round has started (imported, connected) by then, so no start-up competes with an event.
-_GRID_START = 0.3
-
-
 class Connection(asyncio.Protocol):
     def __init__(self, stats: Stats, responses: Responses) -> None:
         self.stats = stats
@@ -191,7 +186,7 @@ class Connection(asyncio.Protocol):
             if responses.phases:  # on the grid: this stream's slots, the others' between them
                 slot = responses.event_delay / responses.phases
                 phase = (len(self.stats.streams) - 1) % responses.phases
-                now = loop.time() + _GRID_START
+                now = loop.time()  # the first slot of its phase after its request
                 first = (int(now / responses.event_delay) + 1) * responses.event_delay
                 self.start = first + phase * slot
                 loop.call_at(self.start, self.write, 0, close)

@@ -201,6 +201,10 @@ def bench_listen(spec: Spec) -> Result:
     adapter, position = LISTEN[(spec["wire"], spec["client"])]
     events = adapter(spec)
     next(events)
+    if spec.get("go"):  # started with another client: listen when the parent says both are ready
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        sys.stdin.readline()
     times: List[Tuple[int, float]] = []
     count = 0
     clock = time.monotonic
