@@ -210,7 +210,8 @@ class _Data:
     """The base of the data classes: repr, == and hash as @dataclass generates them (the
     class name and the repr fields; the compared fields, for the same class only), written
     once: generating them is three compilations per class, ~3 ms of ``import yc_runs``.
-    Every data class is still a frozen dataclass (fields, replace, asdict)."""
+    Every data class is still a frozen dataclass (fields, replace, asdict). == compares the
+    fields as one tuple, as 3.9-3.12 generate it (a NaN field equals itself)."""
 
     __slots__ = ()
 
@@ -5008,6 +5009,14 @@ def _readable(sock: socket.socket) -> bool:
         return True
 
 
+def _close_idle(idle: Dict[_Origin, List[socket.socket]]) -> None:
+    """Close a pool's sockets and empty it."""
+    socks = [sock for pool in idle.values() for sock in pool]
+    idle.clear()
+    for sock in socks:
+        sock.close()
+
+
 class _SyncTransport:
     """Moves bytes: connects (TLS, CONNECT proxies), pools keep-alive sockets per process,
     feeds the parser."""
@@ -5015,11 +5024,18 @@ class _SyncTransport:
     max_idle = 16  # per origin
 
     def __init__(self, ssl_context: Optional["ssl.SSLContext"]) -> None:
+        import weakref
+
         self._ssl = ssl_context
-        self._idle: Dict[_Origin, List[socket.socket]] = {}
+        self._idle: Dict[_Origin, List[socket.socket]] = {}  # one dict, emptied in place
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.connections_opened = 0
+        # An unclosed client: its pooled sockets close with it, without a warning. A
+        # finalizer, not __del__: collected in a reference cycle, the sockets could be
+        # finalized first (each warning it was left open); a finalizer's callback runs
+        # before any finalizer of the garbage, and it holds the pool, not the transport.
+        weakref.finalize(self, _close_idle, self._idle)
 
     def _connect(self, origin: _Origin, deadline: float) -> socket.socket:
         proxy = _proxy_for(origin)
@@ -5060,10 +5076,8 @@ class _SyncTransport:
         answers would reach whichever process reads first. Forget them (closing a copy
         leaves the parent's open) and the lock, which a parent thread may have held."""
         self._lock = threading.Lock()
-        idle, self._idle, self._pid = self._idle, {}, os.getpid()
-        for socks in idle.values():
-            for sock in socks:
-                sock.close()
+        self._pid = os.getpid()
+        _close_idle(self._idle)
 
     def _acquire(self, origin: _Origin, deadline: float) -> Tuple[socket.socket, bool]:
         if self._pid != os.getpid():
@@ -5117,16 +5131,9 @@ class _SyncTransport:
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, {}
-        for socks in idle.values():
-            for sock in socks:
-                sock.close()
-
-    def __del__(self) -> None:  # an unclosed client: its sockets go with it, without a warning
-        try:
-            self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
+            idle = dict(self._idle)
+            self._idle.clear()
+        _close_idle(idle)
 
 
 def _remaining(deadline: float) -> float:
