@@ -5611,23 +5611,11 @@ class Client(_ClientBase):
         self.close()
 
     def _run(self, plan: "Plan[Any]") -> Any:
-        """What ``plan`` returns, once the driver has performed all it asked for (the events
-        a plan may emit on the way are dropped)."""
+        """What ``plan`` returns, once the driver has performed all it asked for."""
         step = _Stepper(plan)
-        streams: List[_SyncStream] = []
-        try:
-            need = step.send(None)
-            while need is not None:
-                try:
-                    need = step.send(None if need.__class__ is _Emit
-                                     else self._perform(need, streams))
-                except Exception as exc:
-                    need = step.throw(exc)
-        finally:
-            for stream in streams:
-                stream.close()
-            plan.close()
-        return step.outcome()
+        for _ in self._drive(step):
+            pass
+        return step.value
 
     def _drive(self, step: _Stepper) -> Iterator[RunStreamEvent]:
         """Performs what the plan yields and hands on the events it emits."""
