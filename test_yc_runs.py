@@ -463,6 +463,15 @@ def parse_response(data: bytes, method: str = "GET", step: int = 1, eof: bool = 
     return head, bytes(body), end
 
 
+def outcome(decode: Callable[..., Any], *args: Any) -> Tuple[str, Any]:
+    """("ok", what ``decode`` returns), or the name and text of the yc_runs error it raises:
+    two decoders compared, value or error."""
+    try:
+        return "ok", decode(*args)
+    except yc_runs.YCRunsError as exc:
+        return type(exc).__name__, str(exc)
+
+
 def json_paths(obj: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
     """Every path into a JSON value, the root included."""
     yield path
@@ -4297,12 +4306,8 @@ class MessageFastPathTest(unittest.TestCase):
                                          rng.random() < 0.08)]
             obj = {n: good[n][0] if rng.random() < 0.6 else rng.choice(good[n]) for n in names}
             value: Any = obj if case % 50 else rng.choice([None, [], "x", obj])
-            results = []
-            for decode in (yc_runs._decode_message, yc_runs._decode_message_fields):
-                try:
-                    results.append(("ok", decode(value, "M")))
-                except yc_runs.YCRunsError as exc:
-                    results.append((type(exc).__name__, str(exc)))
+            results = [outcome(decode, value, "M") for decode in (
+                yc_runs._decode_message, yc_runs._decode_message_fields)]
             self.assertEqual(results[0], results[1], obj)
             if results[0][0] == "ok":
                 fast, general = results[0][1], results[1][1]
@@ -4329,12 +4334,8 @@ class MessageFastPathTest(unittest.TestCase):
             text: Any = "".join(value)
             if case % 97 == 0:
                 text = rng.choice([None, "", 5, {"seconds": "3", "nanos": 5}, text.encode()])
-            results = []
-            for decode in (yc_runs._timestamp, yc_runs._timestamp_fields):
-                try:
-                    results.append(("ok", decode(text, "T")))
-                except yc_runs.YCRunsError as exc:
-                    results.append((type(exc).__name__, str(exc)))
+            results = [outcome(decode, text, "T") for decode in (
+                yc_runs._timestamp, yc_runs._timestamp_fields)]
             self.assertEqual(results[0], results[1], text)
 
     def test_random_runs_decode_as_with_the_general_field_lookup(self) -> None:
@@ -4372,13 +4373,9 @@ class MessageFastPathTest(unittest.TestCase):
             general["zzUnread"] = 1
             if isinstance(general.get("state"), dict):
                 general["state"]["zzUnread"] = 1
-            results = []
-            for value in (obj, general):
-                try:
-                    results.append(repr(yc_runs._decode_run(value, yc_runs.Run, None)))
-                except yc_runs.YCRunsError as exc:
-                    results.append("%s: %s" % (type(exc).__name__, exc))
-            self.assertEqual(results[0], results[1], obj)
+            results = [outcome(yc_runs._decode_run, value, yc_runs.Run, None)
+                       for value in (obj, general)]
+            self.assertEqual(repr(results[0]), repr(results[1]), obj)
 
 
 # ============================================================================

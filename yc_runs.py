@@ -1229,14 +1229,8 @@ _CAMEL_EVENT_KEYS = frozenset(("eventType", "streamCursor", "partialMessage", "c
 
 
 def _cursor_int(cursor: Dict[str, Any], name: str) -> int:
-    """A stream cursor's int64: the plain decimal string the service sends, taken directly;
-    anything else through _int, which names the field when it is wrong."""
-    value = cursor.get(name)
-    if value.__class__ is str and len(value) < 19 and value.isascii() and value.isdigit():
-        return int(value)
-    if value.__class__ is int:
-        return value
-    return _decode_int64(_get(cursor, name), "StreamEvent.streamCursor." + name) or 0
+    """A stream cursor's int64 (in either spelling of its name), 0 when missing."""
+    return _int_at(lambda key: _get(cursor, key), name, "StreamEvent.streamCursor") or 0
 
 
 def _decode_stream_event(obj: Dict[str, Any], previous_text: str) -> RunStreamEvent:
