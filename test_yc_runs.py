@@ -833,6 +833,18 @@ def hold_server() -> Tuple[RawServer, threading.Event]:
     return RawServer(handler), eof
 
 
+def slow_caller_stream(asked: threading.Event) -> Callable[..., Any]:
+    """A stream that sends its first event, waits until the caller has been slower over it
+    than its timeout (``asked``), then sends the final event: a slow caller is no stall."""
+    def handler(conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(stream_head() + one_chunk(listen_line("PARTIAL_MESSAGE", 0, "a") + b"\n"))
+        asked.wait(10)
+        conn.sendall(one_chunk(listen_line("DONE", 1, "ab") + b"\n") + b"0\r\n\r\n")
+        return False
+
+    return handler
+
+
 def silent_server(first_line: Optional[bytes] = None) -> Tuple[RawServer, threading.Event]:
     """A server that answers nothing (or a stream head and ``first_line``), until released."""
     release = threading.Event()
@@ -3450,6 +3462,31 @@ class HTTPCodecTest(RawServerTestCase):
         self.assertEqual(len(events), 1)
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
 
+    def test_listen_timeout_counts_from_when_the_caller_asks_again(self) -> None:
+        asked = self.release_event()
+        client = self.client_for(self.serve(slow_caller_stream(asked)))
+        events = []
+        for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=0.2, resume=False):
+            events.append(event.status)
+            if len(events) == 1:
+                time.sleep(0.3)  # longer than the timeout, with nothing of the stream's left
+                asked.set()
+        self.assertEqual(events, [yc_runs.StreamEvent.PARTIAL_MESSAGE, yc_runs.StreamEvent.DONE])
+
+    def test_bytes_without_an_event_do_not_put_off_a_stall(self) -> None:
+        head = stream_head() + one_chunk(listen_line("PARTIAL_MESSAGE", 0, "a") + b"\n")
+        body = b"".join(one_chunk(b" ") for _ in range(200))  # a line that never ends
+        client = self.client_for(self.serve(trickle(head, body, 0.01, self.release_event())))
+        events = []
+        started = time.monotonic()
+        with self.assertRaises(yc_runs.StreamError) as caught:
+            for event in yc_runs.Run("run-1", _runs=client.runs).listen(timeout=0.15,
+                                                                         resume=False):
+                events.append(event)
+        self.assertLess(time.monotonic() - started, 1.0)  # the trickle goes on for 2 s or more
+        self.assertEqual(len(events), 1)
+        self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
+
     def test_get_on_a_stalled_server_raises_api_timeout_within_the_timeout(self) -> None:
         release = self.release_event()
         server = self.serve(lambda conn, request: release.wait(10) and False)
@@ -4383,6 +4420,17 @@ class MessageFastPathTest(unittest.TestCase):
 # ============================================================================
 
 
+def fed(pump: Any, *pieces: bytes) -> List[Any]:
+    """The events a driver hands on from a listen's _Pump given these body pieces."""
+    events: List[Any] = []
+    for piece in pieces:
+        more = pump.feed(piece)
+        while more:
+            events += more
+            more = pump.feed(None) if pump.piece else None
+    return events
+
+
 class PlanTest(unittest.TestCase):
     def test_wait_sleeps_the_poll_interval_and_gives_up_at_poll_timeout(self) -> None:
         options, clock = options_on_a_fake_clock()
@@ -4429,20 +4477,17 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(sleeps, [0.75, 0.75])  # a third would end past the 2 s bound
 
     def test_listen_lingers_after_the_final_event_then_ends(self) -> None:
-        options, clock = options_on_a_fake_clock(timeout=30)
+        options, _clock = options_on_a_fake_clock(timeout=30)
         plan = options.wire.listen(options, yc_runs._RunState("r"), 0, 30.0, True)
         need = next(plan)
         self.assertIsInstance(need, yc_runs._Open)
-        need = plan.send((answer_head(), "req"))
-        self.assertEqual(need.deadline, 1030.0)
-        need = plan.send(listen_line("DONE", 0, "hi") + b"\n")
-        self.assertIsInstance(need, yc_runs._Emit)
-        clock.now += 1
-        need = plan.send(None)
-        self.assertIsInstance(need, yc_runs._Read)
-        self.assertEqual(need.deadline, 1001.25)  # the linger: 0.25 s once the caller is back
-        need = plan.send(b"\n")  # whatever follows is read, not delivered
-        self.assertIsInstance(need, yc_runs._Read)
+        pump = plan.send((answer_head(), "req"))
+        self.assertIsInstance(pump, yc_runs._Pump)
+        self.assertEqual((pump.deadline, pump.wait), (1030.0, 30.0))
+        events = fed(pump, listen_line("DONE", 0, "hi") + b"\n")
+        self.assertEqual([e.status for e in events], [yc_runs.StreamEvent.DONE])
+        self.assertEqual(pump.wait, 0.25)  # the linger: the reads after the final event
+        self.assertEqual(fed(pump, b"\n"), [])  # whatever follows is read, not delivered
         with self.assertRaises(StopIteration):
             plan.throw(yc_runs.APITimeoutError("linger over"))
 
@@ -4450,9 +4495,8 @@ class PlanTest(unittest.TestCase):
         options, _clock = options_on_a_fake_clock(max_retries=3)
         plan = options.wire.listen(options, yc_runs._RunState("r"), 0, 5.0, True)
         next(plan)
-        need = plan.send((answer_head(), "req"))
-        need = plan.send(listen_line("PARTIAL_MESSAGE", 0, "He") + b"\n")
-        need = plan.send(None)
+        pump = plan.send((answer_head(), "req"))
+        self.assertEqual(len(fed(pump, listen_line("PARTIAL_MESSAGE", 0, "He") + b"\n")), 1)
         need = plan.throw(yc_runs.APITimeoutError("stalled"))
         self.assertEqual(need, yc_runs._Sleep(0.0))  # the first resume after progress: at once
         need = plan.send(None)
@@ -4470,10 +4514,8 @@ class PlanTest(unittest.TestCase):
             self.assertIsInstance(need, yc_runs._Open)
             if number > 1:
                 self.assertIn("starting_after=%d" % (number - 1), need.request.target)
-            need = plan.send((answer_head(content_type="text/event-stream"), "req"))
-            need = plan.send(raw)
-            while isinstance(need, yc_runs._Emit):
-                need = plan.send(None)
+            pump = plan.send((answer_head(content_type="text/event-stream"), "req"))
+            self.assertEqual(fed(pump, raw), [])  # a status event: nothing to hand on
             need = plan.throw(yc_runs.APIConnectionError("cut"))
             sleeps.append(need.seconds)
             need = plan.send(None)
@@ -5461,6 +5503,20 @@ class AsyncCancellationTest(AsyncEnvTestCase):
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
         self.assertEqual([e.text for e in events], ["Hi"])
         self.assertIn(b"eventsStartIdx=1 ", server.requests[-1])
+
+    async def test_listen_timeout_counts_from_when_the_caller_asks_again(self) -> None:
+        asked = threading.Event()
+        self.addCleanup(asked.set)
+        server = RawServer(slow_caller_stream(asked))
+        self.addCleanup(server.close)
+        run = yc_runs.AsyncRun("run-1", _runs=self.raw_client(server).runs)
+        events = []
+        async for event in run.listen(timeout=0.2, resume=False):
+            events.append(event.status)
+            if len(events) == 1:
+                await asyncio.sleep(0.3)  # longer than the timeout, nothing of the stream left
+                asked.set()
+        self.assertEqual(events, [yc_runs.StreamEvent.PARTIAL_MESSAGE, yc_runs.StreamEvent.DONE])
 
     async def test_stalled_stream_without_resume_fails_after_about_timeout(self) -> None:
         server, release = silent_server(listen_line("PARTIAL_MESSAGE", 0, "Hi") + b"\n")

@@ -3554,6 +3554,7 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
     like one. After the final event the stream has _LINGER seconds to end, whatever the
     server goes on sending. A service that refuses streaming Gets is polled instead."""
     clock = config.clock
+    pump = _Pump(state, resume, run, deliver_from, seconds)
     while not state.done:
         deadline = clock() + seconds
         try:
@@ -3569,37 +3570,11 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
             if run is not None and not state.streams(head):
                 yield from config.wire.poll_final(config, state, seconds, run)
                 return
-            while True:
-                piece = yield _Read(deadline, None)
-                if not piece:
-                    break
-                start, size = 0, len(piece)
-                while start < size:
-                    # in slices: the events of one slice are all alive until the caller has
-                    # them, and each holds the text so far
-                    step = state.feed_bytes
-                    last = state.last_event_idx
-                    events = state.feed(piece[start:start + step] if start or size > step
-                                        else piece)
-                    start += step
-                    if state.last_event_idx != last:  # the stream went on, delivered or not
-                        resume.progressed()  # (a Responses status event delivers nothing)
-                    if events and deliver_from:
-                        events, deliver_from = _from_index(events, deliver_from)
-                        if state.done and deliver_from:
-                            raise ValueError("events_start_idx %d is past the run's last event "
-                                             "%d" % (deliver_from, state.last_event_idx or 0))
-                    if events:
-                        if run is not None:
-                            run.saw(events)
-                        yield _Emit(events)
-                        del events  # delivered: not kept alive while the next slice decodes
-                        deadline = clock() + (min(seconds, _LINGER) if state.done else seconds)
+            pump.deadline, pump.piece = deadline, b""
+            yield pump  # answered once the body has ended; the errors of its reads come here
             if not state.done:
-                events = state.end()
+                events = pump.end()
                 if events:
-                    if run is not None:
-                        run.saw(events)
                     yield _Emit(events)
                 if not state.done:
                     raise APIConnectionError("the stream ended before its final event")
@@ -3610,6 +3585,71 @@ def _listen_plan(config: "_Options", state: Any, seconds: float, resume: _Resume
                 yield from config.wire.poll_final(config, state, seconds, run)
                 return
             yield _Sleep(resume.delay(exc))
+
+
+class _Pump:
+    """A need: the driver reads the streaming body's pieces and hands on the events that
+    feed() makes of them, until the body ends (the plan is then answered None) or a read or
+    a line fails (that error is raised in the plan). Between pieces only the driver runs:
+    an event's way from its bytes to the caller passes no plan step."""
+
+    __slots__ = ("deadline", "deliver_from", "piece", "resume", "run", "seconds", "start",
+                 "state", "wait")
+
+    def __init__(self, state: Any, resume: _Resume, run: Optional["_RunState"],
+                 deliver_from: int, seconds: float) -> None:
+        self.state = state
+        self.resume = resume
+        self.run = run
+        self.deliver_from = deliver_from  # the first index handed on (0: all)
+        self.seconds = seconds
+        self.wait = seconds  # for the next event; after the final one, the linger
+        self.deadline = 0.0  # for the first read of a connection: its head's
+        self.piece = b""  # a piece read and not yet fed to its end
+        self.start = 0
+
+    def feed(self, piece: Optional[bytes]) -> Optional[List[RunStreamEvent]]:
+        """The events of ``piece`` (None: of the rest of the piece held), fed in slices: the
+        events of one slice are all alive until the caller has them, and each holds the text
+        so far. [] when the piece is used up; None at the end of the body."""
+        if piece is not None:
+            if not piece:
+                return None
+            self.piece, self.start = piece, 0
+        piece, start, state = self.piece, self.start, self.state
+        size, step = len(piece), state.feed_bytes
+        while start < size:
+            last = state.last_event_idx
+            events = state.feed(piece[start:start + step] if start or size > step else piece)
+            start += step
+            self.start = start
+            if state.last_event_idx != last:  # the stream went on, delivered or not
+                self.resume.progressed()  # (a Responses status event delivers nothing)
+            if events:
+                events = self._deliver(events)
+                if events:
+                    return events
+        self.piece = b""
+        return []
+
+    def end(self) -> List[RunStreamEvent]:
+        """The events of a clean end of the body (a last line without its newline)."""
+        events = self.state.end()
+        return self._deliver(events) if events else events
+
+    def _deliver(self, events: List[RunStreamEvent]) -> List[RunStreamEvent]:
+        if self.deliver_from:
+            events, self.deliver_from = _from_index(events, self.deliver_from)
+            if self.state.done and self.deliver_from:
+                raise ValueError("events_start_idx %d is past the run's last event %d"
+                                 % (self.deliver_from, self.state.last_event_idx or 0))
+            if not events:
+                return events
+        if self.run is not None:
+            self.run.saw(events)
+        if self.state.done:
+            self.wait = min(self.seconds, _LINGER)
+        return events
 
 
 def _from_index(events: List[RunStreamEvent], first: int) -> Tuple[List[RunStreamEvent], int]:
@@ -3707,11 +3747,12 @@ class _RunState:
         self.highest = 0  # the highest stream cursor handed to the caller
 
     def saw(self, events: List[RunStreamEvent]) -> None:
-        for event in events:
-            if event.stream_cursor.current_event_idx > self.highest:
-                self.highest = event.stream_cursor.current_event_idx
+        """Events a listen delivered (in their cursors' order, as it delivers them)."""
         last = events[-1]
-        self.pending = last.tool_calls if last.status == StreamEvent.TOOL_CALLS else self.pending
+        if last.stream_cursor.current_event_idx > self.highest:
+            self.highest = last.stream_cursor.current_event_idx
+        if last.status is StreamEvent.TOOL_CALLS:
+            self.pending = last.tool_calls
 
     def result(self, result: RunResult) -> None:
         if result.status == RunStatus.TOOL_CALLS:
@@ -5614,7 +5655,7 @@ class Client(_ClientBase):
     def _drive(self, step: _Stepper) -> Iterator[RunStreamEvent]:
         """Performs what the plan yields and hands on the events it emits."""
         streams: List[_SyncStream] = []
-        send = step.send
+        send, clock = step.send, self._config.clock
         try:
             need = send(None)
             while need is not None:
@@ -5623,6 +5664,23 @@ class Client(_ClientBase):
                     yield from need.events
                     need = None  # the events delivered are not kept while the plan goes on
                     need = send(None)
+                    continue
+                if kind is _Pump:
+                    pump, need = need, None
+                    read, feed, deadline = streams[0].read, pump.feed, pump.deadline
+                    while True:
+                        try:
+                            events = feed(None if pump.piece else read(deadline, None))
+                        except Exception as exc:
+                            need = step.throw(exc)
+                            break
+                        if events is None:
+                            need = send(None)
+                            break
+                        if events:
+                            yield from events
+                            del events  # delivered: not kept alive while the next piece decodes
+                            deadline = clock() + pump.wait
                     continue
                 try:  # a stream's reads, the most frequent need, without a dispatch call
                     need = send(streams[0].read(need.deadline, need.limit) if kind is _Read
@@ -5734,6 +5792,7 @@ class AsyncClient(_ClientBase):
     async def _drive(self, step: _Stepper) -> AsyncIterator[RunStreamEvent]:
         """Performs what the plan yields and hands on the events it emits."""
         streams: List[_AsyncStream] = []
+        clock = self._config.clock
         try:
             need = step.send(None)
             while need is not None:
@@ -5742,6 +5801,24 @@ class AsyncClient(_ClientBase):
                         yield event
                     need = None  # the events delivered are not kept while the plan goes on
                     need = step.send(None)
+                    continue
+                if need.__class__ is _Pump:
+                    pump, need = need, None
+                    read, feed, deadline = streams[0].read, pump.feed, pump.deadline
+                    while True:
+                        try:
+                            events = feed(None if pump.piece else await read(deadline, None))
+                        except Exception as exc:
+                            need = step.throw(exc)
+                            break
+                        if events is None:
+                            need = step.send(None)
+                            break
+                        if events:
+                            for event in events:
+                                yield event
+                            del events, event  # delivered: not kept while the next piece decodes
+                            deadline = clock() + pump.wait
                     continue
                 try:
                     need = step.send(await self._perform(need, streams))
