@@ -4067,7 +4067,7 @@ class ListenFastPathTest(unittest.TestCase):
         cursor = {"currentEventIdx": str(idx), "numUserEventsReceived": str(rng.randint(0, 3))}
         partial = {"content": [{"text": {"content": text}}]}
         event = {"eventType": "PARTIAL_MESSAGE", "streamCursor": cursor, "partialMessage": partial}
-        kind = rng.randrange(17) if rng.random() < odd else -1
+        kind = rng.randrange(20) if rng.random() < odd else -1
         if kind == 0:
             event = {"event_type": "PARTIAL_MESSAGE", "stream_cursor": {
                 "current_event_idx": str(idx)}, "partial_message": partial}  # snake_case
@@ -4091,6 +4091,14 @@ class ListenFastPathTest(unittest.TestCase):
             partial["content"][0]["text"]["content"] = 7
         elif kind == 10:
             cursor["currentEventIdx"] = str(max(0, idx - rng.randint(1, 3)))  # a repeat
+        elif kind == 17:
+            cursor.clear()  # {}: index 0, as the service's first event has it
+        elif kind == 18:
+            cursor["current_event_idx"] = cursor.pop("currentEventIdx")  # snake_case in camel
+        elif kind == 19:
+            cursor["somethingNew"] = "1"
+        if rng.random() < 0.5 and kind not in (3, 17, 18):
+            del cursor["numUserEventsReceived"]  # 0, left out as proto3 JSON leaves it out
         line = json.dumps({"result": event}, ensure_ascii=rng.random() < 0.5).encode()
         if kind == 11:
             line = b"\xef\xbb\xbf" + line  # a BOM
@@ -4106,6 +4114,39 @@ class ListenFastPathTest(unittest.TestCase):
             line = b"[" + line + b"]"
         return line
 
+    def _done(self, rng: random.Random, idx: int, text: str, odd: float) -> bytes:
+        """A DONE line: the recorded one with this cursor and text, or a variation of it."""
+        done = json.loads(recorded()["listen_lines"][2])
+        event = done["result"]
+        cursor = event["streamCursor"]
+        cursor["currentEventIdx"] = str(idx)
+        event["completedMessage"]["content"]["content"][0]["text"]["content"] = \
+            text if rng.random() < 0.8 else "another text"
+        kind = rng.randrange(11) if rng.random() < odd * 2 else -1
+        if kind == 0:
+            cursor["numUserEventsReceived"] = "2"
+        elif kind == 1:
+            cursor["currentEventIdx"] = str(max(0, idx - 1))  # a repeat, when idx > 0
+        elif kind == 2:
+            event["usage"] = {"inputTextTokens": "3", "completionTokens": "5"}
+        elif kind == 3:
+            event["completedMessage"]["createdAt"] = "yesterday"
+        elif kind == 4:
+            event["completedMessage"] = "done"
+        elif kind == 5:
+            event["completedMessage"]["labels"] = {"k": "v"}
+        elif kind == 6:
+            event["completedMessage"]["status"] = "SOMETHING_NEW"
+        elif kind == 7:
+            event["completedMessage"]["content"]["content"].append({"text": {"content": "2"}})
+        elif kind == 8:
+            cursor["currentEventIdx"] = idx
+        elif kind == 9:
+            event["completedMessage"]["author"] = {"id": 5}
+        elif kind == 10:
+            del event["completedMessage"]["createdAt"]
+        return json.dumps(done, ensure_ascii=rng.random() < 0.5).encode()
+
     def _body(self, rng: random.Random) -> bytes:
         lines: List[bytes] = []
         text = ""
@@ -4117,9 +4158,7 @@ class ListenFastPathTest(unittest.TestCase):
             if rng.random() < 0.1:
                 lines.append(rng.choice([b"", b"   ", b"\r"]))
         if rng.random() < 0.7:
-            done = json.loads(recorded()["listen_lines"][2])
-            done["result"]["streamCursor"]["currentEventIdx"] = str(len(lines))
-            lines.append(json.dumps(done).encode())
+            lines.append(self._done(rng, len(lines), text, odd))
         newline = b"\r\n" if rng.random() < 0.3 else b"\n"
         body = newline.join(lines)
         return body + (newline if rng.random() < 0.8 else b"")

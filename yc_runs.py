@@ -1300,6 +1300,8 @@ _PARTIAL_EVENT_FIELDS: Dict[str, Any] = {
     "status": StreamEvent.PARTIAL_MESSAGE, "error": None, "tool_calls": (), "usage": None,
     "stream_cursor": None, "partial_message": None, "completed_message": None, "delta": "",
     "delta_reset": False}
+_DONE_EVENT_FIELDS: Dict[str, Any] = dict(_PARTIAL_EVENT_FIELDS, status=StreamEvent.DONE)
+_CURSOR_KEYS = frozenset(("currentEventIdx", "numUserEventsReceived"))
 
 
 # ============================================================================
@@ -1881,9 +1883,9 @@ class _ListenState:
             text = block.decode("utf-8")
         except UnicodeDecodeError:  # _event finds the line, after the good ones before it
             for line in block.split(b"\n")[:-1]:
-                event = self._event(line)
-                if event is not None:
-                    events.append(event)
+                one = self._event(line)
+                if one is not None:
+                    events.append(one)
                     if self.done:
                         return
             return
@@ -1896,52 +1898,58 @@ class _ListenState:
                 value, end = scan(text, pos)
             except (StopIteration, ValueError, RecursionError):
                 pass  # a blank line, a BOM, leading spaces, not JSON: _event says which
-            obj = value.get("result") if value.__class__ is dict and len(value) == 1 else None
+            obj: Any = value.get("result") if value.__class__ is dict and len(value) == 1 \
+                else None
+            event: Any = _MALFORMED  # not built yet
             if obj.__class__ is not dict or (end != line_end and (
                     end > line_end or text[end:line_end].strip())):
                 event = self._event(text[pos:line_end].encode("utf-8"))
-            # The usual PARTIAL_MESSAGE (one text part, a cursor of two decimal strings) is
-            # built here as _decode_stream_event and _accept would; anything else by them.
-            elif len(obj) == 3 and obj.get("eventType") == "PARTIAL_MESSAGE" \
-                    and (cursor := obj.get("streamCursor")).__class__ is dict \
-                    and len(cursor) == 2 \
-                    and (index := cursor.get("currentEventIdx")).__class__ is str \
-                    and (users := cursor.get("numUserEventsReceived")).__class__ is str \
+            # The usual PARTIAL_MESSAGE (one text part) and DONE, with a cursor of decimal
+            # strings ({} at first, as the service sends it), are built here as
+            # _decode_stream_event and _accept would build them; anything else by those two.
+            elif len(obj) == 3 and (cursor := obj.get("streamCursor")).__class__ is dict \
+                    and cursor.keys() <= _CURSOR_KEYS \
+                    and (index := cursor.get("currentEventIdx", "0")).__class__ is str \
+                    and (users := cursor.get("numUserEventsReceived", "0")).__class__ is str \
                     and len(index) < 19 and len(users) < 19 and index.isascii() \
-                    and index.isdigit() and users.isascii() and users.isdigit() \
-                    and (partial := obj.get("partialMessage")).__class__ is dict \
-                    and (content := partial.get("content")).__class__ is list \
-                    and len(content) == 1 and (part := content[0]).__class__ is dict \
-                    and (part := part.get("text")).__class__ is dict \
-                    and (part := part.get("content")).__class__ is str:
-                idx, last = int(index), self.last_idx
-                if idx < self.next_idx and (last is not None or self.reconnected):
-                    event = None  # a cursor already delivered, repeated or replayed
-                else:
-                    previous = self.text
-                    message = new(Message)
-                    fields = message.__dict__
-                    fields.update(_PARTIAL_FIELDS)  # a merge of a dict: faster than a literal
-                    fields["labels"] = {}
-                    fields["parts"] = (part,)
-                    stream_cursor = new(StreamCursor)
-                    stream_cursor.__dict__.update({"current_event_idx": idx,
-                                                   "num_user_events_received": int(users)})
-                    event = new(RunStreamEvent)
-                    fields = event.__dict__
-                    fields.update(_PARTIAL_EVENT_FIELDS)
-                    fields["stream_cursor"] = stream_cursor
-                    fields["partial_message"] = message
-                    if part.startswith(previous):
-                        fields["delta"] = part[len(previous):]
-                    else:
-                        fields["delta"], fields["delta_reset"] = part, True
-                    self.text = part
-                    self.last_idx = self.last_event_idx = idx if last is None or idx > last \
-                        else last
-                    self.next_idx = self.last_idx + 1
-                    self.last_status = partial_message
-            else:
+                    and index.isdigit() and users.isascii() and users.isdigit():
+                kind = obj.get("eventType")
+                if kind == "PARTIAL_MESSAGE":
+                    if (partial := obj.get("partialMessage")).__class__ is dict \
+                            and (content := partial.get("content")).__class__ is list \
+                            and len(content) == 1 and (part := content[0]).__class__ is dict \
+                            and (part := part.get("text")).__class__ is dict \
+                            and (part := part.get("content")).__class__ is str:
+                        idx, last = int(index), self.last_idx
+                        if idx < self.next_idx and (last is not None or self.reconnected):
+                            event = None  # a cursor already delivered, repeated or replayed
+                        else:
+                            previous = self.text
+                            message = new(Message)
+                            fields = message.__dict__
+                            fields.update(_PARTIAL_FIELDS)  # a merge of a dict: faster than a literal
+                            fields["labels"] = {}
+                            fields["parts"] = (part,)
+                            stream_cursor = new(StreamCursor)
+                            stream_cursor.__dict__.update({"current_event_idx": idx,
+                                                           "num_user_events_received": int(users)})
+                            event = new(RunStreamEvent)
+                            fields = event.__dict__
+                            fields.update(_PARTIAL_EVENT_FIELDS)
+                            fields["stream_cursor"] = stream_cursor
+                            fields["partial_message"] = message
+                            if part.startswith(previous):
+                                fields["delta"] = part[len(previous):]
+                            else:
+                                fields["delta"], fields["delta_reset"] = part, True
+                            self.text = part
+                            self.last_idx = self.last_event_idx = idx if last is None \
+                                or idx > last else last
+                            self.next_idx = self.last_idx + 1
+                            self.last_status = partial_message
+                elif kind == "DONE" and (done := obj.get("completedMessage")).__class__ is dict:
+                    event = self._done(done, int(index), int(users))
+            if event is _MALFORMED:
                 try:
                     event = self._accept(_decode_stream_event(obj, self.text))
                 except MalformedResponseError as exc:
@@ -1951,6 +1959,38 @@ class _ListenState:
                 events.append(event)
                 if self.done:
                     return
+
+    def _done(self, completed: Dict[str, Any], idx: int, users: int
+              ) -> Optional[RunStreamEvent]:
+        """The usual DONE line's event, as _decode_stream_event and _accept would make it
+        (once per stream, and its latency is the stream's: no general decoder on the way)."""
+        last = self.last_idx
+        if idx < self.next_idx and (last is not None or self.reconnected):
+            return None  # a cursor already delivered, repeated or replayed
+        try:
+            message = _decode_message(completed, "StreamEvent.completedMessage")
+        except MalformedResponseError as exc:
+            raise StreamError(str(exc), last_event_idx=last) from None
+        new = object.__new__
+        stream_cursor = new(StreamCursor)
+        stream_cursor.__dict__.update({"current_event_idx": idx,
+                                       "num_user_events_received": users})
+        event = new(RunStreamEvent)
+        fields = event.__dict__
+        fields.update(_DONE_EVENT_FIELDS)
+        fields["stream_cursor"] = stream_cursor
+        fields["completed_message"] = message
+        text, previous = "\n".join(message.parts), self.text
+        if text.startswith(previous):
+            fields["delta"] = text[len(previous):]
+        else:
+            fields["delta"], fields["delta_reset"] = text, True
+        self.text = text
+        self.last_idx = self.last_event_idx = idx if last is None or idx > last else last
+        self.next_idx = self.last_idx + 1
+        self.last_status = _DONE_EVENT_FIELDS["status"]
+        self.done = True
+        return event
 
     def _event(self, line: bytes) -> Optional[RunStreamEvent]:
         if not line or line.isspace():
