@@ -3462,6 +3462,30 @@ class HTTPCodecTest(RawServerTestCase):
         self.assertEqual(len(events), 1)
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
 
+    def test_the_driver_warms_up_after_sending_the_request_before_the_answer(self) -> None:
+        received, answer = threading.Event(), self.release_event()
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            received.set()
+            answer.wait(10)  # the head waits for the warm-up: it ran while the answer was due
+            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            return False
+
+        client = self.client_for(self.serve(handler))
+        seen = []
+
+        def warm() -> None:
+            seen.append(received.wait(5))  # the request is out
+            answer.set()
+
+        def plan() -> Any:
+            head, _request_id = yield yc_runs._Open(yc_runs._get_request("r"),
+                                                    time.monotonic() + 5, warm)
+            return head.status
+
+        self.assertEqual(client._run(plan()), 204)
+        self.assertEqual(seen, [True])
+
     def test_listen_timeout_counts_from_when_the_caller_asks_again(self) -> None:
         asked = self.release_event()
         client = self.client_for(self.serve(slow_caller_stream(asked)))
@@ -4530,6 +4554,36 @@ class PlanTest(unittest.TestCase):
         with self.assertRaises(StopIteration):
             plan.throw(yc_runs.APITimeoutError("linger over"))
 
+    def test_a_process_warms_each_wire_up_on_its_first_listen_only(self) -> None:
+        for api in ("assistants", "responses"):
+            with self.subTest(api=api):
+                options, _clock = options_on_a_fake_clock(api=api)
+                yc_runs._WARMED.discard(api)
+                first = options.wire.listen(options, yc_runs._RunState("r"), 0, 5.0, True)
+                second = options.wire.listen(options, yc_runs._RunState("r"), 0, 5.0, True)
+                warm = next(first).warm
+                self.assertTrue(callable(warm))
+                self.assertIsNone(next(second).warm)
+                warm()  # decodes its made-up stream to its end, or raises
+                first.close()
+                second.close()
+
+    def test_the_warm_up_streams_are_what_the_services_send(self) -> None:
+        # made up, and decoded by the general decoders as real ones: so the warm-up runs the
+        # paths real streams take
+        state = yc_runs._ListenState("r", 0)
+        events = [state._event(line.rstrip(b"\n")) for line in yc_runs._warm_lines()]
+        self.assertEqual([(e.status.name, e.text, e.stream_cursor.current_event_idx)
+                          for e in events if e is not None],
+                         [("PARTIAL_MESSAGE", "Hell", 0), ("PARTIAL_MESSAGE", "Hello, w", 1),
+                          ("PARTIAL_MESSAGE", "Hello, world", 2), ("DONE", "Hello, world", 3)])
+        stream = yc_runs._ResponsesStreamState("resp-1")
+        events = [e for raw in yc_runs._warm_messages() for e in stream.feed(raw)]
+        self.assertEqual([(e.status.name, e.delta) for e in events],
+                         [("PARTIAL_MESSAGE", "Hell"), ("PARTIAL_MESSAGE", "o, w"),
+                          ("PARTIAL_MESSAGE", "orld"), ("DONE", "")])
+        self.assertEqual((events[-1].text, events[-1].usage.total_tokens), ("Hello, world", 19))
+
     def test_a_stall_is_resumed_after_the_last_event(self) -> None:
         options, _clock = options_on_a_fake_clock(max_retries=3)
         plan = options.wire.listen(options, yc_runs._RunState("r"), 0, 5.0, True)
@@ -5542,6 +5596,33 @@ class AsyncCancellationTest(AsyncEnvTestCase):
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
         self.assertEqual([e.text for e in events], ["Hi"])
         self.assertIn(b"eventsStartIdx=1 ", server.requests[-1])
+
+    async def test_the_driver_warms_up_after_sending_the_request_before_the_answer(self) -> None:
+        received, answer = threading.Event(), threading.Event()
+        self.addCleanup(answer.set)
+
+        def handler(conn: socket.socket, request: bytes) -> bool:
+            received.set()
+            answer.wait(10)  # the head waits for the warm-up: it ran while the answer was due
+            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            return False
+
+        server = RawServer(handler)
+        self.addCleanup(server.close)
+        client = self.raw_client(server)
+        seen = []
+
+        def warm() -> None:
+            seen.append(received.wait(5))  # the request is out
+            answer.set()
+
+        def plan() -> Any:
+            head, _request_id = yield yc_runs._Open(yc_runs._get_request("r"),
+                                                    time.monotonic() + 5, warm)
+            return head.status
+
+        self.assertEqual(await client._run(plan()), 204)
+        self.assertEqual(seen, [True])
 
     async def test_listen_timeout_counts_from_when_the_caller_asks_again(self) -> None:
         asked = threading.Event()

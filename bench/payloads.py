@@ -102,13 +102,13 @@ def stream_lines(events: int) -> List[bytes]:
     lines = []
     for i in range(events - 1):
         text = " ".join(words[: i % len(words) + 1])
-        cursor: Dict[str, str] = {} if i == 0 else {"currentEventIdx": str(i),
-                                                    "numUserEventsReceived": "1"}
+        # as the service sends them: {} first, then the index alone (a 0 is left out)
+        cursor: Dict[str, str] = {} if i == 0 else {"currentEventIdx": str(i)}
         event = {"eventType": "PARTIAL_MESSAGE", "streamCursor": cursor,
                  "partialMessage": {"content": [{"text": {"content": text}}]}}
         lines.append(_json({"result": event}) + b"\n")
     done = {"eventType": "DONE",
-            "streamCursor": {"currentEventIdx": str(events - 1), "numUserEventsReceived": "1"},
+            "streamCursor": {"currentEventIdx": str(events - 1)},
             "completedMessage": done_message}
     lines.append(_json({"result": done}) + b"\n")
     return lines

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import select
 import shlex
 import statistics
@@ -40,6 +41,7 @@ LISTEN_EVENTS = 10_000
 LISTEN_REPS = 11
 LISTEN_PEERS = {"assistants": ["httpx", "http.client"], "responses": ["openai", "http.client"]}
 PACED_EVENTS, PACED_DELAY, PACED_REPS = 60, 0.02, 24
+GC_THRESHOLDS = (700, 10)  # gc.get_threshold()'s first two, CPython's defaults
 ASYNC_RUNS, ASYNC_EVENTS, ASYNC_DELAY, ASYNC_REPS = 1000, 20, 0.1, 3
 ASYNC_PEERS = ["aiohttp", "httpx", "asyncio"]
 GET_SECONDS, GET_REPS = 2.0, 7
@@ -261,11 +263,15 @@ def latency_rows(wire: str) -> List[Row]:
     lags: Dict[str, List[float]] = {c: [] for c in clients}
     with Server("--stream", "paced", "--events", str(PACED_EVENTS), "--event-delay",
                 str(PACED_DELAY), "--phases", str(len(clients)), "--wire", wire) as server:
+        rng = random.Random(15)  # the same phases of the garbage collector in every run
+        phases = [(rng.randrange(GC_THRESHOLDS[0]), rng.randrange(GC_THRESHOLDS[1]))
+                  for _ in range(PACED_REPS)]
         for round_ in range(PACED_REPS):
             server.command("reset")
             order = clients[round_ % 2:] + clients[:round_ % 2]  # who listens first, by turns
             specs = {c: server.spec(bench="listen", wire=wire, client=c, latency=True,
-                                    linger=0.3, go=True) for c in order}
+                                    linger=0.3, go=True, gc_phase=phases[round_])
+                     for c in order}
             procs = {c: start_worker(specs[c]) for c in order}
             for proc in procs.values():  # both started and done with their GET: listen
                 assert proc.stdout is not None and proc.stdin is not None

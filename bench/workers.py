@@ -9,6 +9,7 @@ which client runs.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -201,6 +202,17 @@ def bench_listen(spec: Spec) -> Result:
     adapter, position = LISTEN[(spec["wire"], spec["client"])]
     events = adapter(spec)
     next(events)
+    if "gc_phase" in spec:
+        # A fresh process allocates the same objects up to here every time, so a garbage
+        # collection would fall on the same event in every round (or in none): each round
+        # starts from its own point of the collector's cycle, the same for both clients:
+        # `young` allocations into the young generation's count, `middle` young collections
+        # into the middle one's (every gc.get_threshold()[1]-th young collection is one).
+        young, middle = spec["gc_phase"]
+        gc.collect()
+        for _ in range(middle):
+            gc.collect(0)
+        kept = [[] for _ in range(young)]  # noqa: F841 - alive until the end
     if spec.get("go"):  # started with another client: listen when the parent says both are ready
         sys.stdout.write("ready\n")
         sys.stdout.flush()
