@@ -3712,15 +3712,20 @@ class _Pump:
         size, step = len(piece), state.feed_bytes
         while start < size:
             last = state.last_event_idx
-            events = state.feed(piece[start:start + step] if start or size > step else piece)
+            events: List[RunStreamEvent] = state.feed(
+                piece[start:start + step] if start or size > step else piece)
             start += step
             self.start = start
-            if state.last_event_idx != last:  # the stream went on, delivered or not
-                self.resume.progressed()  # (a Responses status event delivers nothing)
+            if state.last_event_idx != last and self.resume.failures:
+                self.resume.progressed()  # the stream went on (a status event delivers nothing)
             if events:
-                events = self._deliver(events)
-                if events:
-                    return events
+                if self.deliver_from or state.done:
+                    events = self._deliver(events)
+                    if not events:
+                        continue
+                elif self.run is not None:  # the usual event, as _deliver would hand it on
+                    self.run.saw(events)
+                return events
         self.piece = b""
         return []
 
@@ -4574,6 +4579,9 @@ class _ResponseParser:
                     break
                 append(buffer[end + 2:stop])
                 pos = stop + 2
+                if pos == size_limit:  # the buffer read to its end: the usual stream read
+                    self.pos = pos
+                    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
         try:
             while True:
                 if remaining > 0:  # inside chunk data
@@ -4661,6 +4669,11 @@ class _Exchange:
                                      reused=True)
         self.received = True
         self.parser.feed(chunk)
+
+    def receive(self, chunk: bytes) -> Union[_Head, bytes, _End, None]:
+        """feed(chunk), then next_event(): a stream's read, in one call."""
+        self.feed(chunk)
+        return self.next_event()
 
     def timed_out(self) -> APITimeoutError:
         return APITimeoutError("no answer from %s within %.3g s" % (self.origin.host, self.seconds))
@@ -5335,14 +5348,10 @@ class _SyncStream:
                 body += piece
             return bytes(body)
         exchange = self.exchange
-        while True:
-            event = exchange.next_event()
-            if event is None:
-                exchange.feed(self._recv(deadline))
-            elif event.__class__ is _End:
-                return b""
-            else:
-                return event
+        event = exchange.next_event()
+        while event is None:
+            event = exchange.receive(self._recv(deadline))
+        return b"" if event.__class__ is _End else event
 
     def _recv(self, deadline: float) -> bytes:
         sock = self.sock
@@ -5591,14 +5600,10 @@ class _AsyncStream:
                 body += piece
             return bytes(body)
         exchange = self.exchange
-        while True:
-            event = exchange.next_event()
-            if event is None:
-                exchange.feed(await self._recv(deadline))
-            elif event.__class__ is _End:
-                return b""
-            else:
-                return event
+        event = exchange.next_event()
+        while event is None:
+            event = exchange.receive(await self._recv(deadline))
+        return b"" if event.__class__ is _End else event
 
     async def _recv(self, deadline: float) -> bytes:
         import asyncio
