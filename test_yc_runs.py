@@ -4277,7 +4277,8 @@ class ListenFastPathTest(unittest.TestCase):
     def test_sse_lines_cut_anywhere_decode_as_the_rules_say(self) -> None:
         rng = random.Random(150)
         spellings = ["data:%s", "data: %s", "data:  %s", "data", ": keep-alive", "event: e%d",
-                     "id: %d", "retry: 5", "dat: x", "data:%s\u0436", ""]
+                     "event:e%d", "event:  e%d", "event", "id: %d", "retry: 5", "dat: x",
+                     "data:%s\u0436", ""]
         for _ in range(300):
             lines = []
             for i in range(rng.randint(1, 30)):

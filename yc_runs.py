@@ -2480,6 +2480,9 @@ class _SSEDecoder:
                                               % self.max_line)
                     break
                 continue
+            if line[:6] == "event:":  # the service's other line, as the rules below take it
+                self.event = line[7:] if line[6:7] == " " else line[6:]
+                continue
             if not line:  # a blank line dispatches the message collected so far
                 if data:
                     messages.append(_SSEMessage(self.event or "message", "\n".join(data),
