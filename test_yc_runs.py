@@ -2806,6 +2806,14 @@ class ResponsesDecodeTest(unittest.TestCase):
                     response_object(created_at=value)).created_at, expected)
         with self.assertRaisesRegex(yc_runs.MalformedResponseError, r"Response\.created_at"):
             yc_runs._decode_response(response_object(created_at=[1]))
+        # the time of the response decoded last is kept: each time still its own
+        times = [1758556157.206, 1758556157.206, 1758556158, 1758556158.0, 1758556157206.0,
+                 1758556157.206, 17585561572060.0]
+        got = [yc_runs._decode_response(response_object(created_at=t)).created_at
+               for t in times]
+        self.assertEqual(got, [expected, expected, expected.replace(second=18, microsecond=0),
+                               expected.replace(second=18, microsecond=0), expected, expected,
+                               datetime.fromtimestamp(17585561572.06, timezone.utc)])
 
     def test_citations_refusals_and_usage(self) -> None:
         notes = [{"type": "url_citation", "url": "https://ya.ru", "title": "Яндекс",

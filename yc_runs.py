@@ -2131,13 +2131,26 @@ def _epoch(value: Any, path: str) -> Optional[datetime]:
             return _timestamp(value, path)  # RFC 3339, in case a gateway rewrites it
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _malformed(path, "seconds since 1970", value)
+    last = _LAST_EPOCH  # a response's time, read again: its answer to create or get, then
+    if last[0] == value and last[0].__class__ is value.__class__:  # its stream's final event
+        return last[1]  # type: ignore[no-any-return]
     if not _DATETIME:
         _warm_decoders()
     make, utc = _DATETIME
     try:
-        return make.fromtimestamp(value / 1000.0 if value > 1e11 else value, utc)  # type: ignore[no-any-return]
+        stamp = make.fromtimestamp(value / 1000.0 if value > 1e11 else value, utc)
     except (OverflowError, OSError, ValueError):
         raise MalformedResponseError("%s: not a valid time: %r" % (path, value)) from None
+    _remember_epoch(value, stamp)
+    return stamp  # type: ignore[no-any-return]
+
+
+_LAST_EPOCH: Tuple[Any, Any] = (None, None)  # (seconds, datetime): replaced whole, not changed
+
+
+def _remember_epoch(value: Any, stamp: Any) -> None:
+    global _LAST_EPOCH
+    _LAST_EPOCH = (value, stamp)
 
 
 def _response_error(value: Any, path: str) -> Optional[RunError]:
@@ -2240,7 +2253,10 @@ def _decode_response(value: Any, path: str = "Response") -> _ResponseFields:
         kind = item.get("type")
         if kind == "message":
             has_message = True
-            message_id = message_id or _str_at(item.get, "id", "%s.output[%d]" % (path, i))
+            if not message_id:
+                message_id = item.get("id")
+                if message_id.__class__ is not str:
+                    message_id = _str_at(item.get, "id", "%s.output[%d]" % (path, i))
             texts, refusal = _response_content(item.get("content"),
                                                "%s.output[%d].content" % (path, i), citations)
             parts.extend(texts)
