@@ -900,6 +900,7 @@ def _enum(cls: Type[E], value: Any, path: str) -> E:
 
 
 _DATETIME: List[Any] = []  # datetime and timezone.utc, once imported
+_ZULU: List[Callable[[str], Any]] = []  # on 3.11+, once warmed: the fullmatch of the usual form
 _ISO_ZULU = sys.version_info >= (3, 11)  # datetime.fromisoformat takes "Z" and 9 digits
 
 
@@ -908,6 +909,11 @@ def _timestamp(value: Any, path: str) -> Optional[datetime]:
 
     Also the proto3 object form {seconds, nanos}; digits past microseconds are dropped.
     """
+    if _ZULU and value.__class__ is str and _ZULU[0](value) is not None:
+        try:  # the usual "2025-04-02T17:39:16.084751614Z", read in C on Python 3.11+
+            return _DATETIME[0].fromisoformat(value)  # type: ignore[no-any-return]
+        except ValueError:  # a leap second, year 0: as below
+            pass
     if value.__class__ is str and 20 <= len(value) <= 30 and value[19] in ".Zz" \
             and value[-1] in "Zz" and value[4] == "-" and value[7] == "-" \
             and value[10] in "Tt " and value[13] == ":" and value[16] == ":":
@@ -990,6 +996,9 @@ def _warm_decoders() -> None:
 
         _DATETIME[:] = datetime_class, timezone.utc
         re.compile(_TIMESTAMP)
+        if _ISO_ZULU:  # the checks below in one call: ~0.3 us, not ~0.9
+            _ZULU[:] = [re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d{1,9})?Z",
+                                   re.ASCII).fullmatch]
 
 
 def _labels(value: Any, path: str) -> Dict[str, str]:
