@@ -3754,7 +3754,10 @@ class _Pump:
             events: List[RunStreamEvent] = state.feed(
                 piece[start:start + step] if start or size > step else piece)
             start += step
-            self.start = start
+            if start < size:
+                self.start = start
+            else:
+                self.piece = b""  # used up: the driver reads next, with no call back here
             if state.last_event_idx != last and self.resume.failures:
                 self.resume.progressed()  # the stream went on (a status event delivers nothing)
             if events:
