@@ -4154,30 +4154,38 @@ class ListenFastPathTest(unittest.TestCase):
         cursor["currentEventIdx"] = str(idx)
         event["completedMessage"]["content"]["content"][0]["text"]["content"] = \
             text if rng.random() < 0.8 else "another text"
-        kind = rng.randrange(11) if rng.random() < odd * 2 else -1
+        kinds = [rng.randrange(11) for _ in range(rng.choice((1, 1, 2)))] \
+            if rng.random() < odd * 2 else []
+        for kind in kinds:
+            self._vary_done(event, cursor, idx, kind)
+        return json.dumps(done, ensure_ascii=rng.random() < 0.5).encode()
+
+    @staticmethod
+    def _vary_done(event: Dict[str, Any], cursor: Dict[str, Any], idx: int, kind: int) -> None:
         if kind == 0:
             cursor["numUserEventsReceived"] = "2"
         elif kind == 1:
-            cursor["currentEventIdx"] = str(max(0, idx - 1))  # a repeat, when idx > 0
+            cursor["currentEventIdx"] = "0"  # a repeat, once the first event is out
         elif kind == 2:
             event["usage"] = {"inputTextTokens": "3", "completionTokens": "5"}
         elif kind == 3:
             event["completedMessage"]["createdAt"] = "yesterday"
         elif kind == 4:
             event["completedMessage"] = "done"
+        elif kind == 8:
+            cursor["currentEventIdx"] = idx
+        elif not isinstance(event["completedMessage"], dict):
+            return  # the variations below change the message
         elif kind == 5:
             event["completedMessage"]["labels"] = {"k": "v"}
         elif kind == 6:
             event["completedMessage"]["status"] = "SOMETHING_NEW"
         elif kind == 7:
             event["completedMessage"]["content"]["content"].append({"text": {"content": "2"}})
-        elif kind == 8:
-            cursor["currentEventIdx"] = idx
         elif kind == 9:
             event["completedMessage"]["author"] = {"id": 5}
         elif kind == 10:
-            del event["completedMessage"]["createdAt"]
-        return json.dumps(done, ensure_ascii=rng.random() < 0.5).encode()
+            event["completedMessage"].pop("createdAt", None)
 
     def _body(self, rng: random.Random) -> bytes:
         lines: List[bytes] = []
@@ -4574,8 +4582,8 @@ class PlanTest(unittest.TestCase):
                 second = options.wire.listen(options, yc_runs._RunState("r"), 0, 5.0, True)
                 warm = next(first).warm
                 self.assertTrue(callable(warm))
-                self.assertIsNone(next(second).warm)
                 warm()  # decodes its made-up stream to its end, or raises
+                self.assertIsNone(next(second).warm)
                 first.close()
                 second.close()
 

@@ -990,8 +990,7 @@ _WARM: List[bool] = []
 def _warm_decoders() -> None:
     """Import datetime and compile the timestamp pattern (~2.5 ms, once per process) while
     a request waits for its answer, so the first answer or DONE that has a time does not."""
-    if not _WARM:
-        _WARM.append(True)
+    if not _WARM:  # marked done last: a second thread meanwhile does the same, not less
         from datetime import datetime as datetime_class, timezone
 
         _DATETIME[:] = datetime_class, timezone.utc
@@ -999,6 +998,7 @@ def _warm_decoders() -> None:
         if _ISO_ZULU:  # the checks below in one call: ~0.3 us, not ~0.9
             _ZULU[:] = [re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d{1,9})?Z",
                                    re.ASCII).fullmatch]
+        _WARM.append(True)
 
 
 def _labels(value: Any, path: str) -> Dict[str, str]:
@@ -1985,12 +1985,12 @@ class _ListenState:
         """The usual DONE line's event, as _decode_stream_event and _accept would make it
         (once per stream, and its latency is the stream's: no general decoder on the way)."""
         last = self.last_idx
-        if idx < self.next_idx and (last is not None or self.reconnected):
-            return None  # a cursor already delivered, repeated or replayed
-        try:
+        try:  # first: a malformed message is raised whatever its cursor, as by _event
             message = _decode_message(completed, "StreamEvent.completedMessage")
         except MalformedResponseError as exc:
             raise StreamError(str(exc), last_event_idx=last) from None
+        if idx < self.next_idx and (last is not None or self.reconnected):
+            return None  # a cursor already delivered, repeated or replayed
         new = object.__new__
         stream_cursor = new(StreamCursor)
         stream_cursor.__dict__.update({"current_event_idx": idx,
@@ -3799,8 +3799,12 @@ def _warm_up(config: "_Options") -> Optional[Callable[[], None]]:
     wire = config.wire
     if wire.name in _WARMED:
         return None
-    _WARMED.add(wire.name)
-    return lambda: wire.warm(config)
+
+    def warm() -> None:  # marked when it runs: a first listen that never sent leaves it due
+        _WARMED.add(wire.name)
+        wire.warm(config)
+
+    return warm
 
 
 def _warm_listen(config: "_Options", new_state: Callable[[], Any], pieces: List[bytes]) -> None:
