@@ -833,6 +833,30 @@ def hold_server() -> Tuple[RawServer, threading.Event]:
     return RawServer(handler), eof
 
 
+class WarmUpOrder:
+    """A request plan with a warm-up, and a server whose answer waits for that warm-up: the
+    warm-up notes whether the request was out when the driver ran it."""
+
+    def __init__(self) -> None:
+        self.received, self.answer = threading.Event(), threading.Event()
+        self.seen: List[bool] = []
+
+    def handler(self, conn: socket.socket, request: bytes) -> bool:
+        self.received.set()
+        self.answer.wait(10)  # the head waits for the warm-up: it ran while the answer was due
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+        return False
+
+    def warm(self) -> None:
+        self.seen.append(self.received.wait(5))  # the request is out
+        self.answer.set()
+
+    def plan(self) -> Any:
+        head, _request_id = yield yc_runs._Open(yc_runs._get_request("r"),
+                                                time.monotonic() + 5, self.warm)
+        return head.status
+
+
 def slow_caller_stream(asked: threading.Event) -> Callable[..., Any]:
     """A stream that sends its first event, waits until the caller has been slower over it
     than its timeout (``asked``), then sends the final event: a slow caller is no stall."""
@@ -3471,28 +3495,11 @@ class HTTPCodecTest(RawServerTestCase):
         self.assertIsInstance(caught.exception.__cause__, yc_runs.APITimeoutError)
 
     def test_the_driver_warms_up_after_sending_the_request_before_the_answer(self) -> None:
-        received, answer = threading.Event(), self.release_event()
-
-        def handler(conn: socket.socket, request: bytes) -> bool:
-            received.set()
-            answer.wait(10)  # the head waits for the warm-up: it ran while the answer was due
-            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
-            return False
-
-        client = self.client_for(self.serve(handler))
-        seen = []
-
-        def warm() -> None:
-            seen.append(received.wait(5))  # the request is out
-            answer.set()
-
-        def plan() -> Any:
-            head, _request_id = yield yc_runs._Open(yc_runs._get_request("r"),
-                                                    time.monotonic() + 5, warm)
-            return head.status
-
-        self.assertEqual(client._run(plan()), 204)
-        self.assertEqual(seen, [True])
+        warm_up = WarmUpOrder()
+        self.addCleanup(warm_up.answer.set)
+        client = self.client_for(self.serve(warm_up.handler))
+        self.assertEqual(client._run(warm_up.plan()), 204)
+        self.assertEqual(warm_up.seen, [True])
 
     def test_listen_timeout_counts_from_when_the_caller_asks_again(self) -> None:
         asked = self.release_event()
@@ -5617,31 +5624,12 @@ class AsyncCancellationTest(AsyncEnvTestCase):
         self.assertIn(b"eventsStartIdx=1 ", server.requests[-1])
 
     async def test_the_driver_warms_up_after_sending_the_request_before_the_answer(self) -> None:
-        received, answer = threading.Event(), threading.Event()
-        self.addCleanup(answer.set)
-
-        def handler(conn: socket.socket, request: bytes) -> bool:
-            received.set()
-            answer.wait(10)  # the head waits for the warm-up: it ran while the answer was due
-            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
-            return False
-
-        server = RawServer(handler)
+        warm_up = WarmUpOrder()
+        self.addCleanup(warm_up.answer.set)
+        server = RawServer(warm_up.handler)
         self.addCleanup(server.close)
-        client = self.raw_client(server)
-        seen = []
-
-        def warm() -> None:
-            seen.append(received.wait(5))  # the request is out
-            answer.set()
-
-        def plan() -> Any:
-            head, _request_id = yield yc_runs._Open(yc_runs._get_request("r"),
-                                                    time.monotonic() + 5, warm)
-            return head.status
-
-        self.assertEqual(await client._run(plan()), 204)
-        self.assertEqual(seen, [True])
+        self.assertEqual(await self.raw_client(server)._run(warm_up.plan()), 204)
+        self.assertEqual(warm_up.seen, [True])
 
     async def test_listen_timeout_counts_from_when_the_caller_asks_again(self) -> None:
         asked = threading.Event()
